@@ -1,0 +1,31 @@
+# `make demo` runs the main job on the embedded default; `make test` runs ruff and the tests.
+# Both create .venv when it is missing and install the project into it (torch pinned to the
+# CPU wheel through constraints.txt).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export WANDB_MODE ?= disabled
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) -m dass train --task digits --teacher resnet-s --genome examples/student.json --epochs 10 --out runs/demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+bench: install
+	$(PY) benchmarks/kd_overhead.py
+
+clean:
+	rm -rf runs .pytest_cache

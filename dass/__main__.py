@@ -1,0 +1,5 @@
+import sys
+
+from dass.cli import main
+
+sys.exit(main())

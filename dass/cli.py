@@ -1,0 +1,216 @@
+"""The ``dass`` command line. It sits on top of every layer and holds no logic of its own.
+
+A user's mistake is one line on stderr and exit code 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+EXIT_USAGE = 2
+
+
+class UsageError(ValueError):
+    """A mistake in the command line that argparse cannot see."""
+
+
+def _add_task_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help="task spec, e.g. digits, mnist:classes=0-4:size=16:n_train=3000")
+    p.add_argument("--data-dir", help="where mnist.npz / IDX / torchvision files live (default: $DASS_DATA)")
+
+
+def _add_teacher_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--teacher", required=True, help="zoo name (see `dass teachers`), TorchScript file, or module:callable")
+    p.add_argument("--teacher-weights", help="state_dict file for a zoo teacher or a module:callable teacher")
+    p.add_argument("--cache-dir", help="teacher and teacher-output cache (default: $DASS_CACHE or ~/.cache/dass)")
+
+
+# ---------------------------------------------------------------- commands
+def cmd_tasks(args: argparse.Namespace) -> int:
+    from distill.tasks import DOMAIN_TRANSFORMS, TASK_SOURCES, load_task
+
+    if args.show:
+        task = load_task(args.show, args.data_dir)
+        print(json.dumps({"id": task.id, "name": task.name, **task.describe()}, indent=2, default=str))
+        return 0
+    print("sources:    " + ", ".join(TASK_SOURCES.names()))
+    print("transforms: " + ", ".join(DOMAIN_TRANSFORMS.names()))
+    print("spec:       SOURCE[:classes=0-4|0,2,7][:transform=NAME[VALUE]][:size=N][:n_train=N][:n_test=N][:seed=N]")
+    print("            [:path=FILE] for npz and folder sources")
+    print("examples:   digits")
+    print("            mnist:classes=0-4:transform=rotate30:size=16:n_train=3000")
+    print("            npz:path=my_data.npz")
+    return 0
+
+
+def cmd_teachers(args: argparse.Namespace) -> int:
+    from distill.cost import count_flops, count_params
+    from distill.nets import build_net
+    from distill.teachers import TEACHER_FAMILIES
+
+    shape = (1, 28, 28)
+    print(f"{'name':<14}{'params':>10}{'MFLOPs':>9}  description   (params/FLOPs for 28x28 inputs, 10 classes)")
+    for fam in TEACHER_FAMILIES:
+        family = TEACHER_FAMILIES.get(fam)
+        for size, (stem, stages) in family.sizes.items():
+            net = build_net(stem, stages, shape, 10)
+            print(f"{fam + '-' + size:<14}{count_params(net):>10,}{count_flops(net, shape) / 1e6:>9.2f}  {family.description}")
+    print("\nor your own: a TorchScript file, or module:callable with --teacher-weights FILE")
+    return 0
+
+
+def cmd_genome(args: argparse.Namespace) -> int:
+    from distill.genome import get_space
+
+    space = get_space(args.space)
+    rng = np.random.default_rng(args.seed)
+    genome = space.sample(rng, distill=False if args.no_distill else True)
+    text = genome.to_json()
+    if args.out:
+        from distill.io import write_atomic
+
+        write_atomic(args.out, text + "\n")
+        print(f"wrote {args.out} (hash {genome.hash})")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from distill.cost import count_flops, count_params
+    from distill.genome import load_genome
+    from distill.io import write_atomic, write_json
+    from distill.tasks import load_task
+    from distill.teachers import get_teacher, teacher_outputs
+    from distill.trainer import TrainConfig, distil
+
+    genome = load_genome(args.genome)
+    task = load_task(args.task, args.data_dir)
+    config = TrainConfig(epochs=args.epochs, device=args.device)
+    outputs = None
+    teacher = None
+    if genome.recipe.distills:
+        teacher = get_teacher(args.teacher, task, weights=args.teacher_weights, cache=args.cache_dir)
+        outputs = teacher_outputs(teacher, task, cache=args.cache_dir)
+    result, student = distil(genome, task, outputs, config, seed=args.seed)
+    params, flops = count_params(student), count_flops(student, task.in_shape)
+    metrics = {
+        **result.to_dict(),
+        "params": params,
+        "flops": flops,
+        "task": task.name,
+        "task_id": task.id,
+        "teacher": args.teacher,
+        "teacher_id": teacher.id if teacher else None,
+        "teacher_test_acc": outputs.test_acc if outputs else None,
+        "seed": args.seed,
+        "config": config.__dict__,
+    }
+    if args.out:
+        out = Path(args.out)
+        write_atomic(out / "student.pt", student.state_dict())
+        write_atomic(out / "genome.json", genome.to_json() + "\n")
+        write_json(out / "recipe.json", genome.to_dict()["recipe"])
+        write_json(out / "metrics.json", metrics)
+    teacher_note = f"; teacher {args.teacher} test acc {outputs.test_acc:.4f}" if outputs else "; no teacher (plain CE)"
+    print(f"task {task.name} ({task.num_classes} classes, {len(task.x_train)} train images){teacher_note}")
+    print(f"student {genome.hash}: {params:,} params, {flops / 1e6:.2f} MFLOPs, recipe {_recipe_str(genome.recipe)}")
+    if result.status == "ok":
+        curve = " ".join(f"{a:.3f}" for a in result.curve)
+        print(f"val acc per epoch: {curve}")
+        print(f"distilled: val acc {result.val_acc:.4f}, test acc {result.test_acc:.4f} in {result.train_time_s:.1f} s")
+    else:
+        print(f"training ended as {result.status}: {result.reason}")
+    if args.out:
+        print(f"saved to {args.out}/ (student.pt, genome.json, recipe.json, metrics.json)")
+    return 0 if result.status == "ok" else 1
+
+
+def _recipe_str(r) -> str:
+    parts = [f"ce {r.ce_weight:g}"]
+    if r.logit_loss != "none":
+        t = f" T={r.temperature:g}" if r.logit_loss in ("kl", "dist") else ""
+        parts.append(f"{r.logit_loss}{t} x{r.kd_weight:g}")
+    if r.has_hint:
+        parts.append(f"hint {r.hint_position}/{r.hint_transform}/{r.hint_distance} x{r.hint_weight:g}")
+    return " + ".join(parts)
+
+
+# ---------------------------------------------------------------- parser
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dass",
+        description="Distillation-aware student search: find a small student and a distillation recipe "
+        "for your teacher and dataset.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("tasks", help="list task sources and transforms, or describe one task")
+    p.add_argument("--show", metavar="SPEC", help="load this task and print its descriptors")
+    p.add_argument("--data-dir", help="data directory (default: $DASS_DATA)")
+    p.set_defaults(func=cmd_tasks)
+
+    p = sub.add_parser("teachers", help="list the teacher zoo")
+    p.set_defaults(func=cmd_teachers)
+
+    p = sub.add_parser("genome", help="sample a random genome (student + recipe) as JSON")
+    p.add_argument("--space", default="default", help="search space: default, resnet, mobilenet")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-distill", action="store_true", help="a no-distillation control (plain cross-entropy)")
+    p.add_argument("--out", help="write to this file instead of stdout")
+    p.set_defaults(func=cmd_genome)
+
+    p = sub.add_parser("train", help="distil one student from a teacher on a task and save it")
+    _add_task_args(p)
+    _add_teacher_args(p)
+    p.add_argument("--genome", required=True, help="genome JSON file (see `dass genome`)")
+    p.add_argument("--epochs", type=_positive_int, default=5)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--out", help="directory for student.pt, genome.json, recipe.json, metrics.json")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, UsageError) as e:
+        if args.debug:
+            raise
+        print(f"dass {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(f"dass {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""The meta-dataset: every (task, teacher, student, budget, seed) distillation job and its result.
+
+Importing this package does no I/O and does not import torch; the collector that trains lives beside it.
+"""
+
+from datasets_meta.store import (
+    OUTCOMES,
+    SCHEMA_VERSION,
+    STATES,
+    InMemoryStore,
+    Job,
+    RecordStore,
+    Result,
+    SQLiteStore,
+    StoreLockedError,
+    open_store,
+)
+
+__all__ = [
+    "OUTCOMES",
+    "SCHEMA_VERSION",
+    "STATES",
+    "InMemoryStore",
+    "Job",
+    "RecordStore",
+    "Result",
+    "SQLiteStore",
+    "StoreLockedError",
+    "open_store",
+]

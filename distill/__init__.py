@@ -1,0 +1,1 @@
+"""Core library: tasks, teachers, genome, students, KD losses, trainer, cost and proxies."""

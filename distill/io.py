@@ -1,0 +1,44 @@
+"""Crash-safe writes: a temporary file in the same directory, then ``os.replace``."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def write_atomic(path: str | Path, data: bytes | str | Any, kind: str = "auto") -> Path:
+    """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
+
+    Args:
+        path: destination.
+        data: ``bytes``/``str`` are written as they are; ``kind="json"`` dumps JSON; anything else
+            (state dicts, dicts of tensors) goes through ``torch.save``.
+        kind: ``"auto"``, ``"json"`` or ``"torch"``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if kind == "json":
+                f.write((json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode())
+            elif kind == "torch" or not isinstance(data, (bytes, str)):
+                torch.save(data, f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def write_json(path: str | Path, obj: Any) -> Path:
+    return write_atomic(path, obj, kind="json")

@@ -1,0 +1,203 @@
+"""Building blocks and the one network skeleton shared by students and zoo teachers.
+
+Every network here is ``stem -> stages -> global pool -> linear`` and follows the model
+contract the rest of the project relies on:
+
+* ``forward(x) -> logits``  # (B, K)
+* ``forward_features(x) -> (logits, [stage outputs])``  # each (B, C_i, H_i, W_i), shallow to deep
+
+A block type is one registry entry (``BLOCKS``); adding one is a class plus its tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from distill.genome import Genome
+from distill.registry import Registry
+
+BLOCKS: Registry[type[nn.Module]] = Registry("block type")
+
+
+def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(cin, cout, kernel, stride, padding=kernel // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+    ]
+    if act:
+        layers.append(nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation (Hu et al., CVPR 2018): ``x * sigmoid(W2 relu(W1 mean_hw(x)))``."""
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        hidden = max(4, channels // reduction)
+        self.fc1 = nn.Conv2d(channels, hidden, 1)
+        self.fc2 = nn.Conv2d(hidden, channels, 1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
+        s = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1)
+        return x * torch.sigmoid(self.fc2(self.act(self.fc1(s))))
+
+
+@BLOCKS.register("conv")
+class ConvBlock(nn.Module):
+    """Plain ``conv(k) -> BN -> ReLU`` (VGG style), optional SE."""
+
+    def __init__(self, cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> None:
+        super().__init__()
+        self.body = conv_bn(cin, cout, kernel, stride)
+        self.se = SqueezeExcite(cout) if se else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.se(self.body(x))
+
+
+@BLOCKS.register("basic")
+class BasicBlock(nn.Module):
+    """ResNet basic block (He et al., CVPR 2016): ``relu(F(x) + shortcut(x))`` with two k x k convs."""
+
+    def __init__(self, cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> None:
+        super().__init__()
+        self.conv1 = conv_bn(cin, cout, kernel, stride)
+        self.conv2 = conv_bn(cout, cout, kernel, act=False)
+        self.se = SqueezeExcite(cout) if se else nn.Identity()
+        self.shortcut = (
+            nn.Identity() if stride == 1 and cin == cout else conv_bn(cin, cout, 1, stride, act=False)
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.se(self.conv2(self.conv1(x))) + self.shortcut(x))
+
+
+@BLOCKS.register("mbconv")
+class MBConv(nn.Module):
+    """Inverted residual (MobileNetV2, Sandler et al. 2018): 1x1 expand -> k x k depthwise -> SE -> 1x1 project.
+
+    The residual is used when the block keeps shape (stride 1, ``cin == cout``).
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> None:
+        super().__init__()
+        hidden = cin * expansion
+        self.expand = conv_bn(cin, hidden, 1) if expansion != 1 else nn.Identity()
+        self.depthwise = conv_bn(hidden, hidden, kernel, stride, groups=hidden)
+        self.se = SqueezeExcite(hidden) if se else nn.Identity()
+        self.project = conv_bn(hidden, cout, 1, act=False)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.project(self.se(self.depthwise(self.expand(x))))
+        return out + x if self.residual else out
+
+
+@BLOCKS.register("dwsep")
+class DepthwiseSeparable(nn.Module):
+    """Depthwise-separable conv (MobileNetV1, Howard et al. 2017): k x k depthwise -> SE -> 1x1 pointwise."""
+
+    def __init__(self, cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> None:
+        super().__init__()
+        self.depthwise = conv_bn(cin, cin, kernel, stride, groups=cin)
+        self.se = SqueezeExcite(cin) if se else nn.Identity()
+        self.pointwise = conv_bn(cin, cout, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pointwise(self.se(self.depthwise(x)))
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of a network: ``depth`` blocks of one type, the first one may downsample."""
+
+    block: str
+    depth: int
+    width: int
+    kernel: int = 3
+    expansion: int = 1
+    se: bool = False
+
+
+def stem_stride(in_shape: tuple[int, int, int]) -> int:
+    """Large inputs (MNIST's 28x28 and up) are halved by the stem to keep students cheap."""
+    return 2 if min(in_shape[1:]) >= 24 else 1
+
+
+class StagedNet(nn.Module):
+    """``stem -> stages -> global average pool -> linear``; any input size and channel count.
+
+    Args:
+        stem_width: channels of the stem convolution.
+        stages: the stages; every stage after the first halves the spatial size (while it is > 1).
+        in_shape: ``(C, H, W)`` of the inputs.
+        num_classes: outputs of the classifier.
+
+    Shapes:
+        input ``(B, C, H, W)`` -> logits ``(B, num_classes)``.
+    """
+
+    def __init__(
+        self, stem_width: int, stages: tuple[StageSpec, ...], in_shape: tuple[int, int, int], num_classes: int
+    ) -> None:
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.num_classes = num_classes
+        stride = stem_stride(in_shape)
+        self.stem = conv_bn(in_shape[0], stem_width, 3, stride)
+        size = -(-min(in_shape[1:]) // stride)
+        blocks, cin = [], stem_width
+        for i, spec in enumerate(stages):
+            layers = []
+            for j in range(spec.depth):
+                down = 2 if (i > 0 and j == 0 and size > 1) else 1
+                layers.append(BLOCKS.get(spec.block)(cin, spec.width, down, spec.kernel, spec.expansion, spec.se))
+                size = -(-size // down)
+                cin = spec.width
+            blocks.append(nn.Sequential(*layers))
+        self.stages = nn.ModuleList(blocks)
+        self.stage_channels = [s.width for s in stages]
+        self.classifier = nn.Linear(cin, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        feats = []
+        x = self.stem(x)  # (B, stem, H', W')
+        for stage in self.stages:
+            x = stage(x)  # (B, C_i, H_i, W_i)
+            feats.append(x)
+        logits = self.classifier(x.mean((2, 3)))  # (B, K)
+        return logits, feats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(x)[0]
+
+
+def build_student(
+    genome: Genome, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None
+) -> StagedNet:
+    """The student network of ``genome`` for inputs of ``in_shape`` and ``num_classes`` outputs.
+
+    With a ``seed`` the initial weights are a function of it alone (the global RNG is left as it was).
+    """
+    stages = tuple(StageSpec(s.block, s.depth, s.width, s.kernel, s.expansion, s.se) for s in genome.stages)
+    return build_net(genome.stem_width, stages, in_shape, num_classes, seed)
+
+
+def build_net(
+    stem_width: int,
+    stages: tuple[StageSpec, ...],
+    in_shape: tuple[int, int, int],
+    num_classes: int,
+    seed: int | None = None,
+) -> StagedNet:
+    if seed is None:
+        return StagedNet(stem_width, stages, in_shape, num_classes)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return StagedNet(stem_width, stages, in_shape, num_classes)

@@ -1,0 +1,330 @@
+"""Teachers: a zoo of families trained per task and cached on disk, or the user's own network.
+
+A zoo teacher is named ``<family>-<size>`` (``resnet-s``, ``vgg-l``, ...). It is trained on
+demand and cached by a content hash of (family, size, task id, training config, seed). A user
+teacher is a TorchScript file, or ``module:callable`` returning an ``nn.Module`` (weights from
+``--teacher-weights``); its output classes and input shape are checked against the task.
+
+The outputs every student needs -- logits on the training set and the feature maps at the
+hint positions -- are computed once per (teacher, task) and cached too, so distilling costs
+about as much as plain training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from distill.genome import HINT_DEPTH, hint_index
+from distill.io import write_atomic, write_json
+from distill.nets import StagedNet, StageSpec, build_net
+from distill.registry import Registry
+from distill.tasks import Task
+from distill.trainer import TeacherOutputs, TrainConfig, accuracy, fit
+
+log = logging.getLogger(__name__)
+
+# Teacher feature maps are stored at most this many pixels a side: enough for hints, and
+# the cache of a 60k-image task stays a few hundred MB.
+MAX_FEATURE_SIDE = 8
+TEACHER_CONFIG = TrainConfig(epochs=15, lr=3e-3)
+
+
+@dataclass(frozen=True)
+class TeacherFamily:
+    """A zoo family: per size, the stem width and the stages of a :class:`StagedNet`."""
+
+    name: str
+    description: str
+    sizes: dict[str, tuple[int, tuple[StageSpec, ...]]]
+
+
+TEACHER_FAMILIES: Registry[TeacherFamily] = Registry("teacher family")
+
+
+def _family(name: str, description: str, **sizes: tuple[int, tuple[StageSpec, ...]]) -> None:
+    TEACHER_FAMILIES.add(name, TeacherFamily(name, description, sizes))
+
+
+def _stages(block: str, widths: tuple[int, ...], depth: int, **kw) -> tuple[StageSpec, ...]:
+    return tuple(StageSpec(block, depth, w, **kw) for w in widths)
+
+
+_family(
+    "cnn",
+    "plain CNN: one 5x5 conv-BN-ReLU per stage",
+    s=(32, _stages("conv", (32, 64, 128), 1, kernel=5)),
+    l=(64, _stages("conv", (64, 128, 256), 1, kernel=5)),
+)
+_family(
+    "vgg",
+    "VGG-style: stacks of 3x3 conv-BN-ReLU, no shortcuts",
+    s=(32, _stages("conv", (32, 64, 128), 2)),
+    l=(64, _stages("conv", (64, 128, 256), 3)),
+)
+_family(
+    "resnet",
+    "ResNet-style: basic residual blocks",
+    s=(16, _stages("basic", (16, 32, 64), 1)),
+    l=(32, _stages("basic", (32, 64, 128), 2)),
+)
+_family(
+    "mobilenet",
+    "MobileNetV2-style: inverted residuals with expansion 6 and squeeze-excitation",
+    s=(16, _stages("mbconv", (16, 24, 48, 96), 1, expansion=6, se=True)),
+    l=(32, _stages("mbconv", (24, 40, 80, 160), 2, expansion=6, se=True)),
+)
+
+
+def zoo_names() -> list[str]:
+    return [f"{f}-{s}" for f in TEACHER_FAMILIES for s in TEACHER_FAMILIES.get(f).sizes]
+
+
+def parse_zoo_name(name: str) -> tuple[str, str]:
+    """``"resnet-s"`` -> ``("resnet", "s")``; unknown names raise ``ValueError`` listing the zoo."""
+    family, _, size = name.rpartition("-")
+    if family not in TEACHER_FAMILIES or size not in TEACHER_FAMILIES.get(family).sizes:
+        raise ValueError(f"unknown teacher {name!r}; valid: {', '.join(zoo_names())}, a TorchScript file, or module:callable")
+    return family, size
+
+
+def cache_dir(path: str | None = None) -> Path:
+    """``path``, else ``$DASS_CACHE``, else ``~/.cache/dass``."""
+    return Path(path or os.environ.get("DASS_CACHE") or Path.home() / ".cache" / "dass")
+
+
+class Teacher:
+    """A trained teacher, ready to label a task.
+
+    Attributes:
+        name: zoo name or the user's spec.
+        id: content hash that identifies the weights (and, for the zoo, how they were made).
+        family: zoo family, or ``"user"``.
+        model: the network, in eval mode.
+    """
+
+    def __init__(self, name: str, id: str, family: str, model: nn.Module) -> None:
+        self.name = name
+        self.id = id
+        self.family = family
+        self.model = model.eval()
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits and stage feature maps (an empty list when the network exposes none)."""
+        if hasattr(self.model, "forward_features"):
+            return self.model.forward_features(x)
+        if isinstance(self.model, torch.jit.ScriptModule):
+            return self.model(x), []
+        return _hooked_stage_features(self.model, x)
+
+    def count_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def __repr__(self) -> str:
+        return f"Teacher({self.name!r}, id={self.id})"
+
+
+def _hooked_stage_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """For a plain ``nn.Module``: the last 4-D activation at each spatial resolution, found with hooks."""
+    outs: list[torch.Tensor] = []
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(lambda _m, _i, o: outs.append(o) if torch.is_tensor(o) and o.dim() == 4 else None) for m in leaves]
+    try:
+        logits = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    stages: list[torch.Tensor] = []
+    for o in outs:
+        if stages and stages[-1].shape[2:] == o.shape[2:]:
+            stages[-1] = o
+        else:
+            stages.append(o)
+    return logits, stages
+
+
+def _file_hash(*paths: str) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _load_state(path: str | Path, what: str) -> dict:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist") from None
+    except Exception as e:  # torch raises many types for a truncated or foreign file
+        raise ValueError(f"{what} {str(path)!r} is not a readable checkpoint ({type(e).__name__}: {e})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise ValueError(f"{what} {str(path)!r} is not a state_dict of tensors")
+    return state
+
+
+def get_teacher(
+    name: str,
+    task: Task,
+    weights: str | None = None,
+    seed: int = 0,
+    config: TrainConfig = TEACHER_CONFIG,
+    cache: str | None = None,
+    train: bool = True,
+) -> Teacher:
+    """The teacher ``name`` for ``task``: a zoo name, a TorchScript file, or ``module:callable``.
+
+    A zoo teacher without ``weights`` is trained on ``task`` (once; then read from the cache).
+    """
+    if ":" in name and not os.path.exists(name):
+        return _check_against_task(_load_callable(name, weights), task)
+    if os.path.exists(name) or name.endswith((".pt", ".pth", ".ts", ".jit")):
+        return _check_against_task(_load_torchscript(name), task)
+    family, size = parse_zoo_name(name)
+    stem, stages = TEACHER_FAMILIES.get(family).sizes[size]
+    model = build_net(stem, stages, task.in_shape, task.num_classes, seed=seed)
+    if weights is not None:
+        _load_into(model, weights, f"weights file for teacher {name!r}")
+        return _check_against_task(Teacher(name, _file_hash(weights), family, model), task)
+    key = json.dumps(
+        {"family": family, "size": size, "task": task.id, "config": asdict(config), "seed": seed}, sort_keys=True
+    )
+    tid = hashlib.sha256(key.encode()).hexdigest()[:16]
+    path = cache_dir(cache) / "teachers" / f"{name}-{tid}.pt"
+    if path.exists():
+        _load_into(model, path, "cached teacher")
+    elif not train:
+        raise FileNotFoundError(f"teacher {name!r} for task {task.name!r} is not in the cache {path.parent}")
+    else:
+        log.info("training teacher %s on %s (%d epochs)", name, task.name, config.epochs)
+        result = fit(model, task, lambda logits, _f, _i, y: F.cross_entropy(logits, y), config, seed)
+        if result.status != "ok":
+            raise RuntimeError(f"training teacher {name!r} on {task.name!r} failed: {result.reason}")
+        model.cpu()
+        write_atomic(path, model.state_dict())
+        write_json(path.with_suffix(".json"), {"key": json.loads(key), **result.to_dict()})
+    return Teacher(name, tid, family, model.cpu())
+
+
+def _load_into(model: nn.Module, path: str | Path, what: str) -> None:
+    state = _load_state(path, what)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise ValueError(f"{what} {str(path)!r} does not fit the architecture: {' '.join(first[1:2]) or first[0]}") from None
+
+
+def _load_torchscript(path: str) -> Teacher:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"teacher file {path!r} does not exist")
+    try:
+        model = torch.jit.load(path, map_location="cpu")
+    except Exception as e:  # RuntimeError for a truncated file, others for foreign formats
+        reason = " ".join(str(e).split())[:200]
+        raise ValueError(
+            f"teacher file {path!r} is not a TorchScript module ({reason}); save one with torch.jit.save, "
+            "or pass module:callable with --teacher-weights"
+        ) from None
+    return Teacher(path, _file_hash(path), "user", model)
+
+
+def _load_callable(spec: str, weights: str | None) -> Teacher:
+    module_name, _, attr = spec.partition(":")
+    try:
+        fn = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"teacher {spec!r}: cannot import {attr!r} from module {module_name!r} ({e})") from None
+    model = fn()
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"teacher {spec!r} must return an nn.Module; got {type(model).__name__}")
+    if weights is None:
+        raise ValueError(f"teacher {spec!r} needs its trained weights: pass --teacher-weights FILE")
+    _load_into(model, weights, f"weights file for teacher {spec!r}")
+    return Teacher(spec, _file_hash(weights), "user", model)
+
+
+def _check_against_task(teacher: Teacher, task: Task) -> Teacher:
+    x = task.x_val[:2]
+    try:
+        with torch.no_grad():
+            out = teacher.model(x)
+    except Exception as e:  # any forward failure means the shapes do not fit
+        reason = " ".join(str(e).split())[:200]
+        raise ValueError(
+            f"teacher {teacher.name!r} does not accept inputs of shape {tuple(task.in_shape)} from task "
+            f"{task.name!r}: {reason}"
+        ) from None
+    if not torch.is_tensor(out) or out.dim() != 2:
+        raise ValueError(f"teacher {teacher.name!r} must return logits of shape (B, classes); got {_shape(out)}")
+    if out.shape[1] != task.num_classes:
+        raise ValueError(
+            f"teacher {teacher.name!r} outputs {out.shape[1]} classes but task {task.name!r} has {task.num_classes}"
+        )
+    return teacher
+
+
+def _shape(out: object) -> str:
+    return str(tuple(out.shape)) if torch.is_tensor(out) else type(out).__name__
+
+
+@torch.no_grad()
+def teacher_outputs(teacher: Teacher, task: Task, cache: str | None = None, batch_size: int = 512) -> TeacherOutputs:
+    """Logits on the training set, feature maps at the hint positions and accuracies, cached on disk."""
+    path = cache_dir(cache) / "outputs" / f"{teacher.id}-{task.id}.pt"
+    if path.exists():
+        try:
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            return TeacherOutputs(d["logits_train"], dict(d["features"]), float(d["val_acc"]), float(d["test_acc"]))
+        except Exception as e:  # a damaged cache entry is recomputed, never fatal
+            log.warning("recomputing teacher outputs: cache %s unreadable (%s)", path, e)
+    model = teacher.model.eval()
+    logits, feats = [], []
+    for i in range(0, len(task.x_train), batch_size):
+        lg, fs = teacher.features(task.x_train[i : i + batch_size])
+        logits.append(lg.float())
+        feats.append([_shrink(f) for f in fs])
+    stage_feats = [torch.cat(col) for col in zip(*feats)] if feats and feats[0] else []
+    features = {pos: stage_feats[hint_index(pos, len(stage_feats))] for pos in HINT_DEPTH} if stage_feats else {}
+    out = TeacherOutputs(
+        logits_train=torch.cat(logits),
+        features=features,
+        val_acc=accuracy(model, task.x_val, task.y_val),
+        test_acc=accuracy(model, task.x_test, task.y_test),
+    )
+    write_atomic(
+        path,
+        {"logits_train": out.logits_train, "features": out.features, "val_acc": out.val_acc, "test_acc": out.test_acc},
+    )
+    return out
+
+
+def _shrink(f: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, h, w) float16 with h, w <= MAX_FEATURE_SIDE."""
+    if max(f.shape[2:]) > MAX_FEATURE_SIDE:
+        f = F.adaptive_avg_pool2d(f, (min(f.shape[2], MAX_FEATURE_SIDE), min(f.shape[3], MAX_FEATURE_SIDE)))
+    return f.half()
+
+
+__all__ = [
+    "TEACHER_FAMILIES",
+    "Teacher",
+    "StagedNet",
+    "cache_dir",
+    "get_teacher",
+    "parse_zoo_name",
+    "teacher_outputs",
+    "zoo_names",
+]

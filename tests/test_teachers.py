@@ -1,0 +1,97 @@
+import pytest
+import torch
+from torch import nn
+
+from distill.teachers import get_teacher, parse_zoo_name, teacher_outputs, zoo_names
+from distill.trainer import TrainConfig
+
+
+class TinyTeacher(nn.Module):
+    """A user network without forward_features: stage maps are found with hooks."""
+
+    def __init__(self, classes: int = 5, channels: int = 1) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(channels, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, classes)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.c2(torch.relu(self.c1(x)))).mean((2, 3)))
+
+
+def make_tiny_teacher():
+    return TinyTeacher()
+
+
+def test_unknown_zoo_name_lists_the_zoo():
+    with pytest.raises(ValueError, match=r"unknown teacher 'resnet-xl'; valid: .*resnet-s"):
+        parse_zoo_name("resnet-xl")
+    assert "mobilenet-l" in zoo_names()
+
+
+def test_torchscript_teacher(tmp_path, digits_task):
+    path = tmp_path / "t.pt"
+    torch.jit.save(torch.jit.script(TinyTeacher()), str(path))
+    teacher = get_teacher(str(path), digits_task)
+    assert teacher.family == "user" and len(teacher.id) == 16
+    out = teacher_outputs(teacher, digits_task)
+    assert out.logits_train.shape == (len(digits_task.x_train), 5)
+    assert out.features == {}  # TorchScript hides its stages: hints are not available
+
+
+def test_callable_teacher_with_weights(tmp_path, digits_task):
+    weights = tmp_path / "w.pt"
+    torch.save(TinyTeacher().state_dict(), weights)
+    teacher = get_teacher("tests.test_teachers:make_tiny_teacher", digits_task, weights=str(weights))
+    out = teacher_outputs(teacher, digits_task)
+    assert set(out.features) == {"early", "mid", "late"}
+    assert out.features["early"].shape[1:] == (4, 8, 8) and out.features["late"].shape[1:] == (8, 4, 4)
+
+
+def test_callable_teacher_needs_weights(digits_task):
+    with pytest.raises(ValueError, match="--teacher-weights"):
+        get_teacher("tests.test_teachers:make_tiny_teacher", digits_task)
+
+
+def test_class_count_mismatch(tmp_path, digits_task):
+    path = tmp_path / "t10.pt"
+    torch.jit.save(torch.jit.script(TinyTeacher(classes=10)), str(path))
+    with pytest.raises(ValueError, match="outputs 10 classes but task 'digits:classes=0-4' has 5"):
+        get_teacher(str(path), digits_task)
+
+
+def test_input_shape_mismatch(tmp_path, digits_task):
+    path = tmp_path / "rgb.pt"
+    torch.jit.save(torch.jit.script(TinyTeacher(channels=3)), str(path))
+    with pytest.raises(ValueError, match=r"does not accept inputs of shape \(1, 8, 8\)"):
+        get_teacher(str(path), digits_task)
+
+
+def test_truncated_and_foreign_files(tmp_path, digits_task):
+    good = tmp_path / "good.pt"
+    torch.jit.save(torch.jit.script(TinyTeacher()), str(good))
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(ValueError, match="is not a TorchScript module"):
+        get_teacher(str(cut), digits_task)
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(ValueError, match="is not a TorchScript module"):
+        get_teacher(str(text), digits_task)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        get_teacher(str(tmp_path / "missing.pt"), digits_task)
+
+
+def test_zoo_teacher_from_a_weights_file(tmp_path, digits_task):
+    trained = get_teacher("cnn-s", digits_task, config=TrainConfig(epochs=1))
+    weights = tmp_path / "cnn.pt"
+    torch.save(trained.model.state_dict(), weights)
+    loaded = get_teacher("cnn-s", digits_task, weights=str(weights))
+    x = digits_task.x_val[:4]
+    assert torch.allclose(loaded.model(x), trained.model(x))
+    with pytest.raises(ValueError, match="does not fit the architecture"):
+        get_teacher("resnet-s", digits_task, weights=str(weights))
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match="is not a readable checkpoint"):
+        get_teacher("cnn-s", digits_task, weights=str(cut))
