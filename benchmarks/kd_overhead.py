@@ -56,15 +56,19 @@ def main() -> None:
     teacher = get_teacher(args.teacher, task)
     outputs = teacher_outputs(teacher, task)
     student = build_student(STUDENT, task.in_shape, task.num_classes)
-    print(f"device {args.device}, torch threads {torch.get_num_threads()}, task {task.name} "
-          f"({len(task.x_train)} train images {tuple(task.in_shape)}), teacher {args.teacher} "
-          f"(test acc {outputs.test_acc:.4f})")
-    print(f"student: {count_params(student):,} params, {count_flops(student, task.in_shape) / 1e6:.2f} MFLOPs, "
-          f"{args.epochs} epochs, median of {args.repeats} runs\n")
+    print(
+        f"device {args.device}, torch threads {torch.get_num_threads()}, task {task.name} "
+        f"({len(task.x_train)} train images {tuple(task.in_shape)}), teacher {args.teacher} "
+        f"(test acc {outputs.test_acc:.4f})"
+    )
+    print(
+        f"student: {count_params(student):,} params, {count_flops(student, task.in_shape) / 1e6:.2f} MFLOPs, "
+        f"{args.epochs} epochs, median of {args.repeats} runs\n"
+    )
     config = TrainConfig(epochs=args.epochs, device=args.device)
     images = len(task.x_train) * args.epochs
-    print(f"| recipe | wall time (s) | images/s | overhead vs plain CE | test acc |")
-    print(f"|---|---:|---:|---:|---:|")
+    print("| recipe | wall time (s) | images/s | overhead vs plain CE | test acc |")
+    print("|---|---:|---:|---:|---:|")
     base = None
     for name, recipe in RECIPES.items():
         times, accs = [], []

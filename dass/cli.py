@@ -9,7 +9,6 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,9 @@ def _add_task_args(p: argparse.ArgumentParser) -> None:
 
 
 def _add_teacher_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--teacher", required=True, help="zoo name (see `dass teachers`), TorchScript file, or module:callable")
+    p.add_argument(
+        "--teacher", required=True, help="zoo name (see `dass teachers`), TorchScript file, or module:callable"
+    )
     p.add_argument("--teacher-weights", help="state_dict file for a zoo teacher or a module:callable teacher")
     p.add_argument("--cache-dir", help="teacher and teacher-output cache (default: $DASS_CACHE or ~/.cache/dass)")
 
@@ -61,7 +62,8 @@ def cmd_teachers(args: argparse.Namespace) -> int:
         family = TEACHER_FAMILIES.get(fam)
         for size, (stem, stages) in family.sizes.items():
             net = build_net(stem, stages, shape, 10)
-            print(f"{fam + '-' + size:<14}{count_params(net):>10,}{count_flops(net, shape) / 1e6:>9.2f}  {family.description}")
+            mflops = count_flops(net, shape) / 1e6
+            print(f"{fam + '-' + size:<14}{count_params(net):>10,}{mflops:>9.2f}  {family.description}")
     print("\nor your own: a TorchScript file, or module:callable with --teacher-weights FILE")
     return 0
 
@@ -189,7 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="directory for student.pt, genome.json, recipe.json, metrics.json")
     p.set_defaults(func=cmd_train)
     return parser
-
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -431,8 +431,12 @@ class RecordStore(abc.ABC):
     def _after_failure(self, attempts: int, error: str, now: float) -> dict[str, Any]:
         """The fields of a job whose attempt number ``attempts`` just failed with ``error``."""
         if attempts >= self.max_attempts:
-            return {"state": "failed", "worker": None, "error": f"gave up after {attempts} attempts: {error}",
-                    "finished_at": now}
+            return {
+                "state": "failed",
+                "worker": None,
+                "error": f"gave up after {attempts} attempts: {error}",
+                "finished_at": now,
+            }
         return {"state": "pending", "worker": None, "error": error}
 
     def __enter__(self) -> RecordStore:
@@ -504,8 +508,9 @@ class InMemoryStore(RecordStore):
             picked = [key for key, row in self._rows.items() if row["state"] == "pending"][:n]
             for key in picked:
                 row = self._rows[key]
-                self._update(key, state="running", worker=worker, heartbeat_at=now, started_at=now,
-                             attempts=row["attempts"] + 1)
+                self._update(
+                    key, state="running", worker=worker, heartbeat_at=now, started_at=now, attempts=row["attempts"] + 1
+                )
             return [Job.from_record(copy.deepcopy(self._rows[key])) for key in picked]
 
     def heartbeat(self, worker: str, keys: Iterable[JobKey], now: float | None = None) -> int:
@@ -648,9 +653,7 @@ class SQLiteStore(RecordStore):
             raise
 
     def _open(self) -> None:
-        self._conn = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
-        )
+        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S)
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
             if self.writer:
@@ -900,8 +903,10 @@ def _decode_row(values: Sequence[Any]) -> dict[str, Any]:
 
 def _update(conn: sqlite3.Connection, row_id: int, fields: dict[str, Any]) -> None:
     names = list(fields)
-    values = [json.dumps(fields[n], sort_keys=True) if _COLUMNS[n][0] == "json" and fields[n] is not None
-              else fields[n] for n in names]
+    values = [
+        json.dumps(fields[n], sort_keys=True) if _COLUMNS[n][0] == "json" and fields[n] is not None else fields[n]
+        for n in names
+    ]
     conn.execute(f"UPDATE jobs SET {', '.join(f'{n} = ?' for n in names)} WHERE id = ?", (*values, row_id))
 
 

@@ -151,7 +151,9 @@ class SearchSpace:
             if distill and not recipe.distills:
                 kd = [x for x in self.logit_losses if x != "none"]
                 recipe = replace(recipe, logit_loss=str(rng.choice(kd)) if kd else "none")
-        return Genome(stem_width=int(rng.choice(self.stem_widths)), stages=tuple(stages), recipe=recipe, space=self.name).repaired()
+        return Genome(
+            stem_width=int(rng.choice(self.stem_widths)), stages=tuple(stages), recipe=recipe, space=self.name
+        ).repaired()
 
     def sample_recipe(self, rng: np.random.Generator) -> Recipe:
         """A random distilling recipe of this space (used to vary the recipe of one student)."""
@@ -332,7 +334,9 @@ class Genome:
             raise ValueError(f"the genome's 'recipe' must be a JSON object; got {recipe_d!r}")
         _check_keys("recipe", recipe_d, {f.name for f in fields(Recipe)})
         recipe = Recipe(**{k: _as_float_if_number(Recipe, k, v) for k, v in recipe_d.items()})
-        return cls(stem_width=d["stem_width"], stages=tuple(stages), recipe=recipe, space=d.get("space", "default")).validate()
+        return cls(
+            stem_width=d["stem_width"], stages=tuple(stages), recipe=recipe, space=d.get("space", "default")
+        ).validate()
 
     @classmethod
     def from_json(cls, text: str) -> Genome:
@@ -366,9 +370,7 @@ class Genome:
         vals = [c[int(np.clip(i, 0, len(c) - 1))] for i, (_, c) in zip(v, choices)]
         n, stem = vals[0], vals[1]
         k = len(sp.stage_choices)
-        stages = tuple(
-            StageGene(*vals[2 + i * k : 2 + (i + 1) * k]) for i in range(n)
-        )
+        stages = tuple(StageGene(*vals[2 + i * k : 2 + (i + 1) * k]) for i in range(n))
         recipe = Recipe(*vals[2 + sp.max_stages * k :])
         return cls(stem_width=int(stem), stages=stages, recipe=recipe, space=sp.name).repaired()
 

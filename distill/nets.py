@@ -69,9 +69,7 @@ class BasicBlock(nn.Module):
         self.conv1 = conv_bn(cin, cout, kernel, stride)
         self.conv2 = conv_bn(cout, cout, kernel, act=False)
         self.se = SqueezeExcite(cout) if se else nn.Identity()
-        self.shortcut = (
-            nn.Identity() if stride == 1 and cin == cout else conv_bn(cin, cout, 1, stride, act=False)
-        )
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else conv_bn(cin, cout, 1, stride, act=False)
         self.act = nn.ReLU(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

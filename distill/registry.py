@@ -37,9 +37,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise ValueError(
-                f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self._entries))}"
-            ) from None
+            raise ValueError(f"unknown {self.kind} {name!r}; valid: {', '.join(sorted(self._entries))}") from None
 
     def names(self) -> list[str]:
         return list(self._entries)

@@ -17,6 +17,7 @@ import importlib
 import json
 import logging
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -93,7 +94,9 @@ def parse_zoo_name(name: str) -> tuple[str, str]:
     """``"resnet-s"`` -> ``("resnet", "s")``; unknown names raise ``ValueError`` listing the zoo."""
     family, _, size = name.rpartition("-")
     if family not in TEACHER_FAMILIES or size not in TEACHER_FAMILIES.get(family).sizes:
-        raise ValueError(f"unknown teacher {name!r}; valid: {', '.join(zoo_names())}, a TorchScript file, or module:callable")
+        raise ValueError(
+            f"unknown teacher {name!r}; valid: {', '.join(zoo_names())}, a TorchScript file, or module:callable"
+        )
     return family, size
 
 
@@ -137,7 +140,10 @@ def _hooked_stage_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Ten
     """For a plain ``nn.Module``: the last 4-D activation at each spatial resolution, found with hooks."""
     outs: list[torch.Tensor] = []
     leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [m.register_forward_hook(lambda _m, _i, o: outs.append(o) if torch.is_tensor(o) and o.dim() == 4 else None) for m in leaves]
+    handles = [
+        m.register_forward_hook(lambda _m, _i, o: outs.append(o) if torch.is_tensor(o) and o.dim() == 4 else None)
+        for m in leaves
+    ]
     try:
         logits = model(x)
     finally:
@@ -224,7 +230,9 @@ def _load_into(model: nn.Module, path: str | Path, what: str) -> None:
         model.load_state_dict(state)
     except RuntimeError as e:
         first = str(e).strip().splitlines()
-        raise ValueError(f"{what} {str(path)!r} does not fit the architecture: {' '.join(first[1:2]) or first[0]}") from None
+        raise ValueError(
+            f"{what} {str(path)!r} does not fit the architecture: {' '.join(first[1:2]) or first[0]}"
+        ) from None
 
 
 def _load_torchscript(path: str) -> Teacher:
@@ -243,6 +251,8 @@ def _load_torchscript(path: str) -> Teacher:
 
 def _load_callable(spec: str, weights: str | None) -> Teacher:
     module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:  # like `python -m`, find the user's module from the working directory
+        sys.path.insert(0, os.getcwd())
     try:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:

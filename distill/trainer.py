@@ -34,10 +34,14 @@ class TrainConfig:
     # Small in-memory datasets: more optimiser steps per epoch matter more than throughput.
     batch_size: int = 128
     # AdamW with warmup + cosine decay converges in a handful of epochs on every block type.
-    lr: float = 3e-3
+    lr: float = 1e-2
     weight_decay: float = 5e-4
     warmup_frac: float = 0.05
     eval_batch_size: int = 1024
+    # BatchNorm statistics are re-estimated on this many training images before every
+    # evaluation: after a few hundred steps the running averages still lag far behind the
+    # weights and make short-budget accuracies meaningless (0.2 instead of 0.74 on digits).
+    bn_recalibration: int = 512
     # "auto" picks CUDA when it is present.
     device: str = "auto"
 
@@ -82,6 +86,25 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) -> None:
+    """Replace BatchNorm running statistics by their exact average over ``x`` (no weights change)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms or not len(x):
+        return
+    was_training = model.training
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            model(x[i : i + batch_size])
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
     was_training = model.training
@@ -124,6 +147,7 @@ def fit(
         steps_per_epoch = math.ceil(len(x) / config.batch_size)
         sched = _warmup_cosine(opt, steps_per_epoch * config.epochs, config.warmup_frac)
         gen = torch.Generator().manual_seed(seed)
+        calib = x[torch.randperm(len(x), generator=gen)[: config.bn_recalibration].to(device)]
         model.train()
         for m in extra_modules:
             m.train()
@@ -145,6 +169,7 @@ def fit(
                 loss.backward()
                 opt.step()
                 sched.step()
+            recalibrate_bn(model, calib, config.eval_batch_size)
             curve.append(accuracy(model, x_val, y_val, config.eval_batch_size))
         test_acc = accuracy(model, task.x_test.to(device), task.y_test.to(device), config.eval_batch_size)
         return TrainResult(

@@ -53,7 +53,9 @@ def test_mutation_changes_and_stays_valid():
 def test_hash_ignores_inactive_genes():
     g = _sample("default", 1, distill=False)[0]
     # with no hint, the hint transform has no effect; with no logit loss, the temperature neither
-    other = Genome(g.stem_width, g.stages, Recipe(**{**g.recipe.__dict__, "hint_transform": "attention", "temperature": 8.0}))
+    other = Genome(
+        g.stem_width, g.stages, Recipe(**{**g.recipe.__dict__, "hint_transform": "attention", "temperature": 8.0})
+    )
     assert other.hash == g.hash
     assert g.with_recipe(Recipe(logit_loss="kl", temperature=4.0)).hash != g.hash
 
@@ -75,7 +77,10 @@ def test_dass_resnet_and_mobilenet_spaces():
 def _genome_dict() -> dict:
     return {
         "stem_width": 16,
-        "stages": [{"block": "basic", "depth": 1, "width": 16}, {"block": "mbconv", "depth": 2, "width": 32, "expansion": 3}],
+        "stages": [
+            {"block": "basic", "depth": 1, "width": 16},
+            {"block": "mbconv", "depth": 2, "width": 32, "expansion": 3},
+        ],
         "recipe": {"logit_loss": "kl", "temperature": 4, "hint_position": "late", "hint_transform": "attention"},
     }
 
@@ -90,10 +95,19 @@ def test_from_dict_defaults_and_int_floats():
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda d: d["stages"][0].update(width=12), "the stage 0 'width' gene must be one of {8, 16, 24, 32, 48, 64, 96}; got 12"),
-        (lambda d: d["stages"][1].update(block="dense"), "stage 1 'block' gene must be one of {'conv', 'basic', 'mbconv', 'dwsep'}; got 'dense'"),
+        (
+            lambda d: d["stages"][0].update(width=12),
+            "the stage 0 'width' gene must be one of {8, 16, 24, 32, 48, 64, 96}; got 12",
+        ),
+        (
+            lambda d: d["stages"][1].update(block="dense"),
+            "stage 1 'block' gene must be one of {'conv', 'basic', 'mbconv', 'dwsep'}; got 'dense'",
+        ),
         (lambda d: d["recipe"].update(logit_loss="js"), "'logit_loss' gene must be one of"),
-        (lambda d: d["recipe"].update(temperature=3), "'temperature' gene must be one of {1.0, 2.0, 4.0, 8.0}; got 3.0"),
+        (
+            lambda d: d["recipe"].update(temperature=3),
+            "'temperature' gene must be one of {1.0, 2.0, 4.0, 8.0}; got 3.0",
+        ),
         (lambda d: d["stages"].reverse(), "stage widths must not decrease"),
         (lambda d: d.update(stages=[]), "non-empty list"),
         (lambda d: d.update(stages=d["stages"] * 3), "number of stages must be in [2, 4]; got 6"),

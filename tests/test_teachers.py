@@ -19,8 +19,30 @@ class TinyTeacher(nn.Module):
         return self.fc(torch.relu(self.c2(torch.relu(self.c1(x)))).mean((2, 3)))
 
 
-def make_tiny_teacher():
-    return TinyTeacher()
+TEACHER_MODULE = """
+import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 8, 3, stride=2, padding=1)
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.c2(torch.relu(self.c1(x)))).mean((2, 3)))
+
+def make():
+    return Net()
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    (tmp_path / "my_teacher.py").write_text(TEACHER_MODULE)
+    monkeypatch.chdir(tmp_path)  # the module is found from the working directory, as on the command line
+    return "my_teacher:make"
 
 
 def test_unknown_zoo_name_lists_the_zoo():
@@ -39,18 +61,20 @@ def test_torchscript_teacher(tmp_path, digits_task):
     assert out.features == {}  # TorchScript hides its stages: hints are not available
 
 
-def test_callable_teacher_with_weights(tmp_path, digits_task):
+def test_callable_teacher_with_weights(tmp_path, digits_task, user_module):
     weights = tmp_path / "w.pt"
     torch.save(TinyTeacher().state_dict(), weights)
-    teacher = get_teacher("tests.test_teachers:make_tiny_teacher", digits_task, weights=str(weights))
+    teacher = get_teacher(user_module, digits_task, weights=str(weights))
     out = teacher_outputs(teacher, digits_task)
     assert set(out.features) == {"early", "mid", "late"}
     assert out.features["early"].shape[1:] == (4, 8, 8) and out.features["late"].shape[1:] == (8, 4, 4)
 
 
-def test_callable_teacher_needs_weights(digits_task):
+def test_callable_teacher_needs_weights(digits_task, user_module):
     with pytest.raises(ValueError, match="--teacher-weights"):
-        get_teacher("tests.test_teachers:make_tiny_teacher", digits_task)
+        get_teacher(user_module, digits_task)
+    with pytest.raises(ValueError, match="cannot import 'nope' from module 'my_teacher'"):
+        get_teacher("my_teacher:nope", digits_task)
 
 
 def test_class_count_mismatch(tmp_path, digits_task):

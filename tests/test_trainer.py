@@ -6,7 +6,7 @@ import torch
 
 from distill.genome import Genome, Recipe, StageGene, get_space
 from distill.teachers import get_teacher, teacher_outputs
-from distill.trainer import TrainConfig, TeacherOutputs, distil
+from distill.trainer import TeacherOutputs, TrainConfig, distil
 
 FAST = TrainConfig(epochs=2, batch_size=64)
 
@@ -44,8 +44,10 @@ def test_teacher_is_cached_by_content_hash(digits_task):
         Recipe("kl", 4.0, 0.5, 1.0),
         Recipe("dist", 2.0, 1.0, 2.0),
         Recipe("mse", 1.0, 0.0, 1.0),
-        *[Recipe("none", 1.0, 1.0, 1.0, "mid", t, d, 1.0) for t, d in
-          [("connector", "mse"), ("attention", "l1"), ("relation", "cosine"), ("channel", "pearson")]],
+        *[
+            Recipe("none", 1.0, 1.0, 1.0, "mid", t, d, 1.0)
+            for t, d in [("connector", "mse"), ("attention", "l1"), ("relation", "cosine"), ("channel", "pearson")]
+        ],
     ],
 )
 def test_every_recipe_trains(recipe, teacher, digits_task):
