@@ -225,8 +225,9 @@ def kd_loss_fn(genome: Genome, teacher: TeacherOutputs | None, student_channels:
     moved: dict[str, torch.Tensor] = {}
 
     def on_device(name: str, t: torch.Tensor, device: torch.device) -> torch.Tensor:
+        # once per run: float16 storage becomes float32 on the training device
         if name not in moved or moved[name].device != device:
-            moved[name] = t.to(device)
+            moved[name] = t.to(device, torch.float32)
         return moved[name]
 
     def loss_fn(logits: torch.Tensor, feats: list[torch.Tensor], idx: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -235,7 +236,7 @@ def kd_loss_fn(genome: Genome, teacher: TeacherOutputs | None, student_channels:
             tl = on_device("logits", t_logits, logits.device)[idx]
             loss = loss + r.kd_weight * logit_loss(logits, tl, r.temperature)
         if hint is not None:
-            tf = on_device("feat", t_feat, logits.device)[idx].float()
+            tf = on_device("feat", t_feat, logits.device)[idx]
             loss = loss + r.hint_weight * hint(feats[hint_stage], tf)
         return loss
 

@@ -1,17 +1,15 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("WANDB_MODE", "disabled")
+# Teachers and teacher outputs go to a per-run temporary cache, never the user's. Set at import
+# time so that module- and session-scoped fixtures see it too.
+os.environ["DASS_CACHE"] = tempfile.mkdtemp(prefix="dass-test-cache-")
 
 MNIST = Path(os.environ.get("DASS_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "mnist.npz"
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Teachers and teacher outputs go to a per-session temporary cache, never the user's."""
-    monkeypatch.setenv("DASS_CACHE", str(tmp_path_factory.getbasetemp() / "dass-cache"))
 
 
 @pytest.fixture(scope="session")

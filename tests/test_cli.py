@@ -1,0 +1,129 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dass.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+GENOME = str(ROOT / "examples" / "student.json")
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_help_everywhere():
+    for argv in ([], ["tasks"], ["teachers"], ["genome"], ["train"]):
+        proc = subprocess.run([sys.executable, "-m", "dass", *argv, "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and "usage: dass" in proc.stdout
+
+
+def test_tasks_and_teachers_list(capsys):
+    code, out, _ = run(capsys, "tasks")
+    assert code == 0 and "digits" in out and "rotate" in out
+    code, out, _ = run(capsys, "teachers")
+    assert code == 0 and "resnet-s" in out and "mobilenet-l" in out
+    code, out, _ = run(capsys, "tasks", "--show", "digits:classes=0-2")
+    assert code == 0 and json.loads(out)["num_classes"] == 3
+
+
+def test_genome_sample_round_trips(capsys, tmp_path):
+    code, out, _ = run(capsys, "genome", "--space", "mobilenet", "--seed", "3")
+    assert code == 0 and json.loads(out)["space"] == "mobilenet"
+    code, out, _ = run(capsys, "genome", "--no-distill", "--out", str(tmp_path / "g.json"))
+    assert code == 0 and json.loads((tmp_path / "g.json").read_text())["recipe"]["logit_loss"] == "none"
+
+
+def test_train_saves_everything(capsys, tmp_path):
+    out_dir = tmp_path / "run"
+    code, out, err = run(
+        capsys,
+        "train",
+        "--task",
+        "digits:classes=0-4",
+        "--teacher",
+        "cnn-s",
+        "--genome",
+        GENOME,
+        "--epochs",
+        "2",
+        "--out",
+        str(out_dir),
+    )
+    assert code == 0, err
+    assert "distilled: val acc" in out
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["status"] == "ok" and len(metrics["curve"]) == 2 and metrics["params"] > 0
+    assert json.loads((out_dir / "genome.json").read_text())["recipe"]["hint_position"] == "late"
+    state = torch.load(out_dir / "student.pt", weights_only=True)
+    assert any(k.startswith("stages.") for k in state)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--task", "nope", "--teacher", "cnn-s", "--genome", GENOME], "unknown task source 'nope'"),
+        (["train", "--task", "digits", "--teacher", "cnn-xl", "--genome", GENOME], "unknown teacher 'cnn-xl'; valid:"),
+        (["train", "--task", "digits", "--teacher", "cnn-s", "--genome", "missing.json"], "does not exist"),
+        (
+            [
+                "train",
+                "--task",
+                "mnist",
+                "--teacher",
+                "cnn-s",
+                "--genome",
+                GENOME,
+                "--data-dir",
+                str(ROOT / "examples"),
+            ],
+            "mnist.npz",
+        ),
+        (["genome", "--space", "vit"], "unknown search space 'vit'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_gene_and_class_mismatch(capsys, tmp_path):
+    g = json.loads(Path(GENOME).read_text())
+    g["stages"][0]["kernel"] = 4
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(g))
+    code, _, err = run(capsys, "train", "--task", "digits", "--teacher", "cnn-s", "--genome", str(bad))
+    assert code == 2 and "the stage 0 'kernel' gene must be one of {3, 5}; got 4" in err
+
+    class Ten(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :10]
+
+    ts = tmp_path / "ten.pt"
+    torch.jit.save(torch.jit.script(Ten()), str(ts))
+    code, _, err = run(capsys, "train", "--task", "digits:classes=0-4", "--teacher", str(ts), "--genome", GENOME)
+    assert code == 2 and "outputs 10 classes but task 'digits:classes=0-4' has 5" in err
+
+
+def test_debug_shows_the_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "dass", "--debug", "genome", "--space", "vit"], capture_output=True, text=True
+    )
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "dass", "genome", "--space", "vit"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--task", "digits", "--teacher", "cnn-s", "--genome", GENOME, "--epochs", "0"])
+    assert e.value.code == 2
+    assert "must be a positive integer; got '0'" in capsys.readouterr().err
