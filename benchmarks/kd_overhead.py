@@ -24,13 +24,13 @@ from distill.tasks import load_task
 from distill.teachers import get_teacher, teacher_outputs
 from distill.trainer import TrainConfig, distil
 
-# A mid-size student of the default space (~60k parameters): three stages, mixed block types.
+# A mid-size student of the default space (about 100k parameters): three stages, mixed block types.
 STUDENT = Genome(
     stem_width=16,
     stages=(
         StageGene("basic", 1, 16),
-        StageGene("mbconv", 2, 32, 3, 3, False),
-        StageGene("mbconv", 2, 64, 3, 3, True),
+        StageGene("mbconv", 2, 32, 3, 4, False),
+        StageGene("mbconv", 2, 64, 3, 4, True),
     ),
 )
 RECIPES = {

@@ -145,6 +145,71 @@ def _recipe_str(r) -> str:
     return " + ".join(parts)
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    from datasets_meta.store import SQLiteStore
+
+    if args.status:
+        with SQLiteStore(args.db, writer=False) as store:
+            _print_status(store)
+        return 0
+    if args.export:
+        with SQLiteStore(args.db, writer=False) as store:
+            n = store.export(args.export)
+        print(f"exported {n} finished records to {args.export}")
+        return 0
+    if args.import_file:
+        with SQLiteStore(args.db) as store:
+            n = store.import_records(args.import_file)
+        print(f"imported {n} new records into {args.db}")
+        return 0
+    if not args.suite:
+        raise UsageError("dass collect needs --suite FILE (or --status / --export FILE / --import FILE)")
+    from datasets_meta.collector import LocalExecutor, RayExecutor, collect, expand, progress_bar
+    from datasets_meta.suite import Suite
+
+    suite = Suite.load(args.suite)
+    data_dir = args.data_dir or suite.data_dir or None
+    jobs = expand(suite, data_dir)
+    with SQLiteStore(args.db) as store:
+        new = store.add_jobs(jobs)
+        counts = store.counts()
+        print(
+            f"suite {suite.name}: {len(jobs)} jobs ({new} new); done {counts['done']}, failed {counts['failed']}, "
+            f"pending {counts['pending'] + counts['running']}"
+        )
+        if args.ray_address:
+            executor = RayExecutor(args.ray_address, data_dir)
+        else:
+            executor = LocalExecutor(args.workers, data_dir)
+        bar = progress_bar(len(jobs), counts["done"] + counts["failed"])
+
+        def on_result(job, outcome):
+            if bar is not None:
+                bar.update(1)
+            elif args.verbose:
+                print(
+                    f"{outcome.get('status')}: {job.task_spec} {job.teacher} {job.genome_hash} "
+                    f"{outcome.get('test_acc') or outcome.get('reason')}",
+                    flush=True,
+                )
+
+        try:
+            progress = collect(store, executor, max_jobs=args.max_jobs, on_result=on_result)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(f"this run: {progress.done} done, {progress.failed} failed")
+        _print_status(store)
+    return 0
+
+
+def _print_status(store) -> None:
+    s = store.stats()
+    rate = f"{s['per_hour']:.0f} records/hour" if s.get("per_hour") else "no recent throughput"
+    eta = f", ETA {s['eta_s'] / 3600:.1f} h" if s.get("eta_s") else ""
+    print(f"done {s['done']}, running {s['running']}, failed {s['failed']}, pending {s['pending']}; {rate}{eta}")
+
+
 # ---------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     try:
@@ -162,9 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distillation-aware student search: find a small student and a distillation recipe "
         "for your teacher and dataset.",
     )
+    # --debug and --verbose work before or after the command name
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub_add = sub.add_parser
+
+    def add_parser(name: str, **kw) -> argparse.ArgumentParser:
+        return sub_add(name, parents=[common], **kw)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     p = sub.add_parser("tasks", help="list task sources and transforms, or describe one task")
     p.add_argument("--show", metavar="SPEC", help="load this task and print its descriptors")
@@ -190,6 +265,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--out", help="directory for student.pt, genome.json, recipe.json, metrics.json")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("collect", help="build the meta-dataset: train a suite's jobs and store every result")
+    p.add_argument("--db", required=True, help="SQLite record store (created if missing)")
+    p.add_argument("--suite", help="suite TOML file (see datasets_meta/suites/)")
+    p.add_argument("--workers", type=_positive_int, default=1, help="local worker processes (one core each)")
+    p.add_argument("--ray-address", help="run on a Ray cluster (an address, or 'local' to start one here)")
+    p.add_argument("--data-dir", help="data directory (default: the suite's, else $DASS_DATA)")
+    p.add_argument("--max-jobs", type=_positive_int, help="stop after this many jobs")
+    p.add_argument("--status", action="store_true", help="print done / running / failed / pending, rate and ETA")
+    p.add_argument("--export", metavar="FILE", help="write every finished record to FILE (.csv.gz or .parquet)")
+    p.add_argument("--import", dest="import_file", metavar="FILE", help="load records from an export into --db")
+    p.set_defaults(func=cmd_collect)
     return parser
 
 

@@ -40,13 +40,14 @@ class SearchSpace:
     name: str = "default"
     min_stages: int = 2
     max_stages: int = 4
-    stem_widths: tuple[int, ...] = (8, 16, 24, 32)
+    stem_widths: tuple[int, ...] = (8, 16, 24)
     block_types: tuple[str, ...] = BLOCK_TYPES
     depths: tuple[int, ...] = (1, 2, 3)
-    # Widths are small on purpose: students are meant to be much smaller than the teacher.
-    widths: tuple[int, ...] = (8, 16, 24, 32, 48, 64, 96)
+    # Widths are small on purpose: students are meant to be much smaller than the teacher
+    # (about 0.6k to 300k parameters; the zoo's teachers have 80k to 2M).
+    widths: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64)
     kernels: tuple[int, ...] = (3, 5)
-    expansions: tuple[int, ...] = (1, 3, 6)  # only meaningful for MBConv blocks
+    expansions: tuple[int, ...] = (1, 2, 4)  # only meaningful for MBConv blocks
     se: tuple[bool, ...] = (False, True)
     logit_losses: tuple[str, ...] = LOGIT_LOSSES
     temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
@@ -186,7 +187,7 @@ SPACES.add(
         max_stages=4,
         block_types=("mbconv", "dwsep"),
         depths=(1, 2, 3),
-        widths=(8, 16, 24, 32, 48, 64, 96),
+        widths=(8, 12, 16, 24, 32, 48, 64),
         kernels=(3, 5, 7),
         expansions=(1, 3, 6),
         se=(False, True),

@@ -12,6 +12,7 @@ about as much as plain training.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib
 import json
@@ -204,24 +205,43 @@ def get_teacher(
     if weights is not None:
         _load_into(model, weights, f"weights file for teacher {name!r}")
         return _check_against_task(Teacher(name, _file_hash(weights), family, model), task)
-    key = json.dumps(
-        {"family": family, "size": size, "task": task.id, "config": asdict(config), "seed": seed}, sort_keys=True
-    )
-    tid = hashlib.sha256(key.encode()).hexdigest()[:16]
+    key = _zoo_key(family, size, task, config, seed)
+    tid = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir(cache) / "teachers" / f"{name}-{tid}.pt"
-    if path.exists():
-        _load_into(model, path, "cached teacher")
-    elif not train:
-        raise FileNotFoundError(f"teacher {name!r} for task {task.name!r} is not in the cache {path.parent}")
-    else:
-        log.info("training teacher %s on %s (%d epochs)", name, task.name, config.epochs)
-        result = fit(model, task, lambda logits, _f, _i, y: F.cross_entropy(logits, y), config, seed)
-        if result.status != "ok":
-            raise RuntimeError(f"training teacher {name!r} on {task.name!r} failed: {result.reason}")
-        model.cpu()
-        write_atomic(path, model.state_dict())
-        write_json(path.with_suffix(".json"), {"key": json.loads(key), **result.to_dict()})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Several workers may want the same teacher at once: one trains it, the others wait and read it.
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            _load_into(model, path, "cached teacher")
+        elif not train:
+            raise FileNotFoundError(f"teacher {name!r} for task {task.name!r} is not in the cache {path.parent}")
+        else:
+            log.info("training teacher %s on %s (%d epochs)", name, task.name, config.epochs)
+            result = fit(model, task, lambda logits, _f, _i, y: F.cross_entropy(logits, y), config, seed)
+            if result.status != "ok":
+                raise RuntimeError(f"training teacher {name!r} on {task.name!r} failed: {result.reason}")
+            model.cpu()
+            write_atomic(path, model.state_dict())
+            write_json(path.with_suffix(".json"), {"key": key, **result.to_dict()})
     return Teacher(name, tid, family, model.cpu())
+
+
+def _zoo_key(family: str, size: str, task: Task, config: TrainConfig, seed: int) -> dict:
+    # the device does not change what is trained; leave it out so CPU and GPU share the cache
+    recipe = {k: v for k, v in asdict(config).items() if k != "device"}
+    return {"family": family, "size": size, "task": task.id, "config": recipe, "seed": seed}
+
+
+def teacher_id(
+    name: str, task: Task, weights: str | None = None, seed: int = 0, config: TrainConfig = TEACHER_CONFIG
+) -> str:
+    """The id :func:`get_teacher` gives, without training or loading anything for a zoo teacher."""
+    if weights is None and ":" not in name and not os.path.exists(name):
+        family, size = parse_zoo_name(name)
+        key = _zoo_key(family, size, task, config, seed)
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return get_teacher(name, task, weights=weights).id
 
 
 def _load_into(model: nn.Module, path: str | Path, what: str) -> None:

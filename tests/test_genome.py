@@ -79,7 +79,7 @@ def _genome_dict() -> dict:
         "stem_width": 16,
         "stages": [
             {"block": "basic", "depth": 1, "width": 16},
-            {"block": "mbconv", "depth": 2, "width": 32, "expansion": 3},
+            {"block": "mbconv", "depth": 2, "width": 32, "expansion": 4},
         ],
         "recipe": {"logit_loss": "kl", "temperature": 4, "hint_position": "late", "hint_transform": "attention"},
     }
@@ -88,7 +88,7 @@ def _genome_dict() -> dict:
 def test_from_dict_defaults_and_int_floats():
     g = Genome.from_dict(_genome_dict())
     assert g.recipe.temperature == 4.0 and isinstance(g.recipe.temperature, float)
-    assert g.stages[1] == StageGene("mbconv", 2, 32, 3, 3, False)
+    assert g.stages[1] == StageGene("mbconv", 2, 32, 3, 4, False)
     assert g.hint_stage() == 1
 
 
@@ -96,8 +96,8 @@ def test_from_dict_defaults_and_int_floats():
     "edit, message",
     [
         (
-            lambda d: d["stages"][0].update(width=12),
-            "the stage 0 'width' gene must be one of {8, 16, 24, 32, 48, 64, 96}; got 12",
+            lambda d: d["stages"][0].update(width=10),
+            "the stage 0 'width' gene must be one of {8, 12, 16, 24, 32, 48, 64}; got 10",
         ),
         (
             lambda d: d["stages"][1].update(block="dense"),

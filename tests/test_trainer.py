@@ -12,7 +12,7 @@ FAST = TrainConfig(epochs=2, batch_size=64)
 
 
 def _genome(recipe: Recipe) -> Genome:
-    return Genome(8, (StageGene("basic", 1, 8), StageGene("mbconv", 1, 16, 3, 3, True)), recipe)
+    return Genome(8, (StageGene("basic", 1, 8), StageGene("mbconv", 1, 16, 3, 4, True)), recipe)
 
 
 @pytest.fixture(scope="module")

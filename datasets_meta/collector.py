@@ -1,0 +1,335 @@
+"""The collector: expand a suite into jobs, train them for real, store every result.
+
+One process -- the driver -- owns the record store and alone writes to it. Training happens in
+an executor: a local process pool (``--workers N``) or a Ray cluster (``--ray-address``). The
+driver claims jobs, hands them out, heartbeats them while they run and records each result or
+failure in one transaction. Killing it at any moment loses at most the runs in flight: finished
+jobs are never trained again, and a restart (``dass collect`` on the same ``--db``) goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from datasets_meta.store import Job, RecordStore, Result
+from datasets_meta.suite import Suite, stable_seed
+
+log = logging.getLogger(__name__)
+
+# Every worker runs single-threaded: one worker per core scales better than threads for these
+# small networks, and results do not depend on how many workers there are.
+THREADS_PER_WORKER = 1
+PROBE_SIZE = 64  # images on which the training-free proxies are measured
+
+
+def code_commit() -> str | None:
+    """The git commit of the code, or ``None`` outside a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+# ----------------------------------------------------------------------------- jobs of a suite
+def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
+    """Every job of ``suite``: per (task, teacher), architectures spread across the size range,
+    each with ``recipes_per_student`` distilling recipes and a no-distillation control; a
+    fraction of architectures is repeated with a second seed."""
+    from distill.cost import count_params
+    from distill.genome import get_space
+    from distill.nets import build_student
+    from distill.tasks import load_task
+    from distill.teachers import TEACHER_CONFIG, parse_zoo_name, teacher_id
+    from distill.trainer import TrainConfig
+
+    space = get_space(suite.space)
+    teacher_config = TrainConfig(epochs=suite.teacher_epochs, lr=TEACHER_CONFIG.lr)
+    jobs: list[Job] = []
+    tasks: dict[str, Any] = {}
+    archs: dict[str, list] = {}
+    for spec, teacher, tags in suite.pairs():
+        task = tasks.get(spec) or tasks.setdefault(spec, load_task(spec, data_dir or suite.data_dir or None))
+        tid = teacher_id(teacher, task, config=teacher_config)
+        if spec not in archs:  # architectures depend on the task only: teachers of a task share students
+            rng = np.random.default_rng(stable_seed(suite.seed, spec, "archs"))
+            pool = [space.sample(rng, distill=False) for _ in range(8 * suite.students_per_pair)]
+            sizes = np.log([count_params(build_student(g, task.in_shape, task.num_classes)) for g in pool])
+            order = np.argsort(sizes, kind="stable")
+            archs[spec] = [
+                pool[i] for i in order[np.linspace(0, len(order) - 1, suite.students_per_pair).round().astype(int)]
+            ]
+        rng = np.random.default_rng(stable_seed(suite.seed, spec, teacher, "recipes"))
+        family = parse_zoo_name(teacher)[0]
+        for arch in archs[spec]:
+            genomes = [arch] if suite.controls else []
+            genomes += [arch.with_recipe(space.sample_recipe(rng)) for _ in range(suite.recipes_per_student)]
+            replicate = rng.random() < suite.replicate_fraction
+            for g in genomes:
+                for seed in (0, suite.replicate_seed) if replicate else (0,):
+                    jobs.append(
+                        Job(
+                            task_id=task.id,
+                            teacher_id=tid,
+                            genome_hash=g.hash,
+                            budget=suite.budget,
+                            seed=seed,
+                            task_spec=spec,
+                            teacher=teacher,
+                            genome=g.to_json(indent=None),
+                            suite=suite.name,
+                            tags={
+                                **tags,
+                                "teacher_family": family,
+                                "arch": arch.hash,
+                                "control": not g.recipe.distills,
+                                "replicate": replicate,
+                                "teacher_epochs": suite.teacher_epochs,
+                            },
+                        )
+                    )
+    # Round-robin over pairs: an interrupted collection leaves every pair partly filled, not
+    # some pairs full and others empty. Replicates (second seed) come after their first seed.
+    rank: dict[tuple, int] = {}
+    order = []
+    for job in jobs:
+        pair = (job.task_id, job.teacher_id)
+        rank[pair] = rank.get(pair, -1) + 1
+        order.append((job.seed != 0, rank[pair], len(order)))
+    return [jobs[i] for *_, i in sorted(order)]
+
+
+# ----------------------------------------------------------------------------- one job (in a worker)
+class _WorkerCache:
+    """Tasks, teachers and teacher outputs a worker has already loaded (a worker runs many jobs)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, Any] = {}
+        self.teachers: dict[tuple[str, str, int], tuple[Any, Any, dict]] = {}
+
+
+_CACHE = _WorkerCache()
+
+
+def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Train one job and return its :class:`Result` as a dict. Never raises for a failed run."""
+    import torch
+
+    from distill.cost import count_flops, count_params
+    from distill.genome import Genome
+    from distill.nets import build_student
+    from distill.probe import probe_features
+    from distill.proxies import compute_proxies
+    from distill.tasks import load_task
+    from distill.teachers import TEACHER_CONFIG, get_teacher, teacher_outputs
+    from distill.trainer import TrainConfig, distil
+
+    torch.set_num_threads(THREADS_PER_WORKER)
+    start = time.perf_counter()
+    try:
+        spec, teacher_name = job["task_spec"], job["teacher"]
+        task = _CACHE.tasks.get(spec) or _CACHE.tasks.setdefault(spec, load_task(spec, data_dir))
+        t_epochs = int(job["tags"].get("teacher_epochs", TEACHER_CONFIG.epochs))
+        key = (spec, teacher_name, t_epochs)
+        if key not in _CACHE.teachers:
+            config = TrainConfig(epochs=t_epochs, lr=TEACHER_CONFIG.lr)
+            teacher = get_teacher(teacher_name, task, config=config)
+            if teacher.id != job["teacher_id"]:
+                raise ValueError(f"teacher {teacher_name!r} has id {teacher.id}, the job expects {job['teacher_id']}")
+            outputs = teacher_outputs(teacher, task)
+            if len(_CACHE.teachers) >= 64:  # small tasks: keep many pairs, but bound the memory
+                _CACHE.teachers.pop(next(iter(_CACHE.teachers)))
+            _CACHE.teachers[key] = (teacher, outputs, probe_features(teacher, task))
+        teacher, outputs, features = _CACHE.teachers[key]
+        genome = Genome.from_json(job["genome"])
+        seed = int(job["seed"])
+        # proxies of the student at initialisation (the same weights training starts from)
+        student = build_student(genome, task.in_shape, task.num_classes, seed=seed)
+        probe = torch.Generator().manual_seed(0)
+        idx = torch.randperm(len(task.x_train), generator=probe)[:PROBE_SIZE]
+        proxies = compute_proxies(student, teacher.model, task.x_train[idx], task.y_train[idx])
+        config = TrainConfig(epochs=int(job["budget"]), device=device)
+        result, student = distil(genome, task, outputs if genome.recipe.distills else None, config, seed=seed)
+        return Result(
+            status=result.status,
+            val_acc=result.val_acc,
+            test_acc=result.test_acc,
+            curve=result.curve,
+            train_time_s=result.train_time_s,
+            params=count_params(student),
+            flops=count_flops(student, task.in_shape),
+            teacher_acc=outputs.test_acc,
+            reason=result.reason,
+            extra={
+                "proxies": {k: _finite(v) for k, v in proxies.items()},
+                "task_features": features,
+                "teacher_val_acc": outputs.val_acc,
+                "teacher_params": teacher.count_params(),
+                "job_time_s": time.perf_counter() - start,
+                "threads": torch.get_num_threads(),
+                "device": device,
+            },
+            code_commit=job.get("code_commit"),
+        ).__dict__
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
+        return {"status": "error", "reason": f"{type(e).__name__}: {' '.join(str(e).split())[:400]}"}
+
+
+def _finite(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
+
+
+# ----------------------------------------------------------------------------- executors
+@dataclass
+class Progress:
+    done: int = 0
+    failed: int = 0
+
+
+class LocalExecutor:
+    """A pool of ``workers`` processes on this machine."""
+
+    def __init__(self, workers: int, data_dir: str | None) -> None:
+        self.workers = workers
+        self.data_dir = data_dir
+        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+
+    def submit(self, job: dict[str, Any]) -> Future:
+        return self.pool.submit(run_job, job, self.data_dir)
+
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
+        done, pending = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        return done, pending
+
+    @staticmethod
+    def result(future: Future) -> dict[str, Any]:
+        try:
+            return future.result()
+        except Exception as e:  # a worker process that died (segfault, OOM kill) fails only its job
+            return {"status": "error", "reason": f"worker died: {type(e).__name__}: {e}"}
+
+    def shutdown(self) -> None:
+        # Runs in flight are abandoned (their jobs go back to pending): stop the processes now.
+        for proc in list(getattr(self.pool, "_processes", {}).values()):
+            proc.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor:
+    """Ray tasks with retries; results come back to the driver, which alone writes."""
+
+    def __init__(self, address: str, data_dir: str | None, max_retries: int = 3) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ValueError("--ray-address needs Ray: pip install 'dass[ray]'") from None
+        self.ray = ray
+        try:
+            ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ValueError(
+                f"cannot reach a Ray cluster at {address!r} ({' '.join(str(e).split())[:200]}); "
+                "start one with `ray start --head`, or use --workers N for a local pool"
+            ) from None
+        self.workers = int(ray.cluster_resources().get("CPU", 1))
+        self.remote = ray.remote(num_cpus=THREADS_PER_WORKER, max_retries=max_retries)(run_job)
+        self.data_dir = data_dir
+
+    def submit(self, job: dict[str, Any]) -> Any:
+        return self.remote.remote(job, self.data_dir)
+
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
+        ready, rest = self.ray.wait(list(futures), num_returns=1, timeout=timeout)
+        return set(ready), set(rest)
+
+    def result(self, ref: Any) -> dict[str, Any]:
+        try:
+            return self.ray.get(ref)
+        except Exception as e:  # retries exhausted: the job fails with the reason, the rest go on
+            return {"status": "error", "reason": f"ray: {type(e).__name__}: {' '.join(str(e).split())[:300]}"}
+
+    def shutdown(self) -> None:
+        self.ray.shutdown()
+
+
+# ----------------------------------------------------------------------------- the driver
+def collect(
+    store: RecordStore,
+    executor: LocalExecutor | RayExecutor,
+    worker_name: str = "collector",
+    heartbeat_s: float = 30.0,
+    max_jobs: int | None = None,
+    on_result: Callable[[Job, dict[str, Any]], None] | None = None,
+) -> Progress:
+    """Claim pending jobs, run them on ``executor``, record each outcome; returns when none are left.
+
+    Ctrl-C stops cleanly: the jobs in flight go back to pending, finished ones stay.
+    """
+    progress = Progress()
+    commit = code_commit()
+    in_flight: dict[Any, Job] = {}
+    last_beat = time.monotonic()
+    submitted = 0
+    # We hold the store's writer lock, so jobs still marked as ours were orphaned by a killed run.
+    store.release(worker_name)
+    try:
+        while True:
+            room = executor.workers - len(in_flight)
+            if max_jobs is not None:
+                room = min(room, max_jobs - submitted)
+            if room > 0:
+                for job in store.claim(worker_name, n=room):
+                    in_flight[executor.submit({**job.__dict__, "code_commit": commit})] = job
+                    submitted += 1
+            if not in_flight:
+                break
+            done, _ = executor.wait(set(in_flight), timeout=heartbeat_s)
+            for fut in done:
+                job = in_flight.pop(fut)
+                outcome = executor.result(fut)
+                if outcome.get("status") in ("ok", "diverged"):
+                    store.finish(job.key, Result(**outcome), worker=worker_name)
+                    progress.done += 1
+                else:
+                    store.fail(job.key, outcome.get("reason") or "unknown error", worker=worker_name)
+                    progress.failed += 1
+                if on_result:
+                    on_result(job, outcome)
+            if time.monotonic() - last_beat > heartbeat_s / 2:
+                store.heartbeat(worker_name, [j.key for j in in_flight.values()])
+                last_beat = time.monotonic()
+    finally:
+        executor.shutdown()
+        store.release(worker_name)
+    return progress
+
+
+def progress_bar(total: int, initial: int) -> Iterator[Callable[[Job, dict[str, Any]], None]] | None:
+    """A tqdm bar on a terminal, else ``None``."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="job", dynamic_ncols=True)
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)

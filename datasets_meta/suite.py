@@ -1,0 +1,153 @@
+"""A suite: the declarative description of a meta-dataset (which tasks, teachers, students, budget).
+
+A suite file is TOML::
+
+    name = "meta-v1"
+    budget = 5                 # training epochs of every student; the curve gives lower fidelities
+    students_per_pair = 12     # architectures per (task, teacher), spread across the size range
+    recipes_per_student = 2    # distilling recipes per architecture, plus one no-distillation control
+    replicate_fraction = 0.1   # architectures also trained with a second seed (noise ceiling)
+
+    [[groups]]                 # a group expands to the product of its lists
+    source = "mnist"
+    classes = ["0-4", "5-9"]
+    transforms = ["none", "rotate30"]
+    n_train = [1000]
+    size = 12
+    n_test = 2000
+    teachers = ["resnet-s", "cnn-s", "mobilenet-s"]
+    teachers_per_task = 2      # taken round-robin from `teachers`
+    heldout = false            # true: every record of the group is kept out of predictor training
+
+Everything here is data; the same suite always expands to the same jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskGroup:
+    source: str
+    teachers: tuple[str, ...]
+    classes: tuple[str, ...] = ("",)  # "" is every class
+    transforms: tuple[str, ...] = ("none",)
+    n_train: tuple[int, ...] = (0,)  # 0 is the whole training set
+    size: int = 0  # 0 keeps the native size
+    n_test: int = 0
+    teachers_per_task: int = 2
+    heldout: bool = False
+    heldout_teachers: tuple[str, ...] = ()  # teachers whose records are held out wherever they appear
+
+    def specs(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(task spec, tags)`` for every task of the group."""
+        out = []
+        for classes, transform, n_train in itertools.product(self.classes, self.transforms, self.n_train):
+            parts = [self.source]
+            if classes:
+                parts.append(f"classes={classes}")
+            if transform and transform != "none":
+                parts.append(f"transform={transform}")
+            if self.size:
+                parts.append(f"size={self.size}")
+            if n_train:
+                parts.append(f"n_train={n_train}")
+            if self.n_test:
+                parts.append(f"n_test={self.n_test}")
+            domain = (transform or "none").rstrip("0123456789.")
+            out.append((":".join(parts), {"source": self.source, "domain": domain, "heldout": self.heldout}))
+        return out
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    groups: tuple[TaskGroup, ...]
+    seed: int = 0
+    budget: int = 5
+    space: str = "default"
+    students_per_pair: int = 12
+    recipes_per_student: int = 2
+    controls: bool = True
+    replicate_fraction: float = 0.1
+    replicate_seed: int = 1
+    teacher_epochs: int = 15
+    data_dir: str = ""  # empty: --data-dir or $DASS_DATA
+
+    @classmethod
+    def load(cls, path: str | Path) -> Suite:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"suite file {str(path)!r} does not exist")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"suite file {str(path)!r} is not valid TOML: {e}") from None
+        return cls.from_dict(raw)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Suite:
+        raw = dict(raw)
+        groups_raw = raw.pop("groups", None)
+        if not groups_raw:
+            raise ValueError("a suite needs at least one [[groups]] table")
+        suite_fields = {f.name: f for f in fields(cls) if f.name != "groups"}
+        _check_keys("suite", raw, suite_fields, required={"name"})
+        groups = []
+        group_fields = {f.name: f for f in fields(TaskGroup)}
+        for i, g in enumerate(groups_raw):
+            _check_keys(f"groups[{i}]", g, group_fields, required={"source", "teachers"})
+            g = {k: tuple(v) if isinstance(v, list) else v for k, v in g.items()}
+            groups.append(TaskGroup(**g))
+        suite = cls(groups=tuple(groups), **raw)
+        suite.validate()
+        return suite
+
+    def validate(self) -> None:
+        from distill.genome import get_space
+        from distill.teachers import parse_zoo_name
+
+        get_space(self.space)
+        for name in ("budget", "students_per_pair", "teacher_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"the suite's {name!r} must be at least 1; got {getattr(self, name)}")
+        if not 0 <= self.replicate_fraction <= 1:
+            raise ValueError(f"the suite's 'replicate_fraction' must be in [0, 1]; got {self.replicate_fraction}")
+        for i, g in enumerate(self.groups):
+            for t in g.teachers:
+                parse_zoo_name(t)
+            if not 1 <= g.teachers_per_task <= len(g.teachers):
+                raise ValueError(
+                    f"groups[{i}].teachers_per_task must be in [1, {len(g.teachers)}]; got {g.teachers_per_task}"
+                )
+
+    def pairs(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """``(task spec, teacher name, tags)`` for every (task, teacher) pair, in a stable order."""
+        out = []
+        for gi, group in enumerate(self.groups):
+            for ti, (spec, tags) in enumerate(group.specs()):
+                for k in range(group.teachers_per_task):
+                    teacher = group.teachers[(ti + k) % len(group.teachers)]
+                    held = tags["heldout"] or teacher in group.heldout_teachers
+                    out.append((spec, teacher, {**tags, "group": gi, "heldout": held}))
+        return out
+
+
+def stable_seed(*parts: object) -> int:
+    """A 32-bit seed from any values, stable across runs and machines (unlike ``hash``)."""
+    return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+def _check_keys(what: str, d: dict, allowed: dict, required: set[str] = frozenset()) -> None:
+    unknown = sorted(set(d) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r} in {what}; allowed: {', '.join(sorted(allowed))}")
+    missing = sorted(required - set(d))
+    if missing:
+        raise ValueError(f"{what} is missing the key {missing[0]!r}")
