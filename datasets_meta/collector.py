@@ -10,6 +10,7 @@ jobs are never trained again, and a restart (``dass collect`` on the same ``--db
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -140,6 +141,9 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
 
     torch.set_num_threads(THREADS_PER_WORKER)
     start = time.perf_counter()
+    if os.environ.get("DASS_TRACE_JOBS"):  # an append-only log of every run, for the reliability checks
+        with open(os.environ["DASS_TRACE_JOBS"], "a") as f:
+            f.write(f"{time.time():.6f} {job['task_id']} {job['teacher_id']} {job['genome_hash']} {job['seed']}\n")
     try:
         spec, teacher_name = job["task_spec"], job["teacher"]
         task = _CACHE.tasks.get(spec) or _CACHE.tasks.setdefault(spec, load_task(spec, data_dir))
@@ -204,13 +208,42 @@ class Progress:
     failed: int = 0
 
 
+class InlineExecutor:
+    """Runs each job in this process when it is submitted (debugging, tests, one-off jobs)."""
+
+    workers = 1
+
+    def __init__(self, data_dir: str | None = None, device: str = "cpu") -> None:
+        self.data_dir = data_dir
+        self.device = device
+
+    def submit(self, job: dict[str, Any]) -> Future:
+        fut: Future = Future()
+        fut.set_result(run_job(job, self.data_dir, self.device))
+        return fut
+
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
+        return set(futures), set()
+
+    @staticmethod
+    def result(future: Future) -> dict[str, Any]:
+        return future.result()
+
+    def shutdown(self) -> None:
+        pass
+
+
 class LocalExecutor:
     """A pool of ``workers`` processes on this machine."""
 
     def __init__(self, workers: int, data_dir: str | None) -> None:
         self.workers = workers
         self.data_dir = data_dir
-        self.pool = ProcessPoolExecutor(max_workers=workers, initializer=_init_worker)
+        # "spawn": forked workers would inherit the store's writer lock and keep it after the
+        # driver is killed, refusing every restart until they exit.
+        self.pool = ProcessPoolExecutor(
+            max_workers=workers, initializer=_init_worker, mp_context=multiprocessing.get_context("spawn")
+        )
 
     def submit(self, job: dict[str, Any]) -> Future:
         return self.pool.submit(run_job, job, self.data_dir)

@@ -1,0 +1,128 @@
+"""A GIN layer for directed, edge-typed graphs whose aggregation is one sparse matrix product."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch_geometric.nn.conv import MessagePassing
+from torch_geometric.nn.inits import reset
+from torch_geometric.utils import spmm
+
+
+class DirectedAdjacency(NamedTuple):
+    """The adjacency of an edge-typed graph whose edge types ``>= num_kinds`` are reverse edges.
+
+    Build it once per batch with :meth:`from_edges`; every layer (and every ensemble member) reuses it.
+
+    Attributes:
+        forward: ``(N, N)`` sparse CSR, ``forward[i, j] = 1`` for an edge ``j -> i`` of a forward type.
+        reverse: ``(N, N)`` sparse CSR, the same for the reverse-typed edges.
+        type_counts: ``(N, num_edge_types)``, how many edges of each type end at each node.
+    """
+
+    forward: Tensor
+    reverse: Tensor
+    type_counts: Tensor
+
+    @classmethod
+    def from_edges(cls, edge_index: Tensor, edge_type: Tensor, num_nodes: int, num_kinds: int) -> DirectedAdjacency:
+        """Args:
+        edge_index: ``(2, E)`` source and target nodes.
+        edge_type: ``(E,)`` in ``[0, 2 * num_kinds)``; ``k + num_kinds`` is the reverse of kind ``k``.
+        num_nodes: ``N``.
+        num_kinds: the number of forward edge kinds.
+        """
+        src, dst = edge_index
+        if dst.numel() > 1 and not bool((dst[1:] >= dst[:-1]).all()):
+            order = torch.argsort(dst * num_nodes + src)
+            src, dst, edge_type = src[order], dst[order], edge_type[order]
+        is_reverse = edge_type >= num_kinds
+
+        def csr(mask: Tensor) -> Tensor:
+            crow = torch.zeros(num_nodes + 1, dtype=torch.long)
+            torch.cumsum(torch.bincount(dst[mask], minlength=num_nodes), 0, out=crow[1:])
+            col = src[mask]
+            return torch.sparse_csr_tensor(crow, col, torch.ones(col.numel()), (num_nodes, num_nodes))
+
+        counts = torch.zeros(num_nodes, 2 * num_kinds)
+        counts.index_put_((dst, edge_type), torch.ones(dst.numel()), accumulate=True)
+        return cls(csr(~is_reverse), csr(is_reverse), counts)
+
+
+class DirectedGINEConv(MessagePassing):
+    r"""GIN with separate forward / reverse aggregation and edge-type embeddings.
+
+    GIN (Xu et al., "How Powerful are Graph Neural Networks?", ICLR 2019) extended along two lines: the
+    edge-type term of GINE (Hu et al., "Strategies for Pre-training Graph Neural Networks", ICLR 2020)
+    and, as in Dir-GNN (Rossi et al., "Edge Directionality Improves Learning on Heterophilic Graphs",
+    LoG 2023), a separate transform of the messages that travel against the data flow:
+
+    .. math::
+        \mathbf{x}^{\prime}_i = h_{\mathbf{\Theta}} \Big( (1 + \epsilon) \mathbf{x}_i
+        + \sum_{j \in \mathcal{N}^{\rightarrow}(i)} \mathbf{x}_j
+        + \mathbf{W}_{\mathrm{rev}} \sum_{j \in \mathcal{N}^{\leftarrow}(i)} \mathbf{x}_j
+        + \sum_{(j, i) \in \mathcal{E}} \mathbf{e}_{t(j, i)} \Big)
+
+    where :math:`\mathcal{N}^{\rightarrow}(i)` are the nodes with a forward-typed edge into :math:`i`
+    (its predecessors in the data flow), :math:`\mathcal{N}^{\leftarrow}(i)` those with a reverse-typed
+    edge (its successors) and :math:`\mathbf{e}_t` a learned embedding of edge type :math:`t`. Unlike
+    GINE the message :math:`\mathbf{x}_j + \mathbf{e}_t` has no inner ReLU, so the aggregation is two
+    sparse-dense products plus ``type_counts @ E``: no per-edge tensor is materialised, which is what
+    makes ten thousand graphs a second possible on a CPU.
+
+    Args:
+        nn (torch.nn.Module): :math:`h_{\mathbf{\Theta}}`, maps ``(N, channels)`` to ``(N, out_channels)``.
+        channels (int): node feature size of the input.
+        num_edge_types (int): the number of edge types (forward and reverse).
+        eps (float, optional): initial :math:`\epsilon`. (default: :obj:`0.`)
+        train_eps (bool, optional): learn :math:`\epsilon`. (default: :obj:`True`)
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F)`, a :class:`DirectedAdjacency` over
+          :math:`|\mathcal{V}|` nodes
+        - **output:** node features :math:`(|\mathcal{V}|, F_{out})`
+    """
+
+    def __init__(
+        self, nn: torch.nn.Module, channels: int, num_edge_types: int, eps: float = 0.0, train_eps: bool = True
+    ) -> None:
+        super().__init__(aggr="add")
+        self.nn = nn
+        self.channels = channels
+        self.num_edge_types = num_edge_types
+        self.initial_eps = eps
+        self.lin_rev = torch.nn.Linear(channels, channels, bias=False)
+        self.edge_emb = torch.nn.Parameter(torch.empty(num_edge_types, channels))
+        if train_eps:
+            self.eps = torch.nn.Parameter(torch.empty(1))
+        else:
+            self.register_buffer("eps", torch.empty(1))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        reset(self.nn)
+        self.lin_rev.reset_parameters()
+        torch.nn.init.normal_(self.edge_emb, std=0.1)
+        self.eps.data.fill_(self.initial_eps)
+
+    def forward(self, x: Tensor, adj: DirectedAdjacency) -> Tensor:
+        out = (1 + self.eps) * x  # (N, F)
+        out = out + self.propagate(adj.forward, x=x)
+        out = out + self.propagate(adj.reverse, x=self.lin_rev(x))
+        out = out + adj.type_counts @ self.edge_emb  # (N, T) @ (T, F)
+        return self.nn(out)
+
+    def message(self, x_j: Tensor) -> Tensor:
+        return x_j
+
+    def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
+        return spmm(adj_t, x, reduce="sum")
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}(nn={self.nn}, num_edge_types={self.num_edge_types})"
+
+
+__all__ = ["DirectedAdjacency", "DirectedGINEConv"]

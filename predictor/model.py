@@ -1,0 +1,200 @@
+"""The accuracy network: (student graph, task, training budget) -> logit of the distilled accuracy.
+
+Reads top to bottom::
+
+    student graph --DirectedGINEConv x layers--> node states --mean & max readout--> g       # (G, 2H)
+    per-class probe rows --DeepSets--> + global features --> task embedding t                # (T, H)
+    c = [t ; standardised log2(epochs)]                                                      # (G, H + 1)
+    g' = g * (1 + gamma(c)) + beta(c)            (FiLM: the task and budget condition the student)
+    logit = MLP([g' ; c])                         accuracy = sigmoid(logit)
+
+The graph part does not see the task, so one student's embedding serves every task and budget; the
+task encoder is a set function of the class rows, so any number of classes works.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import global_max_pool, global_mean_pool
+
+from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
+from predictor.conv import DirectedAdjacency, DirectedGINEConv
+from predictor.graph import EDGE_KINDS, NUM_EDGE_TYPES, NUM_NODE_FEATURES
+
+__all__ = ["AccuracyNet", "NetConfig", "TaskEncoder", "adjacency_of"]
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Sizes of :class:`AccuracyNet`; saved beside the weights."""
+
+    hidden: int = 64  # students are graphs of <= ~20 nodes: 64 channels are plenty and keep 10k predictions/s
+    layers: int = 3  # three hops: a block sees its neighbours' neighbours, e.g. the recipe node of the stage end
+    node_features: int = NUM_NODE_FEATURES
+    num_edge_types: int = NUM_EDGE_TYPES
+    class_features: int = len(CLASS_FEATURES)
+    global_features: int = len(GLOBAL_FEATURES)
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _mlp(*sizes: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(a, b))
+    return nn.Sequential(*layers)
+
+
+def adjacency_of(graph) -> DirectedAdjacency:
+    """The :class:`DirectedAdjacency` of a batch from :func:`predictor.graph.encode_batch` (once per batch)."""
+    return DirectedAdjacency.from_edges(graph.edge_index, graph.edge_type, graph.num_nodes, len(EDGE_KINDS))
+
+
+class TaskEncoder(nn.Module):
+    r"""DeepSets (Zaheer et al., NeurIPS 2017) over the per-class probe rows, joined with the global features.
+
+    .. math::
+        \mathbf{t} = \rho\big(\big[\operatorname{mean}_c \phi(\mathbf{r}_c) ;
+        \max_c \phi(\mathbf{r}_c) ; \mathbf{u}\big]\big)
+
+    Args:
+        class_features: size of a class row :math:`\mathbf{r}_c`.
+        global_features: size of the global vector :math:`\mathbf{u}`.
+        hidden: size of :math:`\phi` and of the embedding.
+
+    Shapes:
+        input: ``classes (R, class_features)``, ``class_batch (R,)`` (task of each row, sorted),
+        ``glob (T, global_features)``; output: ``(T, hidden)``.
+    """
+
+    def __init__(self, class_features: int, global_features: int, hidden: int) -> None:
+        super().__init__()
+        self.class_features = class_features
+        self.global_features = global_features
+        self.hidden = hidden
+        self.phi = _mlp(class_features, hidden, hidden)
+        self.rho = _mlp(2 * hidden + global_features, hidden, hidden)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+
+    def forward(self, classes: Tensor, class_batch: Tensor, glob: Tensor) -> Tensor:
+        n_tasks = glob.shape[0]
+        h = torch.relu(self.phi(classes))  # (R, H)
+        pooled = torch.cat(
+            [global_mean_pool(h, class_batch, n_tasks), global_max_pool(h, class_batch, n_tasks)], 1
+        )  # (T, 2H)
+        return self.rho(torch.cat([pooled, glob], 1))  # (T, H)
+
+
+class AccuracyNet(nn.Module):
+    """One member of the predictor ensemble (see the module docstring).
+
+    Inputs are standardised inside the network with buffers set by :meth:`set_input_scaling`, so a saved
+    state dict is all it takes to predict.
+
+    Args:
+        config: the sizes.
+    """
+
+    def __init__(self, config: NetConfig = NetConfig()) -> None:
+        super().__init__()
+        self.config = config
+        h = config.hidden
+        self.node_lin = nn.Linear(config.node_features, h)
+        self.convs = nn.ModuleList(
+            DirectedGINEConv(_mlp(h, h, h), h, config.num_edge_types) for _ in range(config.layers)
+        )
+        self.task = TaskEncoder(config.class_features, config.global_features, h)
+        self.film = nn.Linear(h + 1, 2 * 2 * h)  # -> (gamma, beta) over the 2H readout
+        self.head = _mlp(2 * h + h + 1, h, 1)
+        self.register_buffer("class_mean", torch.zeros(config.class_features))
+        self.register_buffer("class_std", torch.ones(config.class_features))
+        self.register_buffer("global_mean", torch.zeros(config.global_features))
+        self.register_buffer("global_std", torch.ones(config.global_features))
+        self.register_buffer("budget_mean", torch.zeros(()))
+        self.register_buffer("budget_std", torch.ones(()))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.node_lin.reset_parameters()
+        for conv in self.convs:
+            conv.reset_parameters()
+        self.task.reset_parameters()
+        for module in self.head.modules():
+            if isinstance(module, nn.Linear):
+                module.reset_parameters()
+        # FiLM starts as the identity: the untrained conditioning does not scramble the graph embedding.
+        nn.init.zeros_(self.film.weight)
+        nn.init.zeros_(self.film.bias)
+
+    @torch.no_grad()
+    def set_input_scaling(
+        self, classes: Tensor, glob: Tensor, log2_budget: Tensor
+    ) -> None:
+        """Standardise the task features and the budget with these training values' mean and std."""
+
+        def std(t: Tensor) -> Tensor:
+            return t.std(0, unbiased=False).clamp_min(1e-3) if t.shape[0] > 1 else torch.ones_like(t[0])
+
+        self.class_mean.copy_(classes.mean(0))
+        self.class_std.copy_(std(classes))
+        self.global_mean.copy_(glob.mean(0))
+        self.global_std.copy_(std(glob))
+        self.budget_mean.copy_(log2_budget.mean())
+        self.budget_std.copy_(std(log2_budget.reshape(-1, 1))[0])
+
+    # ---- the three parts ----
+    def embed_graphs(self, x: Tensor, adj: DirectedAdjacency, batch: Tensor, num_graphs: int) -> Tensor:
+        """Node features ``(N, F)`` of ``num_graphs`` graphs -> graph embeddings ``(G, 2H)``."""
+        h = self.node_lin(x)  # (N, H)
+        for conv in self.convs:
+            h = torch.relu(conv(h, adj))  # (N, H)
+        return torch.cat([global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)], 1)
+
+    def embed_tasks(self, classes: Tensor, class_batch: Tensor, glob: Tensor) -> Tensor:
+        """Raw probe features -> task embeddings ``(T, H)``."""
+        classes = (classes - self.class_mean) / self.class_std
+        glob = (glob - self.global_mean) / self.global_std
+        return self.task(classes, class_batch, glob)
+
+    def head_logits(self, graph_emb: Tensor, task_emb: Tensor, log2_budget: Tensor) -> Tensor:
+        """``(G, 2H)`` graph, ``(G, H)`` task embeddings and ``(G,)`` log2 epochs -> ``(G,)`` logits."""
+        budget = ((log2_budget - self.budget_mean) / self.budget_std).unsqueeze(1)  # (G, 1)
+        cond = torch.cat([task_emb, budget], 1)  # (G, H + 1)
+        gamma, beta = self.film(cond).chunk(2, dim=1)  # (G, 2H) each
+        z = graph_emb * (1 + gamma) + beta
+        return self.head(torch.cat([z, cond], 1)).squeeze(1)  # (G,)
+
+    def forward(
+        self,
+        graph,
+        classes: Tensor,
+        class_batch: Tensor,
+        glob: Tensor,
+        task_index: Tensor,
+        log2_budget: Tensor,
+        adj: DirectedAdjacency | None = None,
+    ) -> Tensor:
+        """Logits of the accuracy of every graph of ``graph`` (an :func:`~predictor.graph.encode_batch` batch).
+
+        Args:
+            graph: batch of ``G`` student graphs.
+            classes, class_batch, glob: the probe features of ``T`` tasks (see :class:`TaskEncoder`).
+            task_index: ``(G,)`` task of each graph.
+            log2_budget: ``(G,)`` log2 of the training epochs.
+            adj: the batch's adjacency, when the caller already built it.
+        """
+        adj = adjacency_of(graph) if adj is None else adj
+        g = self.embed_graphs(graph.x, adj, graph.batch, graph.num_graphs)
+        t = self.embed_tasks(classes, class_batch, glob)
+        return self.head_logits(g, t[task_index], log2_budget)

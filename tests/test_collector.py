@@ -1,0 +1,175 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from datasets_meta.collector import InlineExecutor, LocalExecutor, collect, expand
+from datasets_meta.store import InMemoryStore, SQLiteStore, StoreLockedError
+from datasets_meta.suite import Suite
+
+TINY = {
+    "name": "tiny",
+    "budget": 1,
+    "teacher_epochs": 1,
+    "students_per_pair": 3,
+    "recipes_per_student": 1,
+    "replicate_fraction": 0.5,
+    "groups": [{"source": "digits", "classes": ["0-2"], "teachers": ["cnn-s", "resnet-s"], "teachers_per_task": 2}],
+}
+TINY_TOML = """
+name = "tiny"
+budget = 1
+teacher_epochs = 1
+students_per_pair = 4
+recipes_per_student = 1
+replicate_fraction = 0.5
+
+[[groups]]
+source = "digits"
+classes = ["0-2"]
+n_test = 0
+teachers = ["cnn-s"]
+teachers_per_task = 1
+"""
+
+
+def test_expand_is_deterministic_and_complete():
+    suite = Suite.from_dict(TINY)
+    a, b = expand(suite), expand(suite)
+    assert [j.key for j in a] == [j.key for j in b]
+    firsts = [j for j in a if j.seed == 0]
+    assert len({(j.teacher_id, j.tags["arch"]) for j in firsts}) == 6  # 3 architectures x 2 teachers
+    assert sum(j.tags["control"] for j in firsts) == 6  # one control per architecture and teacher
+    assert all(j.tags["replicate"] for j in a if j.seed == 1)
+    # teachers of one task share the architectures
+    by_teacher = {}
+    for j in firsts:
+        by_teacher.setdefault(j.teacher, set()).add(j.tags["arch"])
+    assert by_teacher["cnn-s"] == by_teacher["resnet-s"]
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.update(colour=1), "unknown key 'colour' in suite"),
+        (lambda d: d["groups"][0].update(teachers=["cnn-xl"]), "unknown teacher 'cnn-xl'"),
+        (lambda d: d.update(groups=[]), "at least one [[groups]]"),
+        (lambda d: d["groups"][0].update(teachers_per_task=3), "teachers_per_task must be in [1, 2]; got 3"),
+        (lambda d: d.update(budget=0), "'budget' must be at least 1; got 0"),
+    ],
+)
+def test_suite_errors(edit, message):
+    d = {**TINY, "groups": [dict(TINY["groups"][0])]}
+    edit(d)
+    with pytest.raises(ValueError) as e:
+        Suite.from_dict(d)
+    assert message in str(e.value)
+
+
+def test_collect_records_everything_once():
+    store = InMemoryStore()
+    jobs = expand(Suite.from_dict(TINY))
+    store.add_jobs(jobs)
+    progress = collect(store, InlineExecutor())
+    assert progress.done == len(jobs) and progress.failed == 0
+    recs = store.records()
+    assert len(recs) == len(jobs)
+    for r in recs:
+        assert r["status"] == "ok" and 0 <= r["test_acc"] <= 1 and len(r["curve"]) == 1
+        assert set(r["extra"]["proxies"]) >= {"diswot", "nwot", "synflow"}
+        assert len(r["extra"]["task_features"]["classes"]) == 3
+    # a second run finds nothing to do
+    assert collect(store, InlineExecutor()).done == 0
+
+
+def test_failing_and_diverging_jobs_are_recorded(monkeypatch):
+    import distill.trainer as trainer
+
+    real = trainer.distil
+    calls = {"n": 0}
+
+    def flaky(genome, task, teacher, config, seed=0):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("simulated crash in training")
+        if calls["n"] == 2:
+            return trainer.TrainResult("diverged", reason="non-finite loss (nan) in epoch 1"), real(
+                genome, task, teacher, config, seed
+            )[1]
+        return real(genome, task, teacher, config, seed)
+
+    monkeypatch.setattr(trainer, "distil", flaky)
+    store = InMemoryStore(max_attempts=1)
+    jobs = expand(Suite.from_dict(TINY))
+    store.add_jobs(jobs)
+    progress = collect(store, InlineExecutor())
+    assert progress.failed == 1 and progress.done == len(jobs) - 1
+    failed = store.records(status="failed")
+    assert len(failed) == 1 and "simulated crash in training" in failed[0]["error"]
+    diverged = [r for r in store.records() if r["status"] == "diverged"]
+    assert len(diverged) == 1 and "non-finite" in diverged[0]["reason"]
+
+
+def test_second_collector_is_refused(tmp_path):
+    db = tmp_path / "m.db"
+    with SQLiteStore(db):
+        with pytest.raises(StoreLockedError, match="another collector"):
+            SQLiteStore(db)
+        suite = tmp_path / "tiny.toml"
+        suite.write_text(TINY_TOML)
+        proc = subprocess.run(
+            [sys.executable, "-m", "dass", "collect", "--suite", str(suite), "--db", str(db)],
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 2 and "another collector" in proc.stderr and "Traceback" not in proc.stderr
+        # reading the status is always allowed
+        proc = subprocess.run(
+            [sys.executable, "-m", "dass", "collect", "--status", "--db", str(db)], capture_output=True, text=True
+        )
+        assert proc.returncode == 0 and "pending" in proc.stdout
+
+
+def test_process_pool_executor_runs_jobs():
+    store = InMemoryStore()
+    jobs = expand(Suite.from_dict(TINY))[:4]
+    store.add_jobs(jobs)
+    assert collect(store, LocalExecutor(2, None)).done == 4
+
+
+@pytest.mark.slow
+def test_sigkill_and_resume_loses_nothing(tmp_path):
+    """Kill the collector at random moments; every job ends done exactly once, none trained after it was done."""
+    suite = tmp_path / "tiny.toml"
+    suite.write_text(TINY_TOML)
+    db, trace = tmp_path / "m.db", tmp_path / "trace.txt"
+    env = {**os.environ, "DASS_TRACE_JOBS": str(trace)}
+    cmd = [sys.executable, "-m", "dass", "collect", "--suite", str(suite), "--db", str(db), "--workers", "2"]
+    finished_at: dict[tuple, float] = {}
+    for delay in (2.0, 3.0, 2.5):
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while not db.exists() and time.monotonic() < deadline:  # start-up time varies with the machine's load
+            time.sleep(0.1)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with SQLiteStore(db, writer=False) as store:
+            for r in store.records():
+                key = (r["task_id"], r["teacher_id"], r["genome_hash"], r["seed"])
+                assert finished_at.setdefault(key, r["finished_at"]) == r["finished_at"]  # done rows never change
+    subprocess.run(cmd, env=env, check=True, capture_output=True)
+    with SQLiteStore(db, writer=False) as store:
+        counts = store.counts()
+        recs = store.records()
+    assert counts["pending"] == counts["running"] == counts["failed"] == 0
+    assert len({(r["task_id"], r["teacher_id"], r["genome_hash"], r["seed"]) for r in recs}) == len(recs)
+    runs = [line.split() for line in Path(trace).read_text().splitlines()]
+    for r in recs:
+        key = (r["task_id"], r["teacher_id"], r["genome_hash"], str(r["seed"]))
+        starts = [float(t) for t, *k in runs if tuple(k) == key]
+        assert starts and all(t < r["finished_at"] for t in starts)  # never started again once done
