@@ -275,8 +275,15 @@ class RayExecutor:
         except ImportError:
             raise ValueError("--ray-address needs Ray: pip install 'dass[ray]'") from None
         self.ray = ray
+        local = address == "local"
         try:
-            ray.init(address=None if address == "local" else address, ignore_reinit_error=True, log_to_driver=False)
+            ray.init(
+                address=None if local else address,
+                num_cpus=(os.cpu_count() or 1) if local else None,
+                include_dashboard=False,
+                ignore_reinit_error=True,
+                log_to_driver=False,
+            )
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ValueError(
                 f"cannot reach a Ray cluster at {address!r} ({' '.join(str(e).split())[:200]}); "

@@ -106,8 +106,9 @@ class AccuracyNet(nn.Module):
         config: the sizes.
     """
 
-    def __init__(self, config: NetConfig = NetConfig()) -> None:
+    def __init__(self, config: NetConfig | None = None) -> None:
         super().__init__()
+        config = NetConfig() if config is None else config
         self.config = config
         h = config.hidden
         self.node_lin = nn.Linear(config.node_features, h)

@@ -173,3 +173,38 @@ def test_sigkill_and_resume_loses_nothing(tmp_path):
         key = (r["task_id"], r["teacher_id"], r["genome_hash"], str(r["seed"]))
         starts = [float(t) for t, *k in runs if tuple(k) == key]
         assert starts and all(t < r["finished_at"] for t in starts)  # never started again once done
+
+
+@pytest.mark.slow
+def test_ray_worker_killed_mid_job_is_retried_and_recorded_once():
+    pytest.importorskip("ray")
+    psutil = pytest.importorskip("psutil")
+    import threading
+
+    from datasets_meta.collector import RayExecutor
+
+    store = InMemoryStore()
+    jobs = expand(Suite.from_dict(TINY))[:4]
+    store.add_jobs(jobs)
+    executor = RayExecutor("local", None)
+    killed: list[int] = []
+
+    def kill_one_running_worker():
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for proc in psutil.process_iter(["pid", "cmdline"]):
+                if "ray::run_job" in " ".join(proc.info["cmdline"] or []):
+                    proc.kill()
+                    killed.append(proc.info["pid"])
+                    return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_one_running_worker)
+    killer.start()
+    progress = collect(store, executor)
+    killer.join()
+    assert killed, "no Ray worker was seen running a job"
+    assert progress.done == len(jobs) and progress.failed == 0
+    recs = store.records()
+    assert sorted(r["genome_hash"] for r in recs) == sorted(j.genome_hash for j in jobs)
+    assert all(r["attempts"] == 1 for r in recs)  # the retry happened inside Ray, not as a second claim
