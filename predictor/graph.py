@@ -180,8 +180,12 @@ def block_cost(
             k2 * cin * cout + k2 * cout * cout + proj * cin * cout,
         ),
         "mbconv": (
-            expands * (cin * hidden + 2 * hidden) + k2 * hidden + 2 * hidden + se * _se_params(hidden)
-            + hidden * cout + 2 * cout,
+            expands * (cin * hidden + 2 * hidden)
+            + k2 * hidden
+            + 2 * hidden
+            + se * _se_params(hidden)
+            + hidden * cout
+            + 2 * cout,
             # the 1x1 expansion runs before the strided depthwise conv: 4x the output pixels
             expands * cin * hidden * np.where(stride2 == 1, 4, 1) + k2 * hidden + hidden * cout,
         ),
@@ -509,8 +513,11 @@ def _to_batch(arrays: dict[str, np.ndarray]) -> Batch:
     # What Batch.from_data_list records, so that batch[i] / to_data_list() give the single graphs back.
     batch._num_graphs = n_graphs
     batch._slice_dict = {"x": node_ptr, "edge_index": edge_ptr, "edge_type": edge_ptr}
-    batch._inc_dict = {"x": torch.zeros(n_graphs, dtype=torch.long), "edge_index": node_ptr[:-1],
-                       "edge_type": torch.zeros(n_graphs, dtype=torch.long)}
+    batch._inc_dict = {
+        "x": torch.zeros(n_graphs, dtype=torch.long),
+        "edge_index": node_ptr[:-1],
+        "edge_type": torch.zeros(n_graphs, dtype=torch.long),
+    }
     return batch
 
 

@@ -139,9 +139,7 @@ class AccuracyNet(nn.Module):
         nn.init.zeros_(self.film.bias)
 
     @torch.no_grad()
-    def set_input_scaling(
-        self, classes: Tensor, glob: Tensor, log2_budget: Tensor
-    ) -> None:
+    def set_input_scaling(self, classes: Tensor, glob: Tensor, log2_budget: Tensor) -> None:
         """Standardise the task features and the budget with these training values' mean and std."""
 
         def std(t: Tensor) -> Tensor:

@@ -58,11 +58,12 @@ def test_every_recipe_trains(recipe, teacher, digits_task):
     assert not any(n.startswith("hint") for n, _ in student.named_parameters())
 
 
-def test_deterministic_under_a_seed(teacher, digits_task):
+def test_deterministic_under_a_seed_on_cpu(teacher, digits_task):
     g = _genome(Recipe("kl", 4.0, 0.5, 1.0, "late", "connector", "mse", 1.0))
-    a, sa = distil(g, digits_task, teacher, FAST, seed=3)
-    b, sb = distil(g, digits_task, teacher, FAST, seed=3)
-    c, _ = distil(g, digits_task, teacher, FAST, seed=4)
+    cpu = TrainConfig(epochs=2, batch_size=64, device="cpu")  # CUDA kernels are not bitwise deterministic
+    a, sa = distil(g, digits_task, teacher, cpu, seed=3)
+    b, sb = distil(g, digits_task, teacher, cpu, seed=3)
+    c, _ = distil(g, digits_task, teacher, cpu, seed=4)
     assert a.curve == b.curve and a.test_acc == b.test_acc
     assert all(torch.equal(p, q) for p, q in zip(sa.state_dict().values(), sb.state_dict().values()))
     assert a.curve != c.curve or a.test_acc != c.test_acc

@@ -1,0 +1,550 @@
+"""The accuracy predictor as a scikit-learn-style estimator: a deep ensemble of :class:`AccuracyNet`.
+
+A *record* is one distillation result::
+
+    {"genome": "<Genome JSON>", "task_features": probe_features(...), "budget": 20,
+     "group": "<task id>|<teacher id>", "target": 0.93,
+     "curve": [0.41, 0.66, ...]}            # optional: validation accuracy after each epoch
+
+``fit`` learns from records of many tasks (regression on the accuracy plus a RankNet loss between
+students of the same group and budget); ``predict`` scores many genomes of one task in one vectorised
+call, with the spread of the ensemble as uncertainty (Lakshminarayanan et al., NeurIPS 2017);
+``adapt`` fine-tunes the conditioning head on a few ground-truth records of a new task.
+
+Multi-fidelity: the budget (log2 epochs) is an input, and each epoch of a record's ``curve`` is an extra
+label at that budget (weight ``curve_weight``), so one model predicts the accuracy at any budget.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import pickle
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from torch import Tensor
+
+from distill.genome import Genome
+from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
+from predictor.graph import EDGE_KINDS, FEATURE_NAMES, encode_batch, select_graphs
+from predictor.losses import pairwise_rank_loss, regression_loss
+from predictor.model import AccuracyNet, NetConfig, adjacency_of
+
+__all__ = ["FORMAT_VERSION", "AccuracyPredictor", "NotFittedError"]
+
+logger = logging.getLogger(__name__)
+
+# Bump when the saved layout or the meaning of an input changes (graph features, task features, ...).
+FORMAT_VERSION = 1
+# Genomes per forward pass at prediction: small enough for the node states to stay in the CPU cache.
+PREDICT_CHUNK = 256
+_REQUIRED_KEYS = ("genome", "task_features", "budget", "group", "target")
+_ADAPT_PARAMS = ("head", "all")
+
+
+# ---------------------------------------------------------------------------------------------
+# Records -> tensors
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Tasks:
+    """Probe features of ``T`` tasks: ``classes (R, 8)``, ``class_batch (R,)``, ``glob (T, 13)``."""
+
+    classes: Tensor
+    class_batch: Tensor
+    glob: Tensor
+
+
+@dataclass
+class _Examples:
+    """Training examples (one per record, plus one per extra curve point)."""
+
+    genomes: list[Genome]  # unique genomes; ``genome_index`` points into it
+    tasks: _Tasks
+    genome_index: Tensor  # (R,)
+    task_index: Tensor  # (R,)
+    log2_budget: Tensor  # (R,)
+    target: Tensor  # (R,)
+    weight: Tensor  # (R,)
+    rank_group: Tensor  # (R,) one id per (group, budget)
+
+
+def _check_task_features(tf: Any, where: str) -> tuple:
+    """``probe_features`` output -> a hashable ``(classes, global)`` key, or a one-line ``ValueError``."""
+    if not isinstance(tf, dict) or "classes" not in tf or "global" not in tf:
+        raise ValueError(f"{where}: task_features must be a dict with 'classes' and 'global' (see probe_features)")
+    classes, glob = tf["classes"], tf["global"]
+    try:
+        key = (tuple(tuple(float(v) for v in row) for row in classes), tuple(float(v) for v in glob))
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: task_features must hold numbers") from None
+    if not key[0] or any(len(row) != len(CLASS_FEATURES) for row in key[0]):
+        raise ValueError(
+            f"{where}: task_features['classes'] must be a non-empty list of rows of {len(CLASS_FEATURES)} numbers"
+        )
+    if len(key[1]) != len(GLOBAL_FEATURES):
+        raise ValueError(
+            f"{where}: task_features['global'] must have {len(GLOBAL_FEATURES)} numbers; got {len(key[1])}"
+        )
+    if not all(math.isfinite(v) for v in key[1]) or not all(math.isfinite(v) for row in key[0] for v in row):
+        raise ValueError(f"{where}: task_features hold a non-finite number")
+    return key
+
+
+def _tasks_tensor(keys: Sequence[tuple]) -> _Tasks:
+    classes = torch.tensor([row for k in keys for row in k[0]], dtype=torch.float32)
+    sizes = torch.tensor([len(k[0]) for k in keys])
+    return _Tasks(
+        classes=classes,
+        class_batch=torch.repeat_interleave(torch.arange(len(keys)), sizes),
+        glob=torch.tensor([k[1] for k in keys], dtype=torch.float32),
+    )
+
+
+def _as_genome(g: Genome | str, where: str) -> Genome:
+    if isinstance(g, Genome):
+        return g
+    if isinstance(g, str):
+        try:
+            return Genome.from_json(g)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+    raise ValueError(f"{where}: a genome must be a Genome or its JSON text; got {type(g).__name__}")
+
+
+def _check_budget(b: Any, where: str) -> int:
+    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
+        raise ValueError(f"{where}: the budget must be a positive whole number of epochs; got {b!r}")
+    return int(b)
+
+
+def _check_accuracy(y: Any, where: str) -> float:
+    try:
+        y = float(y)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: the target must be an accuracy in [0, 1]; got {y!r}") from None
+    if not 0.0 <= y <= 1.0:
+        raise ValueError(f"{where}: the target must be an accuracy in [0, 1]; got {y!r}")
+    return y
+
+
+def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
+    if len(records) == 0:
+        raise ValueError("no records: fit and adapt need at least one record")
+    genome_ids: dict[str, int] = {}
+    genomes: list[Genome] = []
+    task_ids: dict[tuple, int] = {}
+    group_ids: dict[tuple[str, int], int] = {}
+    rows: list[tuple[int, int, int, float, float, int]] = []  # genome, task, budget, target, weight, group
+    for i, rec in enumerate(records):
+        where = f"record {i}"
+        if not isinstance(rec, dict):
+            raise ValueError(f"{where} must be a dict; got {type(rec).__name__}")
+        missing = [k for k in _REQUIRED_KEYS if k not in rec]
+        if missing:
+            raise ValueError(f"{where} is missing the key {missing[0]!r}; a record needs {', '.join(_REQUIRED_KEYS)}")
+        g = rec["genome"]
+        gkey = g if isinstance(g, str) else _as_genome(g, where).to_json(indent=None)
+        if gkey not in genome_ids:
+            genome_ids[gkey] = len(genomes)
+            genomes.append(_as_genome(g, where))
+        tkey = _check_task_features(rec["task_features"], where)
+        task = task_ids.setdefault(tkey, len(task_ids))
+        budget = _check_budget(rec["budget"], where)
+        group = str(rec["group"])
+        points = [(budget, _check_accuracy(rec["target"], where), 1.0)]
+        curve = rec.get("curve") or []
+        if len(curve) > budget:
+            raise ValueError(f"{where}: the curve has {len(curve)} epochs but the budget is {budget}")
+        if curve_weight > 0:  # the accuracy after each earlier epoch is a label at that budget
+            points += [
+                (e + 1, _check_accuracy(a, f"{where} curve"), curve_weight)
+                for e, a in enumerate(curve)
+                if e + 1 < budget
+            ]
+        for b, y, w in points:
+            rows.append((genome_ids[gkey], task, b, y, w, group_ids.setdefault((group, b), len(group_ids))))
+    cols = list(zip(*rows))
+    return _Examples(
+        genomes=genomes,
+        tasks=_tasks_tensor(list(task_ids)),
+        genome_index=torch.tensor(cols[0]),
+        task_index=torch.tensor(cols[1]),
+        log2_budget=torch.log2(torch.tensor(cols[2], dtype=torch.float32)),
+        target=torch.tensor(cols[3], dtype=torch.float32),
+        weight=torch.tensor(cols[4], dtype=torch.float32),
+        rank_group=torch.tensor(cols[5]),
+    )
+
+
+def _member_seeds(random_state: int, n: int) -> list[int]:
+    return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(random_state).spawn(n)]
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+# ---------------------------------------------------------------------------------------------
+# The estimator
+# ---------------------------------------------------------------------------------------------
+class AccuracyPredictor(BaseEstimator):
+    """Predicts the accuracy a student genome + recipe reaches when distilled on a task, with uncertainty.
+
+    Args:
+        hidden: width of the GNN, the task encoder and the head.
+        layers: message-passing layers.
+        n_models: members of the deep ensemble; the spread of their predictions is the uncertainty.
+        epochs: passes over the training records in :meth:`fit`.
+        lr: AdamW learning rate of :meth:`fit` (cosine-decayed to zero).
+        rank_weight: weight of the RankNet loss against the regression loss.
+        batch_size: records per step; a batch is filled group by group so that it holds ranking pairs.
+        weight_decay: AdamW weight decay.
+        curve_weight: weight of the extra labels from the per-epoch ``curve`` of a record (0 ignores curves).
+        random_state: seed of everything random (initial weights, batch order); the global RNG is left alone.
+
+    Attributes (after :meth:`fit`):
+        models_: the ensemble, a list of :class:`~predictor.model.AccuracyNet` in eval mode.
+        meta_states_: the state dicts :meth:`fit` produced; :meth:`adapt` always starts from them.
+        config_: the :class:`~predictor.model.NetConfig` of the members.
+        feature_dims_: sizes of the inputs: ``{"node": ..., "edge_types": ..., "class": ..., "global": ...}``.
+        n_features_in_: node feature size of the student graphs.
+        n_records_, n_tasks_: what ``fit`` saw.
+        adapted_: whether :meth:`adapt` changed ``models_`` since ``fit``.
+    """
+
+    def __init__(
+        self,
+        hidden: int = 64,
+        layers: int = 3,
+        n_models: int = 5,
+        epochs: int = 60,
+        lr: float = 3e-3,
+        rank_weight: float = 1.0,
+        batch_size: int = 128,
+        weight_decay: float = 1e-4,
+        curve_weight: float = 0.5,
+        random_state: int = 0,
+    ) -> None:
+        self.hidden = hidden
+        self.layers = layers
+        self.n_models = n_models
+        self.epochs = epochs
+        self.lr = lr
+        self.rank_weight = rank_weight
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.curve_weight = curve_weight
+        self.random_state = random_state
+
+    # ---- fitting ----
+    def _check_params(self) -> None:
+        for name in ("hidden", "layers", "n_models", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"the {name!r} parameter must be a positive integer; got {value!r}")
+        for name in ("lr", "rank_weight", "weight_decay", "curve_weight"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ValueError(f"the {name!r} parameter must be a non-negative number; got {value!r}")
+        if not isinstance(self.random_state, (int, np.integer)):
+            raise ValueError(f"the 'random_state' parameter must be an integer; got {self.random_state!r}")
+
+    def fit(self, records: Sequence[dict]) -> AccuracyPredictor:
+        """Meta-train the ensemble on ``records`` (see the module docstring for their keys).
+
+        Returns:
+            ``self``.
+        """
+        self._check_params()
+        data = _examples(records, self.curve_weight)
+        config = NetConfig(hidden=self.hidden, layers=self.layers)
+        graphs = encode_batch(data.genomes)
+        models = []
+        for k, seed in enumerate(_member_seeds(self.random_state, self.n_models)):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = AccuracyNet(config)
+            model.set_input_scaling(data.tasks.classes, data.tasks.glob, data.log2_budget)
+            with torch.no_grad():  # start from the mean accuracy
+                mean = float((data.weight * data.target).sum() / data.weight.sum())
+                model.head[-1].bias.fill_(math.log(max(mean, 1e-3) / max(1 - mean, 1e-3)))
+            generator = torch.Generator().manual_seed(seed)
+            loss = self._train(model, data, graphs, generator)
+            logger.info("ensemble member %d/%d: final training loss %.4f", k + 1, self.n_models, loss)
+            models.append(model.eval())
+        self.config_ = config
+        self.models_ = models
+        self.meta_states_ = [copy.deepcopy(m.state_dict()) for m in models]
+        self.feature_dims_ = {
+            "node": config.node_features,
+            "edge_types": config.num_edge_types,
+            "class": config.class_features,
+            "global": config.global_features,
+        }
+        self.n_features_in_ = config.node_features
+        self.n_records_ = len(records)
+        self.n_tasks_ = int(data.tasks.glob.shape[0])
+        self.adapted_ = False
+        return self
+
+    def _batches(self, data: _Examples, generator: torch.Generator) -> list[Tensor]:
+        """One epoch of record indices, shuffled, then grouped so that each batch holds ranking pairs."""
+        n = len(data.target)
+        perm = torch.randperm(n, generator=generator)
+        n_groups = int(data.rank_group.max()) + 1
+        group_order = torch.randperm(n_groups, generator=generator)
+        perm = perm[torch.argsort(group_order[data.rank_group[perm]], stable=True)]
+        return list(perm.split(self.batch_size))
+
+    def _loss(self, model: AccuracyNet, data: _Examples, graphs, idx: Tensor) -> Tensor:
+        genome_ids, inverse = torch.unique(data.genome_index[idx], return_inverse=True)
+        sub = select_graphs(graphs, genome_ids)
+        g = model.embed_graphs(sub.x, adjacency_of(sub), sub.batch, len(genome_ids))[inverse]  # (B, 2H)
+        t = model.embed_tasks(data.tasks.classes, data.tasks.class_batch, data.tasks.glob)[data.task_index[idx]]
+        logits = model.head_logits(g, t, data.log2_budget[idx])
+        loss = regression_loss(logits, data.target[idx], data.weight[idx])
+        if self.rank_weight > 0:
+            loss = loss + self.rank_weight * pairwise_rank_loss(logits, data.target[idx], data.rank_group[idx])
+        return loss
+
+    def _train(self, model: AccuracyNet, data: _Examples, graphs, generator: torch.Generator) -> float:
+        model.train()
+        opt = torch.optim.AdamW(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        steps = self.epochs * math.ceil(len(data.target) / self.batch_size)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / steps, 1))))
+        last = float("nan")
+        for epoch in range(self.epochs):
+            total, count = 0.0, 0
+            for idx in self._batches(data, generator):
+                loss = self._loss(model, data, graphs, idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+                opt.step()
+                sched.step()
+                total, count = total + float(loss) * len(idx), count + len(idx)
+            last = total / count
+            if logger.isEnabledFor(logging.DEBUG) and (epoch + 1) % 10 == 0:
+                logger.debug("epoch %d/%d: loss %.4f", epoch + 1, self.epochs, last)
+        return last
+
+    # ---- adaptation ----
+    def adapt(
+        self, records: Sequence[dict], steps: int = 100, lr: float = 3e-3, params: str = "head", anchor: float = 1e-2
+    ) -> AccuracyPredictor:
+        """Fine-tune a copy of the meta-trained ensemble on a few ground-truth records of a new task.
+
+        Every call starts again from the weights :meth:`fit` produced (``meta_states_``), so calling it
+        with all the records gathered so far never compounds earlier adaptations. The few records are
+        used full-batch for a fixed number of steps; an L2 pull towards the meta-trained weights
+        (L2-SP, Li et al., ICML 2018) keeps a handful of records from dragging the model far.
+
+        Args:
+            records: records of the new task (same keys as for :meth:`fit`).
+            steps: optimiser steps.
+            lr: Adam learning rate.
+            params: ``"head"`` tunes the FiLM conditioning and the head; ``"all"`` every weight.
+            anchor: weight of the L2 pull towards the meta-trained weights.
+
+        Returns:
+            ``self``, whose ``models_`` are now the adapted ones.
+        """
+        self._check_fitted("adapt")
+        if params not in _ADAPT_PARAMS:
+            raise ValueError(f"the 'params' parameter must be one of {set(_ADAPT_PARAMS)}; got {params!r}")
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"the 'steps' parameter must be a non-negative integer; got {steps!r}")
+        data = _examples(records, self.curve_weight)
+        graphs = encode_batch(data.genomes)
+        everything = torch.arange(len(data.target))
+        models = []
+        for state in self.meta_states_:
+            model = AccuracyNet(self.config_)
+            model.load_state_dict(state)
+            tuned = [model.film, model.head] if params == "head" else [model]
+            model.requires_grad_(False)
+            for module in tuned:
+                module.requires_grad_(True)
+            named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+            start = {n: p.detach().clone() for n, p in named}
+            opt = torch.optim.Adam([p for _, p in named], lr=lr)
+            model.train()
+            for _ in range(steps):
+                loss = self._loss(model, data, graphs, everything)
+                loss = loss + anchor * sum(((p - start[n]) ** 2).sum() for n, p in named)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            models.append(model.requires_grad_(True).eval())
+        self.models_ = models
+        self.adapted_ = True
+        logger.info("adapted %d ensemble members on %d records (%s)", len(models), len(records), params)
+        return self
+
+    def reset_adaptation(self) -> AccuracyPredictor:
+        """Go back to the meta-trained weights."""
+        self._check_fitted("reset_adaptation")
+        self.models_ = [self._member(state) for state in self.meta_states_]
+        self.adapted_ = False
+        return self
+
+    # ---- prediction ----
+    def _check_fitted(self, what: str) -> None:
+        if not hasattr(self, "models_"):
+            raise NotFittedError(
+                f"this AccuracyPredictor is not fitted yet: call 'fit' (or AccuracyPredictor.load) before '{what}'"
+            )
+
+    def _member(self, state: dict) -> AccuracyNet:
+        model = AccuracyNet(self.config_)
+        model.load_state_dict(state)
+        return model.eval()
+
+    @torch.inference_mode()
+    def _predict(
+        self, genomes: Sequence[Genome], tasks: _Tasks, task_index: Tensor, log2_budget: Tensor
+    ) -> tuple[np.ndarray, np.ndarray]:
+        task_emb = [m.embed_tasks(tasks.classes, tasks.class_batch, tasks.glob) for m in self.models_]  # (T, H)
+        out = torch.empty(len(self.models_), len(genomes))
+        for start in range(0, len(genomes), PREDICT_CHUNK):
+            stop = min(start + PREDICT_CHUNK, len(genomes))
+            graph = encode_batch(genomes[start:stop])
+            adj = adjacency_of(graph)  # shared by all members
+            for k, model in enumerate(self.models_):
+                g = model.embed_graphs(graph.x, adj, graph.batch, stop - start)
+                logits = model.head_logits(g, task_emb[k][task_index[start:stop]], log2_budget[start:stop])
+                out[k, start:stop] = torch.sigmoid(logits)
+        out = out.double().numpy()
+        return out.mean(0), out.std(0)
+
+    def predict(
+        self, genomes: Sequence[Genome | str], task_features: dict, budget: int | Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted accuracy of many genomes of one task, in one vectorised call.
+
+        Args:
+            genomes: ``Genome`` objects (fastest) or their JSON text.
+            task_features: the task's :func:`~distill.probe.probe_features`.
+            budget: training epochs, one for all genomes or one per genome.
+
+        Returns:
+            ``(mean, std)``: float arrays of shape ``(len(genomes),)``; the ensemble's mean predicted
+            accuracy in [0, 1] and the spread of its members.
+        """
+        self._check_fitted("predict")
+        genomes = [_as_genome(g, f"genome {i}") for i, g in enumerate(genomes)]
+        if not genomes:
+            return np.zeros(0), np.zeros(0)
+        key = _check_task_features(task_features, "predict")
+        if isinstance(budget, (int, np.integer)) and not isinstance(budget, bool):
+            budgets = np.full(len(genomes), _check_budget(budget, "predict"))
+        else:
+            budgets = np.array([_check_budget(b, f"budget {i}") for i, b in enumerate(budget)])
+            if len(budgets) != len(genomes):
+                raise ValueError(f"got {len(budgets)} budgets for {len(genomes)} genomes")
+        log2_budget = torch.from_numpy(np.log2(budgets).astype(np.float32))
+        return self._predict(genomes, _tasks_tensor([key]), torch.zeros(len(genomes), dtype=torch.long), log2_budget)
+
+    def predict_records(self, records: Sequence[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted accuracy of records of mixed tasks and budgets (``target`` and ``group`` are not needed).
+
+        Returns:
+            ``(mean, std)`` arrays of shape ``(len(records),)``.
+        """
+        self._check_fitted("predict_records")
+        genomes, budgets, task_index = [], [], []
+        task_ids: dict[tuple, int] = {}
+        for i, rec in enumerate(records):
+            where = f"record {i}"
+            if not isinstance(rec, dict) or any(k not in rec for k in ("genome", "task_features", "budget")):
+                raise ValueError(f"{where} must be a dict with the keys 'genome', 'task_features' and 'budget'")
+            genomes.append(_as_genome(rec["genome"], where))
+            budgets.append(_check_budget(rec["budget"], where))
+            key = _check_task_features(rec["task_features"], where)
+            task_index.append(task_ids.setdefault(key, len(task_ids)))
+        if not genomes:
+            return np.zeros(0), np.zeros(0)
+        log2_budget = torch.log2(torch.tensor(budgets, dtype=torch.float32))
+        return self._predict(genomes, _tasks_tensor(list(task_ids)), torch.tensor(task_index), log2_budget)
+
+    # ---- persistence ----
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted predictor to one file: tensors plus JSON-able parameters and metadata."""
+        self._check_fitted("save")
+        state = {
+            "format_version": FORMAT_VERSION,
+            "params": {k: (int(v) if isinstance(v, np.integer) else v) for k, v in self.get_params().items()},
+            "config": self.config_.to_dict(),
+            "features": {
+                "node": list(FEATURE_NAMES),
+                "edge_kinds": list(EDGE_KINDS),
+                "class": list(CLASS_FEATURES),
+                "global": list(GLOBAL_FEATURES),
+            },
+            "models": [m.state_dict() for m in self.models_],
+            "meta_models": [] if not self.adapted_ else self.meta_states_,
+            "info": {"n_records": self.n_records_, "n_tasks": self.n_tasks_, "adapted": self.adapted_},
+        }
+        path = os.fspath(path)
+        tmp = f"{path}.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # never leave a half-written predictor under the real name
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> AccuracyPredictor:
+        """Read a predictor written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: no such file.
+            ValueError: (one line, naming the file) the file is truncated, corrupted, not a predictor, or
+                of another ``format_version``.
+        """
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"predictor file {path!r} does not exist")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+            raise ValueError(
+                f"cannot read predictor file {path!r}: it is truncated or corrupted ({_first_line(e)})"
+            ) from None
+        if not isinstance(state, dict) or "format_version" not in state:
+            raise ValueError(f"{path!r} is not a dass predictor file (it has no 'format_version')")
+        version = state["format_version"]
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"predictor file {path!r} has format_version {version!r}, but this dass reads format_version "
+                f"{FORMAT_VERSION}: re-train it with `dass pretrain`"
+            )
+        try:
+            features = state["features"]
+            if features["node"] != list(FEATURE_NAMES) or features["class"] != list(CLASS_FEATURES):
+                raise ValueError("its input features differ from this dass's")
+            est = cls(**state["params"])
+            est.config_ = NetConfig(**state["config"])
+            est.models_ = [est._member(s) for s in state["models"]]
+            meta = state["meta_models"] or state["models"]
+            est.meta_states_ = [copy.deepcopy(est._member(s).state_dict()) for s in meta]
+            info = state["info"]
+            est.n_records_, est.n_tasks_, est.adapted_ = int(info["n_records"]), int(info["n_tasks"]), info["adapted"]
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise ValueError(f"predictor file {path!r} is damaged: {_first_line(e)}") from None
+        c = est.config_
+        est.feature_dims_ = {
+            "node": c.node_features,
+            "edge_types": c.num_edge_types,
+            "class": c.class_features,
+            "global": c.global_features,
+        }
+        est.n_features_in_ = c.node_features
+        return est
