@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -199,6 +200,15 @@ def _finite(v: float) -> float | None:
 
 def _init_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
+    parent = os.getppid()
+
+    def exit_with_the_driver() -> None:
+        # A driver killed with SIGKILL cannot stop its pool; without this its workers idle forever.
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_the_driver, daemon=True).start()
 
 
 # ----------------------------------------------------------------------------- executors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import torch
@@ -42,7 +43,11 @@ class DirectedAdjacency(NamedTuple):
             crow = torch.zeros(num_nodes + 1, dtype=torch.long)
             torch.cumsum(torch.bincount(dst[mask], minlength=num_nodes), 0, out=crow[1:])
             col = src[mask]
-            return torch.sparse_csr_tensor(crow, col, torch.ones(col.numel()), (num_nodes, num_nodes))
+            with warnings.catch_warnings():  # torch warns once per process that CSR support is "beta"
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                return torch.sparse_csr_tensor(
+                    crow, col, torch.ones(col.numel()), (num_nodes, num_nodes), check_invariants=False
+                )
 
         counts = torch.zeros(num_nodes, 2 * num_kinds)
         counts.index_put_((dst, edge_type), torch.ones(dst.numel()), accumulate=True)

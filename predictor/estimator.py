@@ -17,13 +17,14 @@ label at that budget (weight ``curve_weight``), so one model predicts the accura
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
 import os
 import pickle
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,6 +190,19 @@ def _member_seeds(random_state: int, n: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(random_state).spawn(n)]
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (``None``: as set), then restore the setting."""
+    before = torch.get_num_threads()
+    if n is not None and n != before:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
 def _first_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
@@ -210,6 +224,9 @@ class AccuracyPredictor(BaseEstimator):
         batch_size: records per step; a batch is filled group by group so that it holds ranking pairs.
         weight_decay: AdamW weight decay.
         curve_weight: weight of the extra labels from the per-epoch ``curve`` of a record (0 ignores curves).
+        n_threads: torch intra-op threads inside ``fit``/``predict``/``adapt`` (restored afterwards). The
+            graphs are small, so one thread is about as fast as two on an idle machine and never stalls
+            when other processes keep the cores busy; ``None`` keeps torch's setting.
         random_state: seed of everything random (initial weights, batch order); the global RNG is left alone.
 
     Attributes (after :meth:`fit`):
@@ -233,6 +250,7 @@ class AccuracyPredictor(BaseEstimator):
         batch_size: int = 128,
         weight_decay: float = 1e-4,
         curve_weight: float = 0.5,
+        n_threads: int | None = 1,
         random_state: int = 0,
     ) -> None:
         self.hidden = hidden
@@ -244,6 +262,7 @@ class AccuracyPredictor(BaseEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.curve_weight = curve_weight
+        self.n_threads = n_threads
         self.random_state = random_state
 
     # ---- fitting ----
@@ -256,6 +275,10 @@ class AccuracyPredictor(BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"the {name!r} parameter must be a non-negative number; got {value!r}")
+        if self.n_threads is not None and (
+            isinstance(self.n_threads, bool) or not isinstance(self.n_threads, int) or self.n_threads < 1
+        ):
+            raise ValueError(f"the 'n_threads' parameter must be a positive integer or None; got {self.n_threads!r}")
         if not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(f"the 'random_state' parameter must be an integer; got {self.random_state!r}")
 
@@ -269,19 +292,11 @@ class AccuracyPredictor(BaseEstimator):
         data = _examples(records, self.curve_weight)
         config = NetConfig(hidden=self.hidden, layers=self.layers)
         graphs = encode_batch(data.genomes)
-        models = []
-        for k, seed in enumerate(_member_seeds(self.random_state, self.n_models)):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = AccuracyNet(config)
-            model.set_input_scaling(data.tasks.classes, data.tasks.glob, data.log2_budget)
-            with torch.no_grad():  # start from the mean accuracy
-                mean = float((data.weight * data.target).sum() / data.weight.sum())
-                model.head[-1].bias.fill_(math.log(max(mean, 1e-3) / max(1 - mean, 1e-3)))
-            generator = torch.Generator().manual_seed(seed)
-            loss = self._train(model, data, graphs, generator)
-            logger.info("ensemble member %d/%d: final training loss %.4f", k + 1, self.n_models, loss)
-            models.append(model.eval())
+        with _torch_threads(self.n_threads):
+            models = [
+                self._fit_member(config, data, graphs, seed, k)
+                for k, seed in enumerate(_member_seeds(self.random_state, self.n_models))
+            ]
         self.config_ = config
         self.models_ = models
         self.meta_states_ = [copy.deepcopy(m.state_dict()) for m in models]
@@ -296,6 +311,18 @@ class AccuracyPredictor(BaseEstimator):
         self.n_tasks_ = int(data.tasks.glob.shape[0])
         self.adapted_ = False
         return self
+
+    def _fit_member(self, config: NetConfig, data: _Examples, graphs, seed: int, k: int) -> AccuracyNet:
+        with torch.random.fork_rng(devices=[]):  # initial weights from the member's seed, global RNG untouched
+            torch.manual_seed(seed)
+            model = AccuracyNet(config)
+        model.set_input_scaling(data.tasks.classes, data.tasks.glob, data.log2_budget)
+        with torch.no_grad():  # start from the mean accuracy
+            mean = float((data.weight * data.target).sum() / data.weight.sum())
+            model.head[-1].bias.fill_(math.log(max(mean, 1e-3) / max(1 - mean, 1e-3)))
+        loss = self._train(model, data, graphs, torch.Generator().manual_seed(seed))
+        logger.info("ensemble member %d/%d: final training loss %.4f", k + 1, self.n_models, loss)
+        return model.eval()
 
     def _batches(self, data: _Examples, generator: torch.Generator) -> list[Tensor]:
         """One epoch of record indices, shuffled, then grouped so that each batch holds ranking pairs."""
@@ -332,7 +359,7 @@ class AccuracyPredictor(BaseEstimator):
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
                 opt.step()
                 sched.step()
-                total, count = total + float(loss) * len(idx), count + len(idx)
+                total, count = total + float(loss.detach()) * len(idx), count + len(idx)
             last = total / count
             if logger.isEnabledFor(logging.DEBUG) and (epoch + 1) % 10 == 0:
                 logger.debug("epoch %d/%d: loss %.4f", epoch + 1, self.epochs, last)
@@ -366,30 +393,32 @@ class AccuracyPredictor(BaseEstimator):
             raise ValueError(f"the 'steps' parameter must be a non-negative integer; got {steps!r}")
         data = _examples(records, self.curve_weight)
         graphs = encode_batch(data.genomes)
-        everything = torch.arange(len(data.target))
-        models = []
-        for state in self.meta_states_:
-            model = AccuracyNet(self.config_)
-            model.load_state_dict(state)
-            tuned = [model.film, model.head] if params == "head" else [model]
-            model.requires_grad_(False)
-            for module in tuned:
-                module.requires_grad_(True)
-            named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-            start = {n: p.detach().clone() for n, p in named}
-            opt = torch.optim.Adam([p for _, p in named], lr=lr)
-            model.train()
-            for _ in range(steps):
-                loss = self._loss(model, data, graphs, everything)
-                loss = loss + anchor * sum(((p - start[n]) ** 2).sum() for n, p in named)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-            models.append(model.requires_grad_(True).eval())
+        with _torch_threads(self.n_threads):
+            models = [self._adapt_member(state, data, graphs, steps, lr, params, anchor) for state in self.meta_states_]
         self.models_ = models
         self.adapted_ = True
         logger.info("adapted %d ensemble members on %d records (%s)", len(models), len(records), params)
         return self
+
+    def _adapt_member(
+        self, state: dict, data: _Examples, graphs, steps: int, lr: float, params: str, anchor: float
+    ) -> AccuracyNet:
+        model = self._member(state)
+        model.requires_grad_(False)
+        for module in [model.film, model.head] if params == "head" else [model]:
+            module.requires_grad_(True)
+        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        start = {n: p.detach().clone() for n, p in named}
+        opt = torch.optim.Adam([p for _, p in named], lr=lr)
+        everything = torch.arange(len(data.target))
+        model.train()
+        for _ in range(steps):
+            loss = self._loss(model, data, graphs, everything)
+            loss = loss + anchor * sum(((p - start[n]) ** 2).sum() for n, p in named)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return model.requires_grad_(True).eval()
 
     def reset_adaptation(self) -> AccuracyPredictor:
         """Go back to the meta-trained weights."""
@@ -410,10 +439,17 @@ class AccuracyPredictor(BaseEstimator):
         model.load_state_dict(state)
         return model.eval()
 
-    @torch.inference_mode()
     def _predict(
         self, genomes: Sequence[Genome], tasks: _Tasks, task_index: Tensor, log2_budget: Tensor
     ) -> tuple[np.ndarray, np.ndarray]:
+        with _torch_threads(self.n_threads), torch.inference_mode():
+            out = self._predict_members(genomes, tasks, task_index, log2_budget).double().numpy()
+        return out.mean(0), out.std(0)
+
+    def _predict_members(
+        self, genomes: Sequence[Genome], tasks: _Tasks, task_index: Tensor, log2_budget: Tensor
+    ) -> Tensor:
+        """``(n_models, G)`` accuracies predicted by each member."""
         task_emb = [m.embed_tasks(tasks.classes, tasks.class_batch, tasks.glob) for m in self.models_]  # (T, H)
         out = torch.empty(len(self.models_), len(genomes))
         for start in range(0, len(genomes), PREDICT_CHUNK):
@@ -424,8 +460,7 @@ class AccuracyPredictor(BaseEstimator):
                 g = model.embed_graphs(graph.x, adj, graph.batch, stop - start)
                 logits = model.head_logits(g, task_emb[k][task_index[start:stop]], log2_budget[start:stop])
                 out[k, start:stop] = torch.sigmoid(logits)
-        out = out.double().numpy()
-        return out.mean(0), out.std(0)
+        return out
 
     def predict(
         self, genomes: Sequence[Genome | str], task_features: dict, budget: int | Sequence[int]

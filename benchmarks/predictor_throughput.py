@@ -1,0 +1,70 @@
+"""Accuracy-predictor throughput: genome predictions per second, graph building included.
+
+Fits a throw-away predictor (the weights do not change the cost), then times
+``AccuracyPredictor.predict`` on batches of fresh random genomes of each search space: every call encodes
+its genomes into graphs and runs every member of the deep ensemble. Run:
+
+    .venv/bin/python benchmarks/predictor_throughput.py [--sizes 1000 10000] [--n-models 5] [--threads 1 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from distill.genome import SPACES, get_space
+from predictor.estimator import AccuracyPredictor
+from predictor.graph import encode_batch
+
+
+def _task(rng: np.random.Generator, n_classes: int = 10) -> dict:
+    return {"classes": rng.random((n_classes, 8)).tolist(), "global": rng.random(13).tolist()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="genomes per predict call")
+    parser.add_argument("--n-models", type=int, default=5, help="ensemble members")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads (n_threads)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per setting (median reported)")
+    args = parser.parse_args()
+
+    rng = np.random.default_rng(0)
+    task = _task(rng)
+    train = [get_space("default").sample(rng) for _ in range(64)]
+    records = [
+        {"genome": g.to_json(), "task_features": task, "budget": 10, "group": "bench", "target": float(rng.random())}
+        for g in train
+    ]
+    # "per CPU s" divides by the process's CPU time instead of the wall time: on a machine shared with other
+    # jobs the wall-clock rate drops with the share of the cores this process gets, the CPU rate much less.
+    print(
+        f"{'space':<10} {'genomes':>8} {'threads':>7} {'encode only /s':>15} {'predict /s':>11} "
+        f"{'per CPU s':>10} {'ms / call':>10}"
+    )
+    for threads in args.threads:
+        est = AccuracyPredictor(n_models=args.n_models, epochs=1, n_threads=threads).fit(records)
+        for space in SPACES.names():
+            for size in args.sizes:
+                calls = [[get_space(space).sample(rng) for _ in range(size)] for _ in range(args.repeats + 1)]
+                est.predict(calls[0], task, 10)  # warm-up
+                encode_times, predict_times, cpu_times = [], [], []
+                for genomes in calls[1:]:
+                    t0 = time.perf_counter()
+                    encode_batch(genomes)
+                    t1, c1 = time.perf_counter(), time.process_time()
+                    est.predict(genomes, task, 10)
+                    t2, c2 = time.perf_counter(), time.process_time()
+                    encode_times.append(t1 - t0)
+                    predict_times.append(t2 - t1)
+                    cpu_times.append(c2 - c1)
+                enc, pred, cpu = (statistics.median(t) for t in (encode_times, predict_times, cpu_times))
+                rates = f"{size / enc:>15,.0f} {size / pred:>11,.0f} {size / cpu:>10,.0f} {pred * 1e3:>10.1f}"
+                print(f"{space:<10} {size:>8} {threads:>7} {rates}")
+
+
+if __name__ == "__main__":
+    main()
