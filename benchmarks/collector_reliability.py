@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=25)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-delay", type=float, default=12.0, help="longest run before a kill, in seconds")
+    parser.add_argument("--max-delay", type=float, default=30.0, help="longest run before a kill, in seconds")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="dass-reliability-"))

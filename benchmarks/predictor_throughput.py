@@ -4,7 +4,7 @@ Fits a throw-away predictor (the weights do not change the cost), then times
 ``AccuracyPredictor.predict`` on batches of fresh random genomes of each search space: every call encodes
 its genomes into graphs and runs every member of the deep ensemble. Run:
 
-    .venv/bin/python benchmarks/predictor_throughput.py [--sizes 1000 10000] [--n-models 5] [--threads 1 2]
+    .venv/bin/python benchmarks/predictor_throughput.py [--sizes 1000 10000] [--n-models 5] [--jobs 1 2]
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="genomes per predict call")
     parser.add_argument("--n-models", type=int, default=5, help="ensemble members")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads (n_threads)")
+    parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="predictor threads (n_jobs)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per setting (median reported)")
     args = parser.parse_args()
 
@@ -42,11 +42,11 @@ def main() -> None:
     # "per CPU s" divides by the process's CPU time instead of the wall time: on a machine shared with other
     # jobs the wall-clock rate drops with the share of the cores this process gets, the CPU rate much less.
     print(
-        f"{'space':<10} {'genomes':>8} {'threads':>7} {'encode only /s':>15} {'predict /s':>11} "
+        f"{'space':<10} {'genomes':>8} {'n_jobs':>7} {'encode only /s':>15} {'predict /s':>11} "
         f"{'per CPU s':>10} {'ms / call':>10}"
     )
-    for threads in args.threads:
-        est = AccuracyPredictor(n_models=args.n_models, epochs=1, n_threads=threads).fit(records)
+    for jobs in args.jobs:
+        est = AccuracyPredictor(n_models=args.n_models, epochs=1, n_jobs=jobs).fit(records)
         for space in SPACES.names():
             for size in args.sizes:
                 calls = [[get_space(space).sample(rng) for _ in range(size)] for _ in range(args.repeats + 1)]
@@ -63,7 +63,7 @@ def main() -> None:
                     cpu_times.append(c2 - c1)
                 enc, pred, cpu = (statistics.median(t) for t in (encode_times, predict_times, cpu_times))
                 rates = f"{size / enc:>15,.0f} {size / pred:>11,.0f} {size / cpu:>10,.0f} {pred * 1e3:>10.1f}"
-                print(f"{space:<10} {size:>8} {threads:>7} {rates}")
+                print(f"{space:<10} {size:>8} {jobs:>7} {rates}")
 
 
 if __name__ == "__main__":

@@ -164,12 +164,12 @@ def cmd_collect(args: argparse.Namespace) -> int:
         return 0
     if not args.suite:
         raise UsageError("dass collect needs --suite FILE (or --status / --export FILE / --import FILE)")
-    from datasets_meta.collector import LocalExecutor, RayExecutor, collect, expand, progress_bar
+    from datasets_meta.collector import LocalExecutor, RayExecutor, collect, expand_cached, progress_bar
     from datasets_meta.suite import Suite
 
     suite = Suite.load(args.suite)
     data_dir = args.data_dir or suite.data_dir or None
-    jobs = expand(suite, data_dir)
+    jobs = expand_cached(suite, data_dir)
     with SQLiteStore(args.db) as store:
         new = store.add_jobs(jobs)
         counts = store.counts()

@@ -9,6 +9,9 @@ jobs are never trained again, and a restart (``dass collect`` on the same ``--db
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import multiprocessing
 import os
@@ -113,6 +116,25 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
         rank[pair] = rank.get(pair, -1) + 1
         order.append((job.seed != 0, rank[pair], len(order)))
     return [jobs[i] for *_, i in sorted(order)]
+
+
+def expand_cached(suite: Suite, data_dir: str | None = None, cache: str | None = None) -> list[Job]:
+    """:func:`expand`, remembered on disk: a restarted collector is back at work in seconds."""
+    from distill.io import write_json
+    from distill.teachers import cache_dir
+
+    key = json.dumps(
+        {"suite": dataclasses.asdict(suite), "data_dir": data_dir, "commit": code_commit()}, sort_keys=True
+    )
+    path = cache_dir(cache) / "suites" / f"{suite.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
+    if path.exists():
+        try:
+            return [Job(**d) for d in json.loads(path.read_text())]
+        except (ValueError, TypeError) as e:
+            log.warning("re-expanding the suite: %s is unreadable (%s)", path, e)
+    jobs = expand(suite, data_dir)
+    write_json(path, [dataclasses.asdict(j) for j in jobs])
+    return jobs
 
 
 # ----------------------------------------------------------------------------- one job (in a worker)

@@ -1,0 +1,227 @@
+"""How well a predictor ranks students on tasks it never saw, beside baselines and the noise ceiling.
+
+For every meta-test group (one task distilled from one teacher) we compare predicted and measured
+final test accuracy of the same students:
+
+* ``ours (zero-shot)`` -- the meta-trained predictor as it is;
+* ``ours (adapted k)`` -- after :meth:`AccuracyPredictor.adapt` on ``k`` records of the group, scored
+  on the group's other records;
+* training-free baselines -- parameter count, FLOPs, DisWOT semantic / relation / combined
+  similarity, NWOT, SynFlow (measured by the collector at initialisation);
+* ``GNN, no-KD data`` -- the same GNN trained only on no-distillation records (a MetaD2A-style,
+  distillation-unaware predictor);
+* ``random forest`` -- on flat genome features plus the task features, same meta-train split;
+* the noise ceiling -- Spearman between two training seeds of the same students.
+
+Metrics per group: Spearman, Kendall tau, precision of the predicted top 5 % and top 10 %, mean
+absolute error (for methods that predict an accuracy). The tables average over groups.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+from distill.genome import Genome
+from predictor.data import groups
+
+log = logging.getLogger(__name__)
+
+PROXY_BASELINES = ("diswot", "diswot_semantic", "diswot_relation", "nwot", "synflow")
+METRICS = ("spearman", "kendall", "p@5%", "p@10%", "mae")
+
+
+def rank_metrics(pred: np.ndarray, true: np.ndarray, accuracy: bool = False) -> dict[str, float]:
+    """Spearman, Kendall, top-5 % / top-10 % precision (and MAE when ``pred`` is an accuracy)."""
+    pred, true = np.asarray(pred, float), np.asarray(true, float)
+    ok = np.isfinite(pred)
+    pred, true = pred[ok], true[ok]
+    out = {m: math.nan for m in METRICS}
+    if len(pred) < 3 or np.ptp(true) == 0:
+        return out
+    if np.ptp(pred) == 0:
+        out.update(spearman=0.0, kendall=0.0)
+    else:
+        out["spearman"] = float(spearmanr(pred, true)[0])
+        out["kendall"] = float(kendalltau(pred, true)[0])
+    for frac, name in ((0.05, "p@5%"), (0.10, "p@10%")):
+        k = max(1, int(round(frac * len(true))))
+        top_pred = set(np.argsort(-pred, kind="stable")[:k])
+        top_true = set(np.argsort(-true, kind="stable")[:k])
+        out[name] = len(top_pred & top_true) / k
+    if accuracy:
+        out["mae"] = float(np.mean(np.abs(pred - true)))
+    return out
+
+
+def flat_features(example: dict[str, Any]) -> np.ndarray:
+    """One-hot genome genes, log parameters, budget and the task's global features (for the forest)."""
+    g = Genome.from_json(example["genome"])
+    from distill.genome import get_space
+
+    space = get_space(g.space)
+    v = g.to_vector()
+    onehot = np.concatenate([np.eye(len(c))[i] for i, (_, c) in zip(v, space.vector_choices())])
+    active = np.array([i < len(g.stages) for i in range(space.max_stages)], float)
+    extra = [math.log10(max(1, example.get("params") or 1)), math.log2(example["budget"])]
+    return np.concatenate([onehot, active, extra, np.asarray(example["task_features"]["global"], float)])
+
+
+def noise_ceiling(examples: list[dict[str, Any]]) -> dict[str, float]:
+    """Seed-to-seed Spearman of final accuracy per group (students trained with two seeds)."""
+    by_group: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for ex in examples:
+        by_group[ex["group"]][ex["genome_hash"]][ex["seed"]] = ex["target"]
+    out = {}
+    for group, genomes in by_group.items():
+        pairs = [(s[0], s[1]) for s in genomes.values() if 0 in s and 1 in s]
+        if len(pairs) >= 4:
+            a, b = np.array(pairs).T
+            if np.ptp(a) > 0 and np.ptp(b) > 0:
+                out[group] = float(spearmanr(a, b)[0])
+    return out
+
+
+def recipe_awareness(pred_by_hash: dict[str, float], examples: list[dict[str, Any]]) -> list[float]:
+    """Spearman of predicted vs. measured accuracy across the recipes of one architecture, per architecture."""
+    by_arch: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ex in examples:
+        by_arch[ex["tags"].get("arch", ex["genome_hash"])].append(ex)
+    out = []
+    for exs in by_arch.values():
+        if len(exs) >= 3:
+            p = np.array([pred_by_hash[e["genome_hash"]] for e in exs])
+            t = np.array([e["target"] for e in exs])
+            if np.ptp(t) > 0 and np.ptp(p) > 0:
+                out.append(float(spearmanr(p, t)[0]))
+    return out
+
+
+def evaluate(
+    predictor: Any,
+    test: list[dict[str, Any]],
+    train: list[dict[str, Any]] | None = None,
+    adapt_records: int = 10,
+    baselines: bool = True,
+    control_predictor: Any | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Score ``predictor`` and the baselines on every meta-test group of ``test``.
+
+    Args:
+        predictor: a fitted :class:`~predictor.estimator.AccuracyPredictor`.
+        test: meta-test examples (:func:`predictor.data.load_records` format).
+        train: meta-train examples, for the random-forest baseline (skipped when ``None``).
+        adapt_records: records of a group used to adapt before scoring the rest (0 skips adaptation).
+        baselines: also score the training-free proxies, parameters and FLOPs.
+        control_predictor: the same GNN fitted on no-distillation records only (skipped when ``None``).
+        seed: picks the adaptation records.
+
+    Returns:
+        ``{"groups": {group: {method: metrics}}, "mean": {method: metrics}, "noise_ceiling": ...,
+        "recipe_awareness": ..., "predictions": [...]}``
+    """
+    rng = np.random.default_rng(seed)
+    forest = _fit_forest(train, seed) if train else None
+    per_group: dict[str, dict[str, dict[str, float]]] = {}
+    predictions: list[dict[str, Any]] = []
+    awareness: list[float] = []
+    for group, exs in sorted(groups(test, seed=0).items()):
+        if len(exs) < 5:
+            continue
+        true = np.array([e["target"] for e in exs])
+        features = exs[0]["task_features"]
+        genomes = [Genome.from_json(e["genome"]) for e in exs]
+        budget = [e["budget"] for e in exs]
+        res: dict[str, dict[str, float]] = {}
+        predictor.reset_adaptation()
+        mean, std = predictor.predict(genomes, features, budget)
+        res["ours (zero-shot)"] = rank_metrics(mean, true, accuracy=True)
+        awareness += recipe_awareness({e["genome_hash"]: m for e, m in zip(exs, mean)}, exs)
+        for e, m, s in zip(exs, mean, std):
+            predictions.append(
+                {
+                    "group": group,
+                    "genome_hash": e["genome_hash"],
+                    "measured": e["target"],
+                    "predicted": float(m),
+                    "std": float(s),
+                    "task": e["task_spec"],
+                    "teacher": e["teacher"],
+                }
+            )
+        if adapt_records and len(exs) > adapt_records + 4:
+            pick = rng.permutation(len(exs))
+            seen, rest = pick[:adapt_records], pick[adapt_records:]
+            predictor.adapt([exs[i] for i in seen])
+            m_ad, _ = predictor.predict([genomes[i] for i in rest], features, [budget[i] for i in rest])
+            res[f"ours (adapted {adapt_records})"] = rank_metrics(m_ad, true[rest], accuracy=True)
+            predictor.reset_adaptation()
+        if control_predictor is not None:
+            m_c, _ = control_predictor.predict(genomes, features, budget)
+            res["GNN, no-KD data"] = rank_metrics(m_c, true, accuracy=True)
+        if forest is not None:
+            res["random forest"] = rank_metrics(forest.predict(np.stack([flat_features(e) for e in exs])), true, True)
+        if baselines:
+            res["params"] = rank_metrics(np.array([e["params"] or np.nan for e in exs], float), true)
+            res["FLOPs"] = rank_metrics(np.array([e["flops"] or np.nan for e in exs], float), true)
+            for name in PROXY_BASELINES:
+                vals = np.array([_num(e["proxies"].get(name)) for e in exs], float)
+                res[name] = rank_metrics(vals, true)
+        per_group[group] = res
+    ceiling = noise_ceiling(test)
+    return {
+        "groups": per_group,
+        "mean": _mean_over_groups(per_group),
+        "noise_ceiling": {"mean": float(np.mean(list(ceiling.values()))) if ceiling else math.nan, "groups": ceiling},
+        "recipe_awareness": {"mean": float(np.mean(awareness)) if awareness else math.nan, "n_archs": len(awareness)},
+        "predictions": predictions,
+    }
+
+
+def _num(v: Any) -> float:
+    return float(v) if v is not None else math.nan
+
+
+def _fit_forest(train: list[dict[str, Any]], seed: int) -> Any:
+    from sklearn.ensemble import RandomForestRegressor
+
+    x = np.stack([flat_features(e) for e in train])
+    y = np.array([e["target"] for e in train])
+    return RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(x, y)
+
+
+def _mean_over_groups(per_group: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    acc: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for res in per_group.values():
+        for method, metrics in res.items():
+            for k, v in metrics.items():
+                if not math.isnan(v):
+                    acc[method][k].append(v)
+    return {m: {k: float(np.mean(v)) for k, v in ms.items()} for m, ms in acc.items()}
+
+
+def format_table(report: dict[str, Any], methods: Sequence[str] | None = None) -> str:
+    """A markdown table of the mean metrics, the noise ceiling and recipe awareness beneath it."""
+    mean = report["mean"]
+    methods = list(methods or mean)
+    lines = ["| method | " + " | ".join(METRICS) + " |", "|---|" + "---:|" * len(METRICS)]
+    for m in methods:
+        if m in mean:
+            cells = [f"{mean[m][k]:.3f}" if k in mean[m] else "" for k in METRICS]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    nc = report["noise_ceiling"]
+    lines.append(f"\nnoise ceiling (seed-to-seed Spearman): {nc['mean']:.3f} over {len(nc['groups'])} groups")
+    ra = report["recipe_awareness"]
+    lines.append(
+        f"recipe awareness (Spearman across recipes of one architecture): {ra['mean']:.3f} "
+        f"over {ra['n_archs']} architectures"
+    )
+    lines.append(f"meta-test groups: {len(report['groups'])}")
+    return "\n".join(lines)
