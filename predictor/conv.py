@@ -27,15 +27,18 @@ class DirectedAdjacency(NamedTuple):
 
     @classmethod
     def from_edges(cls, edge_index: Tensor, edge_type: Tensor, num_nodes: int, num_kinds: int) -> DirectedAdjacency:
-        """Args:
-        edge_index: ``(2, E)`` source and target nodes.
-        edge_type: ``(E,)`` in ``[0, 2 * num_kinds)``; ``k + num_kinds`` is the reverse of kind ``k``.
-        num_nodes: ``N``.
-        num_kinds: the number of forward edge kinds.
+        """The adjacency of edges in any order (``encode_batch`` gives them sorted, which skips a sort).
+
+        Args:
+            edge_index: ``(2, E)`` source and target nodes.
+            edge_type: ``(E,)`` in ``[0, 2 * num_kinds)``; ``k + num_kinds`` is the reverse of kind ``k``.
+            num_nodes: ``N``.
+            num_kinds: the number of forward edge kinds.
         """
         src, dst = edge_index
-        if dst.numel() > 1 and not bool((dst[1:] >= dst[:-1]).all()):
-            order = torch.argsort(dst * num_nodes + src)
+        key = dst * num_nodes + src  # CSR wants rows (targets) in order and sorted columns inside a row
+        if key.numel() > 1 and not bool((key[1:] > key[:-1]).all()):
+            order = torch.argsort(key)
             src, dst, edge_type = src[order], dst[order], edge_type[order]
         is_reverse = edge_type >= num_kinds
 
@@ -96,6 +99,7 @@ class DirectedGINEConv(torch.nn.Module):
         self.channels = channels
         self.num_edge_types = num_edge_types
         self.initial_eps = eps
+        self.train_eps = train_eps
         self.lin_rev = torch.nn.Linear(channels, channels, bias=False)
         self.edge_emb = torch.nn.Parameter(torch.empty(num_edge_types, channels))
         if train_eps:
@@ -111,7 +115,10 @@ class DirectedGINEConv(torch.nn.Module):
         self.eps.data.fill_(self.initial_eps)
 
     def forward(self, x: Tensor, adj: DirectedAdjacency) -> Tensor:
-        out = torch.addmm(x * (1 + self.eps), adj.type_counts, self.edge_emb)  # (N, F): (1+eps) x + counts @ E
+        if self.train_eps:
+            out = torch.addmm(x * (1 + self.eps), adj.type_counts, self.edge_emb)  # (N, F): (1+eps) x + counts @ E
+        else:  # a fixed eps folds into the same call
+            out = torch.addmm(x, adj.type_counts, self.edge_emb, beta=1 + float(self.eps))
         out = torch.addmm(out, adj.forward, x)  # + sum over predecessors
         out = torch.addmm(out, adj.reverse, self.lin_rev(x))  # + W_rev sum over successors
         return self.nn(out)

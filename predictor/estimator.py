@@ -24,7 +24,8 @@ import math
 import os
 import pickle
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -191,16 +192,24 @@ def _member_seeds(random_state: int, n: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads (``None``: as set), then restore the setting."""
+def _single_threaded_torch() -> Iterator[None]:
+    """Run the block with one torch intra-op thread, then restore the setting (a process-wide setting)."""
     before = torch.get_num_threads()
-    if n is not None and n != before:
-        torch.set_num_threads(n)
+    if before != 1:
+        torch.set_num_threads(1)
     try:
         yield
     finally:
         if torch.get_num_threads() != before:
             torch.set_num_threads(before)
+
+
+def _parallel_map(fn: Callable[[Any], Any], items: Sequence, n_workers: int) -> list:
+    """``[fn(x) for x in items]`` on ``n_workers`` threads (torch releases the GIL inside its kernels)."""
+    if n_workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="dass-predictor") as pool:
+        return list(pool.map(fn, items))
 
 
 def _first_line(e: BaseException) -> str:
@@ -224,9 +233,11 @@ class AccuracyPredictor(BaseEstimator):
         batch_size: records per step; a batch is filled group by group so that it holds ranking pairs.
         weight_decay: AdamW weight decay.
         curve_weight: weight of the extra labels from the per-epoch ``curve`` of a record (0 ignores curves).
-        n_threads: torch intra-op threads inside ``fit``/``predict``/``adapt`` (restored afterwards). The
-            graphs are small, so one thread is about as fast as two on an idle machine and never stalls
-            when other processes keep the cores busy; ``None`` keeps torch's setting.
+        n_jobs: threads that train the ensemble members and predict chunks of genomes side by side
+            (``-1``: one per CPU core, ``None``: 1). Inside ``fit``/``predict``/``adapt`` torch itself runs
+            single-threaded (the setting is restored afterwards): the graph batches are small, and torch's
+            intra-op threads stall badly when other processes keep the cores busy, while independent
+            threads degrade gracefully. Results do not depend on it.
         random_state: seed of everything random (initial weights, batch order); the global RNG is left alone.
 
     Attributes (after :meth:`fit`):
@@ -250,7 +261,7 @@ class AccuracyPredictor(BaseEstimator):
         batch_size: int = 128,
         weight_decay: float = 1e-4,
         curve_weight: float = 0.5,
-        n_threads: int | None = 1,
+        n_jobs: int | None = -1,
         random_state: int = 0,
     ) -> None:
         self.hidden = hidden
@@ -262,23 +273,24 @@ class AccuracyPredictor(BaseEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.curve_weight = curve_weight
-        self.n_threads = n_threads
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     # ---- fitting ----
     def _check_params(self) -> None:
         for name in ("hidden", "layers", "n_models", "epochs", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"the {name!r} parameter must be a positive integer; got {value!r}")
         for name in ("lr", "rank_weight", "weight_decay", "curve_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"the {name!r} parameter must be a non-negative number; got {value!r}")
-        if self.n_threads is not None and (
-            isinstance(self.n_threads, bool) or not isinstance(self.n_threads, int) or self.n_threads < 1
+        n_jobs = self.n_jobs
+        if n_jobs is not None and (
+            isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0
         ):
-            raise ValueError(f"the 'n_threads' parameter must be a positive integer or None; got {self.n_threads!r}")
+            raise ValueError(f"the 'n_jobs' parameter must be a non-zero integer or None; got {n_jobs!r}")
         if not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(f"the 'random_state' parameter must be an integer; got {self.random_state!r}")
 
@@ -289,14 +301,23 @@ class AccuracyPredictor(BaseEstimator):
             ``self``.
         """
         self._check_params()
-        data = _examples(records, self.curve_weight)
-        config = NetConfig(hidden=self.hidden, layers=self.layers)
-        graphs = encode_batch(data.genomes)
-        with _torch_threads(self.n_threads):
-            models = [
-                self._fit_member(config, data, graphs, seed, k)
-                for k, seed in enumerate(_member_seeds(self.random_state, self.n_models))
-            ]
+        with _single_threaded_torch():
+            data = _examples(records, self.curve_weight)
+            config = NetConfig(hidden=self.hidden, layers=self.layers)
+            graphs = encode_batch(data.genomes)
+            initial = []
+            for seed in _member_seeds(self.random_state, self.n_models):
+                with torch.random.fork_rng(devices=[]):  # initial weights from the member's seed only
+                    torch.manual_seed(seed)
+                    initial.append((AccuracyNet(config), seed))
+            # the members train side by side, each from its own seed and batch order
+            trained = _parallel_map(
+                lambda item: self._fit_member(item[0], data, graphs, item[1]), initial, self._workers(len(initial))
+            )
+        models = []
+        for k, (model, loss) in enumerate(trained):
+            logger.info("ensemble member %d/%d: final training loss %.4f", k + 1, self.n_models, loss)
+            models.append(model)
         self.config_ = config
         self.models_ = models
         self.meta_states_ = [copy.deepcopy(m.state_dict()) for m in models]
@@ -312,17 +333,19 @@ class AccuracyPredictor(BaseEstimator):
         self.adapted_ = False
         return self
 
-    def _fit_member(self, config: NetConfig, data: _Examples, graphs, seed: int, k: int) -> AccuracyNet:
-        with torch.random.fork_rng(devices=[]):  # initial weights from the member's seed, global RNG untouched
-            torch.manual_seed(seed)
-            model = AccuracyNet(config)
+    def _workers(self, n_tasks: int) -> int:
+        n = 1 if self.n_jobs is None else int(self.n_jobs)
+        if n < 0:  # as in scikit-learn: -1 is every core, -2 every core but one, ...
+            n = max(1, (os.cpu_count() or 1) + 1 + n)
+        return max(1, min(n, n_tasks))
+
+    def _fit_member(self, model: AccuracyNet, data: _Examples, graphs, seed: int) -> tuple[AccuracyNet, float]:
         model.set_input_scaling(data.tasks.classes, data.tasks.glob, data.log2_budget)
         with torch.no_grad():  # start from the mean accuracy
             mean = float((data.weight * data.target).sum() / data.weight.sum())
             model.head[-1].bias.fill_(math.log(max(mean, 1e-3) / max(1 - mean, 1e-3)))
         loss = self._train(model, data, graphs, torch.Generator().manual_seed(seed))
-        logger.info("ensemble member %d/%d: final training loss %.4f", k + 1, self.n_models, loss)
-        return model.eval()
+        return model.eval(), loss
 
     def _batches(self, data: _Examples, generator: torch.Generator) -> list[Tensor]:
         """One epoch of record indices, shuffled, then grouped so that each batch holds ranking pairs."""
@@ -388,13 +411,18 @@ class AccuracyPredictor(BaseEstimator):
         """
         self._check_fitted("adapt")
         if params not in _ADAPT_PARAMS:
-            raise ValueError(f"the 'params' parameter must be one of {set(_ADAPT_PARAMS)}; got {params!r}")
+            allowed = ", ".join(repr(p) for p in _ADAPT_PARAMS)
+            raise ValueError(f"the 'params' parameter must be one of {{{allowed}}}; got {params!r}")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"the 'steps' parameter must be a non-negative integer; got {steps!r}")
-        data = _examples(records, self.curve_weight)
-        graphs = encode_batch(data.genomes)
-        with _torch_threads(self.n_threads):
-            models = [self._adapt_member(state, data, graphs, steps, lr, params, anchor) for state in self.meta_states_]
+        with _single_threaded_torch():
+            data = _examples(records, self.curve_weight)
+            graphs = encode_batch(data.genomes)
+            models = _parallel_map(
+                lambda state: self._adapt_member(state, data, graphs, steps, lr, params, anchor),
+                self.meta_states_,
+                self._workers(len(self.meta_states_)),
+            )
         self.models_ = models
         self.adapted_ = True
         logger.info("adapted %d ensemble members on %d records (%s)", len(models), len(records), params)
@@ -442,25 +470,25 @@ class AccuracyPredictor(BaseEstimator):
     def _predict(
         self, genomes: Sequence[Genome], tasks: _Tasks, task_index: Tensor, log2_budget: Tensor
     ) -> tuple[np.ndarray, np.ndarray]:
-        with _torch_threads(self.n_threads), torch.inference_mode():
-            out = self._predict_members(genomes, tasks, task_index, log2_budget).double().numpy()
-        return out.mean(0), out.std(0)
+        out = torch.empty(len(self.models_), len(genomes))  # each member's predicted accuracy
 
-    def _predict_members(
-        self, genomes: Sequence[Genome], tasks: _Tasks, task_index: Tensor, log2_budget: Tensor
-    ) -> Tensor:
-        """``(n_models, G)`` accuracies predicted by each member."""
-        task_emb = [m.embed_tasks(tasks.classes, tasks.class_batch, tasks.glob) for m in self.models_]  # (T, H)
-        out = torch.empty(len(self.models_), len(genomes))
-        for start in range(0, len(genomes), PREDICT_CHUNK):
+        @torch.inference_mode()  # (a per-thread mode)
+        def predict_chunk(start: int) -> None:
             stop = min(start + PREDICT_CHUNK, len(genomes))
             graph = encode_batch(genomes[start:stop])
             adj = adjacency_of(graph)  # shared by all members
             for k, model in enumerate(self.models_):
-                g = model.embed_graphs(graph.x, adj, graph.batch, stop - start)
+                g = model.embed_graphs(graph.x, adj, graph.batch, stop - start)  # (G, 2H)
                 logits = model.head_logits(g, task_emb[k][task_index[start:stop]], log2_budget[start:stop])
                 out[k, start:stop] = torch.sigmoid(logits)
-        return out
+
+        starts = range(0, len(genomes), PREDICT_CHUNK)
+        with _single_threaded_torch():
+            with torch.inference_mode():
+                task_emb = [m.embed_tasks(tasks.classes, tasks.class_batch, tasks.glob) for m in self.models_]
+            _parallel_map(predict_chunk, starts, self._workers(len(starts)))
+        members = out.double().numpy()
+        return members.mean(0), members.std(0)
 
     def predict(
         self, genomes: Sequence[Genome | str], task_features: dict, budget: int | Sequence[int]

@@ -87,7 +87,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"node:{t}" for t in NODE_TYPES),
     *(f"block:{b}" for b in BLOCK_TYPES),
     *(f"shortcut:{s}" for s in SHORTCUTS),
-    "log2_c_in",  # log2(channels) / 8: the widths of the spaces (8..96) land in [0.375, 0.83]
+    "log2_c_in",  # log2(channels) / 8: widths of 8..128 channels land in [0.375, 0.875]
     "log2_c_out",
     "kernel",  # kernel / 7
     "expansion",  # MBConv expansion / 6

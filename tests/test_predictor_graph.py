@@ -170,12 +170,15 @@ def _residuals_of_nets(genome: Genome, in_shape: tuple[int, int, int]) -> dict[i
 
 def _every_block_type_genomes() -> list[Genome]:
     """Each block type in first and later stages, keeping and changing the width (identity / projection)."""
+    sp = get_space("default")
+    stem = max(set(sp.stem_widths) & set(sp.widths))  # a stage-0 block that keeps the stem's width
+    wider = [w for w in sp.widths if w > stem]
     out = []
     for block in BLOCK_TYPES:
-        for widths in ((16, 16, 16), (8, 16, 32), (16, 16, 24)):
+        for widths in ((stem, stem, stem), (min(sp.widths), stem, wider[0]), (stem, stem, wider[-1])):
             for depth in (1, 2):
-                stages = tuple(StageGene(block, depth, w, 5, 3, True) for w in widths)
-                out.append(Genome(16, stages, Recipe(), "default").validate())
+                stages = tuple(StageGene(block, depth, w, sp.kernels[-1], sp.expansions[-1], True) for w in widths)
+                out.append(Genome(stem, stages, Recipe(), "default").validate())
     return out
 
 
@@ -248,8 +251,9 @@ def test_every_logit_loss_is_a_recipe_node_on_the_output(loss):
 @pytest.mark.parametrize("position", HINT_POSITIONS)
 @pytest.mark.parametrize("n_stages", [2, 3, 4])
 def test_hint_node_attaches_to_the_last_block_of_the_hint_stage(position, n_stages):
-    stages = tuple(StageGene("conv", d, 16 * (i + 1)) for i, d in enumerate((2, 1, 3, 2)[:n_stages]))
-    g = Genome(16, stages, Recipe("kl", 4.0, 0.5, 1.0, position, "attention", "pearson", 2.0)).validate()
+    widths = get_space("default").widths
+    stages = tuple(StageGene("conv", d, widths[i]) for i, d in enumerate((2, 1, 3, 2)[:n_stages]))
+    g = Genome(widths[0], stages, Recipe("kl", 4.0, 0.5, 1.0, position, "attention", "pearson", 2.0)).validate()
     data = genome_to_graph(g)
     _check_structure(data, g)
     types = _node_types(data)
@@ -269,9 +273,10 @@ def test_hint_node_attaches_to_the_last_block_of_the_hint_stage(position, n_stag
 @pytest.mark.parametrize("transform", HINT_TRANSFORMS)
 @pytest.mark.parametrize("distance", HINT_DISTANCES)
 def test_every_hint_transform_and_distance(transform, distance):
+    sp = get_space("default")
     g = Genome(
-        8,
-        (StageGene("basic", 1, 8), StageGene("mbconv", 2, 16, 3, 6)),
+        sp.stem_widths[0],
+        (StageGene("basic", 1, sp.widths[0]), StageGene("mbconv", 2, sp.widths[2], 3, sp.expansions[-1])),
         Recipe("none", 1.0, 0.0, 1.0, "mid", transform, distance, 0.5),
     ).validate()
     data = genome_to_graph(g)
@@ -287,8 +292,17 @@ def test_every_hint_transform_and_distance(transform, distance):
 
 
 def test_genes_without_effect_do_not_change_the_graph():
-    base = Genome(16, (StageGene("conv", 1, 16, 3, 1), StageGene("dwsep", 2, 32)), Recipe("mse", 1.0, 0.5, 2.0))
-    noisy = Genome(16, (StageGene("conv", 1, 16, 3, 6), StageGene("dwsep", 2, 32, 3, 3)), Recipe("mse", 8.0, 0.5, 2.0))
+    sp = get_space("default")
+    w, e = sp.widths, sp.expansions[-1]
+    base = Genome(
+        sp.stem_widths[0], (StageGene("conv", 1, w[0]), StageGene("dwsep", 2, w[2])), Recipe("mse", 1.0, 0.5, 2.0)
+    )
+    noisy = Genome(
+        sp.stem_widths[0],
+        (StageGene("conv", 1, w[0], 3, e), StageGene("dwsep", 2, w[2], 3, e)),
+        Recipe("mse", 8.0, 0.5, 2.0),
+    )
+    assert base.validate() and noisy.validate()
     assert base.hash == noisy.hash
     a, b = genome_to_graph(base), genome_to_graph(noisy)
     assert torch.equal(a.x, b.x) and torch.equal(a.edge_index, b.edge_index)

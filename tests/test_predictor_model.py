@@ -1,0 +1,375 @@
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.stats import spearmanr
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from distill.cost import count_params
+from distill.genome import Genome, get_space
+from distill.nets import build_student
+from predictor.conv import DirectedAdjacency, DirectedGINEConv
+from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
+from predictor.graph import EDGE_KINDS, NUM_EDGE_TYPES, encode_batch, genome_to_graph
+from predictor.losses import pairwise_rank_loss, regression_loss
+from predictor.model import AccuracyNet, NetConfig, TaskEncoder
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Small graphs: one thread is as fast, and far faster when other jobs keep the cores busy.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ---------------------------------------------------------------------------------------------
+# losses
+# ---------------------------------------------------------------------------------------------
+def test_rank_loss_prefers_the_true_order():
+    targets = torch.tensor([0.9, 0.6, 0.3, 0.1])
+    groups = torch.zeros(4, dtype=torch.long)
+    right = torch.tensor([3.0, 1.0, -1.0, -3.0])
+    wrong = right.flip(0)
+    assert pairwise_rank_loss(right, targets, groups) < pairwise_rank_loss(wrong, targets, groups)
+    # one swapped pair costs more than none, less than all
+    one_swap = torch.tensor([1.0, 3.0, -1.0, -3.0])
+    assert (
+        pairwise_rank_loss(right, targets, groups)
+        < pairwise_rank_loss(one_swap, targets, groups)
+        < pairwise_rank_loss(wrong, targets, groups)
+    )
+
+
+def test_rank_loss_value_on_two_students():
+    # y = (0.8, 0.5): logit gap log(4), target probability sigmoid(log 4) = 0.8
+    targets, groups = torch.tensor([0.8, 0.5]), torch.tensor([0, 0])
+    at_optimum = pairwise_rank_loss(torch.tensor([math.log(4.0), 0.0]), targets, groups)
+    entropy = -(0.8 * math.log(0.8) + 0.2 * math.log(0.2))
+    assert at_optimum.item() == pytest.approx(entropy, abs=1e-5)
+    reversed_ = pairwise_rank_loss(torch.tensor([0.0, math.log(4.0)]), targets, groups)
+    assert reversed_.item() == pytest.approx(-(0.8 * math.log(0.2) + 0.2 * math.log(0.8)), abs=1e-5)
+
+
+def test_rank_loss_compares_only_inside_a_group():
+    scores = torch.tensor([-5.0, 5.0, 0.0, 1.0], requires_grad=True)
+    targets = torch.tensor([0.9, 0.1, 0.5, 0.5])
+    loss = pairwise_rank_loss(scores, targets, torch.tensor([0, 1, 2, 2]))  # no group has an ordered pair
+    assert loss.item() == 0.0
+    loss.backward()
+    assert torch.equal(scores.grad, torch.zeros(4))
+    # the same scores in one group: the badly ordered pair is penalised
+    assert pairwise_rank_loss(scores.detach(), targets, torch.zeros(4, dtype=torch.long)) > 1.0
+
+
+def test_regression_loss_is_minimal_at_the_target():
+    y = torch.tensor([0.2, 0.7, 0.95])
+    best = regression_loss(torch.logit(y), y)
+    for shift in (-0.5, 0.5):
+        assert regression_loss(torch.logit(y) + shift, y) > best
+    w = torch.tensor([1.0, 0.0, 0.0])
+    assert regression_loss(torch.tensor([0.0, 9.0, 9.0]), y, w) == pytest.approx(
+        regression_loss(torch.tensor([0.0]), y[:1]).item()
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# the layer and the network
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("train_eps", [True, False])
+def test_directed_gine_conv_matches_its_formula(train_eps):
+    torch.manual_seed(0)
+    genome = get_space("default").sample(np.random.default_rng(3))
+    data = genome_to_graph(genome)
+    n, c = data.num_nodes, 8
+    mlp = torch.nn.Sequential(torch.nn.Linear(c, c), torch.nn.ReLU(), torch.nn.Linear(c, c))
+    conv = DirectedGINEConv(mlp, c, NUM_EDGE_TYPES, eps=0.3, train_eps=train_eps)
+    x = torch.randn(n, c)
+    out = conv(x, DirectedAdjacency.from_edges(data.edge_index, data.edge_type, n, len(EDGE_KINDS)))
+    # the formula, edge by edge
+    agg = (1 + 0.3) * x
+    rows = [agg[i] for i in range(n)]
+    for (j, i), t in zip(data.edge_index.T.tolist(), data.edge_type.tolist()):
+        message = x[j] if t < len(EDGE_KINDS) else conv.lin_rev(x[j])
+        rows[i] = rows[i] + message + conv.edge_emb[t]
+    assert torch.allclose(out, mlp(torch.stack(rows)), atol=1e-5)
+    # edges in another order give the same result
+    perm = torch.randperm(data.edge_index.shape[1])
+    shuffled = DirectedAdjacency.from_edges(data.edge_index[:, perm], data.edge_type[perm], n, len(EDGE_KINDS))
+    assert torch.allclose(conv(x, shuffled), out, atol=1e-5)
+
+
+def _task(rng: np.random.Generator, k: int) -> dict:
+    return {"classes": rng.random((k, 8)).tolist(), "global": rng.random(13).tolist()}
+
+
+def test_task_encoder_is_a_set_function_of_any_size():
+    torch.manual_seed(0)
+    enc = TaskEncoder(8, 13, 16)
+    a, b = torch.randn(3, 8), torch.randn(10, 8)
+    ga, gb = torch.randn(1, 13), torch.randn(1, 13)
+    alone_a = enc(a, torch.zeros(3, dtype=torch.long), ga)
+    alone_b = enc(b, torch.zeros(10, dtype=torch.long), gb)
+    together = enc(torch.cat([a, b]), torch.tensor([0] * 3 + [1] * 10), torch.cat([ga, gb]))
+    assert torch.allclose(together, torch.cat([alone_a, alone_b]), atol=1e-6)
+    shuffled = enc(b[torch.randperm(10)], torch.zeros(10, dtype=torch.long), gb)
+    assert torch.allclose(shuffled, alone_b, atol=1e-6)
+
+
+def test_accuracy_net_shapes_and_batch_independence():
+    torch.manual_seed(0)
+    net = AccuracyNet(NetConfig(hidden=16, layers=2)).eval()
+    genomes = [get_space(s).sample(np.random.default_rng(i)) for i, s in enumerate(["default", "resnet", "mobilenet"])]
+    graph = encode_batch(genomes)
+    classes, glob = torch.rand(7, 8), torch.rand(2, 13)
+    class_batch = torch.tensor([0] * 4 + [1] * 3)
+    task_index, budget = torch.tensor([0, 1, 1]), torch.tensor([1.0, 3.0, 5.0])
+    logits = net(graph, classes, class_batch, glob, task_index, budget)
+    assert logits.shape == (3,) and torch.isfinite(logits).all()
+    # one graph alone gets the same logit as inside the batch
+    alone = net(encode_batch(genomes[1:2]), classes, class_batch, glob, task_index[1:2], budget[1:2])
+    assert torch.allclose(alone, logits[1:2], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# the estimator
+# ---------------------------------------------------------------------------------------------
+def _true_accuracy(genome: Genome, center: float) -> float:
+    """A known function of the genome: increasing in log parameters, plus a distillation bonus."""
+    log_params = math.log10(count_params(build_student(genome, (1, 8, 8), 10)))
+    r = genome.recipe
+    z = 2.0 * (log_params - center) + 0.5 * (r.logit_loss != "none") + 0.3 * r.has_hint
+    return 1 / (1 + math.exp(-z))
+
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(0)
+    space = get_space("default")
+    genomes = [space.sample(rng) for _ in range(420)]
+    log_params = [math.log10(count_params(build_student(g, (1, 8, 8), 10))) for g in genomes]
+    center = float(np.median(log_params))
+    targets = np.array([_true_accuracy(g, center) for g in genomes])
+    task = _task(rng, 10)
+    train = [
+        {"genome": g.to_json(), "task_features": task, "budget": 10, "group": "toy", "target": float(y)}
+        for g, y in zip(genomes[:300], targets[:300])
+    ]
+    return {"genomes": genomes, "targets": targets, "task": task, "train": train, "center": center}
+
+
+@pytest.fixture(scope="module")
+def fitted(toy):
+    return AccuracyPredictor(n_models=2, epochs=30, random_state=0).fit(toy["train"])
+
+
+def test_learns_the_toy_function_on_held_out_genomes(toy, fitted):
+    held_out = toy["genomes"][300:]
+    mean, std = fitted.predict(held_out, toy["task"], 10)
+    assert mean.shape == std.shape == (len(held_out),)
+    assert ((mean >= 0) & (mean <= 1)).all() and (std >= 0).all()
+    rho = spearmanr(mean, toy["targets"][300:]).statistic
+    assert rho > 0.7, rho
+    assert np.abs(mean - toy["targets"][300:]).mean() < 0.1
+    # JSON text and Genome objects give the same predictions
+    again, _ = fitted.predict([g.to_json() for g in held_out[:5]], toy["task"], 10)
+    np.testing.assert_allclose(again, mean[:5], atol=1e-6)  # another batch size: float rounding only
+
+
+def test_learned_attributes(fitted):
+    assert len(fitted.models_) == 2 and len(fitted.meta_states_) == 2
+    assert fitted.n_features_in_ == fitted.feature_dims_["node"]
+    assert fitted.feature_dims_["class"] == 8 and fitted.feature_dims_["global"] == 13
+    assert fitted.n_records_ == 300 and fitted.n_tasks_ == 1 and fitted.adapted_ is False
+    assert clone(fitted).get_params() == fitted.get_params()
+    assert not hasattr(clone(fitted), "models_")
+
+
+def test_predict_before_fit_is_a_clear_error(toy):
+    est = AccuracyPredictor()
+    with pytest.raises(NotFittedError, match="not fitted yet.*'fit'"):
+        est.predict(toy["genomes"][:3], toy["task"], 10)
+    with pytest.raises(ValueError, match="not fitted"):  # NotFittedError is a ValueError
+        est.adapt(toy["train"][:3])
+    with pytest.raises(NotFittedError):
+        est.save("unused.pt")
+
+
+def test_deterministic_under_random_state_and_global_rng_untouched(toy):
+    records = toy["train"][:60]
+    rng_before = torch.random.get_rng_state()
+    a = AccuracyPredictor(n_models=2, epochs=3, hidden=16, random_state=7, n_jobs=1).fit(records)
+    assert torch.equal(torch.random.get_rng_state(), rng_before)
+    b = AccuracyPredictor(n_models=2, epochs=3, hidden=16, random_state=7, n_jobs=2).fit(records)  # threads: same
+    c = AccuracyPredictor(n_models=2, epochs=3, hidden=16, random_state=8).fit(records)
+    genomes = toy["genomes"][300:340]
+    pa, pb, pc = (m.predict(genomes, toy["task"], 10)[0] for m in (a, b, c))
+    np.testing.assert_array_equal(pa, pb)
+    assert not np.array_equal(pa, pc)
+    many = toy["genomes"] * 2  # several prediction chunks, spread over threads or not
+    np.testing.assert_array_equal(
+        a.set_params(n_jobs=1).predict(many, toy["task"], 10)[0],
+        a.set_params(n_jobs=2).predict(many, toy["task"], 10)[0],
+    )
+
+
+def test_predict_records_mixes_tasks_and_budgets(toy, fitted):
+    other = _task(np.random.default_rng(9), 4)
+    genomes = toy["genomes"][300:310]
+    records = [
+        {"genome": g.to_json(), "task_features": task, "budget": budget}
+        for g in genomes
+        for task, budget in ((toy["task"], 10), (other, 3))
+    ]
+    mean, std = fitted.predict_records(records)
+    first, first_std = fitted.predict(genomes, toy["task"], 10)
+    second, _ = fitted.predict(genomes, other, [3] * len(genomes))
+    np.testing.assert_allclose(mean[0::2], first, atol=1e-6)
+    np.testing.assert_allclose(mean[1::2], second, atol=1e-6)
+    np.testing.assert_allclose(std[0::2], first_std, atol=1e-6)
+
+
+def test_save_load_round_trip(toy, fitted, tmp_path):
+    path = tmp_path / "predictor.pt"
+    fitted.save(path)
+    state = torch.load(path, weights_only=True)  # plain tensors and JSON-able values only
+    assert state["format_version"] == FORMAT_VERSION and state["params"]["n_models"] == 2
+    loaded = AccuracyPredictor.load(path)
+    genomes = toy["genomes"][300:]
+    for a, b in zip(loaded.predict(genomes, toy["task"], 10), fitted.predict(genomes, toy["task"], 10)):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.get_params() == fitted.get_params()
+    assert loaded.feature_dims_ == fitted.feature_dims_ and loaded.n_features_in_ == fitted.n_features_in_
+
+
+def test_load_errors_name_the_file_and_the_problem(fitted, tmp_path):
+    path = tmp_path / "predictor.pt"
+    fitted.save(path)
+    blob = path.read_bytes()
+
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(ValueError, match="truncated.pt.*truncated or corrupted") as err:
+        AccuracyPredictor.load(truncated)
+    assert "\n" not in str(err.value)
+
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a torch file at all" * 10)
+    with pytest.raises(ValueError, match="garbage.pt.*truncated or corrupted"):
+        AccuracyPredictor.load(garbage)
+
+    state = torch.load(path, weights_only=True)
+    state["format_version"] = FORMAT_VERSION + 1
+    future = tmp_path / "future.pt"
+    torch.save(state, future)
+    with pytest.raises(ValueError, match=f"future.pt.*format_version {FORMAT_VERSION + 1}.*reads format_version"):
+        AccuracyPredictor.load(future)
+
+    del state["models"]
+    state["format_version"] = FORMAT_VERSION
+    damaged = tmp_path / "damaged.pt"
+    torch.save(state, damaged)
+    with pytest.raises(ValueError, match="damaged.pt.*damaged"):
+        AccuracyPredictor.load(damaged)
+
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(ValueError, match="other.pt.*not a dass predictor file"):
+        AccuracyPredictor.load(other)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        AccuracyPredictor.load(tmp_path / "missing.pt")
+
+
+def test_adapt_lowers_the_error_on_a_shifted_task(toy, fitted, tmp_path):
+    # a new task on which every student is 0.2 less accurate (in logit units: -1.5)
+    rng = np.random.default_rng(4)
+    task = _task(rng, 6)
+
+    def shifted(i: int) -> float:
+        y = toy["targets"][i]
+        return float(1 / (1 + math.exp(-(math.log(y / (1 - y)) - 1.5))))
+
+    few = [
+        {
+            "genome": toy["genomes"][i].to_json(),
+            "task_features": task,
+            "budget": 10,
+            "group": "new",
+            "target": shifted(i),
+        }
+        for i in range(300, 330)
+    ]
+    test_ids = range(330, 420)
+    truth = np.array([shifted(i) for i in test_ids])
+    genomes = [toy["genomes"][i] for i in test_ids]
+    est = copy.deepcopy(fitted)
+    before = np.abs(est.predict(genomes, task, 10)[0] - truth).mean()
+    est.adapt(few, steps=60)
+    after = np.abs(est.predict(genomes, task, 10)[0] - truth).mean()
+    assert est.adapted_ and after < 0.6 * before, (before, after)
+    # an adapted predictor saves and loads as such, with its meta-trained weights beside
+    est.save(tmp_path / "adapted.pt")
+    loaded = AccuracyPredictor.load(tmp_path / "adapted.pt")
+    assert loaded.adapted_
+    np.testing.assert_array_equal(loaded.predict(genomes, task, 10)[0], est.predict(genomes, task, 10)[0])
+    # reset goes back to the meta-trained weights (and a later adapt starts from them)
+    loaded.reset_adaptation()
+    np.testing.assert_array_equal(loaded.predict(genomes, task, 10)[0], fitted.predict(genomes, task, 10)[0])
+    est.reset_adaptation()
+    np.testing.assert_array_equal(est.predict(genomes, task, 10)[0], fitted.predict(genomes, task, 10)[0])
+    # tuning every weight (small lr) helps as well
+    est.adapt(few, steps=30, lr=1e-3, params="all")
+    assert np.abs(est.predict(genomes, task, 10)[0] - truth).mean() < 0.6 * before
+    assert fitted.adapted_ is False
+
+
+def test_the_budget_is_an_input_and_curves_are_labels():
+    rng = np.random.default_rng(1)
+    task = _task(rng, 5)
+    genomes = [get_space("resnet").sample(rng) for _ in range(60)]
+    quality = rng.uniform(0.6, 0.95, len(genomes))
+    records = [
+        {
+            "genome": g.to_json(),
+            "task_features": task,
+            "budget": 4,
+            "group": "curves",
+            "target": float(q),
+            "curve": [float(q * f) for f in (0.4, 0.6, 0.8, 1.0)],
+        }
+        for g, q in zip(genomes, quality)
+    ]
+    est = AccuracyPredictor(n_models=1, epochs=25, hidden=32, random_state=0).fit(records)
+    early, _ = est.predict(genomes, task, 1)
+    late, _ = est.predict(genomes, task, 4)
+    assert (late - early).mean() > 0.15
+
+
+def test_bad_records_and_arguments_are_one_line_errors(toy):
+    good = toy["train"][0]
+    est = AccuracyPredictor(epochs=1, n_models=1)
+    with pytest.raises(ValueError, match="record 1 is missing the key 'target'"):
+        est.fit([good, {k: v for k, v in good.items() if k != "target"}])
+    with pytest.raises(ValueError, match=r"record 0: the target must be an accuracy in \[0, 1\]; got 1.5"):
+        est.fit([dict(good, target=1.5)])
+    with pytest.raises(ValueError, match="record 0: the budget must be a positive whole number"):
+        est.fit([dict(good, budget=0)])
+    with pytest.raises(ValueError, match=r"record 0: task_features\['global'\] must have 13 numbers; got 1"):
+        est.fit([dict(good, task_features={"classes": [[0.0] * 8], "global": [0.0]})])
+    with pytest.raises(ValueError, match="record 0: the genome is not valid JSON"):
+        est.fit([dict(good, genome="{")])
+    with pytest.raises(ValueError, match="the 'n_models' parameter must be a positive integer; got 0"):
+        AccuracyPredictor(n_models=0).fit([good])
+    with pytest.raises(ValueError, match="no records"):
+        est.fit([])
+
+
+def test_adapt_argument_errors(fitted, toy):
+    with pytest.raises(ValueError, match="the 'params' parameter must be one of {'head', 'all'}; got 'everything'"):
+        fitted.adapt(toy["train"][:3], params="everything")
+    with pytest.raises(ValueError, match="the 'steps' parameter must be a non-negative integer"):
+        fitted.adapt(toy["train"][:3], steps=-1)
