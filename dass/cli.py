@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -210,6 +211,93 @@ def _print_status(store) -> None:
     print(f"done {s['done']}, running {s['running']}, failed {s['failed']}, pending {s['pending']}; {rate}{eta}")
 
 
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "predictor_v1.pt"
+
+
+def _checkpoint(path: str | None) -> Path:
+    p = Path(path or os.environ.get("DASS_CHECKPOINT") or DEFAULT_CHECKPOINT)
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"predictor checkpoint {str(p)!r} does not exist; pass --checkpoint or run dass pretrain"
+        )
+    return p
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from predictor.evaluate import format_table
+    from predictor.pretrain import pretrain, wandb_logger
+
+    params = {"epochs": args.epochs, "n_models": args.models, "hidden": args.hidden, "random_state": args.seed}
+    logger = wandb_logger(config=params) if args.wandb else None
+    card = pretrain(args.data, args.out, params, evaluate_test=not args.no_test, logger=logger)
+    for name, d in card["splits"].items():
+        print(
+            f"{name:<5} {d['records']:>6} records {d['tasks']:>4} tasks {d['groups']:>4} groups  "
+            f"teachers {','.join(d['teacher_families'])}  domains {','.join(d['domains'])}"
+        )
+    print(f"fit in {card['fit_seconds']:.0f} s; saved {args.out} and {Path(args.out).with_suffix('.json')}")
+    if "meta_test" in card:
+        mt = card["meta_test"]
+        print("\nmeta-test (tasks never seen in training):")
+        print(
+            format_table(
+                {
+                    "mean": mt["mean"],
+                    "noise_ceiling": {"mean": mt["noise_ceiling"], "groups": {}},
+                    "recipe_awareness": mt["recipe_awareness"],
+                    "groups": range(mt["groups"]),
+                }
+            )
+        )
+    if logger is not None:
+        logger.finish()
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from distill.genome import load_genome
+    from distill.probe import probe_features
+    from distill.tasks import load_task
+    from distill.teachers import get_teacher
+    from predictor.estimator import AccuracyPredictor
+
+    model = AccuracyPredictor.load(_checkpoint(args.checkpoint))
+    genomes = [load_genome(g) for g in args.genome]
+    task = load_task(args.task, args.data_dir)
+    teacher = get_teacher(args.teacher, task, weights=args.teacher_weights, cache=args.cache_dir)
+    mean, std = model.predict(genomes, probe_features(teacher, task), args.budget)
+    print(f"task {task.name}, teacher {args.teacher}, budget {args.budget} epochs")
+    for path, g, m, s in zip(args.genome, genomes, mean, std):
+        print(f"{path}: predicted test accuracy {m:.4f} ± {s:.4f}  (student {g.hash})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from predictor.data import load_records, split_by_task
+    from predictor.estimator import AccuracyPredictor
+    from predictor.evaluate import evaluate, format_table, plot_predictions
+
+    model = AccuracyPredictor.load(_checkpoint(args.checkpoint))
+    split = split_by_task(load_records(args.data))
+    if not split["test"]:
+        raise UsageError(f"{args.data} has no meta-test (held-out) records")
+    control = None
+    if not args.no_control_baseline:
+        controls = [e for e in split["train"] if e["tags"].get("control")]
+        params = {**model.get_params(), "n_models": min(3, model.n_models)}
+        control = AccuracyPredictor(**params).fit(controls) if controls else None
+    report = evaluate(model, split["test"], split["train"], adapt_records=args.adapt, control_predictor=control)
+    print(format_table(report))
+    if args.out:
+        from distill.io import write_json
+
+        out = Path(args.out)
+        write_json(out / "evaluation.json", report)
+        plot_predictions(report, out / "predicted_vs_measured.png")
+        print(f"wrote {out}/evaluation.json and {out}/predicted_vs_measured.png")
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     try:
@@ -277,6 +365,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--export", metavar="FILE", help="write every finished record to FILE (.csv.gz or .parquet)")
     p.add_argument("--import", dest="import_file", metavar="FILE", help="load records from an export into --db")
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("pretrain", help="meta-train the accuracy predictor on a meta-dataset export")
+    p.add_argument("--data", required=True, help="meta-dataset export (.csv.gz), e.g. datasets_meta/meta_v1.csv.gz")
+    p.add_argument("--out", required=True, help="checkpoint file; its card is written beside it (.json)")
+    p.add_argument("--epochs", type=_positive_int, default=60)
+    p.add_argument("--models", type=_positive_int, default=5, help="deep-ensemble members")
+    p.add_argument("--hidden", type=_positive_int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-test", action="store_true", help="skip the meta-test evaluation on the card")
+    p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (offline without an API key)")
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("predict", help="predict the distilled accuracy of students without training them")
+    _add_task_args(p)
+    _add_teacher_args(p)
+    p.add_argument("--genome", required=True, nargs="+", help="one or more genome JSON files")
+    p.add_argument("--budget", type=_positive_int, default=6, help="training epochs")
+    p.add_argument("--checkpoint", help="predictor checkpoint (default: the shipped one)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="score the predictor and the baselines on the held-out tasks")
+    p.add_argument("--data", required=True, help="meta-dataset export (.csv.gz)")
+    p.add_argument("--checkpoint", help="predictor checkpoint (default: the shipped one)")
+    p.add_argument("--adapt", type=int, default=10, help="records of each task to adapt on (0: zero-shot only)")
+    p.add_argument("--no-control-baseline", action="store_true", help="skip the GNN trained on no-KD records")
+    p.add_argument("--out", help="directory for evaluation.json and predicted_vs_measured.png")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

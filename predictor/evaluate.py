@@ -225,3 +225,31 @@ def format_table(report: dict[str, Any], methods: Sequence[str] | None = None) -
     )
     lines.append(f"meta-test groups: {len(report['groups'])}")
     return "\n".join(lines)
+
+
+def plot_predictions(report: dict[str, Any], path: str) -> None:
+    """Predicted vs. measured accuracy of every meta-test student, one colour per group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    preds = report["predictions"]
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    names = sorted({p["group"] for p in preds})
+    cmap = plt.get_cmap("tab20")
+    for i, g in enumerate(names):
+        pts = [p for p in preds if p["group"] == g]
+        ax.scatter([p["measured"] for p in pts], [p["predicted"] for p in pts], s=10, color=cmap(i % 20), alpha=0.8)
+    lo = min([p["measured"] for p in preds] + [p["predicted"] for p in preds] + [1.0])
+    ax.plot([lo, 1], [lo, 1], "k--", lw=0.8)
+    ax.set_xlabel("measured test accuracy")
+    ax.set_ylabel("predicted (zero-shot)")
+    sp = report["mean"].get("ours (zero-shot)", {}).get("spearman", float("nan"))
+    ax.set_title(f"meta-test: {len(names)} task/teacher groups, mean Spearman {sp:.2f}")
+    fig.tight_layout()
+    from pathlib import Path
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

@@ -1,0 +1,114 @@
+"""Meta-training: fit the predictor on the meta-train tasks, select on meta-validation, report meta-test.
+
+The checkpoint is one file (:meth:`AccuracyPredictor.save`); beside it a card (JSON) says how it was
+made: the data file's hash, the tasks of each split, the hyper-parameters, the code commit and the
+evaluation figures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from distill.io import write_json
+from predictor.data import describe_split, load_records, split_by_task
+from predictor.estimator import AccuracyPredictor
+from predictor.evaluate import evaluate
+
+log = logging.getLogger(__name__)
+
+
+def file_sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def code_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+def card_path(checkpoint: str | Path) -> Path:
+    return Path(checkpoint).with_suffix(".json")
+
+
+def pretrain(
+    data: str | Path,
+    out: str | Path,
+    params: dict[str, Any] | None = None,
+    val_fraction: float = 0.15,
+    evaluate_test: bool = True,
+    logger: Any | None = None,
+) -> dict[str, Any]:
+    """Fit on meta-train, score meta-validation (and meta-test), save the checkpoint and its card.
+
+    Args:
+        data: a meta-dataset export (``dass collect --export``).
+        out: checkpoint path; the card is written beside it with the suffix ``.json``.
+        params: :class:`AccuracyPredictor` hyper-parameters.
+        val_fraction: share of the non-held-out tasks used for meta-validation.
+        evaluate_test: also run the meta-test evaluation (baselines included) and put it on the card.
+        logger: an object with ``log(dict)`` (e.g. a W&B run), or ``None``.
+
+    Returns:
+        The card.
+    """
+    examples = load_records(data)
+    split = split_by_task(examples, val_fraction)
+    if not split["train"]:
+        raise ValueError(f"{data}: no meta-train records (every task is held out or in meta-validation)")
+    params = dict(params or {})
+    start = time.perf_counter()
+    model = AccuracyPredictor(**params).fit(split["train"])
+    fit_s = time.perf_counter() - start
+    card: dict[str, Any] = {
+        "format_version": 1,
+        "checkpoint": Path(out).name,
+        "data": {"file": Path(data).name, "sha256": file_sha256(data), "records": len(examples)},
+        "splits": describe_split(split),
+        "split_tasks": {name: sorted({e["task_spec"] for e in exs}) for name, exs in split.items()},
+        "hyper_parameters": model.get_params(),
+        "code_commit": code_commit(),
+        "fit_seconds": round(fit_s, 1),
+    }
+    if split["val"]:
+        val = evaluate(model, split["val"], adapt_records=0, baselines=True)
+        card["meta_validation"] = {"mean": val["mean"], "noise_ceiling": val["noise_ceiling"]["mean"]}
+        if logger:
+            logger.log({f"val/{k}": v for k, v in val["mean"]["ours (zero-shot)"].items()})
+    if evaluate_test and split["test"]:
+        test = evaluate(model, split["test"], split["train"], adapt_records=10)
+        card["meta_test"] = {
+            "mean": test["mean"],
+            "noise_ceiling": test["noise_ceiling"]["mean"],
+            "recipe_awareness": test["recipe_awareness"],
+            "groups": len(test["groups"]),
+        }
+        if logger:
+            logger.log({f"test/{k}": v for k, v in test["mean"]["ours (zero-shot)"].items()})
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    write_json(card_path(out), card)
+    log.info("saved %s and its card (%d meta-train records, %.0f s)", out, len(split["train"]), fit_s)
+    return card
+
+
+def wandb_logger(project: str = "dass", config: dict | None = None) -> Any:
+    """A W&B run, offline when no API key is configured."""
+    try:
+        import wandb
+    except ImportError:
+        raise ValueError("--wandb needs W&B: pip install 'dass[wandb]'") from None
+    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    return wandb.init(project=project, config=config or {}, mode=mode)

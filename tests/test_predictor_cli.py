@@ -1,0 +1,97 @@
+"""End to end: a tiny real meta-dataset -> dass pretrain -> dass predict -> dass evaluate."""
+
+import json
+
+import pytest
+
+from dass.cli import main
+from datasets_meta.collector import InlineExecutor, collect, expand
+from datasets_meta.store import InMemoryStore
+from datasets_meta.suite import Suite
+from predictor.data import load_records, split_by_task
+
+SUITE = {
+    "name": "tiny-meta",
+    "budget": 2,
+    "teacher_epochs": 2,
+    "students_per_pair": 5,
+    "recipes_per_student": 1,
+    "replicate_fraction": 0.5,
+    "groups": [
+        {"source": "digits", "classes": ["0-2", "3-5", "6-8"], "teachers": ["cnn-s"], "teachers_per_task": 1},
+        {"source": "digits", "classes": ["0-4"], "teachers": ["resnet-s"], "teachers_per_task": 1, "heldout": True},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory):
+    store = InMemoryStore()
+    store.add_jobs(expand(Suite.from_dict(SUITE)))
+    collect(store, InlineExecutor())
+    path = tmp_path_factory.mktemp("meta") / "tiny.csv.gz"
+    store.export(path)
+    return path
+
+
+def test_split_is_by_task(export):
+    split = split_by_task(load_records(export), val_fraction=0.34)
+    tasks = {name: {e["task_id"] for e in exs} for name, exs in split.items()}
+    assert not tasks["train"] & tasks["test"] and not tasks["val"] & tasks["test"] and not tasks["train"] & tasks["val"]
+    assert {e["task_spec"] for e in split["test"]} == {"digits:classes=0-4"}
+
+
+def test_pretrain_predict_evaluate(export, tmp_path, capsys):
+    ckpt = tmp_path / "p.pt"
+    assert main(["pretrain", "--data", str(export), "--out", str(ckpt), "--epochs", "3", "--models", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "meta-test" in out and "ours (zero-shot)" in out
+    card = json.loads(ckpt.with_suffix(".json").read_text())
+    assert card["data"]["records"] > 20 and len(card["data"]["sha256"]) == 64
+    assert card["splits"]["test"]["tasks"] == 1 and card["hyper_parameters"]["n_models"] == 2
+
+    code = main(
+        [
+            "predict",
+            "--task",
+            "digits:classes=0-4",
+            "--teacher",
+            "resnet-s",
+            "--genome",
+            "examples/student.json",
+            "--checkpoint",
+            str(ckpt),
+            "--budget",
+            "2",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "predicted test accuracy" in out and "±" in out
+
+    code = main(["evaluate", "--data", str(export), "--checkpoint", str(ckpt), "--adapt", "3", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0 and "params" in out and "random forest" in out and "GNN, no-KD data" in out
+    report = json.loads((tmp_path / "evaluation.json").read_text())
+    assert report["predictions"] and (tmp_path / "predicted_vs_measured.png").stat().st_size > 1000
+
+
+def test_checkpoint_errors(tmp_path, capsys):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    code = main(
+        [
+            "predict",
+            "--task",
+            "digits",
+            "--teacher",
+            "cnn-s",
+            "--genome",
+            "examples/student.json",
+            "--checkpoint",
+            str(bad),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "bad.pt" in err and err.count("\n") == 1
+    code = main(["evaluate", "--data", str(tmp_path / "none.csv.gz"), "--checkpoint", str(bad)])
+    assert code == 2
