@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -194,6 +195,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
                     flush=True,
                 )
 
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops as cleanly as Ctrl-C
         try:
             progress = collect(store, executor, max_jobs=args.max_jobs, on_result=on_result)
         finally:
@@ -202,6 +204,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
         print(f"this run: {progress.done} done, {progress.failed} failed")
         _print_status(store)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_status(store) -> None:

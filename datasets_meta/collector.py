@@ -108,13 +108,15 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
                         )
                     )
     # Round-robin over pairs: an interrupted collection leaves every pair partly filled, not
-    # some pairs full and others empty. Replicates (second seed) come after their first seed.
+    # some pairs full and others empty; replicates (second seed) follow their round, so the
+    # noise ceiling can be measured early too.
     rank: dict[tuple, int] = {}
     order = []
     for job in jobs:
-        pair = (job.task_id, job.teacher_id)
-        rank[pair] = rank.get(pair, -1) + 1
-        order.append((job.seed != 0, rank[pair], len(order)))
+        if job.seed == 0:
+            pair = (job.task_id, job.teacher_id)
+            rank[pair] = rank.get(pair, -1) + 1
+        order.append((rank[(job.task_id, job.teacher_id)], job.seed, len(order)))
     return [jobs[i] for *_, i in sorted(order)]
 
 
