@@ -233,9 +233,16 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from predictor.evaluate import format_table
     from predictor.pretrain import pretrain, wandb_logger
 
-    params = {"epochs": args.epochs, "n_models": args.models, "hidden": args.hidden, "random_state": args.seed}
-    logger = wandb_logger(config=params) if args.wandb else None
-    card = pretrain(args.data, args.out, params, evaluate_test=not args.no_test, logger=logger)
+    base = {"n_models": args.models, "hidden": args.hidden, "random_state": args.seed}
+    grid = [{**base, "epochs": e, "rank_weight": r} for e in args.epochs for r in args.rank_weight]
+    logger = wandb_logger(config={**base, "grid": grid}) if args.wandb else None
+    card = pretrain(args.data, args.out, grid=grid, evaluate_test=not args.no_test, logger=logger)
+    if len(grid) > 1:
+        for t in card["model_selection"]:
+            print(
+                f"epochs {t['params']['epochs']:>3}, rank weight {t['params']['rank_weight']:g}: "
+                f"meta-validation Spearman {t['val_spearman']:.3f}"
+            )
     for name, d in card["splits"].items():
         print(
             f"{name:<5} {d['records']:>6} records {d['tasks']:>4} tasks {d['groups']:>4} groups  "
@@ -315,6 +322,21 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _int_list(text: str) -> list[int]:
+    values = [_positive_int(t) for t in text.split(",")]
+    return values
+
+
+def _float_list(text: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated numbers; got {text!r}") from None
+    if any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"must be non-negative; got {text!r}")
+    return values
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dass",
@@ -375,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="meta-train the accuracy predictor on a meta-dataset export")
     p.add_argument("--data", required=True, help="meta-dataset export (.csv.gz), e.g. datasets_meta/meta_v1.csv.gz")
     p.add_argument("--out", required=True, help="checkpoint file; its card is written beside it (.json)")
-    p.add_argument("--epochs", type=_positive_int, default=60)
+    p.add_argument("--epochs", type=_int_list, default=[5, 10, 20], help="epochs to try, e.g. 5,10,20")
+    p.add_argument("--rank-weight", type=_float_list, default=[1.0, 4.0], help="ranking-loss weights to try")
     p.add_argument("--models", type=_positive_int, default=5, help="deep-ensemble members")
     p.add_argument("--hidden", type=_positive_int, default=64)
     p.add_argument("--seed", type=int, default=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import subprocess
 import time
@@ -47,6 +48,7 @@ def pretrain(
     data: str | Path,
     out: str | Path,
     params: dict[str, Any] | None = None,
+    grid: list[dict[str, Any]] | None = None,
     val_fraction: float = 0.15,
     evaluate_test: bool = True,
     logger: Any | None = None,
@@ -57,6 +59,7 @@ def pretrain(
         data: a meta-dataset export (``dass collect --export``).
         out: checkpoint path; the card is written beside it with the suffix ``.json``.
         params: :class:`AccuracyPredictor` hyper-parameters.
+        grid: several hyper-parameter sets; the one with the best meta-validation Spearman is kept.
         val_fraction: share of the non-held-out tasks used for meta-validation.
         evaluate_test: also run the meta-test evaluation (baselines included) and put it on the card.
         logger: an object with ``log(dict)`` (e.g. a W&B run), or ``None``.
@@ -68,9 +71,8 @@ def pretrain(
     split = split_by_task(examples, val_fraction)
     if not split["train"]:
         raise ValueError(f"{data}: no meta-train records (every task is held out or in meta-validation)")
-    params = dict(params or {})
     start = time.perf_counter()
-    model = AccuracyPredictor(**params).fit(split["train"])
+    model, selection = select_model(split, grid or [dict(params or {})])
     fit_s = time.perf_counter() - start
     card: dict[str, Any] = {
         "format_version": 1,
@@ -81,6 +83,7 @@ def pretrain(
         "hyper_parameters": model.get_params(),
         "code_commit": code_commit(),
         "fit_seconds": round(fit_s, 1),
+        "model_selection": selection,
     }
     if split["val"]:
         val = evaluate(model, split["val"], adapt_records=0, baselines=True)
@@ -102,6 +105,23 @@ def pretrain(
     write_json(card_path(out), card)
     log.info("saved %s and its card (%d meta-train records, %.0f s)", out, len(split["train"]), fit_s)
     return card
+
+
+def select_model(split: dict[str, list], grid: list[dict[str, Any]]) -> tuple[AccuracyPredictor, list[dict]]:
+    """Fit every hyper-parameter set on meta-train; keep the best by mean Spearman on meta-validation."""
+    best, best_score, tried = None, -math.inf, []
+    for params in grid:
+        model = AccuracyPredictor(**params).fit(split["train"])
+        score = math.nan
+        if split["val"] and len(grid) > 1:
+            score = evaluate(model, split["val"], adapt_records=0, baselines=False)["mean"]["ours (zero-shot)"][
+                "spearman"
+            ]
+        tried.append({"params": params, "val_spearman": score})
+        log.info("hyper-parameters %s: meta-validation Spearman %.3f", params, score)
+        if best is None or score > best_score:
+            best, best_score = model, score
+    return best, tried
 
 
 def wandb_logger(project: str = "dass", config: dict | None = None) -> Any:

@@ -43,7 +43,24 @@ def test_split_is_by_task(export):
 
 def test_pretrain_predict_evaluate(export, tmp_path, capsys):
     ckpt = tmp_path / "p.pt"
-    assert main(["pretrain", "--data", str(export), "--out", str(ckpt), "--epochs", "3", "--models", "2"]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--data",
+                str(export),
+                "--out",
+                str(ckpt),
+                "--epochs",
+                "2,3",
+                "--models",
+                "2",
+                "--rank-weight",
+                "1",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "meta-test" in out and "ours (zero-shot)" in out
     card = json.loads(ckpt.with_suffix(".json").read_text())
