@@ -311,6 +311,75 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from search import STRATEGIES, SearchConfig, format_front, resume_search, run_search
+
+    if args.cache_dir:  # the training workers find the teacher cache through the environment
+        os.environ["DASS_CACHE"] = os.path.abspath(args.cache_dir)
+    settings = {
+        "task": args.task,
+        "teacher": args.teacher,
+        "out": args.out,
+        "teacher_weights": args.teacher_weights,
+        "teacher_epochs": args.teacher_epochs,
+        "data_dir": args.data_dir,
+        "checkpoint": args.checkpoint,
+        "space": args.space,
+        "objective": args.objective,
+        "max_params": args.max_params,
+        "max_flops": args.max_flops,
+        "max_latency": args.max_latency,
+        "strategy": args.strategy,
+        "generations": args.generations,
+        "population": args.population,
+        "rungs": args.rungs,
+        "rung_every": args.rung_every,
+        "rung_size": args.rung_size,
+        "eta": args.eta,
+        "verify": args.verify,
+        "max_trainings": args.max_trainings,
+        "device": args.device,
+        "seed": args.seed,
+        "save_best": False if args.no_best else None,
+        "wandb": True if args.wandb else None,
+    }
+    executor = args.executor or ("ray" if args.ray_address else None)
+    try:
+        if args.resume:
+            given = sorted(k for k, v in settings.items() if v is not None)
+            if given:
+                raise UsageError(
+                    f"--resume takes the run's settings from {args.resume}/config.json; "
+                    f"leave out --{given[0].replace('_', '-')}"
+                )
+            result = resume_search(args.resume, executor=executor, workers=args.workers, ray_address=args.ray_address)
+        else:
+            missing = [f"--{k}" for k in ("task", "teacher", "out") if settings[k] is None]
+            if missing:
+                raise UsageError(f"dass search needs {', '.join(missing)} (or --resume DIR)")
+            if STRATEGIES.get(args.strategy or "ours").needs_predictor:
+                settings["checkpoint"] = str(_checkpoint(args.checkpoint))
+            extra = {"executor": executor, "workers": args.workers, "ray_address": args.ray_address}
+            config = SearchConfig(**{k: v for k, v in {**settings, **extra}.items() if v is not None})
+            result = run_search(config)
+    except KeyboardInterrupt:
+        where = args.resume or args.out
+        print(
+            f"dass search: interrupted; finished trainings are kept: continue with dass search --resume {where}",
+            file=sys.stderr,
+        )
+        return 130
+    config = SearchConfig.load(result.out)
+    print(
+        f"verified Pareto front of {config.strategy} on {config.task} / {config.teacher}: {len(result.front)} "
+        f"student(s), {result.trainings:.2f} full-budget-equivalent trainings ({config.full_budget} epochs)"
+    )
+    print(format_front(result.front, config.objective))
+    if result.best:
+        print(f"best student {result.best['genome_hash']} saved to {result.out / 'best'}/ (report: report.md)")
+    return 0 if result.front else 1
+
+
 # ---------------------------------------------------------------- parser
 def _positive_int(text: str) -> int:
     try:
@@ -319,6 +388,26 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer; got {text!r}")
+    return value
+
+
+def _epochs_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated epochs, e.g. 1,3,6; got {text!r}") from None
+    if not values or any(v < 1 for v in values) or list(values) != sorted(set(values)):
+        raise argparse.ArgumentTypeError(f"must be increasing positive epochs, e.g. 1,3,6; got {text!r}")
+    return values
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer; got {text!r}")
     return value
 
 
@@ -417,10 +506,45 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="score the predictor and the baselines on the held-out tasks")
     p.add_argument("--data", required=True, help="meta-dataset export (.csv.gz)")
     p.add_argument("--checkpoint", help="predictor checkpoint (default: the shipped one)")
-    p.add_argument("--adapt", type=int, default=10, help="records of each task to adapt on (0: zero-shot only)")
+    p.add_argument(
+        "--adapt", type=_non_negative_int, default=10, help="records of each task to adapt on (0: zero-shot only)"
+    )
     p.add_argument("--no-control-baseline", action="store_true", help="skip the GNN trained on no-KD records")
     p.add_argument("--out", help="directory for evaluation.json and predicted_vs_measured.png")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("search", help="search a student and a distillation recipe for a teacher and a task")
+    p.add_argument("--task", help="task spec, e.g. digits, mnist:classes=0-4:size=16:n_train=3000")
+    p.add_argument("--data-dir", help="where mnist.npz / IDX / torchvision files live (default: $DASS_DATA)")
+    p.add_argument("--teacher", help="zoo name (see `dass teachers`), TorchScript file, or module:callable")
+    p.add_argument("--teacher-weights", help="state_dict file for a zoo teacher or a module:callable teacher")
+    p.add_argument("--teacher-epochs", type=_positive_int, help="epochs of a zoo teacher trained on demand (15)")
+    p.add_argument("--cache-dir", help="teacher and teacher-output cache (default: $DASS_CACHE or ~/.cache/dass)")
+    p.add_argument("--checkpoint", help="predictor checkpoint for --strategy ours (default: the shipped one)")
+    p.add_argument("--space", help="search space: default, resnet, mobilenet")
+    p.add_argument("--objective", help="cost objective: params, flops or latency (default: params)")
+    p.add_argument("--max-params", type=float, help="parameter budget of the student")
+    p.add_argument("--max-flops", type=float, help="multiply-add budget of one forward pass of one input")
+    p.add_argument("--max-latency", type=float, metavar="MS", help="latency budget, ms per image on the CPU")
+    p.add_argument("--strategy", help="ours (default), random, diswot, uniads, autokd")
+    p.add_argument("--generations", type=_positive_int, help="NSGA-II generations (20)")
+    p.add_argument("--population", type=_positive_int, help="NSGA-II population (32)")
+    p.add_argument("--rungs", type=_epochs_list, help="successive-halving budgets in epochs; the last is full (1,3,6)")
+    p.add_argument("--rung-every", type=_positive_int, help="a bracket of rungs every this many generations (5)")
+    p.add_argument("--rung-size", type=_positive_int, help="candidates at the first rung of a bracket (9)")
+    p.add_argument("--eta", type=_positive_int, help="keep 1/eta of the candidates at every rung (3)")
+    p.add_argument("--verify", type=_positive_int, help="final Pareto candidates trained at the full budget (8)")
+    p.add_argument("--max-trainings", type=float, help="stop at this many full-budget-equivalent trainings")
+    p.add_argument("--executor", help="local (default) or ray")
+    p.add_argument("--workers", type=_positive_int, help="local worker processes (1: train in this process)")
+    p.add_argument("--ray-address", help="Ray cluster address for --executor ray ('local' starts one here)")
+    p.add_argument("--device", help="training device: auto (default), cpu, cuda")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--wandb", action="store_true", help="log rungs and the front to Weights & Biases (offline)")
+    p.add_argument("--no-best", action="store_true", help="do not retrain the best student to save its weights")
+    p.add_argument("--out", help="run directory (config.json, records.db, front.csv, best/, plots, report.md)")
+    p.add_argument("--resume", metavar="DIR", help="continue an interrupted search from its run directory")
+    p.set_defaults(func=cmd_search)
     return parser
 
 

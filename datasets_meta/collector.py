@@ -16,20 +16,20 @@ import logging
 import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from datasets_meta.store import Job, RecordStore, Result
 from datasets_meta.suite import Suite, stable_seed
+from distill.io import code_commit
 
 log = logging.getLogger(__name__)
 
@@ -37,17 +37,6 @@ log = logging.getLogger(__name__)
 # small networks, and results do not depend on how many workers there are.
 THREADS_PER_WORKER = 1
 PROBE_SIZE = 64  # images on which the training-free proxies are measured
-
-
-def code_commit() -> str | None:
-    """The git commit of the code, or ``None`` outside a checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 # ----------------------------------------------------------------------------- jobs of a suite
@@ -60,10 +49,9 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     from distill.nets import build_student
     from distill.tasks import load_task
     from distill.teachers import TEACHER_CONFIG, parse_zoo_name, teacher_id
-    from distill.trainer import TrainConfig
 
     space = get_space(suite.space)
-    teacher_config = TrainConfig(epochs=suite.teacher_epochs, lr=TEACHER_CONFIG.lr)
+    teacher_config = dataclasses.replace(TEACHER_CONFIG, epochs=suite.teacher_epochs)
     jobs: list[Job] = []
     tasks: dict[str, Any] = {}
     archs: dict[str, list] = {}
@@ -175,7 +163,7 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
         t_epochs = int(job["tags"].get("teacher_epochs", TEACHER_CONFIG.epochs))
         key = (spec, teacher_name, t_epochs)
         if key not in _CACHE.teachers:
-            config = TrainConfig(epochs=t_epochs, lr=TEACHER_CONFIG.lr)
+            config = dataclasses.replace(TEACHER_CONFIG, epochs=t_epochs)
             teacher = get_teacher(teacher_name, task, config=config)
             if teacher.id != job["teacher_id"]:
                 raise ValueError(f"teacher {teacher_name!r} has id {teacher.id}, the job expects {job['teacher_id']}")
@@ -214,7 +202,7 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
             },
             code_commit=job.get("code_commit"),
         ).__dict__
-    except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
+    except Exception as e:  # the worker boundary: any failure is recorded with its reason, never lost
         return {"status": "error", "reason": f"{type(e).__name__}: {' '.join(str(e).split())[:400]}"}
 
 
@@ -273,14 +261,23 @@ class LocalExecutor:
     def __init__(self, workers: int, data_dir: str | None) -> None:
         self.workers = workers
         self.data_dir = data_dir
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
         # "spawn": forked workers would inherit the store's writer lock and keep it after the
         # driver is killed, refusing every restart until they exit.
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers, initializer=_init_worker, mp_context=multiprocessing.get_context("spawn")
+        return ProcessPoolExecutor(
+            max_workers=self.workers, initializer=_init_worker, mp_context=multiprocessing.get_context("spawn")
         )
 
     def submit(self, job: dict[str, Any]) -> Future:
-        return self.pool.submit(run_job, job, self.data_dir)
+        try:
+            return self.pool.submit(run_job, job, self.data_dir)
+        except BrokenProcessPool:  # a worker died (e.g. killed for memory): start a new pool and go on
+            log.warning("a worker process died; starting a new pool")
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            return self.pool.submit(run_job, job, self.data_dir)
 
     def wait(self, futures: set, timeout: float) -> tuple[set, set]:
         done, pending = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -396,7 +393,7 @@ def collect(
     return progress
 
 
-def progress_bar(total: int, initial: int) -> Iterator[Callable[[Job, dict[str, Any]], None]] | None:
+def progress_bar(total: int, initial: int) -> Any | None:
     """A tqdm bar on a terminal, else ``None``."""
     if not sys.stderr.isatty():
         return None

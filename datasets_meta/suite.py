@@ -99,10 +99,16 @@ class Suite:
             raise ValueError("a suite needs at least one [[groups]] table")
         suite_fields = {f.name: f for f in fields(cls) if f.name != "groups"}
         _check_keys("suite", raw, suite_fields, required={"name"})
+        for name, value in raw.items():
+            _check_type(f"the suite's {name!r}", value, suite_fields[name].type)
         groups = []
         group_fields = {f.name: f for f in fields(TaskGroup)}
         for i, g in enumerate(groups_raw):
+            if not isinstance(g, dict):
+                raise ValueError(f"groups[{i}] must be a table; got {g!r}")
             _check_keys(f"groups[{i}]", g, group_fields, required={"source", "teachers"})
+            for name, value in g.items():
+                _check_type(f"groups[{i}].{name}", value, group_fields[name].type)
             g = {k: tuple(v) if isinstance(v, list) else v for k, v in g.items()}
             groups.append(TaskGroup(**g))
         suite = cls(groups=tuple(groups), **raw)
@@ -117,6 +123,8 @@ class Suite:
         for name in ("budget", "students_per_pair", "teacher_epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"the suite's {name!r} must be at least 1; got {getattr(self, name)}")
+        if self.replicate_seed == 0:
+            raise ValueError("the suite's 'replicate_seed' must differ from 0, the seed of every first run")
         if not 0 <= self.replicate_fraction <= 1:
             raise ValueError(f"the suite's 'replicate_fraction' must be in [0, 1]; got {self.replicate_fraction}")
         for i, g in enumerate(self.groups):
@@ -130,11 +138,13 @@ class Suite:
     def pairs(self) -> list[tuple[str, str, dict[str, Any]]]:
         """``(task spec, teacher name, tags)`` for every (task, teacher) pair, in a stable order."""
         out = []
+        # a held-out teacher is held out wherever it appears, in every group
+        heldout_teachers = {t for g in self.groups for t in g.heldout_teachers}
         for gi, group in enumerate(self.groups):
             for ti, (spec, tags) in enumerate(group.specs()):
                 for k in range(group.teachers_per_task):
                     teacher = group.teachers[(ti + k) % len(group.teachers)]
-                    held = tags["heldout"] or teacher in group.heldout_teachers
+                    held = tags["heldout"] or teacher in heldout_teachers
                     out.append((spec, teacher, {**tags, "group": gi, "heldout": held}))
         return out
 
@@ -142,6 +152,23 @@ class Suite:
 def stable_seed(*parts: object) -> int:
     """A 32-bit seed from any values, stable across runs and machines (unlike ``hash``)."""
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
+
+
+_TYPES = {"str": (str,), "int": (int,), "float": (int, float), "bool": (bool,)}
+
+
+def _check_type(what: str, value: object, annotation: str) -> None:
+    """Check a TOML value against a field annotation such as ``int``, ``float`` or ``tuple[str, ...]``."""
+    if annotation.startswith("tuple["):
+        inner = annotation[len("tuple[") : -len(", ...]")]
+        if not isinstance(value, list):
+            raise ValueError(f"{what} must be a list of {inner}; got {value!r}")
+        for v in value:
+            _check_type(f"an entry of {what}", v, inner)
+        return
+    allowed = _TYPES[annotation]
+    if not isinstance(value, allowed) or (annotation != "bool" and isinstance(value, bool)):
+        raise ValueError(f"{what} must be of type {annotation}; got {value!r}")
 
 
 def _check_keys(what: str, d: dict, allowed: dict, required: set[str] = frozenset()) -> None:

@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from distill.genome import HINT_DEPTH, hint_index
-from distill.io import write_atomic, write_json
-from distill.nets import StagedNet, StageSpec, build_net
+from distill.io import file_sha256, write_atomic, write_json
+from distill.nets import StageSpec, build_net
 from distill.registry import Registry
 from distill.tasks import Task
 from distill.trainer import TeacherOutputs, TrainConfig, accuracy, fit
@@ -150,8 +150,12 @@ def _hooked_stage_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Ten
     finally:
         for h in handles:
             h.remove()
+    # the last activation at each resolution, in order; 1x1 maps (squeeze-excitation, global
+    # pooling) are not stages
     stages: list[torch.Tensor] = []
     for o in outs:
+        if o.shape[2] * o.shape[3] == 1 or (stages and o.shape[2:] > stages[-1].shape[2:]):
+            continue
         if stages and stages[-1].shape[2:] == o.shape[2:]:
             stages[-1] = o
         else:
@@ -159,13 +163,8 @@ def _hooked_stage_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Ten
     return logits, stages
 
 
-def _file_hash(*paths: str) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:16]
+def _file_hash(path: str) -> str:
+    return file_sha256(path)[:16]
 
 
 def _load_state(path: str | Path, what: str) -> dict:
@@ -277,7 +276,10 @@ def _load_callable(spec: str, weights: str | None) -> Teacher:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
         raise ValueError(f"teacher {spec!r}: cannot import {attr!r} from module {module_name!r} ({e})") from None
-    model = fn()
+    try:
+        model = fn()
+    except Exception as e:  # the user's own code: report it on one line
+        raise ValueError(f"teacher {spec!r}: calling {attr}() failed ({type(e).__name__}: {e})") from None
     if not isinstance(model, nn.Module):
         raise ValueError(f"teacher {spec!r} must return an nn.Module; got {type(model).__name__}")
     if weights is None:
@@ -351,7 +353,6 @@ def _shrink(f: torch.Tensor) -> torch.Tensor:
 __all__ = [
     "TEACHER_FAMILIES",
     "Teacher",
-    "StagedNet",
     "cache_dir",
     "get_teacher",
     "parse_zoo_name",

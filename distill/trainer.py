@@ -50,6 +50,11 @@ class TrainConfig:
             raise ValueError(f"epochs must be at least 1; got {self.epochs}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except RuntimeError:
+                raise ValueError(f"the device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}") from None
 
 
 @dataclass

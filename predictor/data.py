@@ -70,10 +70,15 @@ def split_of(example: dict[str, Any], val_fraction: float = 0.15) -> str:
 
 
 def split_by_task(examples: list[dict[str, Any]], val_fraction: float = 0.15) -> dict[str, list[dict[str, Any]]]:
-    """``{"train": [...], "val": [...], "test": [...]}``; no task appears in two splits."""
+    """``{"train": [...], "val": [...], "test": [...]}``; no task appears in two splits.
+
+    A task with any held-out record (e.g. it was also distilled from a held-out teacher family) is
+    meta-test as a whole.
+    """
+    heldout_tasks = {ex["task_id"] for ex in examples if ex["tags"].get("heldout")}
     out: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
     for ex in examples:
-        out[split_of(ex, val_fraction)].append(ex)
+        out["test" if ex["task_id"] in heldout_tasks else split_of(ex, val_fraction)].append(ex)
     return out
 
 

@@ -7,37 +7,19 @@ evaluation figures.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import os
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from distill.io import write_json
+from distill.io import code_commit, file_sha256, write_json
 from predictor.data import describe_split, load_records, split_by_task
 from predictor.estimator import AccuracyPredictor
 from predictor.evaluate import evaluate
 
 log = logging.getLogger(__name__)
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def code_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True)
-    except OSError:
-        return None
-    return out.stdout.strip() or None
 
 
 def card_path(checkpoint: str | Path) -> Path:
@@ -89,7 +71,7 @@ def pretrain(
         val = evaluate(model, split["val"], adapt_records=0, baselines=True)
         card["meta_validation"] = {"mean": val["mean"], "noise_ceiling": val["noise_ceiling"]["mean"]}
         if logger:
-            logger.log({f"val/{k}": v for k, v in val["mean"]["ours (zero-shot)"].items()})
+            logger.log({f"val/{k}": v for k, v in val["mean"].get("ours (zero-shot)", {}).items()})
     if evaluate_test and split["test"]:
         test = evaluate(model, split["test"], split["train"], adapt_records=10)
         card["meta_test"] = {
@@ -99,7 +81,7 @@ def pretrain(
             "groups": len(test["groups"]),
         }
         if logger:
-            logger.log({f"test/{k}": v for k, v in test["mean"]["ours (zero-shot)"].items()})
+            logger.log({f"test/{k}": v for k, v in test["mean"].get("ours (zero-shot)", {}).items()})
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     write_json(card_path(out), card)
@@ -119,7 +101,7 @@ def select_model(split: dict[str, list], grid: list[dict[str, Any]]) -> tuple[Ac
             ]
         tried.append({"params": params, "val_spearman": score})
         log.info("hyper-parameters %s: meta-validation Spearman %.3f", params, score)
-        if best is None or score > best_score:
+        if best is None or score > best_score:  # NaN never wins over a real score
             best, best_score = model, score
     return best, tried
 

@@ -119,3 +119,32 @@ def test_zoo_teacher_from_a_weights_file(tmp_path, digits_task):
     cut.write_bytes(weights.read_bytes()[:100])
     with pytest.raises(ValueError, match="is not a readable checkpoint"):
         get_teacher("cnn-s", digits_task, weights=str(cut))
+
+
+def test_hooked_stages_skip_squeeze_excitation_maps(tmp_path, digits_task):
+    class WithSE(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = nn.Conv2d(1, 4, 3, padding=1)
+            self.pool = nn.AdaptiveAvgPool2d(1)  # a 1x1 map: not a stage
+            self.c2 = nn.Conv2d(4, 8, 3, stride=2, padding=1)
+            self.fc = nn.Linear(8, 5)
+
+        def forward(self, x):
+            h = torch.relu(self.c1(x))
+            h = h * torch.sigmoid(self.pool(h))
+            return self.fc(torch.relu(self.c2(h)).mean((2, 3)))
+
+    from distill.teachers import Teacher
+
+    _, stages = Teacher("t", "0" * 16, "user", WithSE()).features(digits_task.x_val[:3])
+    assert [tuple(s.shape[2:]) for s in stages] == [(8, 8), (4, 4)]
+
+
+def test_user_callable_that_raises_is_one_line(tmp_path, monkeypatch, digits_task):
+    (tmp_path / "broken_teacher.py").write_text("def make():\n    raise RuntimeError('no GPU here')\n")
+    monkeypatch.chdir(tmp_path)
+    weights = tmp_path / "w.pt"
+    torch.save({}, weights)
+    with pytest.raises(ValueError, match=r"calling make\(\) failed \(RuntimeError: no GPU here\)"):
+        get_teacher("broken_teacher:make", digits_task, weights=str(weights))
