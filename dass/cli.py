@@ -372,7 +372,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     config = SearchConfig.load(result.out)
     print(
         f"verified Pareto front of {config.strategy} on {config.task} / {config.teacher}: {len(result.front)} "
-        f"student(s), {result.trainings:.2f} full-budget-equivalent trainings ({config.full_budget} epochs)"
+        f"student(s), {result.trainings:.2f} full-budget-equivalent trainings ({config.full_budget} epoch(s) each)"
     )
     print(format_front(result.front, config.objective))
     if result.best:

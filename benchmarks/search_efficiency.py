@@ -1,0 +1,278 @@
+"""Search efficiency: best distilled accuracy under a parameter budget against the trainings spent.
+
+Every strategy (``ours``, ``random``, ``diswot``, ``uniads``, ``autokd``) searches every task with every seed
+under the same parameter budget and the same training budget, counted in full-budget-equivalent trainings
+(``sum(epochs) / full budget``). After every batch of trainings a run records its best student so far (chosen
+by validation accuracy, among full-budget trainings under the budget); the table reports that student's
+*test* accuracy after a quarter, half and all of the training budget, mean ± std over seeds, and the plot
+shows the whole curves. The tasks are unseen by the predictor of meta-dataset v1: digits (an unseen dataset)
+and an MNIST domain task distilled from the VGG family (an unseen teacher family).
+
+It also times NSGA-II without rungs: population 100, 100 generations, predictor fitness, split into
+predictor, cost and pymoo time.
+
+Every run is a ``dass search`` run directory under ``--out`` (finished runs are read back, not redone, so an
+interrupted benchmark goes on where it stopped). Run:
+
+    .venv/bin/python benchmarks/search_efficiency.py [--seeds 3] [--max-trainings 20] [--out runs/search_efficiency]
+    .venv/bin/python benchmarks/search_efficiency.py --quick    # a smoke test in a few minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from dass.cli import DEFAULT_CHECKPOINT
+from search import STRATEGIES, SearchConfig, resume_search, run_search
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST_DIR = Path(os.environ.get("DASS_DATA", ROOT.parent / "shared" / "data"))
+# (task spec, teacher): both unseen by the meta-v1 predictor (see datasets_meta/suites/meta_v1.toml)
+TASKS = [
+    ("digits", "vgg-s"),
+    ("mnist:classes=0-9:transform=noise0.4:size=12:n_train=1000:n_test=2000", "vgg-s"),
+]
+QUICK_TASKS = [
+    ("digits:classes=0-4", "vgg-s"),
+    ("mnist:classes=0-4:transform=noise0.4:size=8:n_train=300:n_test=300", "vgg-s"),
+]
+
+
+# line style and marker per strategy, so curves that coincide stay visible
+STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ("-", "x")]
+
+
+def tiny_checkpoint(path: Path) -> Path:
+    """A throw-away predictor from 6 one-epoch distillations on digits, for --quick without a checkpoint."""
+    from datasets_meta.collector import InlineExecutor, collect, expand
+    from datasets_meta.store import InMemoryStore
+    from datasets_meta.suite import Suite
+    from predictor.data import to_example
+    from predictor.estimator import AccuracyPredictor
+
+    suite = {
+        "name": "bench-tiny",
+        "budget": 1,
+        "teacher_epochs": 1,
+        "students_per_pair": 3,
+        "recipes_per_student": 1,
+        "replicate_fraction": 0.0,
+        "groups": [{"source": "digits", "classes": ["5-9"], "teachers": ["cnn-s"], "teachers_per_task": 1}],
+    }
+    store = InMemoryStore()
+    store.add_jobs(expand(Suite.from_dict(suite)))
+    collect(store, InlineExecutor())
+    records = [to_example(r) for r in store.records() if r["status"] == "ok"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    AccuracyPredictor(n_models=2, epochs=2).fit(records).save(path)
+    return path
+
+
+def slug(spec: str) -> str:
+    return spec.replace(":", "_").replace("=", "-").replace(",", "+")
+
+
+def one_run(config: SearchConfig) -> dict:
+    out = Path(config.out)
+    start = time.perf_counter()
+    if (out / "front.json").is_file():  # finished before: read back (no training is redone)
+        result = resume_search(out, progress=False)
+    elif (out / "config.json").is_file():
+        result = resume_search(out, progress=False)
+    else:
+        result = run_search(config, progress=False)
+    return {"history": result.history, "trainings": result.trainings, "wall_s": time.perf_counter() - start}
+
+
+def best_at(history: list[dict], trainings: float) -> float:
+    """Test accuracy of the best-by-validation student after ``trainings`` (NaN before the first one)."""
+    value = np.nan
+    for h in history:
+        if h["trainings"] <= trainings + 1e-9 and h["best_test_acc"] is not None:
+            value = h["best_test_acc"]
+    return value
+
+
+def nsga2_overhead(checkpoint: str, task_spec: str, teacher: str, teacher_epochs: int, generations: int) -> dict:
+    """Seconds of NSGA-II (population 100) with the predictor as fitness and no rungs."""
+    from pymoo.core.termination import NoTermination
+
+    from distill.genome import get_space
+    from distill.probe import probe_features
+    from distill.tasks import load_task
+    from distill.teachers import TEACHER_CONFIG, get_teacher
+    from predictor.estimator import AccuracyPredictor
+    from search.problem import CostModel, StudentProblem
+    from search.strategies import make_nsga2
+
+    task = load_task(task_spec)
+    config = dataclasses.replace(TEACHER_CONFIG, epochs=teacher_epochs)
+    features = probe_features(get_teacher(teacher, task, config=config), task)
+    predictor = AccuracyPredictor.load(checkpoint)
+    space = get_space("default")
+    costs = CostModel(task.in_shape, task.num_classes)
+    timer = {"predictor_s": 0.0, "evaluations": 0}
+
+    def accuracy(genomes):
+        t = time.perf_counter()
+        out = predictor.predict(genomes, features, 6)
+        timer["predictor_s"] += time.perf_counter() - t
+        timer["evaluations"] += len(genomes)
+        return out
+
+    problem = StudentProblem(space, accuracy, costs, "params", {"params": 20000})
+    algorithm = make_nsga2(100, problem)
+    algorithm.setup(problem, seed=0, termination=NoTermination())
+    start = time.perf_counter()
+    cost_s = 0.0
+    for _ in range(generations):
+        infills = algorithm.ask()
+        t = time.perf_counter()
+        problem.feasible(problem.decode(infills.get("X")))  # measure the new architectures' costs up front
+        cost_s += time.perf_counter() - t
+        algorithm.evaluator.eval(problem, infills)
+        algorithm.tell(infills=infills)
+    total = time.perf_counter() - start
+    return {
+        "generations": generations,
+        "population": 100,
+        "total_s": total,
+        "predictor_s": timer["predictor_s"],
+        "cost_s": cost_s,
+        "pymoo_and_decoding_s": total - timer["predictor_s"] - cost_s,
+        "evaluations": timer["evaluations"],
+        "architectures_costed": len(costs.cache),
+    }
+
+
+def plot(curves: dict, grid: np.ndarray, path: Path, budget: float) -> None:
+    from matplotlib.figure import Figure
+
+    tasks = sorted({k[1] for k in curves})
+    fig = Figure(figsize=(5.5 * len(tasks), 4.2))
+    for col, task in enumerate(tasks):
+        ax = fig.add_subplot(1, len(tasks), col + 1)
+        for (strategy, t), runs in sorted(curves.items()):
+            if t != task:
+                continue
+            values = np.array([[best_at(h, x) for x in grid] for h in runs])  # (seeds, grid)
+            with warnings.catch_warnings():  # NaN before a run's first full-budget student
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
+            style = STYLES[sorted(STRATEGIES.names()).index(strategy) % len(STYLES)]
+            ax.step(grid, mean, where="post", label=strategy, ls=style[0], marker=style[1], markevery=10, ms=4)
+            ax.fill_between(grid, mean - std, mean + std, step="post", alpha=0.15)
+        ax.set_title(task, fontsize=8)
+        ax.set_xlabel("trainings (full-budget equivalents)")
+        ax.set_ylabel(f"test acc of the best student (<= {budget:,.0f} params)")
+        ax.legend(fontsize=8)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a tiny configuration (a smoke test, numbers mean little)")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--strategies", nargs="+", default=STRATEGIES.names())
+    parser.add_argument("--max-trainings", type=float, default=20.0, help="full-budget-equivalent trainings per run")
+    parser.add_argument("--max-params", type=float, default=20000.0)
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--out", default=str(ROOT / "runs" / "search_efficiency"))
+    parser.add_argument("--overhead-generations", type=int, default=100)
+    args = parser.parse_args()
+
+    out = Path(args.out) / ("quick" if args.quick else "full")
+    tasks, rungs, teacher_epochs = TASKS, (1, 3, 6), 12  # meta-v1's budget and teacher training
+    generations, population, rung_size = 20, 32, 9
+    if args.quick:
+        tasks, rungs, teacher_epochs = QUICK_TASKS, (1, 2), 1
+        generations, population, rung_size = 3, 6, 3
+        args.seeds, args.max_trainings = min(args.seeds, 1), min(args.max_trainings, 3.0)
+        args.overhead_generations = min(args.overhead_generations, 3)
+    if not (MNIST_DIR / "mnist.npz").is_file():
+        print(f"note: {MNIST_DIR / 'mnist.npz'} is missing: the MNIST task is left out")
+        tasks = [t for t in tasks if not t[0].startswith("mnist")]
+    checkpoint = Path(args.checkpoint)
+    if not checkpoint.is_file():
+        if not args.quick:
+            raise SystemExit(
+                f"predictor checkpoint {checkpoint} does not exist; pass --checkpoint or run dass pretrain"
+            )
+        checkpoint = tiny_checkpoint(out / "tiny_predictor.pt")
+        print(f"note: no predictor checkpoint; --quick uses a throw-away one fitted on 6 records ({checkpoint})")
+
+    curves: dict[tuple[str, str], list[list[dict]]] = {}
+    summary = []
+    for spec, teacher in tasks:
+        for strategy in args.strategies:
+            for seed in range(args.seeds):
+                config = SearchConfig(
+                    task=spec,
+                    teacher=teacher,
+                    teacher_epochs=teacher_epochs,
+                    data_dir=str(MNIST_DIR) if spec.startswith("mnist") else None,
+                    out=str(out / slug(spec) / strategy / f"seed{seed}"),
+                    checkpoint=str(checkpoint),
+                    strategy=strategy,
+                    max_params=args.max_params,
+                    generations=generations,
+                    population=population,
+                    rungs=rungs,
+                    rung_size=rung_size,
+                    rung_every=max(1, generations // 4),
+                    max_trainings=args.max_trainings,
+                    workers=args.workers,
+                    seed=seed,
+                    save_best=False,
+                )
+                run = one_run(config)
+                curves.setdefault((strategy, spec), []).append(run["history"])
+                summary.append({"task": spec, "teacher": teacher, "strategy": strategy, "seed": seed, **run})
+                print(
+                    f"{strategy:<7} {spec} seed {seed}: {run['trainings']:.2f} trainings, {run['wall_s']:.0f} s",
+                    flush=True,
+                )
+
+    points = [args.max_trainings / 4, args.max_trainings / 2, args.max_trainings]
+    head = f"{'task':<40} {'strategy':<8}" + "".join(f"{'@' + format(p, 'g') + ' trainings':>20}" for p in points)
+    print(
+        "\nbest test accuracy (student chosen by validation accuracy) under "
+        f"{args.max_params:,.0f} parameters, mean ± std over {args.seeds} seed(s)"
+    )
+    print(head)
+    print("-" * len(head))
+    for (strategy, spec), runs in sorted(curves.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        cells = []
+        for p in points:
+            values = np.array([best_at(h, p) for h in runs])
+            finite = values[np.isfinite(values)]
+            cells.append(f"{finite.mean():.4f} ± {finite.std():.4f}" if len(finite) else "-")
+        print(f"{spec[:40]:<40} {strategy:<8}" + "".join(f"{c:>20}" for c in cells))
+
+    grid = np.linspace(0, args.max_trainings, 61)
+    plot(curves, grid, out / "search_efficiency.png", args.max_params)
+
+    spec, teacher = tasks[0]
+    overhead = nsga2_overhead(str(checkpoint), spec, teacher, teacher_epochs, args.overhead_generations)
+    print(
+        f"\nNSGA-II without rungs, population 100, {overhead['generations']} generations, predictor fitness: "
+        f"{overhead['total_s']:.1f} s (predictor {overhead['predictor_s']:.1f} s, costs {overhead['cost_s']:.1f} s "
+        f"for {overhead['architectures_costed']} architectures, "
+        f"pymoo + decoding {overhead['pymoo_and_decoding_s']:.1f} s)"
+    )
+    from distill.io import write_json
+
+    write_json(out / "search_efficiency.json", {"runs": summary, "nsga2_overhead": overhead, "args": vars(args)})
+    print(f"wrote {out / 'search_efficiency.json'} and {out / 'search_efficiency.png'}")
+
+
+if __name__ == "__main__":
+    main()

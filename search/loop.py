@@ -1,0 +1,157 @@
+"""``dass search``: run a strategy, verify its final candidates, and write the run directory.
+
+::
+
+    config = SearchConfig(task="digits", teacher="resnet-s", out="runs/s1", checkpoint="checkpoints/predictor_v1.pt",
+                          max_params=20_000)
+    result = run_search(config)            # or resume_search("runs/s1") after an interruption
+    print(format_front(result.front, config.objective))
+
+The run directory::
+
+    config.json           the settings (the run can be resumed / reproduced from it)
+    records.db            every training of the run (SQLite record store): idempotent, resumable
+    state.json            generation, ledger of trainings paid for, RNG state, histories (commit point)
+    state-GGGGG.npz       the population's arrays (no pickles)
+    costs.json            parameters / FLOPs / measured latency per architecture
+    front.csv, front.json the verified Pareto front (hash, genome, recipe, costs, predicted, measured)
+    best/                 student.pt, genome.json, recipe.json, metrics.json of the most accurate student
+    pareto.png, predicted_vs_measured.png, best_vs_trainings.png, report.md
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from distill.genome import Genome
+from search.config import CONFIG_FILE, SearchConfig
+from search.context import Progress, SearchRun
+from search.report import (
+    front_rows,
+    plot_best_vs_trainings,
+    plot_pareto,
+    plot_predicted_vs_measured,
+    save_best,
+    write_front,
+    write_report,
+)
+from search.strategies import STRATEGIES
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SearchResult", "resume_search", "run_search", "verify"]
+
+
+@dataclass
+class SearchResult:
+    """What a search returns; everything is also in ``out``."""
+
+    out: Path
+    front: list[dict[str, Any]]  # the verified Pareto front, cheapest first (see report.FRONT_COLUMNS)
+    best: dict[str, Any] | None  # metrics of the saved best student
+    trainings: float  # full-budget-equivalent trainings paid for
+    history: list[dict[str, Any]] = field(default_factory=list)  # best accuracy after each training batch
+
+
+def verify(run: SearchRun, candidates: list[Genome]) -> None:
+    """Train the final candidates at the full budget (those already trained there are read back), in
+    order, as far as the training budget allows."""
+    full = run.config.full_budget
+    seen: set[str] = set()
+    candidates = [g for g in candidates if not (g.hash in seen or seen.add(g.hash))]
+    n = run.trainer.affordable(candidates, full, run.room())
+    if n < len(candidates):
+        log.warning("the training budget verifies %d of %d final candidates", n, len(candidates))
+    if n:
+        run.train(candidates[:n], full)
+
+
+def run_search(config: SearchConfig, resume: bool = False, progress: bool | None = None) -> SearchResult:
+    """Run (or, with ``resume``, continue) the search ``config`` describes; see the module docstring.
+
+    Ctrl-C stops it cleanly: finished trainings are in the store, the state of the last finished
+    generation is on disk, and :func:`resume_search` goes on from there.
+
+    Args:
+        config: the settings; ``config.out`` is the run directory.
+        resume: continue the run in ``config.out`` instead of starting a new one.
+        progress: show a progress bar (default: when stderr is a terminal).
+    """
+    out = Path(config.out)
+    if not resume and (out / CONFIG_FILE).exists():
+        raise ValueError(f"{out} already holds a search run: resume it with --resume {out}, or pick another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    strategy = STRATEGIES.get(config.strategy)
+    start = time.perf_counter()
+    bar = Progress(progress)
+    try:
+        run = SearchRun(config, strategy.needs_predictor, bar)  # bad input fails here, before any training
+    except BaseException:
+        bar.close()
+        raise
+    if not resume:
+        config.save(out)
+    try:
+        candidates = strategy.run(run)
+        verify(run, candidates)
+        rows = front_rows(run)
+        best = None
+        if rows and config.save_best:
+            best = save_best(run, max(rows, key=lambda r: (r["val_acc"], -r["cost"])), out / "best")
+        meta = {
+            "task": run.task.name,
+            "task_id": run.task.id,
+            "teacher": config.teacher,
+            "teacher_id": run.teacher.id,
+            "strategy": config.strategy,
+            "objective": config.objective,
+            "limits": run.limits,
+            "full_budget": config.full_budget,
+            "trainings": run.trainer.spent,
+            "seed": config.seed,
+            "best": best["genome_hash"] if best else None,
+        }
+        write_front(out, rows, meta)
+        plot_pareto(out / "pareto.png", run, rows)
+        quality = plot_predicted_vs_measured(out / "predicted_vs_measured.png", run)
+        plot_best_vs_trainings(out / "best_vs_trainings.png", run.history, config.strategy)
+        notes = {"wall_s": time.perf_counter() - start, "predicted_vs_measured": quality}
+        write_report(out / "report.md", run, rows, best, notes)
+        if run.logger is not None:
+            _log_front(run.logger, rows)
+        return SearchResult(out, rows, best, run.trainer.spent, list(run.history))
+    finally:
+        bar.close()
+        run.close()
+        if run.logger is not None:
+            run.logger.finish()
+
+
+def resume_search(directory: str | os.PathLike, progress: bool | None = None, **overrides: Any) -> SearchResult:
+    """Continue the run in ``directory`` from its ``config.json``, store and state.
+
+    Only where the trainings run may change (``executor``, ``workers``, ``ray_address``); the result does
+    not depend on them.
+    """
+    config = SearchConfig.load(directory)
+    allowed = {"executor", "workers", "ray_address"}
+    bad = sorted(set(overrides) - allowed)
+    if bad:
+        raise ValueError(f"--resume takes the run's own settings; only {', '.join(sorted(allowed))} may change")
+    for name, value in overrides.items():
+        if value is not None:
+            setattr(config, name, value)
+    config.__post_init__()
+    return run_search(config, resume=True, progress=progress)
+
+
+def _log_front(logger: Any, rows: list[dict[str, Any]]) -> None:
+    import wandb
+
+    columns = ["genome_hash", "cost", "val_acc", "test_acc", "predicted_acc"]
+    logger.log({"front": wandb.Table(columns=columns, data=[[r[c] for c in columns] for r in rows])})

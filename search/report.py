@@ -1,0 +1,328 @@
+"""What a search run leaves behind: the verified front (CSV + JSON), the best student, plots and a report.
+
+Plots use ``matplotlib.figure.Figure`` directly (no pyplot, no global state, no display needed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from distill.genome import Genome
+from distill.io import write_atomic, write_json
+from search.problem import COST_UNITS, format_cost
+from search.rungs import non_dominated
+
+__all__ = [
+    "FRONT_COLUMNS",
+    "format_front",
+    "front_rows",
+    "plot_best_vs_trainings",
+    "plot_pareto",
+    "plot_predicted_vs_measured",
+    "save_best",
+    "write_front",
+    "write_report",
+]
+
+FRONT_COLUMNS = (
+    "genome_hash",
+    "cost",
+    "params",
+    "flops",
+    "latency_ms",
+    "predicted_acc",
+    "predicted_std",
+    "val_acc",
+    "test_acc",
+    "budget",
+    "recipe",
+    "genome",
+)
+
+
+def recipe_str(recipe: dict[str, Any]) -> str:
+    """A short human form of a recipe, e.g. ``ce 0.5 + kl T=4 x1 + hint mid/attention/mse x2``."""
+    parts = [f"ce {recipe['ce_weight']:g}"]
+    if recipe["logit_loss"] != "none":
+        t = f" T={recipe['temperature']:g}" if recipe["logit_loss"] in ("kl", "dist") else ""
+        parts.append(f"{recipe['logit_loss']}{t} x{recipe['kd_weight']:g}")
+    if recipe["hint_position"] != "off":
+        parts.append(
+            f"hint {recipe['hint_position']}/{recipe['hint_transform']}/{recipe['hint_distance']} "
+            f"x{recipe['hint_weight']:g}"
+        )
+    return " + ".join(parts)
+
+
+def front_rows(run: Any) -> list[dict[str, Any]]:
+    """The verified front: full-budget trainings of feasible students that no other one beats in both
+    measured validation accuracy and cost, cheapest first. Every accuracy is a record of the run's store."""
+    results = run.full_results()
+    if not results:
+        return []
+    genomes = [m.genome for m in results]
+    cost = run.cost(genomes)
+    accuracy = np.array([m.val_acc for m in results])
+    kinds = ["params", "flops"] + (["latency"] if "latency" in (run.config.objective, *run.limits) else [])
+    rows = []
+    for i in non_dominated(accuracy, cost):
+        m = results[i]
+        costs = run.costs.all_of(m.genome, kinds)
+        predicted = run.predictions.get(m.genome.hash)
+        rows.append(
+            {
+                "genome_hash": m.genome.hash,
+                "cost": float(cost[i]),
+                "params": int(costs["params"]),
+                "flops": int(costs["flops"]),
+                "latency_ms": costs.get("latency"),
+                "predicted_acc": predicted[0] if predicted else None,
+                "predicted_std": predicted[1] if predicted else None,
+                "val_acc": float(m.val_acc),
+                "test_acc": None if m.test_acc is None else float(m.test_acc),
+                "budget": int(m.budget),
+                "recipe": m.genome.to_dict()["recipe"],
+                "genome": m.genome.to_dict(),
+            }
+        )
+    return rows
+
+
+def write_front(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    """``front.json`` (rows plus what they are) and ``front.csv`` (genome and recipe as JSON cells)."""
+    write_json(out / "front.json", {**meta, "front": rows})
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(FRONT_COLUMNS)
+    for row in rows:
+        writer.writerow(
+            [
+                json.dumps(row[c], sort_keys=True) if isinstance(row[c], dict) else ("" if row[c] is None else row[c])
+                for c in FRONT_COLUMNS
+            ]
+        )
+    write_atomic(out / "front.csv", text.getvalue())
+
+
+def format_front(rows: list[dict[str, Any]], objective: str) -> str:
+    """The verified front as a text table."""
+    if not rows:
+        return "no verified student: no full-budget training of a student under the budget succeeded"
+    unit = COST_UNITS[objective]
+    head = f"{'student':<17}{objective + ' (' + unit + ')':>24}{'val acc':>9}{'test acc':>9}{'predicted':>16}  recipe"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        predicted = f"{r['predicted_acc']:.3f} ± {r['predicted_std']:.3f}" if r["predicted_acc"] is not None else "-"
+        test = f"{r['test_acc']:.4f}" if r["test_acc"] is not None else "-"
+        lines.append(
+            f"{r['genome_hash']:<17}{format_cost(objective, r['cost']):>24}{r['val_acc']:>9.4f}{test:>9}"
+            f"{predicted:>16}  {recipe_str(r['recipe'])}"
+        )
+    return "\n".join(lines)
+
+
+def save_best(run: Any, row: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """Retrain the best student at the full budget with the search's seed and save its weights.
+
+    The run's trainings happen in workers that keep no weights, so the best one is trained once more,
+    single-threaded like a worker: on the CPU that reproduces the stored run exactly, and
+    ``metrics.json`` says whether it did (``reproduced``).
+    """
+    import torch
+
+    from datasets_meta.collector import THREADS_PER_WORKER
+    from distill.cost import count_flops, count_params
+    from distill.teachers import teacher_outputs
+    from distill.trainer import TrainConfig, distil
+
+    genome = Genome.from_dict(row["genome"])
+    outputs = teacher_outputs(run.teacher, run.task) if genome.recipe.distills else None
+    config = TrainConfig(epochs=run.config.full_budget, device=run.config.device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS_PER_WORKER)
+    try:
+        result, student = distil(genome, run.task, outputs, config, seed=run.config.seed)
+    finally:
+        torch.set_num_threads(threads)
+    metrics = {
+        **result.to_dict(),
+        "params": count_params(student),
+        "flops": count_flops(student, run.task.in_shape),
+        "genome_hash": genome.hash,
+        "task": run.task.name,
+        "task_id": run.task.id,
+        "teacher": run.config.teacher,
+        "teacher_id": run.teacher.id,
+        "teacher_test_acc": outputs.test_acc if outputs else None,
+        "seed": run.config.seed,
+        "config": config.__dict__,
+        "store_val_acc": row["val_acc"],
+        "store_test_acc": row["test_acc"],
+        "reproduced": result.val_acc == row["val_acc"] and result.test_acc == row["test_acc"],
+    }
+    write_atomic(directory / "student.pt", student.state_dict())
+    write_atomic(directory / "genome.json", genome.to_json() + "\n")
+    write_json(directory / "recipe.json", genome.to_dict()["recipe"])
+    write_json(directory / "metrics.json", metrics)
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------ plots
+def _figure(width: float = 6.4, height: float = 4.6):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    return fig, fig.add_subplot()
+
+
+def plot_pareto(path: Path, run: Any, rows: list[dict[str, Any]]) -> None:
+    """Predicted (or low-fidelity) final population, every full-budget training and the verified front."""
+    fig, ax = _figure()
+    view = run.population_view
+    if view:
+        feasible = np.asarray(view["feasible"], dtype=bool)
+        cost, acc, std = (np.asarray(view[k], dtype=float) for k in ("cost", "acc", "std"))
+        ax.errorbar(
+            cost[feasible],
+            acc[feasible],
+            yerr=std[feasible],
+            fmt="o",
+            ms=3,
+            color="0.6",
+            alpha=0.7,
+            label=view["label"],
+        )
+    measured = run.full_results()
+    if measured:
+        ax.scatter(
+            run.cost([m.genome for m in measured]),
+            [m.val_acc for m in measured],
+            s=18,
+            color="tab:blue",
+            label=f"measured, {run.config.full_budget} epochs",
+        )
+    if rows:
+        ax.step([r["cost"] for r in rows], [r["val_acc"] for r in rows], where="post", color="tab:red")
+        ax.scatter(
+            [r["cost"] for r in rows], [r["val_acc"] for r in rows], s=40, color="tab:red", label="verified front"
+        )
+    limit = run.limits.get(run.config.objective)
+    if limit is not None:
+        ax.axvline(limit, color="k", ls="--", lw=1, label="budget")
+    if run.config.objective in ("params", "flops"):
+        ax.set_xscale("log")
+    ax.set_xlabel(f"{run.config.objective} ({COST_UNITS[run.config.objective]})")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(f"{run.config.strategy}: {run.task.name} / {Path(run.config.teacher).name}")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def plot_predicted_vs_measured(path: Path, run: Any) -> dict[str, float | int | None]:
+    """Prediction made when a student was chosen for training vs its measured full-budget accuracy.
+
+    Returns:
+        ``{"n": pairs, "spearman": rank correlation or None}``.
+    """
+    from scipy.stats import spearmanr
+
+    measured = {m.genome.hash: m.val_acc for m in run.full_results()}
+    pairs = [(run.predictions[h][0], run.predictions[h][1], acc) for h, acc in measured.items() if h in run.predictions]
+    fig, ax = _figure(5.0, 5.0)
+    rho = None
+    if pairs:
+        pred, std, true = (np.array(c) for c in zip(*pairs))
+        ax.errorbar(pred, true, xerr=std, fmt="o", ms=4)
+        lo, hi = float(min(pred.min(), true.min())), float(max(pred.max(), true.max()))
+        ax.plot([lo, hi], [lo, hi], color="0.5", ls="--", lw=1)
+        if len(pairs) >= 3 and np.ptp(pred) > 0 and np.ptp(true) > 0:
+            rho = float(spearmanr(pred, true).statistic)
+        ax.set_title(f"n={len(pairs)}" + (f", Spearman {rho:.2f}" if rho is not None else ""))
+    else:
+        ax.text(0.5, 0.5, "no predicted student was trained at the full budget", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("predicted accuracy (when chosen for training)")
+    ax.set_ylabel(f"measured validation accuracy ({run.config.full_budget} epochs)")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    return {"n": len(pairs), "spearman": rho}
+
+
+def plot_best_vs_trainings(path: Path, history: list[dict[str, Any]], label: str) -> None:
+    """Best measured accuracy under the budget against the trainings paid for (full-budget equivalents)."""
+    fig, ax = _figure()
+    points = [(h["trainings"], h["best_val_acc"]) for h in history if h["best_val_acc"] is not None]
+    if points:
+        x, y = zip(*points)
+        ax.step(x, y, where="post", marker="o", ms=3, label=label)
+        ax.legend(fontsize=8)
+    ax.set_xlabel("trainings (full-budget equivalents: sum of epochs / full budget)")
+    ax.set_ylabel("best validation accuracy under the budget")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def write_report(
+    path: Path, run: Any, rows: list[dict[str, Any]], best: dict[str, Any] | None, notes: dict[str, Any]
+) -> None:
+    c = run.config
+    limits = ", ".join(f"{k} <= {format_cost(k, v)}" for k, v in run.limits.items()) or "none"
+    by_budget: dict[int, int] = {}
+    for key in run.trainer.ledger:
+        by_budget[key[3]] = by_budget.get(key[3], 0) + 1
+    lines = [
+        f"# dass search: {run.task.name} / {c.teacher}",
+        "",
+        f"- strategy: `{c.strategy}`; objective: {c.objective}; budget: {limits}; seed {c.seed}",
+        f"- teacher id {run.teacher.id}; task id {run.task.id}; search space `{c.space}`",
+        f"- trainings: {run.trainer.spent:.2f} full-budget equivalents ({c.full_budget} epochs each); "
+        + ", ".join(f"{n} at {b} epoch(s)" for b, n in sorted(by_budget.items())),
+        f"- wall time: {notes['wall_s']:.0f} s",
+    ]
+    if notes.get("predicted_vs_measured", {}).get("spearman") is not None:
+        pm = notes["predicted_vs_measured"]
+        lines.append(f"- predicted vs measured (n={pm['n']}): Spearman {pm['spearman']:.2f}")
+    lines += [
+        "",
+        "## Verified Pareto front",
+        "",
+        "measured validation / test accuracy at the full budget; "
+        "predicted = the predictor's estimate when the student was chosen for training",
+        "",
+    ]
+    lines.append(f"| student | {c.objective} | val acc | test acc | predicted | recipe |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        predicted = f"{r['predicted_acc']:.3f} ± {r['predicted_std']:.3f}" if r["predicted_acc"] is not None else "-"
+        test = f"{r['test_acc']:.4f}" if r["test_acc"] is not None else "-"
+        lines.append(
+            f"| `{r['genome_hash']}` | {format_cost(c.objective, r['cost'])} | {r['val_acc']:.4f} | {test} | "
+            f"{predicted} | {recipe_str(r['recipe'])} |"
+        )
+    if not rows:
+        lines.append("| (none) | | | | | |")
+    lines += ["", "## Best student", ""]
+    if best:
+        lines += [
+            f"`{best['genome_hash']}`: {best['params']:,} parameters, {best['flops']:,} multiply-adds; "
+            f"val acc {best['val_acc']:.4f}, test acc {best['test_acc']:.4f}.",
+            "",
+            "Its weights (`best/student.pt`) come from training it once more at the full budget with the search's "
+            "seed (the search's trainings keep no weights); on the CPU this reproduces the stored run exactly: "
+            f"reproduced = {best['reproduced']}.",
+        ]
+    else:
+        lines.append("none saved" + ("" if rows else " (the front is empty)"))
+    lines += [
+        "",
+        "## Files",
+        "",
+        "`config.json` (settings; `dass search --resume DIR`), `records.db` (every training, SQLite), "
+        "`state.json` + `state-*.npz` (search state), `costs.json`, `front.csv`, `front.json`, `best/`, "
+        "`pareto.png`, `predicted_vs_measured.png`, `best_vs_trainings.png`.",
+        "",
+    ]
+    write_atomic(path, "\n".join(lines))

@@ -1,0 +1,330 @@
+"""dass search: the pymoo problem, the rungs, every strategy end to end (tiny, on digits), resume, bad input."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from dass.cli import main
+from datasets_meta.collector import InlineExecutor, collect, expand
+from datasets_meta.store import InMemoryStore, SQLiteStore
+from datasets_meta.suite import Suite
+from distill.genome import Genome, Recipe, StageGene, get_space
+from predictor.data import to_example
+from predictor.estimator import AccuracyPredictor
+from search import STRATEGIES, CostModel, SearchConfig, StudentProblem, resume_search, run_search
+from search.problem import Decoder, GenomeDuplicateElimination, check_budget, smallest_students
+from search.rungs import Measurement, non_dominated, pareto_order, select_candidates, successive_halving
+
+TASK = "digits:classes=0-4"
+TEACHER = ["--teacher", "cnn-s", "--teacher-epochs", "2"]  # the teacher the checkpoint fixture trains and caches
+# A tiny search: 4 generations of 8, a bracket (4 students x 1 epoch, the best 2 x 2 epochs) every 2.
+TINY = ["--generations", "4", "--population", "8", "--rungs", "1,2", "--rung-every", "2", "--rung-size", "4"]
+TINY += ["--eta", "2", "--verify", "2", "--max-params", "20000", "--seed", "3", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A predictor fitted on a real tiny meta-dataset (6 distillations of 1 epoch on digits)."""
+    suite = {
+        "name": "tiny-search",
+        "budget": 1,
+        "teacher_epochs": 2,
+        "students_per_pair": 3,
+        "recipes_per_student": 1,
+        "replicate_fraction": 0.0,
+        "groups": [{"source": "digits", "classes": ["0-4"], "teachers": ["cnn-s"], "teachers_per_task": 1}],
+    }
+    store = InMemoryStore()
+    store.add_jobs(expand(Suite.from_dict(suite)))
+    collect(store, InlineExecutor())
+    records = [to_example(r) for r in store.records() if r["status"] == "ok"]
+    path = tmp_path_factory.mktemp("predictor") / "p.pt"
+    AccuracyPredictor(n_models=2, epochs=2).fit(records).save(path)
+    return str(path)
+
+
+def _front_is_non_dominated(rows):
+    for a in rows:
+        for b in rows:
+            better_or_equal = b["val_acc"] >= a["val_acc"] and b["cost"] <= a["cost"]
+            if better_or_equal and (b["val_acc"] > a["val_acc"] or b["cost"] < a["cost"]):
+                return False
+    return True
+
+
+def _front_in_store(out, rows):
+    with SQLiteStore(out / "records.db", writer=False) as store:
+        records = {(r["genome_hash"], r["budget"]): r for r in store.records()}
+    for row in rows:
+        record = records[(row["genome_hash"], row["budget"])]
+        assert record["status"] == "ok" and record["state"] == "done"
+        assert (record["val_acc"], record["test_acc"]) == (row["val_acc"], row["test_acc"])
+        assert Genome.from_json(record["genome"]).to_dict() == row["genome"]
+    return True
+
+
+# ------------------------------------------------------------------------------------------ problem
+def test_problem_scores_the_population_in_one_call_with_costs_and_constraint(digits_task):
+    space = get_space("default")
+    costs = CostModel(digits_task.in_shape, digits_task.num_classes)
+    calls = []
+
+    def accuracy(genomes):
+        calls.append(len(genomes))
+        return np.linspace(0.5, 0.9, len(genomes)), np.full(len(genomes), 0.01)
+
+    problem = StudentProblem(space, accuracy, costs, "params", {"params": 5000})
+    rng = np.random.default_rng(0)
+    X = np.stack([space.sample(rng).to_vector() for _ in range(6)])
+    out = problem.evaluate(X, return_as_dictionary=True, return_values_of=["F", "G", "std"])
+    genomes = problem.decode(X)
+    params = costs(genomes, "params")
+    assert calls == [6]
+    np.testing.assert_allclose(out["F"][:, 0], -np.linspace(0.5, 0.9, 6))
+    np.testing.assert_allclose(out["F"][:, 1], params)
+    np.testing.assert_allclose(out["G"][:, 0], params - 5000)
+    np.testing.assert_allclose(out["std"], 0.01)
+    assert problem.n_var == space.n_var and problem.n_ieq_constr == 1
+    assert (problem.feasible(genomes) == (params <= 5000)).all()
+
+    latency = costs(genomes[:2], "latency")  # measured once per architecture, then cached (and saved)
+    assert (latency > 0).all() and (costs(genomes[:2], "latency") == latency).all()
+    restored = CostModel(digits_task.in_shape, digits_task.num_classes).load_state_dict(costs.state_dict())
+    assert (restored(genomes[:2], "latency") == latency).all()
+    assert (restored(genomes, "params") == params).all()
+
+
+def test_duplicates_are_decoded_genomes_not_vectors():
+    from pymoo.core.population import Population
+
+    space = get_space("default")
+    g = Genome(8, (StageGene("conv", 1, 8), StageGene("conv", 1, 16)), Recipe(logit_loss="mse", temperature=2.0))
+    v = g.to_vector()
+    other = v.copy()
+    other[2 + 2 * len(space.stage_choices)] = 2  # a gene of an inactive (third) stage
+    temperature = [name for name, _ in space.vector_choices()].index("temperature")
+    third = v.copy()
+    third[temperature] = 3  # the temperature of an MSE loss has no effect
+    pop = Population.new("X", np.stack([v, other, third]))
+    duplicates = GenomeDuplicateElimination(Decoder(space))._do(pop, None, np.zeros(3, dtype=bool))
+    assert duplicates.tolist() == [False, True, True]
+
+
+def test_infeasible_budget_names_the_budget_and_the_smallest_cost(digits_task):
+    space = get_space("default")
+    costs = CostModel(digits_task.in_shape, digits_task.num_classes)
+    smallest = costs(smallest_students(space), "params").min()
+    check_budget(space, costs, {"params": smallest})  # exactly the smallest student fits
+    with pytest.raises(ValueError, match=rf"--max-params 100 is infeasible.*{int(smallest):,} parameters"):
+        check_budget(space, costs, {"params": 100})
+
+
+# ------------------------------------------------------------------------------------------ rungs
+def test_pareto_order_ranks_fronts_then_crowding_and_puts_failures_last():
+    acc = np.array([0.9, 0.8, 0.95, 0.7, 0.99, np.nan])
+    cost = np.array([10.0, 5.0, 20.0, 6.0, 1.0, 1.0])
+    ok = np.array([True, True, True, True, False, True])
+    order = pareto_order(acc, cost, ok)
+    # front 0 = {1, 0, 2} (ends first: 2 most accurate, 1 cheapest), then 3; failed 4 and NaN 5 last
+    assert set(order[:3]) == {0, 1, 2} and order[3] == 3 and set(order[4:]) == {4, 5}
+    assert list(order[:3]).index(0) == 2  # the middle of the front is the least crowded
+    assert non_dominated(acc[:4], cost[:4]).tolist() == [1, 0, 2]
+
+
+def test_selection_prefers_uncertain_students_among_equals():
+    F = np.array([[-0.8, 100.0], [-0.8, 100.0], [-0.5, 50.0], [-0.9, 200.0]])
+    std = np.array([0.0, 0.2, 0.0, 0.0])
+    eligible = np.array([True, True, True, False])
+    chosen = select_candidates(F, std, eligible, n=2)
+    assert 3 not in chosen and chosen[0] == 1  # optimistic 1.0 beats 0.8; 3 is not eligible
+
+
+def test_successive_halving_promotes_by_pareto_rank_and_never_a_diverged_run():
+    genomes = [Genome(8, (StageGene("conv", 1, w), StageGene("conv", 1, w)), Recipe.plain()) for w in (8, 16, 24, 32)]
+    accuracy = {8: 0.5, 16: 0.9, 24: 0.7, 32: None}  # the widest one diverges
+    trained = []
+
+    def train(gs, budget):
+        trained.append((budget, [g.stages[0].width for g in gs]))
+        return [
+            Measurement(
+                g, budget, "diverged" if accuracy[g.stages[0].width] is None else "ok", accuracy[g.stages[0].width]
+            )
+            for g in gs
+        ]
+
+    levels = successive_halving(
+        genomes, train, (1, 3), eta=2, cost=lambda gs: np.array([g.stages[0].width for g in gs])
+    )
+    # the two ends of the first front (cheapest and most accurate) go up; the diverged run never does
+    assert trained[0] == (1, [8, 16, 24, 32]) and trained[1][0] == 3 and sorted(trained[1][1]) == [8, 16]
+    assert len(levels) == 2
+
+
+# ------------------------------------------------------------------------------------------ end to end
+def test_search_writes_a_verified_front_and_resumes_exactly(checkpoint, tmp_path, capsys, monkeypatch):
+    first = tmp_path / "uninterrupted"
+    code = main(["search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY, "--out", str(first)])
+    out = capsys.readouterr().out
+    assert code == 0 and "verified Pareto front" in out and "val acc" in out
+    front = json.loads((first / "front.json").read_text())
+    rows = front["front"]
+    assert rows and _front_is_non_dominated(rows) and _front_in_store(first, rows)
+    assert all(r["cost"] <= 20000 and r["budget"] == 2 and r["predicted_acc"] is not None for r in rows)
+    with SQLiteStore(first / "records.db", writer=False) as store:
+        assert front["trainings"] == pytest.approx(sum(r["budget"] for r in store.records()) / 2)
+    for name in (
+        "config.json",
+        "front.csv",
+        "report.md",
+        "pareto.png",
+        "predicted_vs_measured.png",
+        "best_vs_trainings.png",
+        "best/genome.json",
+        "best/recipe.json",
+        "best/metrics.json",
+    ):
+        assert (first / name).stat().st_size > 0, name
+    metrics = json.loads((first / "best/metrics.json").read_text())
+    assert metrics["reproduced"] and metrics["genome_hash"] == max(rows, key=lambda r: r["val_acc"])["genome_hash"]
+    state = torch.load(first / "best/student.pt", weights_only=True)
+    assert (
+        sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k) == metrics["params"]
+    )
+
+    # the same search, interrupted (Ctrl-C) during the second bracket, then resumed
+    import search.rungs
+
+    results = []
+
+    def interrupting_collect(store, executor, **kw):
+        def on_result(job, outcome):
+            kw["on_result"](job, outcome)
+            results.append(job.key)
+            if len(results) == 8:
+                raise KeyboardInterrupt
+
+        return collect(store, executor, **{**kw, "on_result": on_result})
+
+    second = tmp_path / "interrupted"
+    monkeypatch.setattr(search.rungs, "collect", interrupting_collect)
+    code = main(["search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY, "--out", str(second)])
+    assert code == 130 and f"--resume {second}" in capsys.readouterr().err
+    monkeypatch.setattr(search.rungs, "collect", collect)
+    with SQLiteStore(second / "records.db", writer=False) as store:
+        assert store.counts()["done"] == 8 and store.counts()["running"] == 0
+    assert main(["search", "--resume", str(second)]) == 0
+    resumed = json.loads((second / "front.json").read_text())["front"]
+    assert [(r["genome_hash"], r["val_acc"], r["test_acc"]) for r in resumed] == [
+        (r["genome_hash"], r["val_acc"], r["test_acc"]) for r in rows
+    ]
+    a, b = (json.loads((d / "state.json").read_text()) for d in (first, second))
+    assert a["ledger"] == b["ledger"] and a["rng"] == b["rng"] and a["predictions"] == b["predictions"]
+
+    code = main(["search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY, "--out", str(first)])
+    assert code == 2 and "--resume" in capsys.readouterr().err  # an existing run is never overwritten
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES.names())
+def test_every_strategy_searches_within_the_training_budget(strategy, checkpoint, tmp_path):
+    config = SearchConfig(
+        task=TASK,
+        teacher="cnn-s",
+        teacher_epochs=2,
+        out=str(tmp_path / strategy),
+        checkpoint=checkpoint,
+        strategy=strategy,
+        max_params=20000,
+        generations=2,
+        population=4,
+        rungs=(1, 2),
+        rung_every=1,
+        rung_size=3,
+        eta=2,
+        verify=2,
+        max_trainings=4,
+        save_best=False,
+        seed=1,
+    )
+    result = run_search(config)
+    assert result.front and _front_is_non_dominated(result.front) and _front_in_store(result.out, result.front)
+    assert result.trainings <= 4 + 1e-9
+    best = [h["best_val_acc"] for h in result.history if h["best_val_acc"] is not None]
+    assert best == sorted(best) and best[-1] == max(r["val_acc"] for r in result.front)
+    again = resume_search(result.out)  # resuming a finished run trains nothing and gives the same front
+    assert again.front == result.front and again.trainings == result.trainings
+
+
+def test_a_diverging_candidate_is_recorded_and_the_search_goes_on(checkpoint, tmp_path, monkeypatch):
+    import search.executors
+    from datasets_meta.collector import run_job
+
+    diverged = []
+
+    def sometimes_diverging(job, data_dir=None, device="cpu"):
+        if not diverged:  # the first student diverges
+            diverged.append(job["genome_hash"])
+            return {"status": "diverged", "reason": "non-finite loss (nan) in epoch 1", "curve": []}
+        return run_job(job, data_dir, device)
+
+    monkeypatch.setattr(search.executors, "run_job", sometimes_diverging)
+    config = SearchConfig(
+        task=TASK,
+        teacher="cnn-s",
+        teacher_epochs=2,
+        out=str(tmp_path / "r"),
+        strategy="random",
+        max_params=20000,
+        rungs=(2,),
+        max_trainings=3,
+        save_best=False,
+    )
+    result = run_search(config)
+    with SQLiteStore(tmp_path / "r" / "records.db", writer=False) as store:
+        statuses = {r["genome_hash"]: r["status"] for r in store.records()}
+    assert statuses[diverged[0]] == "diverged" and len(statuses) == 3
+    assert result.front and diverged[0] not in {r["genome_hash"] for r in result.front}
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def _one_line_error(capsys, code):
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    return err
+
+
+def test_bad_input_is_one_line_and_exit_2(checkpoint, tmp_path, capsys):
+    base = ["search", "--task", TASK, *TEACHER, "--out", str(tmp_path / "x")]
+    err = _one_line_error(capsys, main([*base, "--strategy", "grid"]))
+    assert "'grid'" in err and all(s in err for s in STRATEGIES.names())
+    err = _one_line_error(capsys, main([*base, "--strategy", "random", "--objective", "energy"]))
+    assert "params, flops, latency" in err and "'energy'" in err
+    err = _one_line_error(capsys, main([*base, "--checkpoint", checkpoint, "--max-params", "100"]))
+    assert "--max-params 100 is infeasible" in err and "smallest student" in err
+    err = _one_line_error(
+        capsys, main([*base, "--strategy", "random", "--executor", "ray", "--ray-address", "127.0.0.1:1"])
+    )
+    assert "cannot reach a Ray cluster" in err and "--executor local" in err
+    err = _one_line_error(capsys, main(["search", "--task", TASK, "--out", str(tmp_path / "y")]))
+    assert "--teacher" in err
+    err = _one_line_error(capsys, main(["search", "--resume", str(tmp_path / "nothing")]))
+    assert "config.json" in err
+    err = _one_line_error(capsys, main([*base, "--checkpoint", str(tmp_path / "missing.pt")]))
+    assert "missing.pt" in err
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        err = _one_line_error(capsys, main([*base, "--strategy", "random", "--wandb"]))
+        assert "wandb" in err.lower()
+
+    # a TorchScript teacher for 3 classes does not fit a 5-class task
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))
+    path = tmp_path / "teacher3.pt"
+    torch.jit.save(torch.jit.script(net), str(path))
+    err = _one_line_error(
+        capsys,
+        main(["search", "--task", TASK, "--teacher", str(path), "--strategy", "random", "--out", str(tmp_path / "z")]),
+    )
+    assert "3 classes" in err and "5" in err
