@@ -15,8 +15,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
+# The main job on the embedded default: search a student + recipe for scikit-learn's digits, with a
+# VGG teacher (a family the shipped predictor never saw), under a 20k-parameter budget.
 demo: install
-	$(PY) -m dass train --task digits --teacher resnet-s --genome examples/student.json --epochs 10 --out runs/demo
+	rm -rf runs/demo
+	$(PY) -m dass search --task digits --teacher vgg-s --objective params --max-params 20000 --seed 0 --out runs/demo
 
 lint: install
 	$(VENV)/bin/ruff check .
