@@ -24,7 +24,7 @@ SUITE = """
 name = "reliability"
 budget = 2
 teacher_epochs = 2
-students_per_pair = 10
+students_per_pair = 14
 recipes_per_student = 2
 replicate_fraction = 0.2
 

@@ -256,7 +256,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             format_table(
                 {
                     "mean": mt["mean"],
-                    "noise_ceiling": {"mean": mt["noise_ceiling"], "groups": {}},
+                    "noise_ceiling": {"mean": mt["noise_ceiling"], "groups": range(mt["noise_ceiling_groups"])},
                     "recipe_awareness": mt["recipe_awareness"],
                     "groups": range(mt["groups"]),
                 }

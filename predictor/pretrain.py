@@ -77,6 +77,7 @@ def pretrain(
         card["meta_test"] = {
             "mean": test["mean"],
             "noise_ceiling": test["noise_ceiling"]["mean"],
+            "noise_ceiling_groups": len(test["noise_ceiling"]["groups"]),
             "recipe_awareness": test["recipe_awareness"],
             "groups": len(test["groups"]),
         }
