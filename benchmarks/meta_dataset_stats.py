@@ -70,7 +70,7 @@ def main() -> None:
 
         names = sorted(by_task)
         fig, ax = plt.subplots(figsize=(10, max(4, 0.22 * len(names))))
-        ax.boxplot([by_task[n] for n in names], vert=False, labels=names)
+        ax.boxplot([by_task[n] for n in names], orientation="horizontal", tick_labels=names)
         ax.tick_params(axis="y", labelsize=6)
         ax.set_xlabel("final test accuracy (seed 0)")
         fig.tight_layout()
