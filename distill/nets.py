@@ -11,12 +11,10 @@ A block type is one registry entry (``BLOCKS``); adding one is a class plus its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from distill.genome import Genome
+from distill.genome import Genome, StageGene
 from distill.registry import Registry
 
 BLOCKS: Registry[type[nn.Module]] = Registry("block type")
@@ -111,18 +109,6 @@ class DepthwiseSeparable(nn.Module):
         return self.pointwise(self.se(self.depthwise(x)))
 
 
-@dataclass(frozen=True)
-class StageSpec:
-    """One stage of a network: ``depth`` blocks of one type, the first one may downsample."""
-
-    block: str
-    depth: int
-    width: int
-    kernel: int = 3
-    expansion: int = 1
-    se: bool = False
-
-
 def stem_stride(in_shape: tuple[int, int, int]) -> int:
     """Large inputs (MNIST's 28x28 and up) are halved by the stem to keep students cheap."""
     return 2 if min(in_shape[1:]) >= 24 else 1
@@ -142,7 +128,7 @@ class StagedNet(nn.Module):
     """
 
     def __init__(
-        self, stem_width: int, stages: tuple[StageSpec, ...], in_shape: tuple[int, int, int], num_classes: int
+        self, stem_width: int, stages: tuple[StageGene, ...], in_shape: tuple[int, int, int], num_classes: int
     ) -> None:
         super().__init__()
         self.in_shape = tuple(in_shape)
@@ -183,13 +169,12 @@ def build_student(
 
     With a ``seed`` the initial weights are a function of it alone (the global RNG is left as it was).
     """
-    stages = tuple(StageSpec(s.block, s.depth, s.width, s.kernel, s.expansion, s.se) for s in genome.stages)
-    return build_net(genome.stem_width, stages, in_shape, num_classes, seed)
+    return build_net(genome.stem_width, genome.stages, in_shape, num_classes, seed)
 
 
 def build_net(
     stem_width: int,
-    stages: tuple[StageSpec, ...],
+    stages: tuple[StageGene, ...],
     in_shape: tuple[int, int, int],
     num_classes: int,
     seed: int | None = None,

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distill.genome import HINT_DEPTH, hint_index
+from distill.genome import HINT_DEPTH, StageGene, hint_index
 from distill.io import file_sha256, write_atomic, write_json
-from distill.nets import StageSpec, build_net
+from distill.nets import build_net
 from distill.registry import Registry
 from distill.tasks import Task
 from distill.trainer import TeacherOutputs, TrainConfig, accuracy, fit
@@ -47,18 +47,18 @@ class TeacherFamily:
 
     name: str
     description: str
-    sizes: dict[str, tuple[int, tuple[StageSpec, ...]]]
+    sizes: dict[str, tuple[int, tuple[StageGene, ...]]]
 
 
 TEACHER_FAMILIES: Registry[TeacherFamily] = Registry("teacher family")
 
 
-def _family(name: str, description: str, **sizes: tuple[int, tuple[StageSpec, ...]]) -> None:
+def _family(name: str, description: str, **sizes: tuple[int, tuple[StageGene, ...]]) -> None:
     TEACHER_FAMILIES.add(name, TeacherFamily(name, description, sizes))
 
 
-def _stages(block: str, widths: tuple[int, ...], depth: int, **kw) -> tuple[StageSpec, ...]:
-    return tuple(StageSpec(block, depth, w, **kw) for w in widths)
+def _stages(block: str, widths: tuple[int, ...], depth: int, **kw) -> tuple[StageGene, ...]:
+    return tuple(StageGene(block, depth, w, **kw) for w in widths)
 
 
 _family(

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.genome import Genome, Recipe, StageGene, get_space
-from distill.nets import BLOCKS, StageSpec, build_net, build_student
+from distill.nets import BLOCKS, build_net, build_student
 from distill.teachers import TEACHER_FAMILIES
 
 
@@ -23,7 +23,7 @@ def _one_step(net, shape, classes):
 @pytest.mark.parametrize("block", BLOCKS.names())
 @pytest.mark.parametrize("se", [False, True])
 def test_every_block_builds_and_trains_one_step(block, se):
-    net = build_net(8, (StageSpec(block, 2, 8, 3, 3, se), StageSpec(block, 1, 16, 5, 3, se)), (1, 8, 8), 3)
+    net = build_net(8, (StageGene(block, 2, 8, 3, 3, se), StageGene(block, 1, 16, 5, 3, se)), (1, 8, 8), 3)
     _one_step(net, (1, 8, 8), 3)
 
 
