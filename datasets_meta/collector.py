@@ -133,7 +133,7 @@ class _WorkerCache:
 
     def __init__(self) -> None:
         self.tasks: dict[str, Any] = {}
-        self.teachers: dict[tuple[str, str, int], tuple[Any, Any, dict]] = {}
+        self.teachers: dict[tuple[str, str, int, str | None], tuple[Any, Any, dict]] = {}
 
 
 _CACHE = _WorkerCache()
@@ -161,10 +161,11 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
         spec, teacher_name = job["task_spec"], job["teacher"]
         task = _CACHE.tasks.get(spec) or _CACHE.tasks.setdefault(spec, load_task(spec, data_dir))
         t_epochs = int(job["tags"].get("teacher_epochs", TEACHER_CONFIG.epochs))
-        key = (spec, teacher_name, t_epochs)
+        weights = job["tags"].get("teacher_weights")  # a user's trained teacher (zoo or module:callable)
+        key = (spec, teacher_name, t_epochs, weights)
         if key not in _CACHE.teachers:
             config = dataclasses.replace(TEACHER_CONFIG, epochs=t_epochs)
-            teacher = get_teacher(teacher_name, task, config=config)
+            teacher = get_teacher(teacher_name, task, weights=weights, config=config)
             if teacher.id != job["teacher_id"]:
                 raise ValueError(f"teacher {teacher_name!r} has id {teacher.id}, the job expects {job['teacher_id']}")
             outputs = teacher_outputs(teacher, task)
@@ -258,9 +259,10 @@ class InlineExecutor:
 class LocalExecutor:
     """A pool of ``workers`` processes on this machine."""
 
-    def __init__(self, workers: int, data_dir: str | None) -> None:
+    def __init__(self, workers: int, data_dir: str | None, device: str = "cpu") -> None:
         self.workers = workers
         self.data_dir = data_dir
+        self.device = device
         self.pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -272,12 +274,12 @@ class LocalExecutor:
 
     def submit(self, job: dict[str, Any]) -> Future:
         try:
-            return self.pool.submit(run_job, job, self.data_dir)
+            return self.pool.submit(run_job, job, self.data_dir, self.device)
         except BrokenProcessPool:  # a worker died (e.g. killed for memory): start a new pool and go on
             log.warning("a worker process died; starting a new pool")
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = self._new_pool()
-            return self.pool.submit(run_job, job, self.data_dir)
+            return self.pool.submit(run_job, job, self.data_dir, self.device)
 
     def wait(self, futures: set, timeout: float) -> tuple[set, set]:
         done, pending = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -300,7 +302,7 @@ class LocalExecutor:
 class RayExecutor:
     """Ray tasks with retries; results come back to the driver, which alone writes."""
 
-    def __init__(self, address: str, data_dir: str | None, max_retries: int = 3) -> None:
+    def __init__(self, address: str, data_dir: str | None, device: str = "cpu", max_retries: int = 3) -> None:
         try:
             import ray
         except ImportError:
@@ -323,9 +325,10 @@ class RayExecutor:
         self.workers = int(ray.cluster_resources().get("CPU", 1))
         self.remote = ray.remote(num_cpus=THREADS_PER_WORKER, max_retries=max_retries)(run_job)
         self.data_dir = data_dir
+        self.device = device
 
     def submit(self, job: dict[str, Any]) -> Any:
-        return self.remote.remote(job, self.data_dir)
+        return self.remote.remote(job, self.data_dir, self.device)
 
     def wait(self, futures: set, timeout: float) -> tuple[set, set]:
         ready, rest = self.ray.wait(list(futures), num_returns=1, timeout=timeout)

@@ -258,7 +258,7 @@ def test_every_strategy_searches_within_the_training_budget(strategy, checkpoint
 
 
 def test_a_diverging_candidate_is_recorded_and_the_search_goes_on(checkpoint, tmp_path, monkeypatch):
-    import search.executors
+    import datasets_meta.collector
     from datasets_meta.collector import run_job
 
     diverged = []
@@ -269,7 +269,7 @@ def test_a_diverging_candidate_is_recorded_and_the_search_goes_on(checkpoint, tm
             return {"status": "diverged", "reason": "non-finite loss (nan) in epoch 1", "curve": []}
         return run_job(job, data_dir, device)
 
-    monkeypatch.setattr(search.executors, "run_job", sometimes_diverging)
+    monkeypatch.setattr(datasets_meta.collector, "run_job", sometimes_diverging)  # what every executor runs
     config = SearchConfig(
         task=TASK,
         teacher="cnn-s",
