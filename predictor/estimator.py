@@ -187,6 +187,16 @@ def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
     )
 
 
+def _feature_dims(config: NetConfig) -> dict[str, int]:
+    """Sizes of the inputs, derived from the network configuration."""
+    return {
+        "node": config.node_features,
+        "edge_types": config.num_edge_types,
+        "class": config.class_features,
+        "global": config.global_features,
+    }
+
+
 def _member_seeds(random_state: int, n: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(random_state).spawn(n)]
 
@@ -321,13 +331,7 @@ class AccuracyPredictor(BaseEstimator):
         self.config_ = config
         self.models_ = models
         self.meta_states_ = [copy.deepcopy(m.state_dict()) for m in models]
-        self.feature_dims_ = {
-            "node": config.node_features,
-            "edge_types": config.num_edge_types,
-            "class": config.class_features,
-            "global": config.global_features,
-        }
-        self.n_features_in_ = config.node_features
+        self.feature_dims_, self.n_features_in_ = _feature_dims(config), config.node_features
         self.n_records_ = len(records)
         self.n_tasks_ = int(data.tasks.glob.shape[0])
         self.adapted_ = False
@@ -602,12 +606,5 @@ class AccuracyPredictor(BaseEstimator):
             est.n_records_, est.n_tasks_, est.adapted_ = int(info["n_records"]), int(info["n_tasks"]), info["adapted"]
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise ValueError(f"predictor file {path!r} is damaged: {_first_line(e)}") from None
-        c = est.config_
-        est.feature_dims_ = {
-            "node": c.node_features,
-            "edge_types": c.num_edge_types,
-            "class": c.class_features,
-            "global": c.global_features,
-        }
-        est.n_features_in_ = c.node_features
+        est.feature_dims_, est.n_features_in_ = _feature_dims(est.config_), est.config_.node_features
         return est
