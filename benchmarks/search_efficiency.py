@@ -100,6 +100,21 @@ def best_at(history: list[dict], trainings: float) -> float:
     return value
 
 
+def trainings_to_match(curves: dict, reference: float) -> dict:
+    """Per (strategy, task): the trainings each seed's run needed to reach the mean test accuracy of random
+    search after ``reference`` trainings (``None`` where it never did within its budget)."""
+    out = {}
+    for (strategy, spec), runs in curves.items():
+        if strategy == "random" or ("random", spec) not in curves:
+            continue
+        target = np.nanmean([best_at(h, reference) for h in curves[("random", spec)]])
+        out[(strategy, spec)] = [
+            next((h["trainings"] for h in run if h["best_test_acc"] is not None and h["best_test_acc"] >= target), None)
+            for run in runs
+        ]
+    return out
+
+
 def nsga2_overhead(checkpoint: str, task_spec: str, teacher: str, teacher_epochs: int, generations: int) -> dict:
     """Seconds of NSGA-II (population 100) with the predictor as fitness and no rungs."""
     from pymoo.core.termination import NoTermination
@@ -152,7 +167,8 @@ def nsga2_overhead(checkpoint: str, task_spec: str, teacher: str, teacher_epochs
     }
 
 
-def plot(curves: dict, grid: np.ndarray, path: Path, budget: float) -> None:
+def plot(curves: dict, grid: np.ndarray, path: Path, budget: float, spent: dict[str, float]) -> None:
+    """Best-so-far curves on a log axis of trainings; each strategy is drawn up to its own budget (``spent``)."""
     from matplotlib.figure import Figure
 
     tasks = sorted({k[1] for k in curves})
@@ -162,13 +178,15 @@ def plot(curves: dict, grid: np.ndarray, path: Path, budget: float) -> None:
         for (strategy, t), runs in sorted(curves.items()):
             if t != task:
                 continue
-            values = np.array([[best_at(h, x) for x in grid] for h in runs])  # (seeds, grid)
+            x = grid[grid <= spent.get(strategy, grid[-1]) + 1e-9]
+            values = np.array([[best_at(h, v) for v in x] for h in runs])  # (seeds, grid)
             with warnings.catch_warnings():  # NaN before a run's first full-budget student
                 warnings.simplefilter("ignore", RuntimeWarning)
                 mean, std = np.nanmean(values, 0), np.nanstd(values, 0)
             style = STYLES[sorted(STRATEGIES.names()).index(strategy) % len(STYLES)]
-            ax.step(grid, mean, where="post", label=strategy, ls=style[0], marker=style[1], markevery=10, ms=4)
-            ax.fill_between(grid, mean - std, mean + std, step="post", alpha=0.15)
+            ax.step(x, mean, where="post", label=strategy, ls=style[0], marker=style[1], markevery=8, ms=4)
+            ax.fill_between(x, mean - std, mean + std, step="post", alpha=0.15)
+        ax.set_xscale("log")
         ax.set_title(task, fontsize=8)
         ax.set_xlabel("trainings (full-budget equivalents)")
         ax.set_ylabel(f"test acc of the best student (<= {budget:,.0f} params)")
@@ -182,6 +200,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES.names())
     parser.add_argument("--max-trainings", type=float, default=20.0, help="full-budget-equivalent trainings per run")
+    parser.add_argument(
+        "--random-trainings", type=float, default=200.0, help="trainings of the random-search reference runs"
+    )
     parser.add_argument("--max-params", type=float, default=20000.0)
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--workers", type=int, default=1)
@@ -196,6 +217,7 @@ def main() -> None:
         tasks, rungs, teacher_epochs = QUICK_TASKS, (1, 2), 1
         generations, population, rung_size = 3, 6, 3
         args.seeds, args.max_trainings = min(args.seeds, 1), min(args.max_trainings, 3.0)
+        args.random_trainings = min(args.random_trainings, 6.0)
         args.overhead_generations = min(args.overhead_generations, 3)
     if not (MNIST_DIR / "mnist.npz").is_file():
         print(f"note: {MNIST_DIR / 'mnist.npz'} is missing: the MNIST task is left out")
@@ -228,7 +250,7 @@ def main() -> None:
                     rungs=rungs,
                     rung_size=rung_size,
                     rung_every=max(1, generations // 4),
-                    max_trainings=args.max_trainings,
+                    max_trainings=args.random_trainings if strategy == "random" else args.max_trainings,
                     workers=args.workers,
                     seed=seed,
                     save_best=False,
@@ -242,6 +264,8 @@ def main() -> None:
                 )
 
     points = [args.max_trainings / 4, args.max_trainings / 2, args.max_trainings]
+    if "random" in args.strategies:
+        points.append(args.random_trainings)
     head = f"{'task':<40} {'strategy':<8}" + "".join(f"{'@' + format(p, 'g') + ' trainings':>20}" for p in points)
     print(
         "\nbest test accuracy (student chosen by validation accuracy) under "
@@ -254,11 +278,21 @@ def main() -> None:
         for p in points:
             values = np.array([best_at(h, p) for h in runs])
             finite = values[np.isfinite(values)]
-            cells.append(f"{finite.mean():.4f} ± {finite.std():.4f}" if len(finite) else "-")
+            budget = args.random_trainings if strategy == "random" else args.max_trainings
+            cells.append(f"{finite.mean():.4f} ± {finite.std():.4f}" if len(finite) and p <= budget else "-")
         print(f"{spec[:40]:<40} {strategy:<8}" + "".join(f"{c:>20}" for c in cells))
 
-    grid = np.linspace(0, args.max_trainings, 61)
-    plot(curves, grid, out / "search_efficiency.png", args.max_params)
+    matches = trainings_to_match(curves, args.random_trainings) if "random" in args.strategies else {}
+    if matches:
+        print(f"\ntrainings each run needs to reach random search's mean accuracy after {args.random_trainings:g}")
+        for (strategy, spec), needed in sorted(matches.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            cells = ", ".join("never" if n is None else format(n, ".1f") for n in needed)
+            print(f"{spec[:40]:<40} {strategy:<8} {cells}")
+
+    top = max(args.max_trainings, args.random_trainings if "random" in args.strategies else 0)
+    grid = np.geomspace(0.25, top, 81)
+    spent = {s: args.random_trainings if s == "random" else args.max_trainings for s in args.strategies}
+    plot(curves, grid, out / "search_efficiency.png", args.max_params, spent)
 
     spec, teacher = tasks[0]
     overhead = nsga2_overhead(str(checkpoint), spec, teacher, teacher_epochs, args.overhead_generations)
@@ -270,7 +304,11 @@ def main() -> None:
     )
     from distill.io import write_json
 
-    write_json(out / "search_efficiency.json", {"runs": summary, "nsga2_overhead": overhead, "args": vars(args)})
+    matches_json = [{"strategy": k[0], "task": k[1], "trainings": v} for k, v in matches.items()]
+    write_json(
+        out / "search_efficiency.json",
+        {"runs": summary, "trainings_to_match_random": matches_json, "nsga2_overhead": overhead, "args": vars(args)},
+    )
     print(f"wrote {out / 'search_efficiency.json'} and {out / 'search_efficiency.png'}")
 
 

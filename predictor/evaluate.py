@@ -5,7 +5,7 @@ final test accuracy of the same students:
 
 * ``ours (zero-shot)`` -- the meta-trained predictor as it is;
 * ``ours (adapted k)`` -- after :meth:`AccuracyPredictor.adapt` on ``k`` records of the group, scored
-  on the group's other records;
+  on the group's other records (mean over several random draws of the ``k``);
 * training-free baselines -- parameter count, FLOPs, DisWOT semantic / relation / combined
   similarity, NWOT, SynFlow (measured by the collector at initialisation);
 * ``GNN, no-KD data`` -- the same GNN trained only on no-distillation records (a MetaD2A-style,
@@ -109,6 +109,7 @@ def evaluate(
     test: list[dict[str, Any]],
     train: list[dict[str, Any]] | None = None,
     adapt_records: int = 10,
+    adapt_draws: int = 5,
     baselines: bool = True,
     control_predictor: Any | None = None,
     seed: int = 0,
@@ -120,6 +121,7 @@ def evaluate(
         test: meta-test examples (:func:`predictor.data.load_records` format).
         train: meta-train examples, for the random-forest baseline (skipped when ``None``).
         adapt_records: records of a group used to adapt before scoring the rest (0 skips adaptation).
+        adapt_draws: random draws of those records per group; the adapted metrics are their mean.
         baselines: also score the training-free proxies, parameters and FLOPs.
         control_predictor: the same GNN fitted on no-distillation records only (skipped when ``None``).
         seed: picks the adaptation records.
@@ -158,14 +160,18 @@ def evaluate(
                 }
             )
         if adapt_records and len(exs) > adapt_records + 4:
-            pick = rng.permutation(len(exs))
-            seen, rest = pick[:adapt_records], pick[adapt_records:]
-            predictor.adapt([exs[i] for i in seen])
-            m_ad, _ = predictor.predict([genomes[i] for i in rest], features, [budget[i] for i in rest])
-            res[f"ours (adapted {adapt_records})"] = rank_metrics(m_ad, true[rest], accuracy=True)
-            # zero-shot on the same remaining records, so that the two are compared like for like
-            res["ours (zero-shot, same records)"] = rank_metrics(mean[rest], true[rest], accuracy=True)
-            predictor.reset_adaptation()
+            adapted, same = [], []
+            for _ in range(adapt_draws):  # a Spearman over a few remaining records is noisy: average draws
+                pick = rng.permutation(len(exs))
+                seen, rest = pick[:adapt_records], pick[adapt_records:]
+                predictor.adapt([exs[i] for i in seen])
+                m_ad, _ = predictor.predict([genomes[i] for i in rest], features, [budget[i] for i in rest])
+                adapted.append(rank_metrics(m_ad, true[rest], accuracy=True))
+                # zero-shot on the same remaining records, so that the two are compared like for like
+                same.append(rank_metrics(mean[rest], true[rest], accuracy=True))
+                predictor.reset_adaptation()
+            res[f"ours (adapted {adapt_records})"] = _mean_metrics(adapted)
+            res["ours (zero-shot, same records)"] = _mean_metrics(same)
         if control_predictor is not None:
             m_c, _ = control_predictor.predict(genomes, features, budget)
             res["GNN, no-KD data"] = rank_metrics(m_c, true, accuracy=True)
@@ -185,6 +191,13 @@ def evaluate(
         "noise_ceiling": {"mean": float(np.mean(list(ceiling.values()))) if ceiling else math.nan, "groups": ceiling},
         "recipe_awareness": {"mean": float(np.mean(awareness)) if awareness else math.nan, "n_archs": len(awareness)},
         "predictions": predictions,
+    }
+
+
+def _mean_metrics(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {
+        m: float(np.nanmean([r[m] for r in runs])) if any(np.isfinite(r[m]) for r in runs) else math.nan
+        for m in METRICS
     }
 
 

@@ -24,6 +24,9 @@ from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
 from predictor.conv import DirectedAdjacency, DirectedGINEConv
 from predictor.graph import EDGE_KINDS, NUM_EDGE_TYPES, NUM_NODE_FEATURES
 
+IGNORED_STD = 1e6  # the scale of a task feature that did not vary in training (it contributes ~0)
+INPUT_CLIP = 5.0  # standardised task features are clipped to +-INPUT_CLIP
+
 __all__ = ["AccuracyNet", "NetConfig", "TaskEncoder", "adjacency_of"]
 
 
@@ -145,7 +148,12 @@ class AccuracyNet(nn.Module):
         """Standardise the task features and the budget with these training values' mean and std."""
 
         def std(t: Tensor) -> Tensor:
-            return t.std(0, unbiased=False).clamp_min(1e-3) if t.shape[0] > 1 else torch.ones_like(t[0])
+            if t.shape[0] < 2:
+                return torch.ones_like(t[0])
+            s = t.std(0, unbiased=False)
+            # a feature constant in training taught the network nothing: scale it to zero rather than let a
+            # new value (digits' 8x8 side after 12x12 training) enter as a huge standardised input
+            return torch.where(s < 1e-6, torch.full_like(s, IGNORED_STD), s.clamp_min(1e-3))
 
         self.class_mean.copy_(classes.mean(0))
         self.class_std.copy_(std(classes))
@@ -164,8 +172,9 @@ class AccuracyNet(nn.Module):
 
     def embed_tasks(self, classes: Tensor, class_batch: Tensor, glob: Tensor) -> Tensor:
         """Raw probe features -> task embeddings ``(T, H)``."""
-        classes = (classes - self.class_mean) / self.class_std
-        glob = (glob - self.global_mean) / self.global_std
+        # clipped: a task far outside the training range is treated as the nearest edge, not extrapolated
+        classes = ((classes - self.class_mean) / self.class_std).clamp(-INPUT_CLIP, INPUT_CLIP)
+        glob = ((glob - self.global_mean) / self.global_std).clamp(-INPUT_CLIP, INPUT_CLIP)
         return self.task(classes, class_batch, glob)
 
     def head_logits(self, graph_emb: Tensor, task_emb: Tensor, log2_budget: Tensor) -> Tensor:

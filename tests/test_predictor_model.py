@@ -120,6 +120,29 @@ def test_task_encoder_is_a_set_function_of_any_size():
     assert torch.allclose(shuffled, alone_b, atol=1e-6)
 
 
+def test_task_features_outside_the_training_range_do_not_extrapolate():
+    torch.manual_seed(0)
+    net = AccuracyNet(NetConfig(hidden=16, layers=2)).eval()
+    classes, glob = torch.rand(20, 8), torch.rand(5, 13)
+    glob[:, 3] = 0.375  # e.g. the input side: every training task had 12x12 images
+    net.set_input_scaling(classes, glob, torch.full((5,), 2.0))
+    class_batch = torch.zeros(4, dtype=torch.long)
+    seen = glob[:1].clone()
+    new_side = seen.clone()
+    new_side[0, 3] = 0.25  # an 8x8 task: a value never seen in training changes nothing
+    assert torch.allclose(
+        net.embed_tasks(classes[:4], class_batch, new_side), net.embed_tasks(classes[:4], class_batch, seen)
+    )
+    far, farther = seen.clone(), seen.clone()
+    far[0, 0], farther[0, 0] = 100.0, 1000.0  # far outside the range: clipped to the same edge
+    assert torch.allclose(
+        net.embed_tasks(classes[:4], class_batch, far), net.embed_tasks(classes[:4], class_batch, farther)
+    )
+    assert not torch.allclose(
+        net.embed_tasks(classes[:4], class_batch, far), net.embed_tasks(classes[:4], class_batch, seen)
+    )
+
+
 def test_accuracy_net_shapes_and_batch_independence():
     torch.manual_seed(0)
     net = AccuracyNet(NetConfig(hidden=16, layers=2)).eval()
