@@ -256,6 +256,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             format_table(
                 {
                     "mean": mt["mean"],
+                    "mean_by_source": mt.get("mean_by_source", {}),
                     "noise_ceiling": {"mean": mt["noise_ceiling"], "groups": range(mt["noise_ceiling_groups"])},
                     "recipe_awareness": mt["recipe_awareness"],
                     "groups": range(mt["groups"]),

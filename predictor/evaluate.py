@@ -11,7 +11,8 @@ final test accuracy of the same students:
 * ``GNN, no-KD data`` -- the same GNN trained only on no-distillation records (a MetaD2A-style,
   distillation-unaware predictor);
 * ``random forest`` -- on flat genome features plus the task features, same meta-train split;
-* the noise ceiling -- Spearman between two training seeds of the same students.
+* the noise ceiling -- Spearman between two training seeds of the same students (and, for the
+  recipe awareness, between two seeds of the recipes of one architecture).
 
 Metrics per group: Spearman, Kendall tau, precision of the predicted top 5 % and top 10 %, mean
 absolute error (for methods that predict an accuracy). The tables average over groups.
@@ -104,6 +105,24 @@ def recipe_awareness(pred_by_hash: dict[str, float], examples: list[dict[str, An
     return out
 
 
+def recipe_noise_ceiling(examples: list[dict[str, Any]]) -> list[float]:
+    """Seed-to-seed Spearman across the recipes of one architecture, per architecture trained with two seeds.
+
+    The bound for :func:`recipe_awareness`: how reproducible the measured ranking of recipes is.
+    """
+    by_arch: dict[tuple, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for ex in examples:
+        by_arch[(ex["group"], ex["tags"].get("arch", ex["genome_hash"]))][ex["genome_hash"]][ex["seed"]] = ex["target"]
+    out = []
+    for recipes in by_arch.values():
+        pairs = [(s[0], v) for s in recipes.values() if 0 in s for k, v in s.items() if k != 0]
+        if len(pairs) >= 3:
+            a, b = np.array(pairs).T
+            if np.ptp(a) > 0 and np.ptp(b) > 0:
+                out.append(float(spearmanr(a, b)[0]))
+    return out
+
+
 def evaluate(
     predictor: Any,
     test: list[dict[str, Any]],
@@ -133,6 +152,7 @@ def evaluate(
     rng = np.random.default_rng(seed)
     forest = _fit_forest(train, seed) if train else None
     per_group: dict[str, dict[str, dict[str, float]]] = {}
+    source_of: dict[str, str] = {}
     predictions: list[dict[str, Any]] = []
     awareness: list[float] = []
     for group, exs in sorted(groups(test, seed=0).items()):
@@ -184,12 +204,23 @@ def evaluate(
                 vals = np.array([_num(e["proxies"].get(name)) for e in exs], float)
                 res[name] = rank_metrics(vals, true)
         per_group[group] = res
+        source_of[group] = exs[0]["tags"].get("source", "?")
     ceiling = noise_ceiling(test)
+    recipe_ceiling = recipe_noise_ceiling(test)
     return {
         "groups": per_group,
         "mean": _mean_over_groups(per_group),
+        "mean_by_source": {
+            src: _mean_over_groups({g: r for g, r in per_group.items() if source_of[g] == src})
+            for src in sorted(set(source_of.values()))
+        },
         "noise_ceiling": {"mean": float(np.mean(list(ceiling.values()))) if ceiling else math.nan, "groups": ceiling},
-        "recipe_awareness": {"mean": float(np.mean(awareness)) if awareness else math.nan, "n_archs": len(awareness)},
+        "recipe_awareness": {
+            "mean": float(np.mean(awareness)) if awareness else math.nan,
+            "n_archs": len(awareness),
+            "noise_ceiling": float(np.mean(recipe_ceiling)) if recipe_ceiling else math.nan,
+            "noise_ceiling_archs": len(recipe_ceiling),
+        },
         "predictions": predictions,
     }
 
@@ -239,6 +270,14 @@ def format_table(report: dict[str, Any], methods: Sequence[str] | None = None) -
         f"recipe awareness (Spearman across recipes of one architecture): {ra['mean']:.3f} "
         f"over {ra['n_archs']} architectures"
     )
+    if ra.get("noise_ceiling_archs"):
+        lines.append(
+            f"recipe noise ceiling (seed-to-seed Spearman across recipes): {ra['noise_ceiling']:.3f} "
+            f"over {ra['noise_ceiling_archs']} architectures"
+        )
+    for src, means in report.get("mean_by_source", {}).items():
+        cells = [f"{m} {means[m]['spearman']:.3f}" for m in methods if m.startswith("ours") and m in means]
+        lines.append(f"{src} groups only, Spearman: " + ", ".join(cells))
     lines.append(f"meta-test groups: {len(report['groups'])}")
     return "\n".join(lines)
 
