@@ -56,7 +56,7 @@ class SearchConfig:
     # for ours/uniads (the generations bound them), `population` trainings for random/diswot/autokd.
     max_trainings: float | None = None
     exploration: float = 1.0  # weight of the predictor's std in the optimistic rung selection
-    adapt_steps: int = 100  # fine-tuning steps of the predictor on this task's records after a bracket
+    adapt_steps: int = 20  # fine-tuning steps of the predictor on this task's records after a bracket
     executor: str = "local"  # local (in-process, or a pool with workers > 1) or ray
     workers: int = 1
     ray_address: str | None = None
