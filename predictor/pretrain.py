@@ -77,6 +77,7 @@ def pretrain(
         # the distillation-unaware baseline: the same GNN and settings, fitted on no-distillation records only
         control = AccuracyPredictor(**model.get_params()).fit(controls) if controls else None
         test = evaluate(model, split["test"], split["train"], adapt_records=10, control_predictor=control)
+        names = {e["group"]: f"{e['task_spec']} / {e['teacher']}" for e in split["test"]}
         card["meta_test"] = {
             "mean": test["mean"],
             "mean_by_source": test["mean_by_source"],
@@ -85,7 +86,7 @@ def pretrain(
             "recipe_awareness": test["recipe_awareness"],
             "groups": len(test["groups"]),
             "per_group": {
-                g: {m: round(r[m]["spearman"], 4) for m in ("ours (zero-shot)", "ours (adapted 10)") if m in r}
+                names[g]: {m: round(r[m]["spearman"], 4) for m in ("ours (zero-shot)", "ours (adapted 10)") if m in r}
                 for g, r in test["groups"].items()
             },
         }
