@@ -6,7 +6,9 @@ contract the rest of the project relies on:
 * ``forward(x) -> logits``  # (B, K)
 * ``forward_features(x) -> (logits, [stage outputs])``  # each (B, C_i, H_i, W_i), shallow to deep
 
-A block type is one registry entry (``BLOCKS``); adding one is a class plus its tests.
+A block type is one registry entry (``BLOCKS``); adding one is a class plus its tests. Each block
+class also counts its parameters without being built (``params``, a static method), so the search
+can price thousands of architectures per second; a test checks every count against the module.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, 
     return nn.Sequential(*layers)
 
 
+def conv_bn_params(cin: int, cout: int, kernel: int, groups: int = 1) -> int:
+    """Parameters of :func:`conv_bn`: the bias-free convolution and the BatchNorm's weight and bias."""
+    return cin // groups * cout * kernel * kernel + 2 * cout
+
+
 class SqueezeExcite(nn.Module):
     """Squeeze-and-excitation (Hu et al., CVPR 2018): ``x * sigmoid(W2 relu(W1 mean_hw(x)))``."""
 
@@ -39,6 +46,11 @@ class SqueezeExcite(nn.Module):
         self.fc1 = nn.Conv2d(channels, hidden, 1)
         self.fc2 = nn.Conv2d(hidden, channels, 1)
         self.act = nn.ReLU(inplace=True)
+
+    @staticmethod
+    def params(channels: int, reduction: int = 4) -> int:
+        hidden = max(4, channels // reduction)
+        return channels * hidden + hidden + hidden * channels + channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
         s = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1)
@@ -53,6 +65,10 @@ class ConvBlock(nn.Module):
         super().__init__()
         self.body = conv_bn(cin, cout, kernel, stride)
         self.se = SqueezeExcite(cout) if se else nn.Identity()
+
+    @staticmethod
+    def params(cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> int:
+        return conv_bn_params(cin, cout, kernel) + (SqueezeExcite.params(cout) if se else 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.se(self.body(x))
@@ -69,6 +85,12 @@ class BasicBlock(nn.Module):
         self.se = SqueezeExcite(cout) if se else nn.Identity()
         self.shortcut = nn.Identity() if stride == 1 and cin == cout else conv_bn(cin, cout, 1, stride, act=False)
         self.act = nn.ReLU(inplace=True)
+
+    @staticmethod
+    def params(cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> int:
+        shortcut = 0 if stride == 1 and cin == cout else conv_bn_params(cin, cout, 1)
+        se_params = SqueezeExcite.params(cout) if se else 0
+        return conv_bn_params(cin, cout, kernel) + conv_bn_params(cout, cout, kernel) + se_params + shortcut
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.se(self.conv2(self.conv1(x))) + self.shortcut(x))
@@ -90,6 +112,13 @@ class MBConv(nn.Module):
         self.project = conv_bn(hidden, cout, 1, act=False)
         self.residual = stride == 1 and cin == cout
 
+    @staticmethod
+    def params(cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> int:
+        hidden = cin * expansion
+        expand = conv_bn_params(cin, hidden, 1) if expansion != 1 else 0
+        se_params = SqueezeExcite.params(hidden) if se else 0
+        return expand + conv_bn_params(hidden, hidden, kernel, hidden) + se_params + conv_bn_params(hidden, cout, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.depthwise(self.expand(x))))
         return out + x if self.residual else out
@@ -104,6 +133,11 @@ class DepthwiseSeparable(nn.Module):
         self.depthwise = conv_bn(cin, cin, kernel, stride, groups=cin)
         self.se = SqueezeExcite(cin) if se else nn.Identity()
         self.pointwise = conv_bn(cin, cout, 1)
+
+    @staticmethod
+    def params(cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> int:
+        se_params = SqueezeExcite.params(cin) if se else 0
+        return conv_bn_params(cin, cin, kernel, cin) + se_params + conv_bn_params(cin, cout, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pointwise(self.se(self.depthwise(x)))
@@ -160,6 +194,22 @@ class StagedNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)[0]
+
+
+def count_net_params(
+    stem_width: int, stages: tuple[StageGene, ...], in_shape: tuple[int, int, int], num_classes: int
+) -> int:
+    """Parameters of ``StagedNet(stem_width, stages, in_shape, num_classes)`` without building it."""
+    total = conv_bn_params(in_shape[0], stem_width, 3)
+    size = -(-min(in_shape[1:]) // stem_stride(in_shape))
+    cin = stem_width
+    for i, spec in enumerate(stages):  # the same down-sampling rule as StagedNet
+        for j in range(spec.depth):
+            down = 2 if (i > 0 and j == 0 and size > 1) else 1
+            total += BLOCKS.get(spec.block).params(cin, spec.width, down, spec.kernel, spec.expansion, spec.se)
+            size = -(-size // down)
+            cin = spec.width
+    return total + cin * num_classes + num_classes
 
 
 def build_student(

@@ -124,14 +124,14 @@ class CostModel:
         missing = [k for k in kinds if k not in entry]
         if missing:
             from distill.cost import count_flops, count_params, measure_latency
-            from distill.nets import build_student
+            from distill.nets import build_student, count_net_params
 
             # One thread: these networks are tiny, and torch's intra-op threads stall badly on a busy machine.
             with single_threaded_torch():
-                if missing == ["params"]:  # shapes only: on the meta device, without allocating or initialising
-                    with torch.device("meta"):
-                        net = build_student(genome, self.in_shape, self.num_classes, seed=0)
-                    entry["params"] = float(count_params(net))
+                if missing == ["params"]:  # counted from the genome, without building the network
+                    entry["params"] = float(
+                        count_net_params(genome.stem_width, genome.stages, self.in_shape, self.num_classes)
+                    )
                     return entry
                 # seed=0: building a network must not move the global torch RNG
                 net = build_student(genome, self.in_shape, self.num_classes, seed=0)

@@ -3,8 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from distill.cost import count_params
 from distill.genome import Genome, Recipe, StageGene, get_space
-from distill.nets import BLOCKS, build_net, build_student
+from distill.nets import BLOCKS, build_net, build_student, count_net_params
 from distill.teachers import TEACHER_FAMILIES
 
 
@@ -75,3 +76,21 @@ def test_zoo_has_four_families_at_two_sizes():
         nets = [build_net(*spec, (1, 16, 16), 10) for spec in TEACHER_FAMILIES.get(f).sizes.values()]
         counts = [sum(p.numel() for p in n.parameters()) for n in nets]
         assert counts == sorted(counts) and counts[0] < counts[-1]
+
+
+@pytest.mark.parametrize("block", BLOCKS.names())
+@pytest.mark.parametrize("se", [False, True])
+@pytest.mark.parametrize("expansion", [1, 4])
+def test_every_block_counts_its_parameters_without_being_built(block, se, expansion):
+    for cin, cout, stride, kernel in [(8, 8, 1, 3), (8, 16, 2, 5), (12, 12, 2, 3), (3, 24, 1, 1)]:
+        module = BLOCKS.get(block)(cin, cout, stride, kernel, expansion, se)
+        assert BLOCKS.get(block).params(cin, cout, stride, kernel, expansion, se) == count_params(module)
+
+
+@pytest.mark.parametrize("space", ["default", "resnet", "mobilenet"])
+def test_network_parameter_count_matches_the_built_network(space):
+    for i in range(40):
+        g = get_space(space).sample(np.random.default_rng(i))
+        for shape, classes in [((1, 8, 8), 10), ((1, 12, 12), 5), ((3, 32, 32), 100), ((1, 28, 28), 10)]:
+            built = count_params(build_student(g, shape, classes))
+            assert count_net_params(g.stem_width, g.stages, shape, classes) == built
