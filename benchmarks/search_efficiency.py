@@ -82,13 +82,18 @@ def slug(spec: str) -> str:
 def one_run(config: SearchConfig) -> dict:
     out = Path(config.out)
     start = time.perf_counter()
-    if (out / "front.json").is_file():  # finished before: read back (no training is redone)
-        result = resume_search(out, progress=False)
-    elif (out / "config.json").is_file():
+    finished = (out / "front.json").is_file()  # finished before: read back (no training is redone)
+    if finished or (out / "config.json").is_file():
         result = resume_search(out, progress=False)
     else:
         result = run_search(config, progress=False)
-    return {"history": result.history, "trainings": result.trainings, "wall_s": time.perf_counter() - start}
+    # wall_s is this call's time: a read-back run's is not its search time
+    return {
+        "history": result.history,
+        "trainings": result.trainings,
+        "wall_s": time.perf_counter() - start,
+        "read_back": finished,
+    }
 
 
 def best_at(history: list[dict], trainings: float) -> float:

@@ -377,7 +377,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     )
     print(format_front(result.front, config.objective))
     if result.best:
-        print(f"best student {result.best['genome_hash']} saved to {result.out / 'best'}/ (report: report.md)")
+        best_dir = os.path.relpath(result.out / "best") if Path.cwd() in result.out.parents else result.out / "best"
+        print(f"best student {result.best['genome_hash']} saved to {best_dir}/ (report: report.md)")
     return 0 if result.front else 1
 
 
