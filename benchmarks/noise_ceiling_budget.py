@@ -8,7 +8,7 @@ the next collection can pick a budget that makes the labels rankable.
 Every (budget, test size) setting is a suite collected into one SQLite store under ``--out`` (real
 training with the collector's own jobs), so an interrupted run goes on where it stopped:
 
-    .venv/bin/python benchmarks/noise_ceiling_budget.py [--budgets 6 18] [--students 16] [--workers 1]
+    .venv/bin/python benchmarks/noise_ceiling_budget.py [--budgets 6 18] [--students 8] [--workers 1]
 """
 
 from __future__ import annotations
@@ -74,10 +74,13 @@ def main() -> None:
             finally:
                 store.close()
             ceiling = noise_ceiling(records)
+            if not ceiling:
+                print(f"budget {budget} epochs, {n_test} test images: no task has 4 students with both seeds yet")
+                continue
             by_seed = {}
             for e in records:
                 by_seed.setdefault((e["group"], e["genome_hash"]), {})[e["seed"]] = e["target"]
-            diffs = [abs(v[0] - v[1]) for v in by_seed.values() if len(v) == 2]
+            diffs = [abs(v[0] - v[1]) for v in by_seed.values() if 0 in v and 1 in v]  # the suite's replicate seed
             for group, rho in sorted(ceiling.items()):
                 spec = next(e["task_spec"] for e in records if e["group"] == group)
                 rows.append((budget, n_test, spec, rho))

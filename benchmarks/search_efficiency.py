@@ -83,6 +83,17 @@ def one_run(config: SearchConfig) -> dict:
     out = Path(config.out)
     start = time.perf_counter()
     finished = (out / "front.json").is_file()  # finished before: read back (no training is redone)
+    if (out / "config.json").is_file():
+        stored = SearchConfig.load(out)
+        changed = [
+            k
+            for k in ("max_trainings", "max_params", "generations", "population", "rungs", "rung_size", "adapt_steps")
+            if getattr(stored, k) != getattr(config, k)
+        ]
+        if changed:
+            raise SystemExit(
+                f"{out} holds a run with other settings ({', '.join(changed)}); remove it or pass another --out"
+            )
     if finished or (out / "config.json").is_file():
         result = resume_search(out, progress=False)
     else:
@@ -112,7 +123,10 @@ def trainings_to_match(curves: dict, reference: float) -> dict:
     for (strategy, spec), runs in curves.items():
         if strategy == "random" or ("random", spec) not in curves:
             continue
-        target = np.nanmean([best_at(h, reference) for h in curves[("random", spec)]])
+        reached = [best_at(h, reference) for h in curves[("random", spec)]]
+        if not np.isfinite(reached).any():  # random search has no full-budget student yet: nothing to match
+            continue
+        target = np.nanmean(reached)
         out[(strategy, spec)] = [
             next((h["trainings"] for h in run if h["best_test_acc"] is not None and h["best_test_acc"] >= target), None)
             for run in runs

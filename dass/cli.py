@@ -298,7 +298,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     control = None
     if not args.no_control_baseline:
         controls = [e for e in split["train"] if e["tags"].get("control")]
-        params = {**model.get_params(), "n_models": min(3, model.n_models)}
+        params = model.get_params()  # the same settings as the card's no-KD baseline (dass pretrain)
         control = AccuracyPredictor(**params).fit(controls) if controls else None
     report = evaluate(model, split["test"], split["train"], adapt_records=args.adapt, control_predictor=control)
     print(format_table(report))

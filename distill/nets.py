@@ -199,7 +199,10 @@ class StagedNet(nn.Module):
 def count_net_params(
     stem_width: int, stages: tuple[StageGene, ...], in_shape: tuple[int, int, int], num_classes: int
 ) -> int:
-    """Parameters of ``StagedNet(stem_width, stages, in_shape, num_classes)`` without building it."""
+    """Parameters of ``StagedNet(stem_width, stages, in_shape, num_classes)`` without building it.
+
+    Raises ``AttributeError`` when a block type has no ``params`` method (build the network instead).
+    """
     total = conv_bn_params(in_shape[0], stem_width, 3)
     size = -(-min(in_shape[1:]) // stem_stride(in_shape))
     cin = stem_width

@@ -25,7 +25,7 @@ from predictor.conv import DirectedAdjacency, DirectedGINEConv
 from predictor.graph import EDGE_KINDS, NUM_EDGE_TYPES, NUM_NODE_FEATURES
 
 IGNORED_STD = 1e6  # the scale of a task feature that did not vary in training (it contributes ~0)
-INPUT_CLIP = 5.0  # standardised task features are clipped to +-INPUT_CLIP
+INPUT_CLIP = 5.0  # standardised task features are clipped to +-INPUT_CLIP (also for checkpoints saved before)
 
 __all__ = ["AccuracyNet", "NetConfig", "TaskEncoder", "adjacency_of"]
 

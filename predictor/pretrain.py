@@ -78,6 +78,8 @@ def pretrain(
         control = AccuracyPredictor(**model.get_params()).fit(controls) if controls else None
         test = evaluate(model, split["test"], split["train"], adapt_records=10, control_predictor=control)
         names = {e["group"]: f"{e['task_spec']} / {e['teacher']}" for e in split["test"]}
+        if len(set(names.values())) < len(names):  # e.g. one teacher name trained for different epochs
+            names = {g: f"{name} ({g})" for g, name in names.items()}
         card["meta_test"] = {
             "mean": test["mean"],
             "mean_by_source": test["mean_by_source"],

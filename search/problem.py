@@ -129,9 +129,12 @@ class CostModel:
             # One thread: these networks are tiny, and torch's intra-op threads stall badly on a busy machine.
             with single_threaded_torch():
                 if missing == ["params"]:  # counted from the genome, without building the network
-                    entry["params"] = float(
-                        count_net_params(genome.stem_width, genome.stages, self.in_shape, self.num_classes)
-                    )
+                    try:
+                        n = count_net_params(genome.stem_width, genome.stages, self.in_shape, self.num_classes)
+                    except AttributeError:  # a block type without a ``params`` count: shapes on the meta device
+                        with torch.device("meta"):
+                            n = count_params(build_student(genome, self.in_shape, self.num_classes, seed=0))
+                    entry["params"] = float(n)
                     return entry
                 # seed=0: building a network must not move the global torch RNG
                 net = build_student(genome, self.in_shape, self.num_classes, seed=0)
