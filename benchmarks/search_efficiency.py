@@ -85,11 +85,10 @@ def one_run(config: SearchConfig) -> dict:
     finished = (out / "front.json").is_file()  # finished before: read back (no training is redone)
     if (out / "config.json").is_file():
         stored = SearchConfig.load(out)
-        changed = [
-            k
-            for k in ("max_trainings", "max_params", "generations", "population", "rungs", "rung_size", "adapt_steps")
-            if getattr(stored, k) != getattr(config, k)
-        ]
+        keys = ["max_trainings", "max_params", "generations", "population", "rungs", "rung_size"]
+        if STRATEGIES.get(config.strategy).needs_predictor:  # only the predictor-guided search adapts
+            keys += ["checkpoint", "adapt_steps"]
+        changed = [k for k in keys if getattr(stored, k) != getattr(config, k)]
         if changed:
             raise SystemExit(
                 f"{out} holds a run with other settings ({', '.join(changed)}); remove it or pass another --out"
