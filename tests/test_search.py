@@ -328,3 +328,23 @@ def test_bad_input_is_one_line_and_exit_2(checkpoint, tmp_path, capsys):
         main(["search", "--task", TASK, "--teacher", str(path), "--strategy", "random", "--out", str(tmp_path / "z")]),
     )
     assert "3 classes" in err and "5" in err
+
+
+def test_cost_model_prices_a_block_without_a_parameter_count(monkeypatch):
+    from distill.cost import count_params
+    from distill.nets import BLOCKS, ConvBlock, build_student
+
+    class Uncounted(torch.nn.Module):  # a user's block type that does not count its own parameters
+        def __init__(self, cin, cout, stride, kernel, expansion=1, se=False):
+            super().__init__()
+            self.body = ConvBlock(cin, cout, stride, kernel, expansion, se)
+
+        def forward(self, x):
+            return self.body(x)
+
+    monkeypatch.setitem(BLOCKS._entries, "uncounted", Uncounted)
+    genome = Genome(
+        stem_width=8, stages=(StageGene("uncounted", 1, 12, 3, 1, False), StageGene("conv", 2, 16, 3, 1, True))
+    )
+    costs = CostModel((1, 8, 8), 10)
+    assert costs([genome], "params")[0] == count_params(build_student(genome, (1, 8, 8), 10))
