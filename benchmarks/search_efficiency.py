@@ -93,8 +93,7 @@ def one_run(config: SearchConfig) -> dict:
             raise SystemExit(
                 f"{out} holds a run with other settings ({', '.join(changed)}); remove it or pass another --out"
             )
-    if finished or (out / "config.json").is_file():
-        result = resume_search(out, progress=False)
+        result = resume_search(out, progress=False)  # a finished run is read back, an interrupted one goes on
     else:
         result = run_search(config, progress=False)
     # wall_s is this call's time: a read-back run's is not its search time

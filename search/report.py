@@ -118,13 +118,19 @@ def format_front(rows: list[dict[str, Any]], objective: str) -> str:
     head = f"{'student':<17}{objective + ' (' + unit + ')':>24}{'val acc':>9}{'test acc':>9}{'predicted':>16}  recipe"
     lines = [head, "-" * len(head)]
     for r in rows:
-        predicted = f"{r['predicted_acc']:.3f} ± {r['predicted_std']:.3f}" if r["predicted_acc"] is not None else "-"
-        test = f"{r['test_acc']:.4f}" if r["test_acc"] is not None else "-"
+        predicted, test = _accuracy_cells(r)
         lines.append(
             f"{r['genome_hash']:<17}{format_cost(objective, r['cost']):>24}{r['val_acc']:>9.4f}{test:>9}"
             f"{predicted:>16}  {recipe_str(r['recipe'])}"
         )
     return "\n".join(lines)
+
+
+def _accuracy_cells(r: dict[str, Any]) -> tuple[str, str]:
+    """A front row's predicted accuracy (mean ± std) and test accuracy as text; ``-`` where missing."""
+    predicted = f"{r['predicted_acc']:.3f} ± {r['predicted_std']:.3f}" if r["predicted_acc"] is not None else "-"
+    test = f"{r['test_acc']:.4f}" if r["test_acc"] is not None else "-"
+    return predicted, test
 
 
 def save_best(run: Any, row: dict[str, Any], directory: Path) -> dict[str, Any]:
@@ -296,8 +302,7 @@ def write_report(
     lines.append(f"| student | {c.objective} | val acc | test acc | predicted | recipe |")
     lines.append("| --- | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
-        predicted = f"{r['predicted_acc']:.3f} ± {r['predicted_std']:.3f}" if r["predicted_acc"] is not None else "-"
-        test = f"{r['test_acc']:.4f}" if r["test_acc"] is not None else "-"
+        predicted, test = _accuracy_cells(r)
         lines.append(
             f"| `{r['genome_hash']}` | {format_cost(c.objective, r['cost'])} | {r['val_acc']:.4f} | {test} | "
             f"{predicted} | {recipe_str(r['recipe'])} |"
