@@ -236,7 +236,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     base = {"n_models": args.models, "hidden": args.hidden, "random_state": args.seed}
     grid = [{**base, "epochs": e, "rank_weight": r} for e in args.epochs for r in args.rank_weight]
     logger = wandb_logger(config={**base, "grid": grid}) if args.wandb else None
-    card = pretrain(args.data, args.out, grid=grid, evaluate_test=not args.no_test, logger=logger)
+    card = pretrain(
+        args.data, args.out, grid=grid, evaluate_test=not args.no_test, logger=logger, label_seeds=args.label_seeds
+    )
     if len(grid) > 1:
         for t in card["model_selection"]:
             print(
@@ -257,7 +259,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                 {
                     "mean": mt["mean"],
                     "mean_by_source": mt.get("mean_by_source", {}),
-                    "noise_ceiling": {"mean": mt["noise_ceiling"], "groups": range(mt["noise_ceiling_groups"])},
+                    "noise_ceiling": {
+                        **mt["noise_ceiling"],
+                        "groups": range(mt["noise_ceiling"]["groups"]),
+                        "single_seed": {
+                            "mean": mt["noise_ceiling"]["single_seed"],
+                            "groups": range(mt["noise_ceiling"]["single_seed_groups"]),
+                        },
+                    },
+                    "labels": mt["labels"],
                     "recipe_awareness": mt["recipe_awareness"],
                     "groups": range(mt["groups"]),
                 }
@@ -287,7 +297,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from predictor.data import load_records, split_by_task
+    from predictor.data import load_records, mean_labels, split_by_task
     from predictor.estimator import AccuracyPredictor
     from predictor.evaluate import evaluate, format_table, plot_predictions
 
@@ -295,12 +305,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     split = split_by_task(load_records(args.data))
     if not split["test"]:
         raise UsageError(f"{args.data} has no meta-test (held-out) records")
+    train = mean_labels(split["train"], args.label_seeds)
     control = None
     if not args.no_control_baseline:
-        controls = [e for e in split["train"] if e["tags"].get("control")]
+        controls = [e for e in train if e["tags"].get("control")]
         params = model.get_params()  # the same settings as the card's no-KD baseline (dass pretrain)
         control = AccuracyPredictor(**params).fit(controls) if controls else None
-    report = evaluate(model, split["test"], split["train"], adapt_records=args.adapt, control_predictor=control)
+    report = evaluate(
+        model, split["test"], train, adapt_records=args.adapt, control_predictor=control, label_seeds=args.label_seeds
+    )
     print(format_table(report))
     if args.out:
         from distill.io import write_json
@@ -494,6 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=_positive_int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-test", action="store_true", help="skip the meta-test evaluation on the card")
+    p.add_argument(
+        "--label-seeds",
+        type=_positive_int,
+        default=2,
+        help="a student's label is its mean accuracy over training seeds 0..N-1 (default 2)",
+    )
     p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (offline without an API key)")
     p.set_defaults(func=cmd_pretrain)
 
@@ -512,6 +531,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--adapt", type=_non_negative_int, default=10, help="records of each task to adapt on (0: zero-shot only)"
     )
     p.add_argument("--no-control-baseline", action="store_true", help="skip the GNN trained on no-KD records")
+    p.add_argument(
+        "--label-seeds",
+        type=_positive_int,
+        default=2,
+        help="a student's label is its mean accuracy over training seeds 0..N-1 (default 2)",
+    )
     p.add_argument("--out", help="directory for evaluation.json and predicted_vs_measured.png")
     p.set_defaults(func=cmd_evaluate)
 

@@ -42,8 +42,10 @@ PROBE_SIZE = 64  # images on which the training-free proxies are measured
 # ----------------------------------------------------------------------------- jobs of a suite
 def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     """Every job of ``suite``: per (task, teacher), architectures spread across the size range,
-    each with ``recipes_per_student`` distilling recipes and a no-distillation control; a
-    fraction of architectures is repeated with a second seed."""
+    each with ``recipes_per_student`` distilling recipes and a no-distillation control, each
+    trained with seeds ``0 .. label_seeds-1`` (the label is their mean); a fraction of
+    architectures is trained with as many further seeds, an independent second label (the
+    noise ceiling)."""
     from distill.cost import count_params
     from distill.genome import get_space
     from distill.nets import build_student
@@ -52,6 +54,7 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
 
     space = get_space(suite.space)
     teacher_config = dataclasses.replace(TEACHER_CONFIG, epochs=suite.teacher_epochs)
+    k = suite.label_seeds
     jobs: list[Job] = []
     tasks: dict[str, Any] = {}
     archs: dict[str, list] = {}
@@ -73,7 +76,7 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
             genomes += [arch.with_recipe(space.sample_recipe(rng)) for _ in range(suite.recipes_per_student)]
             replicate = rng.random() < suite.replicate_fraction
             for g in genomes:
-                for seed in (0, suite.replicate_seed) if replicate else (0,):
+                for seed in range(2 * k if replicate else k):
                     jobs.append(
                         Job(
                             task_id=task.id,
@@ -95,17 +98,32 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
                             },
                         )
                     )
-    # Round-robin over pairs: an interrupted collection leaves every pair partly filled, not
-    # some pairs full and others empty; replicates (second seed) follow their round, so the
-    # noise ceiling can be measured early too.
+    return [jobs[i] for i in _collection_order(jobs, k)]
+
+
+def _collection_order(jobs: list[Job], label_seeds: int) -> list[int]:
+    """The order in which a collection runs ``jobs`` (indices), so that an interrupted one is useful.
+
+    1. Every student's first seed, round-robin over (task, teacher) pairs: every pair partly filled,
+       not some full and others empty; a replicate's seed 1 follows its round, so the noise ceiling
+       can be measured early.
+    2. The other label seeds, held-out pairs first (the meta-test's labels are what evaluation
+       rests on), round-robin again.
+    3. The replicates' remaining seeds (the noise ceiling of multi-seed labels).
+    """
     rank: dict[tuple, int] = {}
-    order = []
-    for job in jobs:
+    keys = []
+    for i, job in enumerate(jobs):
+        pair = (job.task_id, job.teacher_id)
         if job.seed == 0:
-            pair = (job.task_id, job.teacher_id)
             rank[pair] = rank.get(pair, -1) + 1
-        order.append((rank[(job.task_id, job.teacher_id)], job.seed, len(order)))
-    return [jobs[i] for *_, i in sorted(order)]
+        if job.seed == 0 or (job.seed == 1 and job.tags["replicate"]):
+            phase = 0
+        else:
+            phase = 1 if job.seed < label_seeds else 2
+        held = 0 if phase == 0 or job.tags.get("heldout") else 1
+        keys.append((phase, held, rank[pair], job.seed, i))
+    return [i for *_, i in sorted(keys)]
 
 
 def expand_cached(suite: Suite, data_dir: str | None = None, cache: str | None = None) -> list[Job]:

@@ -6,7 +6,8 @@ A suite file is TOML::
     budget = 5                 # training epochs of every student; the curve gives lower fidelities
     students_per_pair = 12     # architectures per (task, teacher), spread across the size range
     recipes_per_student = 2    # distilling recipes per architecture, plus one no-distillation control
-    replicate_fraction = 0.1   # architectures also trained with a second seed (noise ceiling)
+    label_seeds = 1            # seeds per student; its label is their mean (2 halves the seed noise)
+    replicate_fraction = 0.1   # architectures also trained with as many further seeds (noise ceiling)
 
     [[groups]]                 # a group expands to the product of its lists
     source = "mnist"
@@ -75,8 +76,8 @@ class Suite:
     students_per_pair: int = 12
     recipes_per_student: int = 2
     controls: bool = True
+    label_seeds: int = 1
     replicate_fraction: float = 0.1
-    replicate_seed: int = 1
     teacher_epochs: int = 15
     data_dir: str = ""  # empty: --data-dir or $DASS_DATA
 
@@ -120,11 +121,9 @@ class Suite:
         from distill.teachers import parse_zoo_name
 
         get_space(self.space)
-        for name in ("budget", "students_per_pair", "teacher_epochs"):
+        for name in ("budget", "students_per_pair", "teacher_epochs", "label_seeds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"the suite's {name!r} must be at least 1; got {getattr(self, name)}")
-        if self.replicate_seed == 0:
-            raise ValueError("the suite's 'replicate_seed' must differ from 0, the seed of every first run")
         if not 0 <= self.replicate_fraction <= 1:
             raise ValueError(f"the suite's 'replicate_fraction' must be in [0, 1]; got {self.replicate_fraction}")
         for i, g in enumerate(self.groups):

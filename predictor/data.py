@@ -82,6 +82,32 @@ def split_by_task(examples: list[dict[str, Any]], val_fraction: float = 0.15) ->
     return out
 
 
+def mean_labels(examples: list[dict[str, Any]], label_seeds: int = 2) -> list[dict[str, Any]]:
+    """One example per student: its target and curve averaged over training seeds ``0 .. label_seeds-1``.
+
+    A student is a (group, genome, budget); each seed's run is one record. Averaging ``k`` seeds
+    divides the seed-to-seed variance of a label by ``k``. A student whose seeds are not all there
+    yet keeps the mean of those that are (``"seeds"`` says how many); seeds from ``label_seeds``
+    on are the replicates that measure the noise ceiling, and are left out of the label.
+    """
+    if label_seeds < 1:
+        raise ValueError(f"label_seeds must be at least 1; got {label_seeds}")
+    by_student: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for ex in examples:
+        if ex["seed"] < label_seeds:
+            by_student[(ex["group"], ex["genome_hash"], ex["budget"])].append(ex)
+    out = []
+    for runs in by_student.values():
+        runs.sort(key=lambda e: e["seed"])
+        label = {**runs[0], "seeds": len(runs)}
+        if len(runs) > 1:
+            label["target"] = sum(e["target"] for e in runs) / len(runs)
+            n = min(len(e["curve"]) for e in runs)
+            label["curve"] = [sum(e["curve"][i] for e in runs) / len(runs) for i in range(n)]
+        out.append(label)
+    return out
+
+
 def groups(examples: list[dict[str, Any]], seed: int | None = 0) -> dict[str, list[dict[str, Any]]]:
     """Examples by (task, teacher) group; ``seed`` keeps one training seed (``None`` keeps all)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)

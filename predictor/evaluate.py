@@ -11,8 +11,12 @@ final test accuracy of the same students:
 * ``GNN, no-KD data`` -- the same GNN trained only on no-distillation records (a MetaD2A-style,
   distillation-unaware predictor);
 * ``random forest`` -- on flat genome features plus the task features, same meta-train split;
-* the noise ceiling -- Spearman between two training seeds of the same students (and, for the
-  recipe awareness, between two seeds of the recipes of one architecture).
+* the noise ceiling -- Spearman between two independent labels of the same students: seed 0 against
+  seed 1, or, when labels average k seeds, seeds 0..k-1 against k..2k-1 (and, for the recipe
+  awareness, seed 0 against seed 1 across the recipes of one architecture).
+
+Labels are the mean final test accuracy over training seeds ``0 .. label_seeds-1`` of a student
+(:func:`predictor.data.mean_labels`).
 
 Metrics per group: Spearman, Kendall tau, precision of the predicted top 5 % and top 10 %, mean
 absolute error (for methods that predict an accuracy). The tables average over groups.
@@ -30,7 +34,7 @@ import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
 from distill.genome import Genome
-from predictor.data import groups
+from predictor.data import groups, mean_labels
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +78,34 @@ def flat_features(example: dict[str, Any]) -> np.ndarray:
     return np.concatenate([onehot, active, extra, np.asarray(example["task_features"]["global"], float)])
 
 
-def noise_ceiling(examples: list[dict[str, Any]]) -> dict[str, float]:
-    """Seed-to-seed Spearman of final accuracy per group (students trained with two seeds)."""
+def noise_ceiling(examples: list[dict[str, Any]], label_seeds: int = 1) -> dict[str, float]:
+    """Seed-to-seed Spearman of final accuracy per group: how rankable the labels are.
+
+    With ``label_seeds`` k, a label is the mean of k training seeds; it is compared with an
+    independent label of the same student, the mean of seeds k .. 2k-1 (so k=1 compares seeds 0
+    and 1). Only students with all 2k seeds count; a group needs at least 4 of them.
+    """
     by_group: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for ex in examples:
         by_group[ex["group"]][ex["genome_hash"]][ex["seed"]] = ex["target"]
     out = {}
+    first, second = range(label_seeds), range(label_seeds, 2 * label_seeds)
     for group, genomes in by_group.items():
-        # seed 0 against the other seed of the same student, whichever the suite used
-        pairs = [(s[0], v) for s in genomes.values() if 0 in s for k, v in s.items() if k != 0]
+        pairs = [
+            (np.mean([s[k] for k in first]), np.mean([s[k] for k in second]))
+            for s in genomes.values()
+            if all(k in s for k in (*first, *second))
+        ]
         if len(pairs) >= 4:
             a, b = np.array(pairs).T
             if np.ptp(a) > 0 and np.ptp(b) > 0:
                 out[group] = float(spearmanr(a, b)[0])
     return out
+
+
+def spearman_brown(rho: float, k: int) -> float:
+    """The reliability of the mean of ``k`` seeds predicted from the one-seed reliability ``rho``."""
+    return k * rho / (1 + (k - 1) * rho)
 
 
 def recipe_awareness(pred_by_hash: dict[str, float], examples: list[dict[str, Any]]) -> list[float]:
@@ -132,6 +150,7 @@ def evaluate(
     baselines: bool = True,
     control_predictor: Any | None = None,
     seed: int = 0,
+    label_seeds: int = 2,
 ) -> dict[str, Any]:
     """Score ``predictor`` and the baselines on every meta-test group of ``test``.
 
@@ -144,6 +163,7 @@ def evaluate(
         baselines: also score the training-free proxies, parameters and FLOPs.
         control_predictor: the same GNN fitted on no-distillation records only (skipped when ``None``).
         seed: picks the adaptation records.
+        label_seeds: a student's label is its mean final accuracy over training seeds 0 .. label_seeds-1.
 
     Returns:
         ``{"groups": {group: {method: metrics}}, "mean": {method: metrics}, "noise_ceiling": ...,
@@ -155,7 +175,8 @@ def evaluate(
     source_of: dict[str, str] = {}
     predictions: list[dict[str, Any]] = []
     awareness: list[float] = []
-    for group, exs in sorted(groups(test, seed=0).items()):
+    labels = mean_labels(test, label_seeds)
+    for group, exs in sorted(groups(labels, seed=None).items()):
         if len(exs) < 5:
             continue
         true = np.array([e["target"] for e in exs])
@@ -205,7 +226,14 @@ def evaluate(
                 res[name] = rank_metrics(vals, true)
         per_group[group] = res
         source_of[group] = exs[0]["tags"].get("source", "?")
-    ceiling = noise_ceiling(test)
+    single = noise_ceiling(test)
+    ceiling = noise_ceiling(test, label_seeds) if label_seeds > 1 else single
+    mean_single = float(np.mean(list(single.values()))) if single else math.nan
+    if ceiling:
+        nc = {"mean": float(np.mean(list(ceiling.values()))), "groups": ceiling, "measured": True}
+    else:  # no student has 2k seeds yet: predict the ceiling of k-seed labels from the one-seed one
+        nc = {"mean": spearman_brown(mean_single, label_seeds), "groups": single, "measured": False}
+    nc.update(label_seeds=label_seeds, single_seed={"mean": mean_single, "groups": single})
     recipe_ceiling = recipe_noise_ceiling(test)
     return {
         "groups": per_group,
@@ -214,7 +242,11 @@ def evaluate(
             src: _mean_over_groups({g: r for g, r in per_group.items() if source_of[g] == src})
             for src in sorted(set(source_of.values()))
         },
-        "noise_ceiling": {"mean": float(np.mean(list(ceiling.values()))) if ceiling else math.nan, "groups": ceiling},
+        "noise_ceiling": nc,
+        "labels": {
+            "students": len(labels),
+            f"with {label_seeds} seeds": sum(e["seeds"] == label_seeds for e in labels),
+        },
         "recipe_awareness": {
             "mean": float(np.mean(awareness)) if awareness else math.nan,
             "n_archs": len(awareness),
@@ -264,7 +296,17 @@ def format_table(report: dict[str, Any], methods: Sequence[str] | None = None) -
             cells = [f"{mean[m][k]:.3f}" if k in mean[m] else "" for k in METRICS]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     nc = report["noise_ceiling"]
-    lines.append(f"\nnoise ceiling (seed-to-seed Spearman): {nc['mean']:.3f} over {len(nc['groups'])} groups")
+    k = nc.get("label_seeds", 1)
+    if k == 1:
+        lines.append(f"\nnoise ceiling (seed-to-seed Spearman): {nc['mean']:.3f} over {len(nc['groups'])} groups")
+    else:
+        single = nc["single_seed"]
+        how = "measured" if nc.get("measured") else "predicted by Spearman-Brown from one seed"
+        lines.append(
+            f"\nlabels: mean of {k} seeds ({report['labels'][f'with {k} seeds']} of {report['labels']['students']} "
+            f"students have all {k})\nnoise ceiling of {k}-seed labels ({how}): {nc['mean']:.3f} over "
+            f"{len(nc['groups'])} groups; one seed: {single['mean']:.3f} over {len(single['groups'])} groups"
+        )
     ra = report["recipe_awareness"]
     lines.append(
         f"recipe awareness (Spearman across recipes of one architecture): {ra['mean']:.3f} "

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.io import code_commit, file_sha256, write_json
-from predictor.data import describe_split, load_records, split_by_task
+from predictor.data import describe_split, load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
 from predictor.evaluate import evaluate
 
@@ -34,6 +34,7 @@ def pretrain(
     val_fraction: float = 0.15,
     evaluate_test: bool = True,
     logger: Any | None = None,
+    label_seeds: int = 2,
 ) -> dict[str, Any]:
     """Fit on meta-train, score meta-validation (and meta-test), save the checkpoint and its card.
 
@@ -45,6 +46,8 @@ def pretrain(
         val_fraction: share of the non-held-out tasks used for meta-validation.
         evaluate_test: also run the meta-test evaluation (baselines included) and put it on the card.
         logger: an object with ``log(dict)`` (e.g. a W&B run), or ``None``.
+        label_seeds: a student's label is its mean final accuracy over training seeds 0 .. label_seeds-1
+            (:func:`predictor.data.mean_labels`), in training and in evaluation.
 
     Returns:
         The card.
@@ -53,13 +56,15 @@ def pretrain(
     split = split_by_task(examples, val_fraction)
     if not split["train"]:
         raise ValueError(f"{data}: no meta-train records (every task is held out or in meta-validation)")
+    train = mean_labels(split["train"], label_seeds)
     start = time.perf_counter()
-    model, selection = select_model(split, grid or [dict(params or {})])
+    model, selection = select_model({**split, "train": train}, grid or [dict(params or {})], label_seeds)
     fit_s = time.perf_counter() - start
     card: dict[str, Any] = {
         "format_version": 1,
         "checkpoint": Path(out).name,
         "data": {"file": Path(data).name, "sha256": file_sha256(data), "records": len(examples)},
+        "label_seeds": label_seeds,
         "splits": describe_split(split),
         "split_tasks": {name: sorted({e["task_spec"] for e in exs}) for name, exs in split.items()},
         "hyper_parameters": model.get_params(),
@@ -68,23 +73,25 @@ def pretrain(
         "model_selection": selection,
     }
     if split["val"]:
-        val = evaluate(model, split["val"], adapt_records=0, baselines=True)
-        card["meta_validation"] = {"mean": val["mean"], "noise_ceiling": val["noise_ceiling"]["mean"]}
+        val = evaluate(model, split["val"], adapt_records=0, baselines=True, label_seeds=label_seeds)
+        card["meta_validation"] = {"mean": val["mean"], "noise_ceiling": _ceiling_card(val)}
         if logger:
             logger.log({f"val/{k}": v for k, v in val["mean"].get("ours (zero-shot)", {}).items()})
     if evaluate_test and split["test"]:
-        controls = [e for e in split["train"] if e["tags"].get("control")]
+        controls = [e for e in train if e["tags"].get("control")]
         # the distillation-unaware baseline: the same GNN and settings, fitted on no-distillation records only
         control = AccuracyPredictor(**model.get_params()).fit(controls) if controls else None
-        test = evaluate(model, split["test"], split["train"], adapt_records=10, control_predictor=control)
+        test = evaluate(
+            model, split["test"], train, adapt_records=10, control_predictor=control, label_seeds=label_seeds
+        )
         names = {e["group"]: f"{e['task_spec']} / {e['teacher']}" for e in split["test"]}
         if len(set(names.values())) < len(names):  # e.g. one teacher name trained for different epochs
             names = {g: f"{name} ({g})" for g, name in names.items()}
         card["meta_test"] = {
             "mean": test["mean"],
             "mean_by_source": test["mean_by_source"],
-            "noise_ceiling": test["noise_ceiling"]["mean"],
-            "noise_ceiling_groups": len(test["noise_ceiling"]["groups"]),
+            "noise_ceiling": _ceiling_card(test),
+            "labels": test["labels"],
             "recipe_awareness": test["recipe_awareness"],
             "groups": len(test["groups"]),
             "per_group": {
@@ -101,16 +108,29 @@ def pretrain(
     return card
 
 
-def select_model(split: dict[str, list], grid: list[dict[str, Any]]) -> tuple[AccuracyPredictor, list[dict]]:
+def _ceiling_card(report: dict[str, Any]) -> dict[str, Any]:
+    nc = report["noise_ceiling"]
+    return {
+        "mean": nc["mean"],
+        "groups": len(nc["groups"]),
+        "label_seeds": nc["label_seeds"],
+        "measured": nc["measured"],
+        "single_seed": nc["single_seed"]["mean"],
+        "single_seed_groups": len(nc["single_seed"]["groups"]),
+    }
+
+
+def select_model(
+    split: dict[str, list], grid: list[dict[str, Any]], label_seeds: int = 2
+) -> tuple[AccuracyPredictor, list[dict]]:
     """Fit every hyper-parameter set on meta-train; keep the best by mean Spearman on meta-validation."""
     best, best_score, tried = None, -math.inf, []
     for params in grid:
         model = AccuracyPredictor(**params).fit(split["train"])
         score = math.nan
         if split["val"] and len(grid) > 1:
-            score = evaluate(model, split["val"], adapt_records=0, baselines=False)["mean"]["ours (zero-shot)"][
-                "spearman"
-            ]
+            val = evaluate(model, split["val"], adapt_records=0, baselines=False, label_seeds=label_seeds)
+            score = val["mean"]["ours (zero-shot)"]["spearman"]
         tried.append({"params": params, "val_spearman": score})
         log.info("hyper-parameters %s: meta-validation Spearman %.3f", params, score)
         if best is None or score > best_score:  # NaN never wins over a real score

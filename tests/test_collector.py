@@ -52,6 +52,47 @@ def test_expand_is_deterministic_and_complete():
     assert by_teacher["cnn-s"] == by_teacher["resnet-s"]
 
 
+def test_label_seeds_train_every_student_again_after_every_first_run():
+    one = expand(Suite.from_dict(TINY))
+    two = expand(Suite.from_dict({**TINY, "label_seeds": 2}))
+    # the jobs of a one-seed suite keep their keys: a collection goes on where it was
+    assert {j.key for j in one} < {j.key for j in two}
+    students = {(j.teacher_id, j.genome_hash) for j in two}
+    replicated = {(j.teacher_id, j.genome_hash) for j in two if j.tags["replicate"]}
+    assert 0 < len(replicated) < len(students)
+    for s in students:
+        seeds = sorted(j.seed for j in two if (j.teacher_id, j.genome_hash) == s)
+        assert seeds == ([0, 1, 2, 3] if s in replicated else [0, 1])
+    # order: first runs (and a replicate's seed 1) as before, then the other second seeds, then seeds 2-3
+    assert [j.key for j in two[: len(one)]] == [j.key for j in one]
+    rest = two[len(one) :]
+    phase2 = [i for i, j in enumerate(rest) if j.seed >= 2]
+    assert phase2 and min(phase2) > max(i for i, j in enumerate(rest) if j.seed == 1)
+
+
+def test_second_seeds_of_held_out_pairs_come_first():
+    suite = Suite.from_dict(
+        {
+            **TINY,
+            "label_seeds": 2,
+            "replicate_fraction": 0.0,
+            "groups": [
+                {"source": "digits", "classes": ["0-2"], "teachers": ["cnn-s"], "teachers_per_task": 1},
+                {
+                    "source": "digits",
+                    "classes": ["3-5"],
+                    "teachers": ["cnn-s"],
+                    "teachers_per_task": 1,
+                    "heldout": True,
+                },
+            ],
+        }
+    )
+    seconds = [j for j in expand(suite) if j.seed == 1]
+    held = [j.tags["heldout"] for j in seconds]
+    assert held == sorted(held, reverse=True) and held[0] and not held[-1]
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [

@@ -1,0 +1,69 @@
+import math
+
+import numpy as np
+import pytest
+
+from predictor.data import mean_labels
+from predictor.evaluate import noise_ceiling, spearman_brown
+
+
+def record(group, genome, seed, target, curve=None, budget=6):
+    return {
+        "group": group,
+        "genome_hash": genome,
+        "seed": seed,
+        "target": target,
+        "curve": curve if curve is not None else [target / 2, target],
+        "budget": budget,
+        "tags": {},
+    }
+
+
+def test_mean_labels_average_the_label_seeds_only():
+    records = [
+        record("t/a", "g1", 0, 0.80, [0.4, 0.8]),
+        record("t/a", "g1", 1, 0.90, [0.6, 0.9]),
+        record("t/a", "g1", 2, 0.10),  # a replicate seed: the noise ceiling's, not the label's
+        record("t/a", "g2", 0, 0.70),  # its second seed is not collected yet
+        record("t/b", "g1", 1, 0.50),  # same genome, another group: another student
+        record("t/a", "g1", 0, 0.60, budget=3),  # another budget: another label
+    ]
+    labels = {(e["group"], e["genome_hash"], e["budget"]): e for e in mean_labels(records, label_seeds=2)}
+    assert len(labels) == 4
+    g1 = labels[("t/a", "g1", 6)]
+    assert g1["target"] == pytest.approx(0.85) and g1["curve"] == pytest.approx([0.5, 0.85]) and g1["seeds"] == 2
+    assert labels[("t/a", "g2", 6)]["target"] == 0.70 and labels[("t/a", "g2", 6)]["seeds"] == 1
+    assert labels[("t/b", "g1", 6)]["target"] == 0.50
+    assert labels[("t/a", "g1", 3)]["target"] == 0.60
+    # one label seed: every record with seed 0 as it is
+    assert [e["target"] for e in mean_labels(records, 1)] == [0.80, 0.70, 0.60]
+    with pytest.raises(ValueError, match="label_seeds must be at least 1; got 0"):
+        mean_labels(records, 0)
+
+
+def test_noise_ceiling_compares_independent_labels():
+    rng = np.random.default_rng(0)
+    truth = np.linspace(0.5, 0.9, 12)
+    noise = 0.05
+    records = [
+        record("t/a", f"g{i}", s, float(t + rng.normal(0, noise))) for i, t in enumerate(truth) for s in range(4)
+    ]
+    one, two = noise_ceiling(records, 1)["t/a"], noise_ceiling(records, 2)["t/a"]
+    assert -1 <= one <= 1 and -1 <= two <= 1
+    # averaging two seeds halves the noise variance: over many draws the 2-seed labels rank better
+    ones, twos = [], []
+    for k in range(40):
+        rng = np.random.default_rng(k)
+        rs = [record("t", f"g{i}", s, float(t + rng.normal(0, noise))) for i, t in enumerate(truth) for s in range(4)]
+        ones.append(noise_ceiling(rs, 1)["t"])
+        twos.append(noise_ceiling(rs, 2)["t"])
+    assert np.mean(twos) > np.mean(ones) + 0.03
+    # students without all four seeds do not count, and a group needs four students
+    assert noise_ceiling(records[:12], 2) == {}
+    assert noise_ceiling([r for r in records if r["seed"] < 2], 2) == {}
+
+
+def test_spearman_brown():
+    assert spearman_brown(0.8, 1) == pytest.approx(0.8)
+    assert spearman_brown(0.8, 2) == pytest.approx(1.6 / 1.8)
+    assert math.isnan(spearman_brown(math.nan, 2))
