@@ -6,7 +6,8 @@ A task is named by a spec string such as ``mnist:classes=0-4:transform=noise0.3:
 1. the source loader (``TASK_SOURCES``) reads the whole dataset as a :class:`RawData`;
 2. the class subset is kept and relabelled ``0..K-1`` in sorted order of the original labels;
 3. the test set is capped at ``n_test``; the training pool at ``n_train``; then ``val_fraction`` of
-   the pool becomes the validation set. All three are stratified and deterministic;
+   the pool becomes the validation set (or, with ``n_val``, the validation set is ``n_val`` further
+   images and all ``n_train`` are trained on). All three are stratified and deterministic;
 4. the images become float ``(N, C, H, W)`` in [0, 1], are resized to ``size`` (bilinear,
    antialiased) and pass through the domain transform (``DOMAIN_TRANSFORMS``), all splits alike;
 5. every split is normalised with the training set's per-channel mean and std.
@@ -76,6 +77,8 @@ class TaskSpec:
     - ``transform``: ``rotate[DEGREES]``, ``invert``, ``noise[STD]``, ``blur[SIGMA]``, ``downsample[FACTOR]``;
       a left-out number takes the default (``rotate`` -> ``rotate30``).
     - ``size``, ``n_train``, ``n_test``: positive integers; ``val_fraction``: in [0, 1); ``seed``: integer >= 0.
+    - ``n_val``: a validation set of this many images from outside the training pool, instead of
+      ``val_fraction`` of it (a larger validation set picks the best student more reliably).
 
     Example: ``mnist:classes=0-4:transform=noise0.3:size=16:n_train=3000:n_test=2000:seed=1``.
     """
@@ -86,6 +89,7 @@ class TaskSpec:
     transform: str | None = None  # domain transform with its parameter written out ("rotate30")
     size: int | None = None  # side length after resizing; None keeps the native size
     n_train: int | None = None  # cap on the training pool (train + val), stratified by `seed`
+    n_val: int | None = None  # validation images drawn beside the n_train pool; replaces val_fraction
     n_test: int | None = None  # cap on the test set, stratified with the fixed TEST_SEED
     # 15% of the pool is enough to pick epochs and compare students, and leaves 85% to train on.
     val_fraction: float = 0.15
@@ -109,13 +113,17 @@ class TaskSpec:
             object.__setattr__(self, "classes", classes)
         if self.transform is not None:
             object.__setattr__(self, "transform", _canonical_transform(self.transform))
-        for name in ("size", "n_train", "n_test"):
+        for name in ("size", "n_train", "n_val", "n_test"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _check_int(name, getattr(self, name), minimum=1))
         object.__setattr__(self, "seed", _check_int("seed", self.seed, minimum=0))
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             raise ValueError(f"the task spec's 'val_fraction' must be a number in [0, 1); got {self.val_fraction!r}")
         object.__setattr__(self, "val_fraction", float(self.val_fraction))
+        if self.n_val is not None and self.val_fraction != 0.15:
+            raise ValueError(
+                f"the task spec gives both n_val={self.n_val} and val_fraction={self.val_fraction:g}; give one of them"
+            )
 
     @classmethod
     def parse(cls, text: str) -> TaskSpec:
@@ -185,6 +193,7 @@ _SPEC_PARSERS: dict[str, Callable[[str, str], Any]] = {
     "transform": lambda key, value: value,
     "size": _parse_int,
     "n_train": _parse_int,
+    "n_val": _parse_int,
     "n_test": _parse_int,
     "val_fraction": _parse_float,
     "seed": _parse_int,
@@ -320,10 +329,22 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
     if spec.n_test is not None and spec.n_test < len(test):
         test = test[_stratified_split(raw.y_test[test], spec.n_test, np.random.default_rng(TEST_SEED))[0]]
     rng = np.random.default_rng(spec.seed)
-    if spec.n_train is not None and spec.n_train < len(pool):
-        pool = pool[_stratified_split(raw.y_train[pool], spec.n_train, rng)[0]]
-    val_pos, train_pos = _stratified_split(raw.y_train[pool], round(spec.val_fraction * len(pool)), rng, keep_one=True)
-    train, val = pool[train_pos], pool[val_pos]
+    if spec.n_val is not None:  # validation images beside the training pool
+        if spec.n_val >= len(pool):
+            raise ValueError(
+                f"n_val={spec.n_val} leaves no training images: the {spec.source!r} data has {len(pool)} "
+                f"training-split images of these classes"
+            )
+        val_pos, rest_pos = _stratified_split(raw.y_train[pool], spec.n_val, rng, keep_one=True)
+        val, train = pool[val_pos], pool[rest_pos]
+        if spec.n_train is not None and spec.n_train < len(train):
+            train = train[_stratified_split(raw.y_train[train], spec.n_train, rng)[0]]
+    else:
+        if spec.n_train is not None and spec.n_train < len(pool):
+            pool = pool[_stratified_split(raw.y_train[pool], spec.n_train, rng)[0]]
+        split = round(spec.val_fraction * len(pool))
+        val_pos, train_pos = _stratified_split(raw.y_train[pool], split, rng, keep_one=True)
+        train, val = pool[train_pos], pool[val_pos]
 
     num_classes = len(classes)
     y_train, y_val, y_test = (

@@ -45,6 +45,7 @@ def _save_npz(path, n_train=40, n_test=20, shape=(6, 6), classes=4, dtype=np.uin
         "digits",
         "mnist:classes=0-4:transform=noise0.3:size=16:n_train=3000:n_test=2000:seed=1",
         "mnist:classes=0,2,7",
+        "mnist:classes=0-9:n_train=1000:n_val=1000:n_test=2000",
         "mnist:classes=0-2,7,9",
         "digits:transform=rotate-15.5:val_fraction=0.2",
         "digits:transform=invert:val_fraction=0",
@@ -163,6 +164,21 @@ def test_n_train_is_a_stratified_cap_on_train_plus_val():
     counts = torch.bincount(task.y_train, minlength=10) + torch.bincount(task.y_val, minlength=10)
     assert ((counts - pool * 500 / pool.sum()).abs() < 1).all()  # every class keeps its share, within rounding
     assert len(load_task("digits:n_train=100000").y_train) == len(full.y_train)  # a cap, not a target
+
+
+def test_n_val_is_a_validation_set_beside_the_training_pool():
+    task = load_task("digits:n_train=500:n_val=400")
+    assert len(task.y_train) == 500 and len(task.y_val) == 400
+    assert torch.bincount(task.y_val, minlength=10).min() >= 39  # stratified: 40 per class, within rounding
+    train, val = _raw_images(task, "train"), _raw_images(task, "val")
+    assert not (train.flatten(1)[:, None] == val.flatten(1)[None]).all(-1).any()  # no image in both
+    assert len(load_task("digits:n_val=400").y_train) == len(load_task("digits").y_train) + len(
+        load_task("digits").y_val
+    ) - 400
+    with pytest.raises(ValueError, match=r"n_val=5000 leaves no training images: the 'digits' data has \d+"):
+        load_task("digits:n_val=5000")
+    with pytest.raises(ValueError, match="gives both n_val=10 and val_fraction=0.3; give one of them"):
+        TaskSpec.parse("digits:n_val=10:val_fraction=0.3")
 
 
 def test_n_test_is_a_stratified_cap_independent_of_the_seed():
