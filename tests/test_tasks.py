@@ -172,9 +172,10 @@ def test_n_val_is_a_validation_set_beside_the_training_pool():
     assert torch.bincount(task.y_val, minlength=10).min() >= 39  # stratified: 40 per class, within rounding
     train, val = _raw_images(task, "train"), _raw_images(task, "val")
     assert not (train.flatten(1)[:, None] == val.flatten(1)[None]).all(-1).any()  # no image in both
-    assert len(load_task("digits:n_val=400").y_train) == len(load_task("digits").y_train) + len(
-        load_task("digits").y_val
-    ) - 400
+    assert (
+        len(load_task("digits:n_val=400").y_train)
+        == len(load_task("digits").y_train) + len(load_task("digits").y_val) - 400
+    )
     with pytest.raises(ValueError, match=r"n_val=5000 leaves no training images: the 'digits' data has \d+"):
         load_task("digits:n_val=5000")
     with pytest.raises(ValueError, match="gives both n_val=10 and val_fraction=0.3; give one of them"):
