@@ -1,9 +1,11 @@
 """What the meta-dataset holds: counts, the noise ceiling per task family, accuracies per task.
 
-    .venv/bin/python benchmarks/meta_dataset_stats.py datasets_meta/meta_v1.csv.gz [--plot FILE]
+    .venv/bin/python benchmarks/meta_dataset_stats.py datasets_meta/meta_v1.csv.gz [--plot FILE] [--label-seeds 2]
 
-The noise ceiling of a (task, teacher) group is the Spearman correlation between the final test
-accuracies of the same students trained with two seeds; no predictor can rank them better.
+The noise ceiling of a (task, teacher) group is the Spearman correlation between two independent
+labels of the same students: the final test accuracies of seed 0 and seed 1 (one-seed labels), and,
+where students have four seeds, the mean of seeds 0-1 against the mean of seeds 2-3 (the two-seed
+labels the predictor trains on). No predictor can rank the labels better.
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ from collections import defaultdict
 
 import numpy as np
 
-from predictor.data import load_records
-from predictor.evaluate import noise_ceiling
+from predictor.data import load_records, mean_labels
+from predictor.evaluate import noise_ceiling, spearman_brown
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data")
     parser.add_argument("--plot", help="write a box plot of accuracies per task here")
+    parser.add_argument("--label-seeds", type=int, default=2, help="seeds a label averages")
     args = parser.parse_args()
+    k = args.label_seeds
     ex = load_records(args.data)
     firsts = [e for e in ex if e["seed"] == 0]
     replicated = {(e["group"], e["genome_hash"]) for e in ex if e["seed"] == 1}
+    labels = mean_labels(ex, k)
     print(
         f"records {len(ex)} (ok), tasks {len({e['task_id'] for e in ex})}, "
         f"(task, teacher) groups {len({e['group'] for e in ex})}"
@@ -34,22 +39,32 @@ def main() -> None:
     controls = sum(e["tags"].get("control", False) for e in ex)
     heldout = sum(e["tags"].get("heldout", False) for e in ex)
     print(f"no-KD controls {controls}, triples trained with 2 seeds {len(replicated)}, held-out records {heldout}")
+    full = sum(e["seeds"] == k for e in labels)
+    print(f"students (labels) {len(labels)}, of which with all {k} label seeds {full}")
+    by_seeds = defaultdict(set)
+    for e in ex:
+        by_seeds[(e["group"], e["genome_hash"])].add(e["seed"])
+    quads = sum(len(s) >= 2 * k for s in by_seeds.values())
+    print(f"students with {2 * k} seeds (the noise ceiling of {k}-seed labels) {quads}")
     curves = sum(len(e["curve"]) == e["budget"] for e in ex)
     print(f"records with a full per-epoch curve {curves}\n")
 
-    ceiling = noise_ceiling(ex)
-    family = {e["group"]: e["tags"].get("domain", "?") for e in ex}
-    source = {e["group"]: e["tags"].get("source", "?") for e in ex}
-    by_family: dict[str, list[float]] = defaultdict(list)
-    for g, rho in ceiling.items():
-        by_family[f"{source[g]}/{family[g]}"].append(rho)
-    print("| task family | groups with 2 seeds | noise ceiling (mean Spearman) | min |\n|---|---:|---:|---:|")
-    for fam, rhos in sorted(by_family.items()):
-        print(f"| {fam} | {len(rhos)} | {np.mean(rhos):.3f} | {np.min(rhos):.3f} |")
-    if ceiling:
-        print(
-            f"| all | {len(ceiling)} | {np.mean(list(ceiling.values())):.3f} | {np.min(list(ceiling.values())):.3f} |"
-        )
+    family = {e["group"]: f"{e['tags'].get('source', '?')}/{e['tags'].get('domain', '?')}" for e in ex}
+    one, many = noise_ceiling(ex, 1), noise_ceiling(ex, k)
+    print(
+        f"| task family | groups with 2 seeds | one-seed labels: noise ceiling | min | groups with {2 * k} seeds "
+        f"| {k}-seed labels: noise ceiling |\n|---|---:|---:|---:|---:|---:|"
+    )
+    for fam in sorted({family[g] for g in one}):
+        rhos = [r for g, r in one.items() if family[g] == fam]
+        rk = [r for g, r in many.items() if family[g] == fam]
+        cell = f"{np.mean(rk):.3f}" if rk else "-"
+        print(f"| {fam} | {len(rhos)} | {np.mean(rhos):.3f} | {np.min(rhos):.3f} | {len(rk)} | {cell} |")
+    if one:
+        m1 = np.mean(list(one.values()))
+        cell = f"{np.mean(list(many.values())):.3f}" if many else "-"
+        print(f"| all | {len(one)} | {m1:.3f} | {np.min(list(one.values())):.3f} | {len(many)} | {cell} |")
+        print(f"\n{k}-seed labels, predicted from the one-seed ceiling by Spearman-Brown: {spearman_brown(m1, k):.3f}")
 
     by_task: dict[str, list[float]] = defaultdict(list)
     for e in firsts:

@@ -34,10 +34,12 @@ from search import STRATEGIES, SearchConfig, resume_search, run_search
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = Path(os.environ.get("DASS_DATA", ROOT.parent / "shared" / "data"))
-# (task spec, teacher): both unseen by the meta-v1 predictor (see datasets_meta/suites/meta_v1.toml)
+# (task spec, teacher): both unseen by the meta-v1 predictor (see datasets_meta/suites/meta_v1.toml).
+# The MNIST task validates on 1,000 further images: with the default 15 % of 1,000 (150 images) the
+# standard error of a validation accuracy near 0.55 is 4 points, and which student is "best" is chance.
 TASKS = [
     ("digits", "vgg-s"),
-    ("mnist:classes=0-9:transform=noise0.4:size=12:n_train=1000:n_test=2000", "vgg-s"),
+    ("mnist:classes=0-9:transform=noise0.4:size=12:n_train=1000:n_val=1000:n_test=2000", "vgg-s"),
 ]
 QUICK_TASKS = [
     ("digits:classes=0-4", "vgg-s"),

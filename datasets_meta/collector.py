@@ -43,9 +43,14 @@ PROBE_SIZE = 64  # images on which the training-free proxies are measured
 def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     """Every job of ``suite``: per (task, teacher), architectures spread across the size range,
     each with ``recipes_per_student`` distilling recipes and a no-distillation control, each
-    trained with seeds ``0 .. label_seeds-1`` (the label is their mean); a fraction of
-    architectures is trained with as many further seeds, an independent second label (the
-    noise ceiling)."""
+    trained with seeds ``0 .. label_seeds-1`` (the label is their mean).
+
+    The noise ceiling needs a second, independent label of the same students. With one label
+    seed, a ``replicate_fraction`` of architectures also gets seed 1. With more, every student of
+    a ``replicate_fraction`` of the (task, teacher) pairs -- at least one per task family -- also
+    gets seeds ``label_seeds .. 2 label_seeds-1``: the ceiling is then measured over all the
+    students of a pair, spread across the size range, not over the few recipes of one architecture.
+    """
     from distill.cost import count_params
     from distill.genome import get_space
     from distill.nets import build_student
@@ -55,6 +60,7 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     space = get_space(suite.space)
     teacher_config = dataclasses.replace(TEACHER_CONFIG, epochs=suite.teacher_epochs)
     k = suite.label_seeds
+    replicate_pairs = _replicate_pairs(suite) if k > 1 else set()
     jobs: list[Job] = []
     tasks: dict[str, Any] = {}
     archs: dict[str, list] = {}
@@ -74,7 +80,9 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
         for arch in archs[spec]:
             genomes = [arch] if suite.controls else []
             genomes += [arch.with_recipe(space.sample_recipe(rng)) for _ in range(suite.recipes_per_student)]
-            replicate = rng.random() < suite.replicate_fraction
+            replicate = rng.random() < suite.replicate_fraction  # drawn whatever k is: the recipes stay the same
+            if k > 1:
+                replicate = (spec, teacher) in replicate_pairs
             for g in genomes:
                 for seed in range(2 * k if replicate else k):
                     jobs.append(
@@ -101,15 +109,29 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     return [jobs[i] for i in _collection_order(jobs, k)]
 
 
+def _replicate_pairs(suite: Suite) -> set[tuple[str, str]]:
+    """The (task spec, teacher) pairs whose students all get the extra seeds: ``replicate_fraction`` of the
+    pairs of every task family (source and domain), at least one, picked by a stable hash."""
+    by_family: dict[tuple, list[tuple[str, str]]] = {}
+    for spec, teacher, tags in suite.pairs():
+        by_family.setdefault((tags["source"], tags["domain"]), []).append((spec, teacher))
+    out = set()
+    for pairs in by_family.values():
+        n = max(1, round(suite.replicate_fraction * len(pairs))) if suite.replicate_fraction > 0 else 0
+        out.update(sorted(pairs, key=lambda p: stable_seed(suite.seed, *p, "replicate"))[:n])
+    return out
+
+
 def _collection_order(jobs: list[Job], label_seeds: int) -> list[int]:
     """The order in which a collection runs ``jobs`` (indices), so that an interrupted one is useful.
 
     1. Every student's first seed, round-robin over (task, teacher) pairs: every pair partly filled,
-       not some full and others empty; a replicate's seed 1 follows its round, so the noise ceiling
-       can be measured early.
-    2. The other label seeds, held-out pairs first (the meta-test's labels are what evaluation
-       rests on), round-robin again.
-    3. The replicates' remaining seeds (the noise ceiling of multi-seed labels).
+       not some full and others empty. With one label seed, a replicate's seed 1 follows its round,
+       so the noise ceiling can be measured early.
+    2. The other label seeds of held-out pairs (the meta-test's labels are what evaluation rests on)
+       and of replicated pairs, round-robin again;
+    3. the replicated pairs' further seeds (the noise ceiling of multi-seed labels);
+    4. the other label seeds of the remaining pairs.
     """
     rank: dict[tuple, int] = {}
     keys = []
@@ -117,12 +139,13 @@ def _collection_order(jobs: list[Job], label_seeds: int) -> list[int]:
         pair = (job.task_id, job.teacher_id)
         if job.seed == 0:
             rank[pair] = rank.get(pair, -1) + 1
-        if job.seed == 0 or (job.seed == 1 and job.tags["replicate"]):
+        if job.seed == 0 or (label_seeds == 1 and job.tags["replicate"]):
             phase = 0
+        elif job.seed >= label_seeds:
+            phase = 2
         else:
-            phase = 1 if job.seed < label_seeds else 2
-        held = 0 if phase == 0 or job.tags.get("heldout") else 1
-        keys.append((phase, held, rank[pair], job.seed, i))
+            phase = 1 if job.tags.get("heldout") or job.tags["replicate"] else 3
+        keys.append((phase, rank[pair], job.seed, i))
     return [i for *_, i in sorted(keys)]
 
 

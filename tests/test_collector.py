@@ -54,20 +54,34 @@ def test_expand_is_deterministic_and_complete():
 
 def test_label_seeds_train_every_student_again_after_every_first_run():
     one = expand(Suite.from_dict(TINY))
-    two = expand(Suite.from_dict({**TINY, "label_seeds": 2}))
-    # the jobs of a one-seed suite keep their keys: a collection goes on where it was
+    suite = Suite.from_dict(
+        {
+            **TINY,
+            "label_seeds": 2,
+            "groups": [
+                {
+                    "source": "digits",
+                    "classes": ["0-2", "3-5"],
+                    "teachers": ["cnn-s", "resnet-s"],
+                    "teachers_per_task": 2,
+                }
+            ],
+        }
+    )
+    two = expand(suite)
+    # the jobs of the one-seed suite keep their keys: a collection goes on where it was
     assert {j.key for j in one} < {j.key for j in two}
-    students = {(j.teacher_id, j.genome_hash) for j in two}
-    replicated = {(j.teacher_id, j.genome_hash) for j in two if j.tags["replicate"]}
-    assert 0 < len(replicated) < len(students)
-    for s in students:
-        seeds = sorted(j.seed for j in two if (j.teacher_id, j.genome_hash) == s)
-        assert seeds == ([0, 1, 2, 3] if s in replicated else [0, 1])
-    # order: first runs (and a replicate's seed 1) as before, then the other second seeds, then seeds 2-3
-    assert [j.key for j in two[: len(one)]] == [j.key for j in one]
-    rest = two[len(one) :]
-    phase2 = [i for i, j in enumerate(rest) if j.seed >= 2]
-    assert phase2 and min(phase2) > max(i for i, j in enumerate(rest) if j.seed == 1)
+    # every student has seeds 0 and 1; every student of half the pairs (rounded, per family) also 2 and 3
+    seeds: dict = {}
+    for j in two:
+        seeds.setdefault((j.task_id, j.teacher_id), {}).setdefault(j.genome_hash, []).append(j.seed)
+    assert len(seeds) == 4
+    replicated = [p for p, students in seeds.items() if all(sorted(s) == [0, 1, 2, 3] for s in students.values())]
+    rest = [p for p, students in seeds.items() if all(sorted(s) == [0, 1] for s in students.values())]
+    assert len(replicated) == 2 and len(rest) == 2
+    # order: all first seeds, then the replicated pairs' second seeds, their seeds 2-3, the other second seeds
+    phases = [0 if j.seed == 0 else 2 if j.seed >= 2 else 1 if j.tags["replicate"] else 3 for j in two]
+    assert phases == sorted(phases) and set(phases) == {0, 1, 2, 3}
 
 
 def test_second_seeds_of_held_out_pairs_come_first():
@@ -88,8 +102,9 @@ def test_second_seeds_of_held_out_pairs_come_first():
             ],
         }
     )
-    seconds = [j for j in expand(suite) if j.seed == 1]
-    held = [j.tags["heldout"] for j in seconds]
+    jobs = expand(suite)
+    assert {j.seed for j in jobs} == {0, 1}
+    held = [j.tags["heldout"] for j in jobs if j.seed == 1]
     assert held == sorted(held, reverse=True) and held[0] and not held[-1]
 
 
