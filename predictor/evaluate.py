@@ -89,18 +89,26 @@ def noise_ceiling(examples: list[dict[str, Any]], label_seeds: int = 1) -> dict[
     for ex in examples:
         by_group[ex["group"]][ex["genome_hash"]][ex["seed"]] = ex["target"]
     out = {}
-    first, second = range(label_seeds), range(label_seeds, 2 * label_seeds)
-    for group, genomes in by_group.items():
-        pairs = [
-            (np.mean([s[k] for k in first]), np.mean([s[k] for k in second]))
-            for s in genomes.values()
-            if all(k in s for k in (*first, *second))
-        ]
-        if len(pairs) >= 4:
-            a, b = np.array(pairs).T
-            if np.ptp(a) > 0 and np.ptp(b) > 0:
-                out[group] = float(spearmanr(a, b)[0])
+    for group, students in by_group.items():
+        rho = _label_agreement(students, label_seeds, min_students=4)
+        if rho is not None:
+            out[group] = rho
     return out
+
+
+def _label_agreement(students: dict[str, dict[int, float]], k: int, min_students: int) -> float | None:
+    """Spearman between two independent labels (mean of seeds 0..k-1, mean of k..2k-1) of the students that
+    have all 2k seeds; None when fewer than ``min_students`` do or either label is constant."""
+    first, second = range(k), range(k, 2 * k)
+    pairs = [
+        (np.mean([s[i] for i in first]), np.mean([s[i] for i in second]))
+        for s in students.values()
+        if all(i in s for i in (*first, *second))
+    ]
+    if len(pairs) < min_students:
+        return None
+    a, b = np.array(pairs).T
+    return float(spearmanr(a, b)[0]) if np.ptp(a) > 0 and np.ptp(b) > 0 else None
 
 
 def spearman_brown(rho: float, k: int) -> float:
@@ -123,22 +131,16 @@ def recipe_awareness(pred_by_hash: dict[str, float], examples: list[dict[str, An
     return out
 
 
-def recipe_noise_ceiling(examples: list[dict[str, Any]]) -> list[float]:
-    """Seed-to-seed Spearman across the recipes of one architecture, per architecture trained with two seeds.
+def recipe_noise_ceiling(examples: list[dict[str, Any]], label_seeds: int = 1) -> list[float]:
+    """Seed-to-seed Spearman across the recipes of one architecture, per architecture with independent labels
+    (seed 0 against seed 1, or, with ``label_seeds`` k, the mean of seeds 0..k-1 against k..2k-1).
 
     The bound for :func:`recipe_awareness`: how reproducible the measured ranking of recipes is.
     """
     by_arch: dict[tuple, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for ex in examples:
         by_arch[(ex["group"], ex["tags"].get("arch", ex["genome_hash"]))][ex["genome_hash"]][ex["seed"]] = ex["target"]
-    out = []
-    for recipes in by_arch.values():
-        pairs = [(s[0], v) for s in recipes.values() if 0 in s for k, v in s.items() if k != 0]
-        if len(pairs) >= 3:
-            a, b = np.array(pairs).T
-            if np.ptp(a) > 0 and np.ptp(b) > 0:
-                out.append(float(spearmanr(a, b)[0]))
-    return out
+    return [rho for recipes in by_arch.values() if (rho := _label_agreement(recipes, label_seeds, 3)) is not None]
 
 
 def evaluate(
@@ -228,13 +230,12 @@ def evaluate(
         source_of[group] = exs[0]["tags"].get("source", "?")
     single = noise_ceiling(test)
     ceiling = noise_ceiling(test, label_seeds) if label_seeds > 1 else single
-    mean_single = float(np.mean(list(single.values()))) if single else math.nan
-    if ceiling:
-        nc = {"mean": float(np.mean(list(ceiling.values()))), "groups": ceiling, "measured": True}
-    else:  # no student has 2k seeds yet: predict the ceiling of k-seed labels from the one-seed one
-        nc = {"mean": spearman_brown(mean_single, label_seeds), "groups": single, "measured": False}
-    nc.update(label_seeds=label_seeds, single_seed={"mean": mean_single, "groups": single})
-    recipe_ceiling = recipe_noise_ceiling(test)
+    nc = _label_ceiling(list(single.values()), list(ceiling.values()), label_seeds)
+    nc.update(groups=ceiling or single, single_seed={"mean": nc.pop("single"), "groups": single})
+    recipe_single = recipe_noise_ceiling(test)
+    recipe = _label_ceiling(
+        recipe_single, recipe_noise_ceiling(test, label_seeds) if label_seeds > 1 else recipe_single, label_seeds
+    )
     return {
         "groups": per_group,
         "mean": _mean_over_groups(per_group),
@@ -250,11 +251,23 @@ def evaluate(
         "recipe_awareness": {
             "mean": float(np.mean(awareness)) if awareness else math.nan,
             "n_archs": len(awareness),
-            "noise_ceiling": float(np.mean(recipe_ceiling)) if recipe_ceiling else math.nan,
-            "noise_ceiling_archs": len(recipe_ceiling),
+            "noise_ceiling": recipe["mean"],
+            "noise_ceiling_archs": recipe["n"],
+            "noise_ceiling_measured": recipe["measured"],
+            "noise_ceiling_single_seed": recipe["single"],
+            "noise_ceiling_single_seed_archs": len(recipe_single),
         },
         "predictions": predictions,
     }
+
+
+def _label_ceiling(single: list[float], multi: list[float], k: int) -> dict[str, Any]:
+    """The noise ceiling of k-seed labels: measured where students have 2k seeds, else predicted from the
+    one-seed ceiling by Spearman-Brown."""
+    one = float(np.mean(single)) if single else math.nan
+    if multi:
+        return {"mean": float(np.mean(multi)), "n": len(multi), "measured": True, "label_seeds": k, "single": one}
+    return {"mean": spearman_brown(one, k), "n": len(single), "measured": k == 1, "label_seeds": k, "single": one}
 
 
 def _mean_metrics(runs: list[dict[str, float]]) -> dict[str, float]:
@@ -313,8 +326,9 @@ def format_table(report: dict[str, Any], methods: Sequence[str] | None = None) -
         f"over {ra['n_archs']} architectures"
     )
     if ra.get("noise_ceiling_archs"):
+        how = "" if k == 1 else " (measured)" if ra.get("noise_ceiling_measured") else " (predicted by Spearman-Brown)"
         lines.append(
-            f"recipe noise ceiling (seed-to-seed Spearman across recipes): {ra['noise_ceiling']:.3f} "
+            f"recipe noise ceiling (seed-to-seed Spearman across recipes){how}: {ra['noise_ceiling']:.3f} "
             f"over {ra['noise_ceiling_archs']} architectures"
         )
     for src, means in report.get("mean_by_source", {}).items():

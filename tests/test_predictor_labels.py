@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from predictor.data import mean_labels
-from predictor.evaluate import noise_ceiling, spearman_brown
+from predictor.evaluate import noise_ceiling, recipe_noise_ceiling, spearman_brown
 
 
 def record(group, genome, seed, target, curve=None, budget=6):
@@ -67,3 +67,13 @@ def test_spearman_brown():
     assert spearman_brown(0.8, 1) == pytest.approx(0.8)
     assert spearman_brown(0.8, 2) == pytest.approx(1.6 / 1.8)
     assert math.isnan(spearman_brown(math.nan, 2))
+
+
+def test_recipe_noise_ceiling_pairs_each_student_once():
+    # three recipes of one architecture, four seeds: seeds 0 and 1 agree perfectly, seeds 2 and 3 reverse them
+    records = []
+    for i, base in enumerate([0.70, 0.80, 0.90]):
+        for seed, acc in enumerate([base, base, 1.6 - base, 1.6 - base]):
+            records.append({**record("t/a", f"g{i}", seed, acc), "tags": {"arch": "a1"}})
+    assert recipe_noise_ceiling(records, 1) == [pytest.approx(1.0)]
+    assert recipe_noise_ceiling(records, 2) == [pytest.approx(-1.0)]
