@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import time
 import warnings
@@ -31,6 +32,7 @@ import numpy as np
 
 from dass.cli import DEFAULT_CHECKPOINT
 from search import STRATEGIES, SearchConfig, resume_search, run_search
+from search.loop import HISTORY_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
 MNIST_DIR = Path(os.environ.get("DASS_DATA", ROOT.parent / "shared" / "data"))
@@ -95,6 +97,15 @@ def one_run(config: SearchConfig) -> dict:
             raise SystemExit(
                 f"{out} holds a run with other settings ({', '.join(changed)}); remove it or pass another --out"
             )
+        if finished and (out / HISTORY_FILE).is_file():  # a finished run's curve, without replaying it
+            history = json.loads((out / HISTORY_FILE).read_text())
+            trainings = json.loads((out / "front.json").read_text())["trainings"]
+            return {
+                "history": history,
+                "trainings": trainings,
+                "wall_s": time.perf_counter() - start,
+                "read_back": True,
+            }
         result = resume_search(out, progress=False)  # a finished run is read back, an interrupted one goes on
     else:
         result = run_search(config, progress=False)

@@ -15,6 +15,7 @@ The run directory::
     state-GGGGG.npz       the population's arrays (no pickles)
     costs.json            parameters / FLOPs / measured latency per architecture
     front.csv, front.json the verified Pareto front (hash, genome, recipe, costs, predicted, measured)
+    history.json          the best verified student after every batch of trainings (a finished run's curve)
     best/                 student.pt, genome.json, recipe.json, metrics.json of the most accurate student
     pareto.png, predicted_vs_measured.png, best_vs_trainings.png, report.md
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.genome import Genome
+from distill.io import write_json
 from search.config import CONFIG_FILE, SearchConfig
 from search.context import Progress, SearchRun
 from search.report import (
@@ -43,6 +45,7 @@ from search.report import (
 from search.strategies import STRATEGIES
 
 log = logging.getLogger(__name__)
+HISTORY_FILE = "history.json"
 
 __all__ = ["SearchResult", "resume_search", "run_search", "verify"]
 
@@ -117,6 +120,7 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
             "best": best["genome_hash"] if best else None,
         }
         write_front(out, rows, meta)
+        write_json(out / HISTORY_FILE, run.history)
         plot_pareto(out / "pareto.png", run, rows)
         quality = plot_predicted_vs_measured(out / "predicted_vs_measured.png", run)
         plot_best_vs_trainings(out / "best_vs_trainings.png", run.history, config.strategy)

@@ -253,6 +253,7 @@ def test_every_strategy_searches_within_the_training_budget(strategy, checkpoint
     assert result.trainings <= 4 + 1e-9
     best = [h["best_val_acc"] for h in result.history if h["best_val_acc"] is not None]
     assert best == sorted(best) and best[-1] == max(r["val_acc"] for r in result.front)
+    assert json.loads((result.out / "history.json").read_text()) == result.history  # the run's curve, on disk
     again = resume_search(result.out)  # resuming a finished run trains nothing and gives the same front
     assert again.front == result.front and again.trainings == result.trainings
 
