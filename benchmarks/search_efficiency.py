@@ -228,6 +228,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny configuration (a smoke test, numbers mean little)")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--only-seed", type=int, help="run just this seed (to spread the runs over processes)")
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES.names())
     parser.add_argument("--max-trainings", type=float, default=20.0, help="full-budget-equivalent trainings per run")
     parser.add_argument(
@@ -265,7 +266,7 @@ def main() -> None:
     summary = []
     for spec, teacher in tasks:
         for strategy in args.strategies:
-            for seed in range(args.seeds):
+            for seed in range(args.seeds) if args.only_seed is None else [args.only_seed]:
                 config = SearchConfig(
                     task=spec,
                     teacher=teacher,
