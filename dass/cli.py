@@ -45,7 +45,8 @@ def cmd_tasks(args: argparse.Namespace) -> int:
         return 0
     print("sources:    " + ", ".join(TASK_SOURCES.names()))
     print("transforms: " + ", ".join(DOMAIN_TRANSFORMS.names()))
-    print("spec:       SOURCE[:classes=0-4|0,2,7][:transform=NAME[VALUE]][:size=N][:n_train=N][:n_val=N][:n_test=N][:seed=N]")
+    print("spec:       SOURCE[:classes=0-4|0,2,7][:transform=NAME[VALUE]][:size=N]")
+    print("            [:n_train=N][:n_val=N][:n_test=N][:seed=N]")
     print("            [:path=FILE] for npz and folder sources")
     print("examples:   digits")
     print("            mnist:classes=0-4:transform=rotate30:size=16:n_train=3000")
