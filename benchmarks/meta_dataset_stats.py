@@ -24,6 +24,9 @@ def main() -> None:
     parser.add_argument("data")
     parser.add_argument("--plot", help="write a box plot of accuracies per task here")
     parser.add_argument("--label-seeds", type=int, default=2, help="seeds a label averages")
+    parser.add_argument(
+        "--min-students", type=int, default=4, help="a pair's ceiling needs this many students with both labels"
+    )
     args = parser.parse_args()
     k = args.label_seeds
     ex = load_records(args.data)
@@ -50,21 +53,24 @@ def main() -> None:
     print(f"records with a full per-epoch curve {curves}\n")
 
     family = {e["group"]: f"{e['tags'].get('source', '?')}/{e['tags'].get('domain', '?')}" for e in ex}
-    one, many = noise_ceiling(ex, 1), noise_ceiling(ex, k)
+    one, many = noise_ceiling(ex, 1, args.min_students), noise_ceiling(ex, k, args.min_students)
+    print(f"pairs with at least {args.min_students} students with two independent labels:")
     print(
-        f"| task family | groups with 2 seeds | one-seed labels: noise ceiling | min | groups with {2 * k} seeds "
-        f"| {k}-seed labels: noise ceiling |\n|---|---:|---:|---:|---:|---:|"
+        f"| task family | pairs with 2 seeds | one-seed labels: noise ceiling | min | {k}-seed labels, predicted "
+        f"(Spearman-Brown) | pairs with {2 * k} seeds | {k}-seed labels: measured |"
     )
-    for fam in sorted({family[g] for g in one}):
-        rhos = [r for g, r in one.items() if family[g] == fam]
-        rk = [r for g, r in many.items() if family[g] == fam]
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    rows = [(fam, [g for g in one if family[g] == fam]) for fam in sorted({family[g] for g in one})]
+    mnist = [g for g in one if family[g].startswith("mnist")]
+    rows += [("all MNIST", mnist)] if mnist and len(mnist) < len(one) else []
+    for fam, pairs in rows + [("all", list(one))]:
+        rhos = [one[g] for g in pairs]
+        rk = [many[g] for g in pairs if g in many]
         cell = f"{np.mean(rk):.3f}" if rk else "-"
-        print(f"| {fam} | {len(rhos)} | {np.mean(rhos):.3f} | {np.min(rhos):.3f} | {len(rk)} | {cell} |")
-    if one:
-        m1 = np.mean(list(one.values()))
-        cell = f"{np.mean(list(many.values())):.3f}" if many else "-"
-        print(f"| all | {len(one)} | {m1:.3f} | {np.min(list(one.values())):.3f} | {len(many)} | {cell} |")
-        print(f"\n{k}-seed labels, predicted from the one-seed ceiling by Spearman-Brown: {spearman_brown(m1, k):.3f}")
+        print(
+            f"| {fam} | {len(rhos)} | {np.mean(rhos):.3f} | {np.min(rhos):.3f} | "
+            f"{spearman_brown(float(np.mean(rhos)), k):.3f} | {len(rk)} | {cell} |"
+        )
 
     by_task: dict[str, list[float]] = defaultdict(list)
     for e in firsts:

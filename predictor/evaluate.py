@@ -78,19 +78,19 @@ def flat_features(example: dict[str, Any]) -> np.ndarray:
     return np.concatenate([onehot, active, extra, np.asarray(example["task_features"]["global"], float)])
 
 
-def noise_ceiling(examples: list[dict[str, Any]], label_seeds: int = 1) -> dict[str, float]:
+def noise_ceiling(examples: list[dict[str, Any]], label_seeds: int = 1, min_students: int = 4) -> dict[str, float]:
     """Seed-to-seed Spearman of final accuracy per group: how rankable the labels are.
 
     With ``label_seeds`` k, a label is the mean of k training seeds; it is compared with an
     independent label of the same student, the mean of seeds k .. 2k-1 (so k=1 compares seeds 0
-    and 1). Only students with all 2k seeds count; a group needs at least 4 of them.
+    and 1). Only students with all 2k seeds count; a group needs at least ``min_students`` of them.
     """
     by_group: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
     for ex in examples:
         by_group[ex["group"]][ex["genome_hash"]][ex["seed"]] = ex["target"]
     out = {}
     for group, students in by_group.items():
-        rho = _label_agreement(students, label_seeds, min_students=4)
+        rho = _label_agreement(students, label_seeds, min_students)
         if rho is not None:
             out[group] = rho
     return out
