@@ -7,7 +7,8 @@ A suite file is TOML::
     students_per_pair = 12     # architectures per (task, teacher), spread across the size range
     recipes_per_student = 2    # distilling recipes per architecture, plus one no-distillation control
     label_seeds = 1            # seeds per student; its label is their mean (2 halves the seed noise)
-    replicate_fraction = 0.1   # architectures also trained with as many further seeds (noise ceiling)
+    replicate_fraction = 0.1   # share trained with as many further seeds (noise ceiling): of the
+                               # architectures with one label seed, of the (task, teacher) pairs with more
 
     [[groups]]                 # a group expands to the product of its lists
     source = "mnist"
