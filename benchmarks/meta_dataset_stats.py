@@ -31,7 +31,10 @@ def main() -> None:
     k = args.label_seeds
     ex = load_records(args.data)
     firsts = [e for e in ex if e["seed"] == 0]
-    replicated = {(e["group"], e["genome_hash"]) for e in ex if e["seed"] == 1}
+    seeds_of = defaultdict(set)  # (group, genome): the seeds it was trained with
+    for e in ex:
+        seeds_of[(e["group"], e["genome_hash"])].add(e["seed"])
+    replicated = sum(1 in s for s in seeds_of.values())
     labels = mean_labels(ex, k)
     print(
         f"records {len(ex)} (ok), tasks {len({e['task_id'] for e in ex})}, "
@@ -41,13 +44,10 @@ def main() -> None:
     print(f"teacher families {sorted({e['tags'].get('teacher_family') for e in ex})}")
     controls = sum(e["tags"].get("control", False) for e in ex)
     heldout = sum(e["tags"].get("heldout", False) for e in ex)
-    print(f"no-KD controls {controls}, triples trained with 2 seeds {len(replicated)}, held-out records {heldout}")
+    print(f"no-KD controls {controls}, triples trained with 2 seeds {replicated}, held-out records {heldout}")
     full = sum(e["seeds"] == k for e in labels)
     print(f"students (labels) {len(labels)}, of which with all {k} label seeds {full}")
-    by_seeds = defaultdict(set)
-    for e in ex:
-        by_seeds[(e["group"], e["genome_hash"])].add(e["seed"])
-    quads = sum(len(s) >= 2 * k for s in by_seeds.values())
+    quads = sum(len(s) >= 2 * k for s in seeds_of.values())
     print(f"students with {2 * k} seeds (the noise ceiling of {k}-seed labels) {quads}")
     curves = sum(len(e["curve"]) == e["budget"] for e in ex)
     print(f"records with a full per-epoch curve {curves}\n")
