@@ -20,7 +20,7 @@ import json
 import time
 from pathlib import Path
 
-from distill.io import write_json
+from distill.io import file_sha256, write_json
 from predictor.data import load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
 from predictor.evaluate import evaluate
@@ -67,7 +67,12 @@ def main() -> None:
     split = split_by_task(load_records(args.data))
     tasks = sorted({e["task_id"] for e in split["train"]}, key=task_rank)
     out_path = Path(args.out)
+    data_sha = file_sha256(args.data)
     results = json.loads(out_path.read_text()) if out_path.is_file() else {}  # resumable: one fit per key
+    stale = [key for key, row in results.items() if row.get("data_sha256") != data_sha]
+    if stale:  # fitted on another export: refit rather than mix data in one table
+        print(f"{len(stale)} earlier fits used another data file; they are fitted again on {args.data}")
+        results = {key: row for key, row in results.items() if key not in stale}
     for seeds, fraction, rs in itertools.product(args.labels, args.fractions, args.random_states):
         key = f"labels={seeds} tasks={fraction:g}" + (f" random_state={rs}" if rs else "") + suffix
         if key in results:
@@ -77,7 +82,7 @@ def main() -> None:
         start = time.perf_counter()
         model = AccuracyPredictor(**{**params, "random_state": rs}).fit(train)
         fit_s = time.perf_counter() - start
-        row = {"tasks": len(keep), "students": len(train), "fit_s": round(fit_s, 1)}
+        row = {"tasks": len(keep), "students": len(train), "fit_s": round(fit_s, 1), "data_sha256": data_sha}
         for name in ("val", "test"):
             report = evaluate(model, split[name], adapt_records=0, baselines=False, label_seeds=2)
             row[name] = round(report["mean"]["ours (zero-shot)"]["spearman"], 4)

@@ -301,17 +301,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from predictor.data import load_records, mean_labels, split_by_task
     from predictor.estimator import AccuracyPredictor
     from predictor.evaluate import evaluate, format_table, plot_predictions
+    from predictor.pretrain import control_baseline
 
     model = AccuracyPredictor.load(_checkpoint(args.checkpoint))
     split = split_by_task(load_records(args.data))
     if not split["test"]:
         raise UsageError(f"{args.data} has no meta-test (held-out) records")
     train = mean_labels(split["train"], args.label_seeds)
-    control = None
-    if not args.no_control_baseline:
-        controls = [e for e in train if e["tags"].get("control")]
-        params = model.get_params()  # the same settings as the card's no-KD baseline (dass pretrain)
-        control = AccuracyPredictor(**params).fit(controls) if controls else None
+    control = None if args.no_control_baseline else control_baseline(model, train)  # as on the card
     report = evaluate(
         model, split["test"], train, adapt_records=args.adapt, control_predictor=control, label_seeds=args.label_seeds
     )
@@ -397,6 +394,15 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------- parser
+def _add_label_seeds(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--label-seeds",
+        type=_positive_int,
+        default=2,
+        help="a student's label is its mean accuracy over training seeds 0..N-1 (default 2)",
+    )
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -508,12 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hidden", type=_positive_int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-test", action="store_true", help="skip the meta-test evaluation on the card")
-    p.add_argument(
-        "--label-seeds",
-        type=_positive_int,
-        default=2,
-        help="a student's label is its mean accuracy over training seeds 0..N-1 (default 2)",
-    )
+    _add_label_seeds(p)
     p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (offline without an API key)")
     p.set_defaults(func=cmd_pretrain)
 
@@ -532,12 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--adapt", type=_non_negative_int, default=10, help="records of each task to adapt on (0: zero-shot only)"
     )
     p.add_argument("--no-control-baseline", action="store_true", help="skip the GNN trained on no-KD records")
-    p.add_argument(
-        "--label-seeds",
-        type=_positive_int,
-        default=2,
-        help="a student's label is its mean accuracy over training seeds 0..N-1 (default 2)",
-    )
+    _add_label_seeds(p)
     p.add_argument("--out", help="directory for evaluation.json and predicted_vs_measured.png")
     p.set_defaults(func=cmd_evaluate)
 

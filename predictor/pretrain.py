@@ -78,11 +78,13 @@ def pretrain(
         if logger:
             logger.log({f"val/{k}": v for k, v in val["mean"].get("ours (zero-shot)", {}).items()})
     if evaluate_test and split["test"]:
-        controls = [e for e in train if e["tags"].get("control")]
-        # the distillation-unaware baseline: the same GNN and settings, fitted on no-distillation records only
-        control = AccuracyPredictor(**model.get_params()).fit(controls) if controls else None
         test = evaluate(
-            model, split["test"], train, adapt_records=10, control_predictor=control, label_seeds=label_seeds
+            model,
+            split["test"],
+            train,
+            adapt_records=10,
+            control_predictor=control_baseline(model, train),
+            label_seeds=label_seeds,
         )
         names = {e["group"]: f"{e['task_spec']} / {e['teacher']}" for e in split["test"]}
         if len(set(names.values())) < len(names):  # e.g. one teacher name trained for different epochs
@@ -106,6 +108,13 @@ def pretrain(
     write_json(card_path(out), card)
     log.info("saved %s and its card (%d meta-train records, %.0f s)", out, len(split["train"]), fit_s)
     return card
+
+
+def control_baseline(model: AccuracyPredictor, train: list[dict[str, Any]]) -> AccuracyPredictor | None:
+    """The distillation-unaware baseline: the same GNN and settings as ``model``, fitted on the
+    no-distillation records of ``train`` only (``None`` when there are none)."""
+    controls = [e for e in train if e["tags"].get("control")]
+    return AccuracyPredictor(**model.get_params()).fit(controls) if controls else None
 
 
 def _ceiling_card(report: dict[str, Any]) -> dict[str, Any]:
