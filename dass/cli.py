@@ -349,6 +349,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         "rung_size": args.rung_size,
         "eta": args.eta,
         "verify": args.verify,
+        "accuracy_share": args.accuracy_share,
         "max_trainings": args.max_trainings,
         "device": args.device,
         "seed": args.seed,
@@ -558,6 +559,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rung-size", type=_positive_int, help="candidates at the first rung of a bracket (9)")
     p.add_argument("--eta", type=_positive_int, help="keep 1/eta of the candidates at every rung (3)")
     p.add_argument("--verify", type=_positive_int, help="final Pareto candidates trained at the full budget (8)")
+    p.add_argument(
+        "--accuracy-share",
+        type=float,
+        metavar="S",
+        help="share of the candidates picked by accuracy alone, the rest spread along the front (0.5)",
+    )
     p.add_argument("--max-trainings", type=float, help="stop at this many full-budget-equivalent trainings")
     p.add_argument("--executor", help="local (default) or ray")
     p.add_argument("--workers", type=_positive_int, help="local worker processes (1: train in this process)")

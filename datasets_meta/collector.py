@@ -50,6 +50,7 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     a ``replicate_fraction`` of the (task, teacher) pairs -- at least one per task family -- also
     gets seeds ``label_seeds .. 2 label_seeds-1``: the ceiling is then measured over all the
     students of a pair, spread across the size range, not over the few recipes of one architecture.
+    A group marked ``replicate`` gets the further seeds for every student.
     """
     from distill.cost import count_params
     from distill.genome import get_space
@@ -83,6 +84,7 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
             replicate = rng.random() < suite.replicate_fraction  # drawn whatever k is: the recipes stay the same
             if k > 1:
                 replicate = (spec, teacher) in replicate_pairs
+            replicate = replicate or suite.groups[tags["group"]].replicate
             for g in genomes:
                 for seed in range(2 * k if replicate else k):
                     jobs.append(

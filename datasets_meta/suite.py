@@ -20,6 +20,9 @@ A suite file is TOML::
     teachers = ["resnet-s", "cnn-s", "mobilenet-s"]
     teachers_per_task = 2      # taken round-robin from `teachers`
     heldout = false            # true: every record of the group is kept out of predictor training
+    replicate = false          # true: every pair of the group gets the further seeds, not only
+                               # replicate_fraction of them (labels of 2 x label_seeds seeds, e.g.
+                               # for a small held-out dataset whose test split is noisy)
 
 Everything here is data; the same suite always expands to the same jobs.
 """
@@ -46,6 +49,7 @@ class TaskGroup:
     teachers_per_task: int = 2
     heldout: bool = False
     heldout_teachers: tuple[str, ...] = ()  # teachers whose records are held out wherever they appear
+    replicate: bool = False  # every pair of the group gets the further seeds (with label_seeds > 1)
 
     def specs(self) -> list[tuple[str, dict[str, Any]]]:
         """``(task spec, tags)`` for every task of the group."""

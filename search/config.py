@@ -56,6 +56,10 @@ class SearchConfig:
     # for ours/uniads (the generations bound them), `population` trainings for random/diswot/autokd.
     max_trainings: float | None = None
     exploration: float = 1.0  # weight of the predictor's std in the optimistic rung selection
+    # Share of each bracket's and of the final verification's candidates taken by (predicted or first-rung)
+    # accuracy alone; the rest spread along the front. 0: the front only; 1: the most accurate only. Half:
+    # the tool's first answer is the best student under the budget, its second the front around it.
+    accuracy_share: float = 0.5
     adapt_steps: int = 20  # fine-tuning steps of the predictor on this task's records after a bracket
     executor: str = "local"  # local (in-process, or a pool with workers > 1) or ray
     workers: int = 1
@@ -88,6 +92,8 @@ class SearchConfig:
             raise ValueError(f"--max-trainings must be positive; got {self.max_trainings}")
         if self.adapt_steps < 0 or self.exploration < 0:
             raise ValueError("adapt_steps and exploration must be >= 0")
+        if not 0 <= self.accuracy_share <= 1:
+            raise ValueError(f"--accuracy-share must be in [0, 1]; got {self.accuracy_share}")
         for name in ("teacher_weights", "checkpoint", "data_dir", "out"):
             value = getattr(self, name)
             if value is not None:

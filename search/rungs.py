@@ -42,6 +42,7 @@ __all__ = [
     "pareto_order",
     "select_candidates",
     "successive_halving",
+    "with_accuracy_share",
 ]
 
 WORKER_NAME = "dass-search"
@@ -198,6 +199,42 @@ def pareto_order(
     return np.concatenate([good[order], np.flatnonzero(~ok)]).astype(np.int64)
 
 
+def with_accuracy_share(
+    front_first: Sequence[int], accuracy: np.ndarray, share: float, pool: Sequence[int] | None = None
+) -> list[int]:
+    """Interleave a Pareto order with the most accurate entries: a ``share`` of the slots goes to accuracy.
+
+    The search's goal is the best student under the budget *and* a front: with ``share`` 0 the order is
+    ``front_first`` (spread along the front), with 1 it is by accuracy alone. Slot ``i`` (from 0) is an
+    accuracy slot when ``floor(share * (i + 1)) > floor(share * i)``, so with 0.5 every second slot is,
+    starting with the second (the first of a Pareto order is already the most accurate end). When one
+    source runs out, the other fills the remaining slots.
+
+    Args:
+        front_first: indices, best first by Pareto rank and crowding.
+        accuracy: accuracy of every index (higher first; ties by index).
+        share: the share of accuracy slots, in [0, 1].
+        pool: the indices the accuracy slots draw from (default ``front_first``; ignored when ``share`` is 0).
+    """
+    front_first = [int(i) for i in front_first]
+    pool = front_first if pool is None or share == 0 else [int(i) for i in pool]
+    queues = (front_first, sorted(pool, key=lambda i: (-accuracy[i], i)))
+    heads = [0, 0]
+    out: list[int] = []
+    taken: set[int] = set()
+    for i in range(len(set(front_first) | set(pool))):
+        preferred = int(math.floor(share * (i + 1)) > math.floor(share * i))
+        for q in (preferred, 1 - preferred):
+            queue = queues[q]
+            while heads[q] < len(queue) and queue[heads[q]] in taken:
+                heads[q] += 1
+            if heads[q] < len(queue):
+                out.append(queue[heads[q]])
+                taken.add(queue[heads[q]])
+                break
+    return out
+
+
 def non_dominated(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
     """Indices of the points no other point beats in both accuracy (max) and cost (min), by cost."""
     accuracy = np.asarray(accuracy, dtype=np.float64)
@@ -210,13 +247,20 @@ def non_dominated(accuracy: np.ndarray, cost: np.ndarray) -> np.ndarray:
 
 
 def select_candidates(
-    F: np.ndarray, std: np.ndarray, eligible: np.ndarray, n: int, exploration: float = 1.0
+    F: np.ndarray,
+    std: np.ndarray,
+    eligible: np.ndarray,
+    n: int,
+    exploration: float = 1.0,
+    accuracy_share: float = 0.0,
 ) -> np.ndarray:
     """The ``n`` most promising individuals of a population to train, best first.
 
     The accuracy objective is made optimistic by the predictor's uncertainty (an upper confidence bound,
     ``mean + exploration * std``), so a student the predictor is unsure about gets a chance; then the
-    individuals are ordered by Pareto rank, crowding distance and, last, uncertainty.
+    individuals are ordered by Pareto rank, crowding distance and, last, uncertainty, and an
+    ``accuracy_share`` of the slots goes to the most accurate (optimistic) ones instead
+    (:func:`with_accuracy_share`).
 
     Args:
         F: the population's objectives ``(N, 2)``: ``[-predicted accuracy, cost]``.
@@ -224,10 +268,12 @@ def select_candidates(
         eligible: ``(N,)`` bool: feasible and not trained yet.
         n: how many to return.
         exploration: weight of the uncertainty bonus.
+        accuracy_share: share of the slots taken by optimistic accuracy alone, in [0, 1].
     """
     optimistic = -F[:, 0] + exploration * std
     order = pareto_order(optimistic, F[:, 1], ok=eligible, tiebreak=std)
-    return np.asarray([i for i in order if eligible[i]][:n], dtype=np.int64)
+    order = with_accuracy_share([i for i in order if eligible[i]], optimistic, accuracy_share)
+    return np.asarray(order[:n], dtype=np.int64)
 
 
 def successive_halving(

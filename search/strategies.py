@@ -43,7 +43,7 @@ from distill.genome import Genome, Recipe, SearchSpace
 from distill.registry import Registry
 from search.context import BudgetExhausted, SearchRun
 from search.problem import GenomeDuplicateElimination, StudentProblem, sample_feasible, without_hint
-from search.rungs import non_dominated, pareto_order, select_candidates
+from search.rungs import non_dominated, pareto_order, select_candidates, with_accuracy_share
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,8 @@ def _unique(genomes: list[Genome]) -> list[Genome]:
 
 
 def final_candidates(run: SearchRun, algorithm: NSGA2 | None, problem: StudentProblem, label: str) -> list[Genome]:
-    """The feasible first front of the final population, ends and sparse regions first; at most ``verify``."""
+    """The feasible first front of the final population, ends and sparse regions first, and the most
+    accurate feasible individuals in an ``accuracy_share`` of the slots; at most ``verify``."""
     if algorithm is None:
         return []
     X, F, std = algorithm.pop.get("X", "F", "std")
@@ -179,7 +180,9 @@ def final_candidates(run: SearchRun, algorithm: NSGA2 | None, problem: StudentPr
     order = pareto_order(-F[:, 0], F[:, 1], ok=feasible)
     idx = np.flatnonzero(feasible)
     first = {int(idx[i]) for i in non_dominated(-F[idx, 0], F[idx, 1])}
-    return _unique([genomes[i] for i in order if i in first])[: run.config.verify]
+    # the front, ends and sparse regions first, with a share of the slots for the most accurate feasible
+    order = with_accuracy_share([i for i in order if i in first], -F[:, 0], run.config.accuracy_share, pool=idx)
+    return _unique([genomes[i] for i in order])[: run.config.verify]
 
 
 @register("ours", "predictor-guided NSGA-II with successive-halving rungs and online adaptation", True)
@@ -192,7 +195,7 @@ def ours(run: SearchRun) -> list[Genome]:
         genomes = problem.decode(X)
         trained = run.trainer.trained_hashes()
         eligible = problem.feasible(genomes) & np.array([g.hash not in trained for g in genomes])
-        idx = select_candidates(F, std, eligible, c.rung_size, c.exploration)
+        idx = select_candidates(F, std, eligible, c.rung_size, c.exploration, c.accuracy_share)
         candidates = [genomes[i] for i in idx]
         run.note_predictions(candidates, -F[idx, 0], std[idx])
         if candidates:
@@ -230,7 +233,8 @@ def uniads(run: SearchRun) -> list[Genome]:
         genomes = problem.decode(X)
         promoted = {key[2] for key in run.trainer.ledger if key[3] > first}
         eligible = problem.feasible(genomes) & np.array([g.hash not in promoted for g in genomes])
-        order = [i for i in pareto_order(-F[:, 0], F[:, 1], ok=eligible) if eligible[i]][: c.rung_size]
+        order = [i for i in pareto_order(-F[:, 0], F[:, 1], ok=eligible) if eligible[i]]
+        order = with_accuracy_share(order, -F[:, 0], c.accuracy_share)[: c.rung_size]
         # the first rung of this bracket is the population's own fitness: promote its best 1/eta
         candidates = [genomes[i] for i in order[: math.ceil(len(order) / c.eta)]]
         if candidates and len(c.rungs) > 1:

@@ -108,6 +108,21 @@ def test_second_seeds_of_held_out_pairs_come_first():
     assert held == sorted(held, reverse=True) and held[0] and not held[-1]
 
 
+def test_a_replicate_group_gets_every_further_seed_and_keeps_the_others_jobs():
+    groups = [
+        {"source": "digits", "classes": ["0-2"], "teachers": ["cnn-s"], "teachers_per_task": 1},
+        {"source": "digits", "classes": ["3-5"], "teachers": ["cnn-s"], "teachers_per_task": 1, "heldout": True},
+    ]
+    base = {**TINY, "label_seeds": 2, "replicate_fraction": 0.0, "groups": groups}
+    plain = expand(Suite.from_dict(base))
+    marked = expand(Suite.from_dict({**base, "groups": [groups[0], {**groups[1], "replicate": True}]}))
+    # the marked suite only adds jobs: seeds 2 and 3 of every student of the marked group
+    assert {j.key for j in plain} < {j.key for j in marked}
+    added = [j for j in marked if j.key not in {p.key for p in plain}]
+    assert {j.seed for j in added} == {2, 3} and all(j.tags["heldout"] and j.tags["replicate"] for j in added)
+    assert {j.genome_hash for j in added} == {j.genome_hash for j in marked if j.tags["heldout"]}
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [

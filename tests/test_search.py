@@ -15,7 +15,14 @@ from predictor.data import to_example
 from predictor.estimator import AccuracyPredictor
 from search import STRATEGIES, CostModel, SearchConfig, StudentProblem, resume_search, run_search
 from search.problem import Decoder, GenomeDuplicateElimination, check_budget, smallest_students
-from search.rungs import Measurement, non_dominated, pareto_order, select_candidates, successive_halving
+from search.rungs import (
+    Measurement,
+    non_dominated,
+    pareto_order,
+    select_candidates,
+    successive_halving,
+    with_accuracy_share,
+)
 
 TASK = "digits:classes=0-4"
 TEACHER = ["--teacher", "cnn-s", "--teacher-epochs", "2"]  # the teacher the checkpoint fixture trains and caches
@@ -139,6 +146,21 @@ def test_selection_prefers_uncertain_students_among_equals():
     eligible = np.array([True, True, True, False])
     chosen = select_candidates(F, std, eligible, n=2)
     assert 3 not in chosen and chosen[0] == 1  # optimistic 1.0 beats 0.8; 3 is not eligible
+
+
+def test_accuracy_share_interleaves_the_front_with_the_most_accurate():
+    # a front spread by crowding (ends first), and 5 points off it that are more accurate than its middle
+    front = [0, 1, 2, 3]
+    accuracy = np.array([0.95, 0.50, 0.70, 0.60, 0.90, 0.80, 0.85, 0.2, 0.1])
+    assert with_accuracy_share(front, accuracy, 0.0, pool=range(9)) == front  # 0: the front alone
+    assert with_accuracy_share(front, accuracy, 1.0) == [0, 2, 3, 1]  # 1: by accuracy
+    # 0.5: every second slot is the most accurate not yet taken, from the pool; then the rest
+    assert with_accuracy_share(front, accuracy, 0.5, pool=range(9)) == [0, 4, 1, 6, 2, 5, 3, 7, 8]
+    # the bracket's selection: a share of the rung goes to the most accurate (optimistic) ones
+    F = np.column_stack([-accuracy, [10.0, 1.0, 4.0, 2.0, 30.0, 20.0, 25.0, 50.0, 60.0]])
+    eligible = np.ones(9, dtype=bool)
+    assert select_candidates(F, np.zeros(9), eligible, n=3, accuracy_share=0.0).tolist() == [0, 1, 2]
+    assert select_candidates(F, np.zeros(9), eligible, n=3, accuracy_share=0.5).tolist() == [0, 4, 1]
 
 
 def test_successive_halving_promotes_by_pareto_rank_and_never_a_diverged_run():

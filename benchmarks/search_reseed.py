@@ -1,0 +1,129 @@
+"""How good is the student each search picked, apart from the luck of its own training seed?
+
+A search reports its best student by validation accuracy, and that accuracy comes from one training
+run. Among many trainings, the one picked is also the one whose seed happened to go well (on the
+validation *and* the test split, since both are measured on the same weights), so a strategy that
+trains more students gains from the pick alone. This benchmark takes the best student of every
+finished ``search_efficiency.py`` run at a given number of trainings, trains it again at the full
+budget with fresh seeds (100, 101, ...), and reports the mean test accuracy of those retrainings:
+the quality of the architecture and recipe the search found, without the winner's luck.
+
+    .venv/bin/python benchmarks/search_reseed.py [--runs runs/search_efficiency/full] [--seeds 4]
+
+Retrainings go through the collector's ``run_job`` (the same code as every other training) and are
+cached in the output JSON, so an interrupted run goes on where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+
+from datasets_meta.collector import run_job
+from distill.io import write_json
+from search.loop import HISTORY_FILE
+
+ROOT = Path(__file__).resolve().parents[1]
+MNIST_DIR = Path(os.environ.get("DASS_DATA", ROOT.parent / "shared" / "data"))
+# the training budgets at which each strategy's pick is retrained (random search's 200 is its reference)
+POINTS = {"random": (20.0, 200.0)}
+DEFAULT_POINTS = (20.0,)
+
+
+def best_hash_at(history: list[dict], trainings: float) -> str | None:
+    """The best-by-validation student's genome hash after ``trainings`` full-budget-equivalent trainings."""
+    best = None
+    for h in history:
+        if h["trainings"] <= trainings + 1e-9 and h["best_hash"] is not None:
+            best = h["best_hash"]
+    return best
+
+
+def job_of(run_dir: Path, genome_hash: str) -> dict:
+    """The stored full-budget job of ``genome_hash`` in a run's record store, as ``run_job`` takes it."""
+    config = json.loads((run_dir / "config.json").read_text())
+    full = int(config["rungs"][-1])
+    conn = sqlite3.connect(f"file:{run_dir / 'records.db'}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    try:
+        row = conn.execute(
+            "SELECT * FROM jobs WHERE genome_hash = ? AND budget = ? AND state = 'done'", (genome_hash, full)
+        ).fetchone()
+    finally:
+        conn.close()
+    if row is None:
+        raise SystemExit(f"{run_dir}: no finished full-budget job of {genome_hash}")
+    job = dict(row)
+    job["tags"] = json.loads(job["tags"])
+    return job
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", default=str(ROOT / "runs" / "search_efficiency" / "full"))
+    ap.add_argument("--seeds", type=int, default=4, help="fresh training seeds per picked student")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "search_reseed.json"))
+    args = ap.parse_args()
+
+    out_path = Path(args.out)
+    cache = json.loads(out_path.read_text())["trainings"] if out_path.is_file() else {}
+    picks = []
+    for history_file in sorted(Path(args.runs).glob(f"*/*/seed*/{HISTORY_FILE}")):
+        run_dir = history_file.parent
+        strategy, task_dir = run_dir.parent.name, run_dir.parent.parent.name
+        history = json.loads(history_file.read_text())
+        for point in POINTS.get(strategy, DEFAULT_POINTS):
+            genome_hash = best_hash_at(history, point)
+            if genome_hash is None:
+                continue
+            job = job_of(run_dir, genome_hash)
+            tests = []
+            for seed in range(100, 100 + args.seeds):
+                key = f"{job['task_id']}/{job['teacher_id']}/{genome_hash}/{job['budget']}/{seed}"
+                if key not in cache:
+                    data_dir = str(MNIST_DIR) if job["task_spec"].startswith("mnist") else None
+                    result = run_job({**job, "seed": seed}, data_dir=data_dir)
+                    cache[key] = {"status": result["status"], "test_acc": result.get("test_acc")}
+                    write_json(out_path, {"trainings": cache, "picks": picks})  # resumable after every training
+                if cache[key]["status"] == "ok":
+                    tests.append(cache[key]["test_acc"])
+            found = [h["best_test_acc"] for h in history if h["best_hash"] == genome_hash][-1]
+            picks.append(
+                {
+                    "task": task_dir,
+                    "strategy": strategy,
+                    "run": run_dir.name,
+                    "at_trainings": point,
+                    "genome_hash": genome_hash,
+                    "params": job["params"],
+                    "test_acc_found": found,
+                    "test_acc_reseeded": tests,
+                }
+            )
+            print(
+                f"{task_dir[:28]:<28} {strategy:<7} {run_dir.name} @{point:g}: found {found:.4f}, "
+                f"retrained {np.mean(tests):.4f} ± {np.std(tests):.4f} ({len(tests)} seeds)",
+                flush=True,
+            )
+    write_json(out_path, {"trainings": cache, "picks": picks})
+
+    print(f"\nmean over a strategy's runs: test accuracy as found, and retrained with {args.seeds} fresh seeds")
+    groups: dict[tuple, list[dict]] = {}
+    for p in picks:
+        groups.setdefault((p["task"], p["strategy"], p["at_trainings"]), []).append(p)
+    for (task, strategy, point), ps in sorted(groups.items()):
+        found = np.array([p["test_acc_found"] for p in ps])
+        again = np.array([np.mean(p["test_acc_reseeded"]) for p in ps])
+        print(
+            f"{task[:28]:<28} {strategy:<7} @{point:<4g} found {found.mean():.4f} ± {found.std():.4f}   "
+            f"retrained {again.mean():.4f} ± {again.std():.4f}   ({len(ps)} runs)"
+        )
+
+
+if __name__ == "__main__":
+    main()
