@@ -86,6 +86,10 @@ def test_train_saves_everything(capsys, tmp_path):
             "mnist.npz",
         ),
         (["genome", "--space", "vit"], "unknown search space 'vit'"),
+        (
+            ["search", "--task", "digits", "--teacher", "cnn-s", "--accuracy-share", "1.5", "--out", "unused"],
+            "--accuracy-share must be in [0, 1]; got 1.5",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
