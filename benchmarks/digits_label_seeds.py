@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -30,7 +31,8 @@ def main() -> None:
     args = ap.parse_args()
 
     examples = [e for e in load_records(args.records) if e["task_spec"].startswith("digits")]
-    predictions = [p for p in json.loads(open(args.evaluation).read())["predictions"] if p["task"].startswith("digits")]
+    evaluation = json.loads(Path(args.evaluation).read_text())
+    predictions = [p for p in evaluation["predictions"] if p["task"].startswith("digits")]
     one, two = noise_ceiling(examples, 1), noise_ceiling(examples, 2)
     labels: dict[tuple, dict[int, float]] = {}
     for e in examples:

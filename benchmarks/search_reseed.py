@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sqlite3
 from pathlib import Path
 
@@ -29,7 +28,6 @@ from distill.io import write_json
 from search.loop import HISTORY_FILE
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST_DIR = Path(os.environ.get("DASS_DATA", ROOT.parent / "shared" / "data"))
 # the training budgets at which each strategy's pick is retrained (random search's 200 is its reference)
 POINTS = {"random": (20.0, 200.0)}
 DEFAULT_POINTS = (20.0,)
@@ -44,8 +42,9 @@ def best_hash_at(history: list[dict], trainings: float) -> str | None:
     return best
 
 
-def job_of(run_dir: Path, genome_hash: str) -> dict:
-    """The stored full-budget job of ``genome_hash`` in a run's record store, as ``run_job`` takes it."""
+def job_of(run_dir: Path, genome_hash: str) -> tuple[dict, str | None]:
+    """The stored full-budget job of ``genome_hash`` in a run's record store, as ``run_job`` takes it, and
+    the data directory the run used."""
     config = json.loads((run_dir / "config.json").read_text())
     full = int(config["rungs"][-1])
     conn = sqlite3.connect(f"file:{run_dir / 'records.db'}?mode=ro", uri=True)
@@ -60,7 +59,7 @@ def job_of(run_dir: Path, genome_hash: str) -> dict:
         raise SystemExit(f"{run_dir}: no finished full-budget job of {genome_hash}")
     job = dict(row)
     job["tags"] = json.loads(job["tags"])
-    return job
+    return job, config["data_dir"]
 
 
 def main() -> None:
@@ -81,12 +80,11 @@ def main() -> None:
             genome_hash = best_hash_at(history, point)
             if genome_hash is None:
                 continue
-            job = job_of(run_dir, genome_hash)
+            job, data_dir = job_of(run_dir, genome_hash)
             tests = []
             for seed in range(100, 100 + args.seeds):
                 key = f"{job['task_id']}/{job['teacher_id']}/{genome_hash}/{job['budget']}/{seed}"
                 if key not in cache:
-                    data_dir = str(MNIST_DIR) if job["task_spec"].startswith("mnist") else None
                     result = run_job({**job, "seed": seed}, data_dir=data_dir)
                     cache[key] = {"status": result["status"], "test_acc": result.get("test_acc")}
                     write_json(out_path, {"trainings": cache, "picks": picks})  # resumable after every training

@@ -49,7 +49,7 @@ class TaskGroup:
     teachers_per_task: int = 2
     heldout: bool = False
     heldout_teachers: tuple[str, ...] = ()  # teachers whose records are held out wherever they appear
-    replicate: bool = False  # every pair of the group gets the further seeds (with label_seeds > 1)
+    replicate: bool = False  # every student of the group gets the further seeds (noise ceiling, 2k-seed labels)
 
     def specs(self) -> list[tuple[str, dict[str, Any]]]:
         """``(task spec, tags)`` for every task of the group."""
