@@ -89,7 +89,8 @@ def one_run(config: SearchConfig) -> dict:
     finished = (out / "front.json").is_file()  # finished before: read back (no training is redone)
     if (out / "config.json").is_file():
         stored = SearchConfig.load(out)
-        keys = ["max_trainings", "max_params", "generations", "population", "rungs", "rung_size", "accuracy_share"]
+        keys = ["max_trainings", "max_params", "generations", "population", "rungs", "rung_size", "eta", "verify"]
+        keys.append("accuracy_share")
         if STRATEGIES.get(config.strategy).needs_predictor:  # only the predictor-guided search adapts
             keys += ["checkpoint", "adapt_steps"]
         changed = [k for k in keys if getattr(stored, k) != getattr(config, k)]

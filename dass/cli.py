@@ -260,9 +260,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
                 {
                     "mean": mt["mean"],
                     "mean_by_source": mt.get("mean_by_source", {}),
+                    "noise_ceiling_by_source": mt.get("noise_ceiling_by_source", {}),
                     "noise_ceiling": {
                         **mt["noise_ceiling"],
-                        "groups": range(mt["noise_ceiling"]["groups"]),
+                        "n": mt["noise_ceiling"]["groups"],
                         "single_seed": {
                             "mean": mt["noise_ceiling"]["single_seed"],
                             "groups": range(mt["noise_ceiling"]["single_seed_groups"]),

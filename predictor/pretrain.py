@@ -93,6 +93,7 @@ def pretrain(
             "mean": test["mean"],
             "mean_by_source": test["mean_by_source"],
             "noise_ceiling": _ceiling_card(test),
+            "noise_ceiling_by_source": test["noise_ceiling_by_source"],
             "labels": test["labels"],
             "recipe_awareness": test["recipe_awareness"],
             "groups": len(test["groups"]),
@@ -121,9 +122,10 @@ def _ceiling_card(report: dict[str, Any]) -> dict[str, Any]:
     nc = report["noise_ceiling"]
     return {
         "mean": nc["mean"],
-        "groups": len(nc["groups"]),
+        "groups": nc["n"],
         "label_seeds": nc["label_seeds"],
         "measured": nc["measured"],
+        "parts": nc["parts"],
         "single_seed": nc["single_seed"]["mean"],
         "single_seed_groups": len(nc["single_seed"]["groups"]),
     }

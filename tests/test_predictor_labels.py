@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from predictor.data import mean_labels
-from predictor.evaluate import noise_ceiling, recipe_noise_ceiling, spearman_brown
+from predictor.evaluate import _students_by, labels_ceiling, noise_ceiling, recipe_noise_ceiling, spearman_brown
 
 
 def record(group, genome, seed, target, curve=None, budget=6):
@@ -77,3 +77,32 @@ def test_recipe_noise_ceiling_pairs_each_student_once():
             records.append({**record("t/a", f"g{i}", seed, acc), "tags": {"arch": "a1"}})
     assert recipe_noise_ceiling(records, 1) == [pytest.approx(1.0)]
     assert recipe_noise_ceiling(records, 2) == [pytest.approx(-1.0)]
+
+
+def test_labels_ceiling_scores_each_group_with_its_own_seeds():
+    # group "d": 4 seeds, labels of 2 seeds measured directly (0-1 against 2-3) and raised to 4 by Spearman-Brown;
+    # group "m": 2 seeds, labels of 2 seeds, from the one-seed agreement raised to 2
+    rng = np.random.default_rng(0)
+    truth = np.linspace(0.5, 0.9, 10)
+    records = [record("d", f"g{i}", s, float(t + rng.normal(0, 0.05))) for i, t in enumerate(truth) for s in range(4)]
+    records += [record("m", f"g{i}", s, float(t + rng.normal(0, 0.05))) for i, t in enumerate(truth) for s in range(2)]
+    units = _students_by(records, lambda e: e["group"])
+    d_two, m_one = noise_ceiling(records, 2)["d"], noise_ceiling(records, 1)["m"]
+
+    out = labels_ceiling(units, {"d": 4, "m": 2}, min_students=4)
+    assert out["n"] == 2 and not out["measured"]
+    by_k = {p["label_seeds"]: p for p in out["parts"]}
+    assert by_k[4]["measured_seeds"] == 2 and by_k[4]["measured"] == pytest.approx(d_two)
+    assert by_k[4]["ceiling"] == pytest.approx(spearman_brown(d_two, 2))
+    assert by_k[2]["measured_seeds"] == 1 and by_k[2]["ceiling"] == pytest.approx(spearman_brown(m_one, 2))
+    assert out["mean"] == pytest.approx((spearman_brown(d_two, 2) + spearman_brown(m_one, 2)) / 2)
+
+    # two-seed labels for both: "d" is measured outright, "m" still by Spearman-Brown
+    out = labels_ceiling(units, {"d": 2, "m": 2}, min_students=4)
+    assert [(p["label_seeds"], p["measured_seeds"], p["units"]) for p in out["parts"]] == [(2, 2, 1), (2, 1, 1)]
+    assert out["mean"] == pytest.approx((d_two + spearman_brown(m_one, 2)) / 2)
+    # one-seed labels: seed 0 against seed 1, measured for every group
+    out = labels_ceiling(units, {"d": 1, "m": 1}, min_students=4)
+    assert out["measured"] and out["n"] == 2
+    assert out["mean"] == pytest.approx((noise_ceiling(records, 1)["d"] + m_one) / 2)
+    assert math.isnan(labels_ceiling({}, {}, min_students=4)["mean"])
