@@ -48,6 +48,8 @@ QUICK_TASKS = [
     ("mnist:classes=0-4:transform=noise0.4:size=8:n_train=300:n_test=300", "vgg-s"),
 ]
 
+# the strategies that spend trainings on rungs below the full budget (the others train every student in full)
+RUNG_STRATEGIES = {"ours", "uniads"}
 
 # line style and marker per strategy, so curves that coincide stay visible
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ("-", "x")]
@@ -89,8 +91,9 @@ def one_run(config: SearchConfig) -> dict:
     finished = (out / "front.json").is_file()  # finished before: read back (no training is redone)
     if (out / "config.json").is_file():
         stored = SearchConfig.load(out)
-        keys = ["max_trainings", "max_params", "generations", "population", "rungs", "rung_size", "eta", "verify"]
-        keys.append("accuracy_share")
+        keys = ["max_trainings", "max_params", "generations", "population", "full_budget"]
+        if config.strategy in RUNG_STRATEGIES:
+            keys += ["rungs", "rung_size", "eta", "verify", "accuracy_share"]
         if STRATEGIES.get(config.strategy).needs_predictor:  # only the predictor-guided search adapts
             keys += ["checkpoint", "adapt_steps"]
         changed = [k for k in keys if getattr(stored, k) != getattr(config, k)]
@@ -236,6 +239,13 @@ def main() -> None:
         "--random-trainings", type=float, default=200.0, help="trainings of the random-search reference runs"
     )
     parser.add_argument("--max-params", type=float, default=20000.0)
+    parser.add_argument(
+        "--rungs",
+        type=lambda text: tuple(int(v) for v in text.split(",")),
+        default=(1, 3, 6),
+        help="successive-halving epochs of ours and uniads; the last is the full budget of every strategy",
+    )
+    parser.add_argument("--rung-size", type=int, default=9, help="candidates at the first rung of a bracket")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "runs" / "search_efficiency"))
@@ -243,8 +253,8 @@ def main() -> None:
     args = parser.parse_args()
 
     out = Path(args.out) / ("quick" if args.quick else "full")
-    tasks, rungs, teacher_epochs = TASKS, (1, 3, 6), 12  # meta-v1's budget and teacher training
-    generations, population, rung_size = 20, 32, 9
+    tasks, rungs, teacher_epochs = TASKS, args.rungs, 12  # meta-v1's budget and teacher training
+    generations, population, rung_size = 20, 32, args.rung_size
     if args.quick:
         tasks, rungs, teacher_epochs = QUICK_TASKS, (1, 2), 1
         generations, population, rung_size = 3, 6, 3
