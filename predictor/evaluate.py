@@ -113,8 +113,13 @@ def _label_agreement(students: dict[str, dict[int, float]], k: int, min_students
     return float(spearmanr(a, b)[0]) if np.ptp(a) > 0 and np.ptp(b) > 0 else None
 
 
-def spearman_brown(rho: float, k: int) -> float:
-    """The reliability of the mean of ``k`` seeds predicted from the one-seed reliability ``rho``."""
+def spearman_brown(rho: float, k: float) -> float:
+    """The reliability of the mean of ``k`` seeds predicted from the one-seed reliability ``rho``.
+
+    The formula holds for a reliability in [0, 1]; a negative agreement (no reliability to raise) is
+    returned as it is."""
+    if rho <= 0:
+        return rho
     return k * rho / (1 + (k - 1) * rho)
 
 

@@ -67,6 +67,8 @@ def test_spearman_brown():
     assert spearman_brown(0.8, 1) == pytest.approx(0.8)
     assert spearman_brown(0.8, 2) == pytest.approx(1.6 / 1.8)
     assert math.isnan(spearman_brown(math.nan, 2))
+    assert spearman_brown(0.5, 1.5) == pytest.approx(0.75 / 1.25)  # k / j seeds need not be whole
+    assert spearman_brown(-0.7, 4) == -0.7  # a negative agreement is not raised (the formula would give > 1)
 
 
 def test_recipe_noise_ceiling_pairs_each_student_once():
