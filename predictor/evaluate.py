@@ -408,7 +408,9 @@ def _describe_parts(parts: list[dict[str, Any]]) -> str:
         k, j = p["label_seeds"], p["measured_seeds"]
         cell = f"{p['units']} with {k}-seed labels: {p['measured']:.3f} measured"
         if j != k:
-            cell += f" with {j} seed{'s' if j > 1 else ''} -> {p['ceiling']:.3f} by Spearman-Brown"
+            cell += f" with {j} seed{'s' if j > 1 else ''}"
+            if p["ceiling"] != p["measured"]:  # a negative agreement is not raised
+                cell += f" -> {p['ceiling']:.3f} by Spearman-Brown"
         cells.append(cell)
     return " (" + "; ".join(cells) + ")"
 
