@@ -1,6 +1,6 @@
 """Digits against four-seed labels: the predictor's zero-shot Spearman and the measured noise ceiling.
 
-Digits' test splits are small (180-360 images), so its one-seed labels are the noisiest of meta-v1.
+Digits' test splits are small (270-539 images), so its one-seed labels are the noisiest of meta-v1.
 The suite marks the digits group ``replicate``: every student is trained with seeds 0-3. This
 script reads those records and the zero-shot predictions a ``dass evaluate`` run saved, and prints
 per digits group the predictor's Spearman against two-seed labels (seeds 0-1) and four-seed labels

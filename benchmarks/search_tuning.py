@@ -7,7 +7,7 @@ search --strategy ours`` with the benchmark's settings (at most 20,000 parameter
 trainings, population 32, 20 generations, a bracket every 5) and changes only how a bracket spends its
 trainings:
 
-- ``1,3,6 x9``: 9 candidates at 1 epoch, the best 3 at 3, the best one at 6 (the default before);
+- ``1,3,6 x9``: 9 candidates at 1 epoch, the best 3 at 3, the best one at 6 (the default);
 - ``2,6 x6``: 6 candidates at 2 epochs, the best 2 at 6;
 - ``6 x3``: the predictor's 3 picks straight at the full 6 epochs.
 
