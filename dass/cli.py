@@ -306,13 +306,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     model = AccuracyPredictor.load(_checkpoint(args.checkpoint))
     split = split_by_task(load_records(args.data))
-    if not split["test"]:
-        raise UsageError(f"{args.data} has no meta-test (held-out) records")
+    scored = {"test": "meta-test (held-out)", "val": "meta-validation"}[args.split]
+    if not split[args.split]:
+        raise UsageError(f"{args.data} has no {scored} records")
     train = mean_labels(split["train"], args.label_seeds)
     control = None if args.no_control_baseline else control_baseline(model, train)  # as on the card
     report = evaluate(
-        model, split["test"], train, adapt_records=args.adapt, control_predictor=control, label_seeds=args.label_seeds
+        model,
+        split[args.split],
+        train,
+        adapt_records=args.adapt,
+        control_predictor=control,
+        label_seeds=args.label_seeds,
     )
+    print(f"{scored} tasks of {args.data}:")
     print(format_table(report))
     if args.out:
         from distill.io import write_json
@@ -535,6 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--adapt", type=_non_negative_int, default=10, help="records of each task to adapt on (0: zero-shot only)"
     )
     p.add_argument("--no-control-baseline", action="store_true", help="skip the GNN trained on no-KD records")
+    p.add_argument(
+        "--split",
+        choices=["test", "val"],
+        default="test",
+        help="score the meta-test tasks (default) or the meta-validation tasks that model selection uses",
+    )
     _add_label_seeds(p)
     p.add_argument("--out", help="directory for evaluation.json and predicted_vs_measured.png")
     p.set_defaults(func=cmd_evaluate)

@@ -91,6 +91,15 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
     report = json.loads((tmp_path / "evaluation.json").read_text())
     assert report["predictions"] and (tmp_path / "predicted_vs_measured.png").stat().st_size > 1000
 
+    # meta-validation instead: scored if this tiny export has validation tasks, else a one-line error
+    has_val = bool(split_by_task(load_records(export))["val"])
+    code = main(["evaluate", "--data", str(export), "--checkpoint", str(ckpt), "--adapt", "0", "--split", "val"])
+    captured = capsys.readouterr()
+    if has_val:
+        assert code == 0 and "meta-validation tasks of" in captured.out and "ours (zero-shot)" in captured.out
+    else:
+        assert code == 2 and "has no meta-validation records" in captured.err
+
 
 def test_checkpoint_errors(tmp_path, capsys):
     bad = tmp_path / "bad.pt"
