@@ -27,6 +27,7 @@ import os
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,9 @@ QUICK_TASKS = [
     ("digits:classes=0-4", "vgg-s"),
     ("mnist:classes=0-4:transform=noise0.4:size=8:n_train=300:n_test=300", "vgg-s"),
 ]
+
+# the benchmark's search settings (meta-v1's teacher training; NSGA-II a bracket every GENERATIONS // 4)
+TEACHER_EPOCHS, GENERATIONS, POPULATION = 12, 20, 32
 
 # the strategies that spend trainings on rungs below the full budget (the others train every student in full)
 RUNG_STRATEGIES = {"ours", "uniads"}
@@ -122,12 +126,13 @@ def one_run(config: SearchConfig) -> dict:
     }
 
 
-def best_at(history: list[dict], trainings: float) -> float:
-    """Test accuracy of the best-by-validation student after ``trainings`` (NaN before the first one)."""
+def best_at(history: list[dict], trainings: float, field: str = "best_test_acc") -> Any:
+    """``field`` (the test accuracy, or e.g. ``"best_hash"``) of the best-by-validation student after
+    ``trainings`` (NaN before the first one)."""
     value = np.nan
     for h in history:
-        if h["trainings"] <= trainings + 1e-9 and h["best_test_acc"] is not None:
-            value = h["best_test_acc"]
+        if h["trainings"] <= trainings + 1e-9 and h[field] is not None:
+            value = h[field]
     return value
 
 
@@ -253,8 +258,8 @@ def main() -> None:
     args = parser.parse_args()
 
     out = Path(args.out) / ("quick" if args.quick else "full")
-    tasks, rungs, teacher_epochs = TASKS, args.rungs, 12  # meta-v1's budget and teacher training
-    generations, population, rung_size = 20, 32, args.rung_size
+    tasks, rungs, teacher_epochs = TASKS, args.rungs, TEACHER_EPOCHS
+    generations, population, rung_size = GENERATIONS, POPULATION, args.rung_size
     if args.quick:
         tasks, rungs, teacher_epochs = QUICK_TASKS, (1, 2), 1
         generations, population, rung_size = 3, 6, 3

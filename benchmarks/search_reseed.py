@@ -19,27 +19,22 @@ from __future__ import annotations
 import argparse
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from datasets_meta.collector import run_job
-from distill.io import write_json
-from search.loop import HISTORY_FILE
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search_efficiency import best_at  # noqa: E402
+
+from datasets_meta.collector import run_job  # noqa: E402
+from distill.io import write_json  # noqa: E402
+from search.loop import HISTORY_FILE  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # the training budgets at which each strategy's pick is retrained (random search's 200 is its reference)
 POINTS = {"random": (20.0, 200.0)}
 DEFAULT_POINTS = (20.0,)
-
-
-def best_hash_at(history: list[dict], trainings: float) -> str | None:
-    """The best-by-validation student's genome hash after ``trainings`` full-budget-equivalent trainings."""
-    best = None
-    for h in history:
-        if h["trainings"] <= trainings + 1e-9 and h["best_hash"] is not None:
-            best = h["best_hash"]
-    return best
 
 
 def job_of(run_dir: Path, genome_hash: str) -> tuple[dict, str | None]:
@@ -77,8 +72,8 @@ def main() -> None:
         strategy, task_dir = run_dir.parent.name, run_dir.parent.parent.name
         history = json.loads(history_file.read_text())
         for point in POINTS.get(strategy, DEFAULT_POINTS):
-            genome_hash = best_hash_at(history, point)
-            if genome_hash is None:
+            genome_hash = best_at(history, point, "best_hash")
+            if not isinstance(genome_hash, str):  # no full-budget student yet (NaN)
                 continue
             job, data_dir = job_of(run_dir, genome_hash)
             tests = []

@@ -29,7 +29,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_efficiency import MNIST_DIR, ROOT, best_at, one_run, slug  # noqa: E402
+from search_efficiency import (  # noqa: E402
+    GENERATIONS,
+    MNIST_DIR,
+    POPULATION,
+    ROOT,
+    TEACHER_EPOCHS,
+    best_at,
+    one_run,
+    slug,
+)
 
 from dass.cli import DEFAULT_CHECKPOINT  # noqa: E402
 from distill.io import write_json  # noqa: E402
@@ -67,15 +76,15 @@ def main() -> None:
             config = SearchConfig(
                 task=spec,
                 teacher=teacher,
-                teacher_epochs=12,
+                teacher_epochs=TEACHER_EPOCHS,
                 data_dir=str(MNIST_DIR),
                 out=str(Path(args.out) / slug(spec) / slug(name.replace(" ", "_")) / f"seed{seed}"),
                 checkpoint=args.checkpoint,
                 strategy="ours",
                 max_params=20000.0,
-                generations=20,
-                population=32,
-                rung_every=5,
+                generations=GENERATIONS,
+                population=POPULATION,
+                rung_every=GENERATIONS // 4,
                 max_trainings=20.0,
                 seed=seed,
                 save_best=False,

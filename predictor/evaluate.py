@@ -185,7 +185,8 @@ def evaluate(
     predictions: list[dict[str, Any]] = []
     awareness: list[float] = []
     labels = mean_labels(test, label_seeds)
-    for group, exs in sorted(groups(labels, seed=None).items()):
+    label_groups = groups(labels, seed=None)
+    for group, exs in sorted(label_groups.items()):
         if len(exs) < 5:
             continue
         true = np.array([e["target"] for e in exs])
@@ -236,7 +237,7 @@ def evaluate(
         per_group[group] = res
         source_of[group] = exs[0]["tags"].get("source", "?")
     # a group's labels average the seeds its students have (digits may have 4 where MNIST has 2)
-    seeds_of = {g: Counter(e["seeds"] for e in exs).most_common(1)[0][0] for g, exs in groups(labels, None).items()}
+    seeds_of = {g: Counter(e["seeds"] for e in exs).most_common(1)[0][0] for g, exs in label_groups.items()}
     single = noise_ceiling(test)
     nc = labels_ceiling(_students_by(test, lambda e: e["group"]), seeds_of, min_students=4)
     nc.update(label_seeds=label_seeds, single_seed={"mean": _mean(single.values()), "groups": single})
