@@ -1,0 +1,163 @@
+"""How well the predictor ranks the students a search meets: the random-search students of ``search_efficiency.py``.
+
+``search_efficiency.py`` leaves, per task, three random-search runs of 200 full-budget trainings each: about
+600 students drawn uniformly from the search space under the parameter budget, each distilled once with its
+recipe. They are an unbiased sample of what ``dass search`` chooses from, on tasks and a teacher family the
+predictor never saw, so they answer two questions the meta-test split does not:
+
+- how the predictor ranks the students of a search space (Spearman of its zero-shot prediction with the
+  measured test accuracy, over all students and over the large ones, where the best students are), against
+  the parameter count;
+- whether its top picks are the good students: the best-by-validation student among its top ``k``, for
+  several ``k``, against the best of all of them;
+- and whether adapting it to a search's own low-budget trainings (the records ``ours`` adapted to in its
+  runs, rungs below the full budget only) improves that ranking.
+
+Reads the run directories; trains nothing. Run after ``search_efficiency.py``:
+
+    DASS_DATA=../shared/data .venv/bin/python benchmarks/predictor_search_students.py [--runs DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from search_efficiency import MNIST_DIR, ROOT  # noqa: E402
+
+from dass.cli import DEFAULT_CHECKPOINT  # noqa: E402
+from datasets_meta.store import SQLiteStore  # noqa: E402
+from distill.genome import Genome  # noqa: E402
+from distill.io import write_json  # noqa: E402
+from search import SearchConfig  # noqa: E402
+from search.context import adapt_example  # noqa: E402
+
+LARGE = 12_000  # "large" students: above this many parameters (the budget is 20,000)
+TOP_K = (5, 10, 20, 50)
+
+
+def read_jobs(db: Path) -> list[dict[str, Any]]:
+    """The finished, successful records of a run's record store (opened read-only)."""
+    store = SQLiteStore(db, writer=False)
+    try:
+        return [r for r in store.records("done") if r["status"] == "ok" and r["val_acc"] is not None]
+    finally:
+        store.close()
+
+
+def task_features(config: SearchConfig) -> tuple[Any, Any]:
+    """The task and the probe features of its teacher, built as the search built them."""
+    from distill.probe import probe_features
+    from distill.tasks import load_task
+    from distill.teachers import TEACHER_CONFIG, get_teacher
+
+    task = load_task(config.task, config.data_dir)
+    teacher_config = dataclasses.replace(TEACHER_CONFIG, epochs=config.teacher_epochs)
+    teacher = get_teacher(config.teacher, task, weights=config.teacher_weights, config=teacher_config)
+    return task, probe_features(teacher, task)
+
+
+def rho(a: np.ndarray, b: np.ndarray) -> float:
+    return float(spearmanr(a, b)[0]) if len(a) > 2 else float("nan")
+
+
+def score(mean: np.ndarray, test: np.ndarray, val: np.ndarray, params: np.ndarray) -> dict[str, Any]:
+    large = params > LARGE
+    order = np.argsort(-mean, kind="stable")
+    top = {}
+    for k in TOP_K:
+        picked = order[:k]
+        best = picked[np.argmax(val[picked])]
+        top[str(k)] = {"best_by_val_test": float(test[best]), "mean_test": float(test[picked].mean())}
+    return {"spearman": rho(mean, test), "spearman_large": rho(mean[large], test[large]), "top": top}
+
+
+def one_task(task_dir: Path, checkpoint: str, data_dir: str) -> dict[str, Any] | None:
+    from predictor.estimator import AccuracyPredictor
+
+    random_runs = sorted((task_dir / "random").glob("seed*/records.db"))
+    if not random_runs:
+        return None
+    config = SearchConfig.load(random_runs[0].parent)
+    config.data_dir = data_dir
+    full = config.full_budget
+    rows = [r for db in random_runs for r in read_jobs(db) if r["budget"] == full]
+    unique = {r["genome_hash"]: r for r in rows}  # a genome two seeds drew counts once (its first record)
+    rows = list(unique.values())
+    genomes = [Genome.from_json(r["genome"]) for r in rows]
+    test = np.array([r["test_acc"] for r in rows])
+    val = np.array([r["val_acc"] for r in rows])
+    params = np.array([r["params"] for r in rows], dtype=np.float64)
+
+    _, features = task_features(config)
+    predictor = AccuracyPredictor.load(checkpoint)
+    mean, _ = predictor.predict(genomes, features, full)
+    out: dict[str, Any] = {
+        "task": config.task,
+        "teacher": config.teacher,
+        "students": len(rows),
+        "large_students": int((params > LARGE).sum()),
+        "best_test": float(test.max()),
+        "best_by_val_test": float(test[np.argmax(val)]),
+        "params": {"spearman": rho(params, test), "spearman_large": rho(params[params > LARGE], test[params > LARGE])},
+        "zero_shot": score(mean, test, val, params),
+        "adapted": [],
+    }
+    for db in sorted((task_dir / "ours").glob("seed*/records.db")):
+        records = [r for r in read_jobs(db) if r["budget"] < full]
+        if not records:
+            continue
+        records.sort(key=lambda r: (r["genome_hash"], r["budget"], r["seed"]))
+        predictor.adapt([adapt_example(r) for r in records], steps=SearchConfig.adapt_steps)
+        adapted, _ = predictor.predict(genomes, features, full)
+        out["adapted"].append({"run": db.parent.name, "records": len(records), **score(adapted, test, val, params)})
+    predictor.reset_adaptation()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--runs", default=str(ROOT / "runs" / "search_efficiency" / "full"), help="search_efficiency.py's run folder"
+    )
+    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "predictor_search_students.json"))
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    results = []
+    for task_dir in sorted(p for p in Path(args.runs).iterdir() if p.is_dir()):
+        result = one_task(task_dir, args.checkpoint, str(MNIST_DIR))
+        if result is None:
+            continue
+        results.append(result)
+        z = result["zero_shot"]
+        print(
+            f"\n{result['task']} / {result['teacher']}: {result['students']} random-search students "
+            f"({result['large_students']} above {LARGE:,} parameters); best test {result['best_test']:.4f}, "
+            f"best by validation {result['best_by_val_test']:.4f}"
+        )
+        print(f"{'ranking':<28} {'Spearman':>9} {'large':>7}  " + "  ".join(f"top-{k:<3}" for k in TOP_K))
+        p = result["params"]
+        print(f"{'parameters':<28} {p['spearman']:>9.3f} {p['spearman_large']:>7.3f}")
+        for name, s in [("predictor, zero-shot", z)] + [
+            (f"adapted ({a['run']}, {a['records']} rec.)", a) for a in result["adapted"]
+        ]:
+            tops = "  ".join(f"{s['top'][str(k)]['best_by_val_test']:.4f}" for k in TOP_K)
+            print(f"{name:<28} {s['spearman']:>9.3f} {s['spearman_large']:>7.3f}  {tops}")
+    if not results:
+        raise SystemExit(f"no random-search runs under {args.runs}: run benchmarks/search_efficiency.py first")
+    write_json(Path(args.out), {"checkpoint": args.checkpoint, "runs": args.runs, "large": LARGE, "tasks": results})
+    print(f"\ntop-k: test accuracy of the best-by-validation student among the predictor's k highest; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
