@@ -251,6 +251,7 @@ def main() -> None:
         help="successive-halving epochs of ours and uniads; the last is the full budget of every strategy",
     )
     parser.add_argument("--rung-size", type=int, default=9, help="candidates at the first rung of a bracket")
+    parser.add_argument("--population", type=int, default=POPULATION, help="NSGA-II population of ours and uniads")
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "runs" / "search_efficiency"))
@@ -259,7 +260,7 @@ def main() -> None:
 
     out = Path(args.out) / ("quick" if args.quick else "full")
     tasks, rungs, teacher_epochs = TASKS, args.rungs, TEACHER_EPOCHS
-    generations, population, rung_size = GENERATIONS, POPULATION, args.rung_size
+    generations, population, rung_size = GENERATIONS, args.population, args.rung_size
     if args.quick:
         tasks, rungs, teacher_epochs = QUICK_TASKS, (1, 2), 1
         generations, population, rung_size = 3, 6, 3
