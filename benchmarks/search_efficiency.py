@@ -49,8 +49,9 @@ QUICK_TASKS = [
     ("mnist:classes=0-4:transform=noise0.4:size=8:n_train=300:n_test=300", "vgg-s"),
 ]
 
-# the benchmark's search settings (meta-v1's teacher training; NSGA-II a bracket every GENERATIONS // 4)
-TEACHER_EPOCHS, GENERATIONS, POPULATION = 12, 20, 32
+# the benchmark's search settings (meta-v1's teacher training; NSGA-II a bracket every GENERATIONS // 4); the
+# population is each strategy's default (SearchConfig: 100 for ours, 32 for the others) unless --population
+TEACHER_EPOCHS, GENERATIONS = 12, 20
 
 # the strategies that spend trainings on rungs below the full budget (the others train every student in full)
 RUNG_STRATEGIES = {"ours", "uniads"}
@@ -251,7 +252,9 @@ def main() -> None:
         help="successive-halving epochs of ours and uniads; the last is the full budget of every strategy",
     )
     parser.add_argument("--rung-size", type=int, default=9, help="candidates at the first rung of a bracket")
-    parser.add_argument("--population", type=int, default=POPULATION, help="NSGA-II population of ours and uniads")
+    parser.add_argument(
+        "--population", type=int, help="NSGA-II population of every strategy (default: each strategy's own)"
+    )
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "runs" / "search_efficiency"))
@@ -260,7 +263,7 @@ def main() -> None:
 
     out = Path(args.out) / ("quick" if args.quick else "full")
     tasks, rungs, teacher_epochs = TASKS, args.rungs, TEACHER_EPOCHS
-    generations, population, rung_size = GENERATIONS, args.population, args.rung_size
+    generations, population, rung_size = GENERATIONS, args.population, args.rung_size  # None: per strategy
     if args.quick:
         tasks, rungs, teacher_epochs = QUICK_TASKS, (1, 2), 1
         generations, population, rung_size = 3, 6, 3

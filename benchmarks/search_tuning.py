@@ -4,10 +4,10 @@ Tuned on a task that neither the predictor nor ``search_efficiency.py`` uses, so
 figures are not fitted to its own tasks: 10-class MNIST under a blur the 10-class meta-v1 tasks never had,
 distilled from ``vgg-l`` (the VGG family is unseen by the meta-v1 predictor). Every variant runs ``dass
 search --strategy ours`` with the benchmark's settings (at most 20,000 parameters, 20 full-budget-equivalent
-trainings, population 32, 20 generations, a bracket every 5) and changes only how a bracket spends its
-trainings:
+trainings, 20 generations, a bracket every 5; population 32, the default before ``ours`` took 100) and
+changes only how a bracket spends its trainings (or, last, the population):
 
-- ``1,3,6 x9``: 9 candidates at 1 epoch, the best 3 at 3, the best one at 6 (the default);
+- ``1,3,6 x9``: 9 candidates at 1 epoch, the best 3 at 3, the best one at 6 (the default bracket);
 - ``2,6 x6``: 6 candidates at 2 epochs, the best 2 at 6;
 - ``6 x3``: the predictor's 3 picks straight at the full 6 epochs;
 - ``1,3,6 x9 pop100``: the default bracket, with an NSGA-II population of 100 instead of 32 (the
@@ -34,7 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from search_efficiency import (  # noqa: E402
     GENERATIONS,
     MNIST_DIR,
-    POPULATION,
     ROOT,
     TEACHER_EPOCHS,
     best_at,
@@ -45,6 +44,7 @@ from search_efficiency import (  # noqa: E402
 from dass.cli import DEFAULT_CHECKPOINT  # noqa: E402
 from distill.io import write_json  # noqa: E402
 from search import SearchConfig  # noqa: E402
+from search.config import POPULATION  # noqa: E402
 
 TASK = ("mnist:classes=0-9:transform=blur1.2:size=12:n_train=1000:n_val=1000:n_test=2000", "vgg-l")
 VARIANTS = {

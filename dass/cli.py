@@ -567,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-latency", type=float, metavar="MS", help="latency budget, ms per image on the CPU")
     p.add_argument("--strategy", help="ours (default), random, diswot, uniads, autokd")
     p.add_argument("--generations", type=_positive_int, help="NSGA-II generations (20)")
-    p.add_argument("--population", type=_positive_int, help="NSGA-II population (32)")
+    p.add_argument("--population", type=_positive_int, help="NSGA-II population (100 for ours, 32 otherwise)")
     p.add_argument("--rungs", type=_epochs_list, help="successive-halving budgets in epochs; the last is full (1,3,6)")
     p.add_argument("--rung-every", type=_positive_int, help="a bracket of rungs every this many generations (5)")
     p.add_argument("--rung-size", type=_positive_int, help="candidates at the first rung of a bracket (9)")

@@ -129,6 +129,18 @@ def test_infeasible_budget_names_the_budget_and_the_smallest_cost(digits_task):
 
 
 # ------------------------------------------------------------------------------------------ rungs
+def test_population_defaults_to_a_large_one_only_where_it_costs_no_training(tmp_path):
+    def config(**kw):
+        return SearchConfig(task="digits", teacher="cnn-s", out=str(tmp_path), **kw)
+
+    assert config(strategy="ours").population == 100  # the predictor scores it
+    assert config(strategy="uniads").population == 32  # its fitness is a training
+    assert config(strategy="random").population == 32
+    assert config(strategy="ours", population=8).population == 8
+    with pytest.raises(ValueError, match="population"):
+        config(strategy="ours", population=1)
+
+
 def test_pareto_order_ranks_fronts_then_crowding_and_puts_failures_last():
     acc = np.array([0.9, 0.8, 0.95, 0.7, 0.99, np.nan])
     cost = np.array([10.0, 5.0, 20.0, 6.0, 1.0, 1.0])
