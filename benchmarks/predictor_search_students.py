@@ -21,7 +21,6 @@ Reads the run directories; trains nothing. Run after ``search_efficiency.py``:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ import torch
 from scipy.stats import spearmanr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_efficiency import MNIST_DIR, ROOT  # noqa: E402
+from search_efficiency import MNIST_DIR, ROOT, teacher_features  # noqa: E402
 
 from dass.cli import DEFAULT_CHECKPOINT  # noqa: E402
 from datasets_meta.store import SQLiteStore  # noqa: E402
@@ -51,18 +50,6 @@ def read_jobs(db: Path) -> list[dict[str, Any]]:
         return [r for r in store.records("done") if r["status"] == "ok" and r["val_acc"] is not None]
     finally:
         store.close()
-
-
-def task_features(config: SearchConfig) -> tuple[Any, Any]:
-    """The task and the probe features of its teacher, built as the search built them."""
-    from distill.probe import probe_features
-    from distill.tasks import load_task
-    from distill.teachers import TEACHER_CONFIG, get_teacher
-
-    task = load_task(config.task, config.data_dir)
-    teacher_config = dataclasses.replace(TEACHER_CONFIG, epochs=config.teacher_epochs)
-    teacher = get_teacher(config.teacher, task, weights=config.teacher_weights, config=teacher_config)
-    return task, probe_features(teacher, task)
 
 
 def rho(a: np.ndarray, b: np.ndarray) -> float:
@@ -97,7 +84,10 @@ def one_task(task_dir: Path, checkpoint: str, data_dir: str) -> dict[str, Any] |
     val = np.array([r["val_acc"] for r in rows])
     params = np.array([r["params"] for r in rows], dtype=np.float64)
 
-    _, features = task_features(config)
+    from distill.tasks import load_task
+
+    task = load_task(config.task, config.data_dir)
+    features = teacher_features(task, config.teacher, config.teacher_epochs, config.teacher_weights)
     predictor = AccuracyPredictor.load(checkpoint)
     mean, _ = predictor.predict(genomes, features, full)
     out: dict[str, Any] = {

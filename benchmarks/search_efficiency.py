@@ -155,21 +155,28 @@ def trainings_to_match(curves: dict, reference: float) -> dict:
     return out
 
 
+def teacher_features(task: Any, teacher: str, teacher_epochs: int, weights: str | None = None) -> dict:
+    """The predictor's task input: the probe features of ``teacher`` on ``task``, the teacher built (or read
+    from the cache) as the search and the collector build it."""
+    from distill.probe import probe_features
+    from distill.teachers import TEACHER_CONFIG, get_teacher
+
+    config = dataclasses.replace(TEACHER_CONFIG, epochs=teacher_epochs)
+    return probe_features(get_teacher(teacher, task, weights=weights, config=config), task)
+
+
 def nsga2_overhead(checkpoint: str, task_spec: str, teacher: str, teacher_epochs: int, generations: int) -> dict:
     """Seconds of NSGA-II (population 100) with the predictor as fitness and no rungs."""
     from pymoo.core.termination import NoTermination
 
     from distill.genome import get_space
-    from distill.probe import probe_features
     from distill.tasks import load_task
-    from distill.teachers import TEACHER_CONFIG, get_teacher
     from predictor.estimator import AccuracyPredictor
     from search.problem import CostModel, StudentProblem
     from search.strategies import make_nsga2
 
     task = load_task(task_spec)
-    config = dataclasses.replace(TEACHER_CONFIG, epochs=teacher_epochs)
-    features = probe_features(get_teacher(teacher, task, config=config), task)
+    features = teacher_features(task, teacher, teacher_epochs)
     predictor = AccuracyPredictor.load(checkpoint)
     space = get_space("default")
     costs = CostModel(task.in_shape, task.num_classes)

@@ -75,8 +75,8 @@ def main() -> None:
     for name, overrides in VARIANTS.items():
         if name not in args.variants:
             continue
+        settings = {"population": POPULATION, **overrides}
         for seed in range(args.seeds):
-            settings = {"population": POPULATION, **overrides}
             config = SearchConfig(
                 task=spec,
                 teacher=teacher,

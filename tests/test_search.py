@@ -128,7 +128,6 @@ def test_infeasible_budget_names_the_budget_and_the_smallest_cost(digits_task):
         check_budget(space, costs, {"params": 100})
 
 
-# ------------------------------------------------------------------------------------------ rungs
 def test_population_defaults_to_a_large_one_only_where_it_costs_no_training(tmp_path):
     def config(**kw):
         return SearchConfig(task="digits", teacher="cnn-s", out=str(tmp_path), **kw)
@@ -141,6 +140,7 @@ def test_population_defaults_to_a_large_one_only_where_it_costs_no_training(tmp_
         config(strategy="ours", population=1)
 
 
+# ------------------------------------------------------------------------------------------ rungs
 def test_pareto_order_ranks_fronts_then_crowding_and_puts_failures_last():
     acc = np.array([0.9, 0.8, 0.95, 0.7, 0.99, np.nan])
     cost = np.array([10.0, 5.0, 20.0, 6.0, 1.0, 1.0])
