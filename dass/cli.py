@@ -235,12 +235,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from predictor.pretrain import pretrain, wandb_logger
 
     base = {"n_models": args.models, "hidden": args.hidden, "random_state": args.seed}
-    grid = [
-        {**base, "epochs": e, "rank_weight": r, "recipe_weight": q}
-        for e in args.epochs
-        for r in args.rank_weight
-        for q in args.recipe_weight
-    ]
+    grid = [{**base, "epochs": e, "rank_weight": r} for e in args.epochs for r in args.rank_weight]
     logger = wandb_logger(config={**base, "grid": grid}) if args.wandb else None
     card = pretrain(
         args.data, args.out, grid=grid, evaluate_test=not args.no_test, logger=logger, label_seeds=args.label_seeds
@@ -248,8 +243,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if len(grid) > 1:
         for t in card["model_selection"]:
             print(
-                f"epochs {t['params']['epochs']:>3}, rank weight {t['params']['rank_weight']:g}, "
-                f"recipe weight {t['params'].get('recipe_weight', 0):g}: "
+                f"epochs {t['params']['epochs']:>3}, rank weight {t['params']['rank_weight']:g}: "
                 f"meta-validation Spearman {t['val_spearman']:.3f}"
             )
     for name, d in card["splits"].items():
@@ -525,12 +519,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="checkpoint file; its card is written beside it (.json)")
     p.add_argument("--epochs", type=_int_list, default=[5, 10, 20], help="epochs to try, e.g. 5,10,20")
     p.add_argument("--rank-weight", type=_float_list, default=[1.0, 4.0], help="ranking-loss weights to try")
-    p.add_argument(
-        "--recipe-weight",
-        type=_float_list,
-        default=[0.0],
-        help="weights to try of the ranking loss between recipes of the same architecture",
-    )
     p.add_argument("--models", type=_positive_int, default=5, help="deep-ensemble members")
     p.add_argument("--hidden", type=_positive_int, default=64)
     p.add_argument("--seed", type=int, default=0)

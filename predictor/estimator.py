@@ -35,7 +35,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from torch import Tensor
 
-from distill.genome import Genome, Recipe
+from distill.genome import Genome
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, encode_batch, select_graphs
 from predictor.losses import pairwise_rank_loss, regression_loss
@@ -51,7 +51,6 @@ FORMAT_VERSION = 1
 PREDICT_CHUNK = 256
 _REQUIRED_KEYS = ("genome", "task_features", "budget", "group", "target")
 _ADAPT_PARAMS = ("head", "all")
-_NO_RECIPE = Recipe()  # the recipe a genome is stripped to when only its architecture matters
 
 
 # ---------------------------------------------------------------------------------------------
@@ -78,7 +77,6 @@ class _Examples:
     target: Tensor  # (R,)
     weight: Tensor  # (R,)
     rank_group: Tensor  # (R,) one id per (group, budget)
-    recipe_group: Tensor  # (R,) one id per (group, budget, architecture): the recipes of one student
 
 
 def _check_task_features(tf: Any, where: str) -> tuple:
@@ -147,9 +145,7 @@ def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
     genomes: list[Genome] = []
     task_ids: dict[tuple, int] = {}
     group_ids: dict[tuple[str, int], int] = {}
-    recipe_ids: dict[tuple[str, int, str], int] = {}
-    arch_of: dict[str, str] = {}  # genome key -> hash of its architecture without the recipe
-    rows: list[tuple[int, int, int, float, float, int, int]] = []  # genome, task, budget, target, weight, groups
+    rows: list[tuple[int, int, int, float, float, int]] = []  # genome, task, budget, target, weight, group
     for i, rec in enumerate(records):
         where = f"record {i}"
         if not isinstance(rec, dict):
@@ -162,7 +158,6 @@ def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
         if gkey not in genome_ids:
             genome_ids[gkey] = len(genomes)
             genomes.append(_as_genome(g, where))
-            arch_of[gkey] = genomes[-1].with_recipe(_NO_RECIPE).hash
         tkey = _check_task_features(rec["task_features"], where)
         task = task_ids.setdefault(tkey, len(task_ids))
         budget = _check_budget(rec["budget"], where)
@@ -178,9 +173,7 @@ def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
                 if e + 1 < budget
             ]
         for b, y, w in points:
-            rank_group = group_ids.setdefault((group, b), len(group_ids))
-            recipe_group = recipe_ids.setdefault((group, b, arch_of[gkey]), len(recipe_ids))
-            rows.append((genome_ids[gkey], task, b, y, w, rank_group, recipe_group))
+            rows.append((genome_ids[gkey], task, b, y, w, group_ids.setdefault((group, b), len(group_ids))))
     cols = list(zip(*rows))
     return _Examples(
         genomes=genomes,
@@ -191,7 +184,6 @@ def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
         target=torch.tensor(cols[3], dtype=torch.float32),
         weight=torch.tensor(cols[4], dtype=torch.float32),
         rank_group=torch.tensor(cols[5]),
-        recipe_group=torch.tensor(cols[6]),
     )
 
 
@@ -248,10 +240,6 @@ class AccuracyPredictor(BaseEstimator):
         epochs: passes over the training records in :meth:`fit`.
         lr: AdamW learning rate of :meth:`fit` (cosine-decayed to zero).
         rank_weight: weight of the RankNet loss against the regression loss.
-        recipe_weight: weight of a second RankNet loss over the pairs of the same architecture (same group
-            and budget) trained with different recipes. Recipe pairs are a small share of a group's pairs,
-            and their accuracies differ by little, so the group-wide loss barely sees them; this one is
-            what teaches the ranking of recipes. With it, a batch keeps an architecture's recipes together.
         batch_size: records per step; a batch is filled group by group so that it holds ranking pairs.
         weight_decay: AdamW weight decay.
         curve_weight: weight of the extra labels from the per-epoch ``curve`` of a record (0 ignores curves).
@@ -280,7 +268,6 @@ class AccuracyPredictor(BaseEstimator):
         epochs: int = 60,
         lr: float = 3e-3,
         rank_weight: float = 1.0,
-        recipe_weight: float = 0.0,
         batch_size: int = 128,
         weight_decay: float = 1e-4,
         curve_weight: float = 0.5,
@@ -293,7 +280,6 @@ class AccuracyPredictor(BaseEstimator):
         self.epochs = epochs
         self.lr = lr
         self.rank_weight = rank_weight
-        self.recipe_weight = recipe_weight
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.curve_weight = curve_weight
@@ -306,7 +292,7 @@ class AccuracyPredictor(BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"the {name!r} parameter must be a positive integer; got {value!r}")
-        for name in ("lr", "rank_weight", "recipe_weight", "weight_decay", "curve_weight"):
+        for name in ("lr", "rank_weight", "weight_decay", "curve_weight"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"the {name!r} parameter must be a non-negative number; got {value!r}")
@@ -369,9 +355,6 @@ class AccuracyPredictor(BaseEstimator):
         """One epoch of record indices, shuffled, then grouped so that each batch holds ranking pairs."""
         n = len(data.target)
         perm = torch.randperm(n, generator=generator)
-        if self.recipe_weight > 0:  # an architecture's recipes next to each other, in a random order of architectures
-            arch_order = torch.randperm(int(data.recipe_group.max()) + 1, generator=generator)
-            perm = perm[torch.argsort(arch_order[data.recipe_group[perm]], stable=True)]
         n_groups = int(data.rank_group.max()) + 1
         group_order = torch.randperm(n_groups, generator=generator)
         perm = perm[torch.argsort(group_order[data.rank_group[perm]], stable=True)]
@@ -386,8 +369,6 @@ class AccuracyPredictor(BaseEstimator):
         loss = regression_loss(logits, data.target[idx], data.weight[idx])
         if self.rank_weight > 0:
             loss = loss + self.rank_weight * pairwise_rank_loss(logits, data.target[idx], data.rank_group[idx])
-        if self.recipe_weight > 0:
-            loss = loss + self.recipe_weight * pairwise_rank_loss(logits, data.target[idx], data.recipe_group[idx])
         return loss
 
     def _train(self, model: AccuracyNet, data: _Examples, graphs, generator: torch.Generator) -> float:

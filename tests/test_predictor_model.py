@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from distill.cost import count_params
-from distill.genome import Genome, Recipe, get_space
+from distill.genome import Genome, get_space
 from distill.nets import build_student
 from predictor.conv import DirectedAdjacency, DirectedGINEConv
 from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
@@ -396,43 +396,3 @@ def test_adapt_argument_errors(fitted, toy):
         fitted.adapt(toy["train"][:3], params="everything")
     with pytest.raises(ValueError, match="the 'steps' parameter must be a non-negative integer"):
         fitted.adapt(toy["train"][:3], steps=-1)
-
-
-def test_recipes_of_one_architecture_share_a_recipe_group_and_a_batch():
-    from dataclasses import replace
-
-    from predictor.estimator import _examples
-
-    rng = np.random.default_rng(3)
-    task = _task(rng, 5)
-    archs = [get_space("default").sample(rng) for _ in range(6)]
-    recipes = [Recipe.plain(), Recipe(logit_loss="kl", temperature=4.0), Recipe(logit_loss="kl", temperature=1.0)]
-    records = [
-        {
-            "genome": replace(a, recipe=r).canonical().to_json(),
-            "task_features": task,
-            "budget": 3,
-            "group": group,
-            "target": float(rng.uniform(0.5, 0.9)),
-            "curve": [0.3, 0.4, 0.5],
-        }
-        for group in ("g0", "g1")
-        for a in archs
-        for r in recipes
-    ]
-    data = _examples(records, curve_weight=0.5)
-    rows = [
-        (rec["group"], a_i, b) for rec, a_i in zip(records, np.repeat(np.arange(len(archs) * 2), 3)) for b in (3, 1, 2)
-    ]  # the record's budget first, then its earlier curve points
-    key_of = {}
-    for key, rg in zip(rows, data.recipe_group.tolist()):
-        assert key_of.setdefault(key, rg) == rg  # one id per (group, architecture, budget) ...
-    assert len(set(key_of.values())) == len(key_of) == 2 * len(archs) * 3  # ... and a different one for each
-    est = AccuracyPredictor(batch_size=16, recipe_weight=1.0)
-    order = torch.cat(est._batches(data, torch.Generator().manual_seed(0))).tolist()
-    assert sorted(order) == list(range(len(rows)))
-    seq = data.recipe_group[order].tolist()
-    runs = [g for i, g in enumerate(seq) if i == 0 or seq[i - 1] != g]
-    assert len(runs) == len(set(seq))  # every architecture's recipes are next to each other
-    groups_seq = data.rank_group[order].tolist()
-    assert len([g for i, g in enumerate(groups_seq) if i == 0 or groups_seq[i - 1] != g]) == len(set(groups_seq))
