@@ -16,6 +16,10 @@ interrupted benchmark goes on where it stopped). Run:
 
     .venv/bin/python benchmarks/search_efficiency.py [--seeds 3] [--max-trainings 20] [--out runs/search_efficiency]
     .venv/bin/python benchmarks/search_efficiency.py --quick    # a smoke test in a few minutes
+
+After a new predictor checkpoint only ``ours`` needs running again: the other strategies never call the
+predictor, so ``--strategies ours --reference benchmarks/search_efficiency.json`` takes their runs (same tasks,
+seeds and settings) from an earlier result file and compares against them.
 """
 
 from __future__ import annotations
@@ -266,6 +270,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "runs" / "search_efficiency"))
     parser.add_argument("--overhead-generations", type=int, default=100)
+    parser.add_argument(
+        "--reference",
+        help="an earlier search_efficiency.json: its runs of the strategies not in --strategies (which must not "
+        "use the predictor) join the comparison instead of being run again",
+    )
     args = parser.parse_args()
 
     out = Path(args.out) / ("quick" if args.quick else "full")
@@ -320,6 +329,27 @@ def main() -> None:
                     f"{strategy:<7} {spec} seed {seed}: {run['trainings']:.2f} trainings, {run['wall_s']:.0f} s",
                     flush=True,
                 )
+
+    if args.reference:
+        reference = json.loads(Path(args.reference).read_text())
+        for k in ("max_trainings", "random_trainings", "max_params", "rungs", "rung_size", "seeds", "population"):
+            theirs = reference["args"][k]
+            if (list(theirs) if isinstance(theirs, (list, tuple)) else theirs) != (
+                list(getattr(args, k)) if isinstance(getattr(args, k), tuple) else getattr(args, k)
+            ):
+                raise SystemExit(
+                    f"--reference {args.reference} was run with {k}={theirs!r}, this run with "
+                    f"{getattr(args, k)!r}: the runs are not comparable"
+                )
+        task_specs = {spec for spec, _ in tasks}
+        for run in reference["runs"]:
+            if run["strategy"] in args.strategies or run["task"] not in task_specs:
+                continue
+            if STRATEGIES.get(run["strategy"]).needs_predictor:
+                raise SystemExit(f"--reference: {run['strategy']} uses the predictor; run it again instead")
+            curves.setdefault((run["strategy"], run["task"]), []).append(run["history"])
+            summary.append({**run, "from_reference": str(args.reference)})
+        args.strategies = list(dict.fromkeys([*args.strategies, *(s for s, _ in curves)]))
 
     points = [args.max_trainings / 4, args.max_trainings / 2, args.max_trainings]
     if "random" in args.strategies:
