@@ -116,7 +116,8 @@ def _replicate_pairs(suite: Suite) -> set[tuple[str, str]]:
     pairs of every task family (source and domain), at least one, picked by a stable hash."""
     by_family: dict[tuple, list[tuple[str, str]]] = {}
     for spec, teacher, tags in suite.pairs():
-        by_family.setdefault((tags["source"], tags["domain"]), []).append((spec, teacher))
+        if suite.groups[tags["group"]].replicate_candidates:
+            by_family.setdefault((tags["source"], tags["domain"]), []).append((spec, teacher))
     out = set()
     for pairs in by_family.values():
         n = max(1, round(suite.replicate_fraction * len(pairs))) if suite.replicate_fraction > 0 else 0

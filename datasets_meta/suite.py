@@ -23,6 +23,8 @@ A suite file is TOML::
     replicate = false          # true: every pair of the group gets the further seeds, not only
                                # replicate_fraction of them (labels of 2 x label_seeds seeds, e.g.
                                # for a small held-out dataset whose test split is noisy)
+    replicate_candidates = true  # false: none of the group's pairs is picked by replicate_fraction
+                               # (a group added to a suite already collected leaves its picks as they were)
 
 Everything here is data; the same suite always expands to the same jobs.
 """
@@ -50,6 +52,9 @@ class TaskGroup:
     heldout: bool = False
     heldout_teachers: tuple[str, ...] = ()  # teachers whose records are held out wherever they appear
     replicate: bool = False  # every student of the group gets the further seeds (noise ceiling, 2k-seed labels)
+    # false: the group's pairs are never among the replicate_fraction picked for further seeds, so adding the
+    # group to a suite leaves the picks (and so the jobs) of the groups already collected unchanged
+    replicate_candidates: bool = True
 
     def specs(self) -> list[tuple[str, dict[str, Any]]]:
         """``(task spec, tags)`` for every task of the group."""

@@ -123,6 +123,20 @@ def test_a_replicate_group_gets_every_further_seed_and_keeps_the_others_jobs():
     assert {j.genome_hash for j in added} == {j.genome_hash for j in marked if j.tags["heldout"]}
 
 
+def test_a_group_added_without_replicate_candidates_leaves_the_earlier_picks_alone():
+    first = {"source": "digits", "classes": ["0-2"], "teachers": ["cnn-s", "resnet-s"], "teachers_per_task": 2}
+    later = {"source": "digits", "classes": ["3-5", "6-8"], "teachers": ["cnn-s", "resnet-s"], "teachers_per_task": 2}
+    base = {**TINY, "label_seeds": 2, "replicate_fraction": 0.5, "groups": [first]}
+    before = expand(Suite.from_dict(base))
+    # one family (digits, none): 1 of its 2 pairs replicated; with the 4 later pairs as candidates 3 of 6 are
+    # picked, so at least one later pair gets seeds 2-3; without them the earlier pick stays the only one
+    counted = expand(Suite.from_dict({**base, "groups": [first, later]}))
+    assert any(j.seed >= 2 and "classes=0-2" not in j.task_spec for j in counted)
+    added = expand(Suite.from_dict({**base, "groups": [first, {**later, "replicate_candidates": False}]}))
+    assert {j.key for j in before} < {j.key for j in added}
+    assert not any(j.seed >= 2 and "classes=0-2" not in j.task_spec for j in added)
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
