@@ -333,13 +333,13 @@ def main() -> None:
     if args.reference:
         reference = json.loads(Path(args.reference).read_text())
         for k in ("max_trainings", "random_trainings", "max_params", "rungs", "rung_size", "seeds", "population"):
-            theirs = reference["args"][k]
-            if (list(theirs) if isinstance(theirs, (list, tuple)) else theirs) != (
-                list(getattr(args, k)) if isinstance(getattr(args, k), tuple) else getattr(args, k)
+            theirs, ours = reference["args"][k], getattr(args, k)
+            if (list(theirs) if isinstance(theirs, list) else theirs) != (
+                list(ours) if isinstance(ours, tuple) else ours
             ):
                 raise SystemExit(
-                    f"--reference {args.reference} was run with {k}={theirs!r}, this run with "
-                    f"{getattr(args, k)!r}: the runs are not comparable"
+                    f"--reference {args.reference} was run with {k}={theirs!r}, this run with {ours!r}: "
+                    "the runs are not comparable"
                 )
         task_specs = {spec for spec, _ in tasks}
         for run in reference["runs"]:
