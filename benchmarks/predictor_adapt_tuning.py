@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import time
-from functools import partial
 from pathlib import Path
 
 from distill.io import file_sha256, write_json
@@ -44,9 +43,10 @@ def main() -> None:
     model = AccuracyPredictor.load(args.checkpoint)
     rows = []
     for s in settings():
-        model.adapt = partial(AccuracyPredictor.adapt, model, **s)  # what evaluate() calls
         start = time.perf_counter()
-        report = evaluate(model, val, adapt_records=args.records, baselines=False, label_seeds=args.label_seeds)
+        report = evaluate(
+            model, val, adapt_records=args.records, adapt_options=s, baselines=False, label_seeds=args.label_seeds
+        )
         mean = report["mean"]
         row = {
             **s,

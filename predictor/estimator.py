@@ -405,8 +405,7 @@ class AccuracyPredictor(BaseEstimator):
         were the best of the settings tried on the meta-validation tasks of a predictor fitted on the first
         2,973 records of meta-v1 (10 to 100 steps, anchor 0.01 to 1, 10 records of a task, 4 draws each);
         tuning ``"all"`` parameters did worse than ``"head"``. Re-checked on the shipped checkpoint
-        (``benchmarks/predictor_adapt_tuning.py``): the best setting beat them by
-        0.004 Spearman.
+        (``benchmarks/predictor_adapt_tuning.py``): the best setting beat them by 0.004 Spearman.
 
         Args:
             records: records of the new task (same keys as for :meth:`fit`).

@@ -156,6 +156,7 @@ def evaluate(
     train: list[dict[str, Any]] | None = None,
     adapt_records: int = 10,
     adapt_draws: int = 5,
+    adapt_options: dict[str, Any] | None = None,
     baselines: bool = True,
     control_predictor: Any | None = None,
     seed: int = 0,
@@ -169,6 +170,7 @@ def evaluate(
         train: meta-train examples, for the random-forest baseline (skipped when ``None``).
         adapt_records: records of a group used to adapt before scoring the rest (0 skips adaptation).
         adapt_draws: random draws of those records per group; the adapted metrics are their mean.
+        adapt_options: keyword arguments of ``predictor.adapt`` (steps, lr, ...); its defaults when ``None``.
         baselines: also score the training-free proxies, parameters and FLOPs.
         control_predictor: the same GNN fitted on no-distillation records only (skipped when ``None``).
         seed: picks the adaptation records.
@@ -215,7 +217,7 @@ def evaluate(
             for _ in range(adapt_draws):  # a Spearman over a few remaining records is noisy: average draws
                 pick = rng.permutation(len(exs))
                 seen, rest = pick[:adapt_records], pick[adapt_records:]
-                predictor.adapt([exs[i] for i in seen])
+                predictor.adapt([exs[i] for i in seen], **(adapt_options or {}))
                 m_ad, _ = predictor.predict([genomes[i] for i in rest], features, [budget[i] for i in rest])
                 adapted.append(rank_metrics(m_ad, true[rest], accuracy=True))
                 # zero-shot on the same remaining records, so that the two are compared like for like
