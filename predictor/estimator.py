@@ -236,6 +236,8 @@ class AccuracyPredictor(BaseEstimator):
     Args:
         hidden: width of the GNN, the task encoder and the head.
         layers: message-passing layers.
+        recipe_readout: the graph embedding also takes the final states of the recipe nodes, not only the
+            mean and max over all nodes (see :class:`~predictor.model.NetConfig`).
         n_models: members of the deep ensemble; the spread of their predictions is the uncertainty.
         epochs: passes over the training records in :meth:`fit`.
         lr: AdamW learning rate of :meth:`fit` (cosine-decayed to zero).
@@ -243,6 +245,8 @@ class AccuracyPredictor(BaseEstimator):
         batch_size: records per step; a batch is filled group by group so that it holds ranking pairs.
         weight_decay: AdamW weight decay.
         curve_weight: weight of the extra labels from the per-epoch ``curve`` of a record (0 ignores curves).
+        task_noise: std of the Gaussian noise added to the standardised task features of each training batch
+            in :meth:`fit` (0: none); a regulariser against relying on the exact features of the meta-train tasks.
         n_jobs: threads that train the ensemble members and predict chunks of genomes side by side
             (``-1``: one per CPU core, ``None``: 1). Inside ``fit``/``predict``/``adapt`` torch itself runs
             single-threaded (the setting is restored afterwards): the graph batches are small, and torch's
@@ -264,6 +268,7 @@ class AccuracyPredictor(BaseEstimator):
         self,
         hidden: int = 64,
         layers: int = 3,
+        recipe_readout: bool = False,
         n_models: int = 5,
         epochs: int = 60,
         lr: float = 3e-3,
@@ -271,11 +276,13 @@ class AccuracyPredictor(BaseEstimator):
         batch_size: int = 128,
         weight_decay: float = 1e-4,
         curve_weight: float = 0.5,
+        task_noise: float = 0.0,
         n_jobs: int | None = -1,
         random_state: int = 0,
     ) -> None:
         self.hidden = hidden
         self.layers = layers
+        self.recipe_readout = recipe_readout
         self.n_models = n_models
         self.epochs = epochs
         self.lr = lr
@@ -283,6 +290,7 @@ class AccuracyPredictor(BaseEstimator):
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.curve_weight = curve_weight
+        self.task_noise = task_noise
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -292,7 +300,7 @@ class AccuracyPredictor(BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"the {name!r} parameter must be a positive integer; got {value!r}")
-        for name in ("lr", "rank_weight", "weight_decay", "curve_weight"):
+        for name in ("lr", "rank_weight", "weight_decay", "curve_weight", "task_noise"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"the {name!r} parameter must be a non-negative number; got {value!r}")
@@ -301,6 +309,8 @@ class AccuracyPredictor(BaseEstimator):
             isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0
         ):
             raise ValueError(f"the 'n_jobs' parameter must be a non-zero integer or None; got {n_jobs!r}")
+        if not isinstance(self.recipe_readout, (bool, np.bool_)):
+            raise ValueError(f"the 'recipe_readout' parameter must be True or False; got {self.recipe_readout!r}")
         if not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(f"the 'random_state' parameter must be an integer; got {self.random_state!r}")
 
@@ -313,7 +323,7 @@ class AccuracyPredictor(BaseEstimator):
         self._check_params()
         with _single_threaded_torch():
             data = _examples(records, self.curve_weight)
-            config = NetConfig(hidden=self.hidden, layers=self.layers)
+            config = NetConfig(hidden=self.hidden, layers=self.layers, recipe_readout=bool(self.recipe_readout))
             graphs = encode_batch(data.genomes)
             initial = []
             for seed in _member_seeds(self.random_state, self.n_models):
@@ -360,11 +370,16 @@ class AccuracyPredictor(BaseEstimator):
         perm = perm[torch.argsort(group_order[data.rank_group[perm]], stable=True)]
         return list(perm.split(self.batch_size))
 
-    def _loss(self, model: AccuracyNet, data: _Examples, graphs, idx: Tensor) -> Tensor:
+    def _loss(
+        self, model: AccuracyNet, data: _Examples, graphs, idx: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:
+        """The training loss of the records ``idx``; with a ``generator``, task features get ``task_noise``."""
         genome_ids, inverse = torch.unique(data.genome_index[idx], return_inverse=True)
         sub = select_graphs(graphs, genome_ids)
-        g = model.embed_graphs(sub.x, adjacency_of(sub), sub.batch, len(genome_ids))[inverse]  # (B, 2H)
-        t = model.embed_tasks(data.tasks.classes, data.tasks.class_batch, data.tasks.glob)[data.task_index[idx]]
+        g = model.embed_graphs(sub.x, adjacency_of(sub), sub.batch, len(genome_ids))[inverse]  # (B, R)
+        noise = self.task_noise if generator is not None else 0.0
+        t = model.embed_tasks(data.tasks.classes, data.tasks.class_batch, data.tasks.glob, noise, generator)
+        t = t[data.task_index[idx]]
         logits = model.head_logits(g, t, data.log2_budget[idx])
         loss = regression_loss(logits, data.target[idx], data.weight[idx])
         if self.rank_weight > 0:
@@ -380,7 +395,7 @@ class AccuracyPredictor(BaseEstimator):
         for epoch in range(self.epochs):
             total, count = 0.0, 0
             for idx in self._batches(data, generator):
-                loss = self._loss(model, data, graphs, idx)
+                loss = self._loss(model, data, graphs, idx, generator)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -3,6 +3,7 @@
 Reads top to bottom::
 
     student graph --DirectedGINEConv x layers--> node states --mean & max readout--> g       # (G, 2H)
+                                      [ + the recipe nodes' states, with recipe_readout ]   # (G, 3H)
     per-class probe rows --DeepSets--> + global features --> task embedding t                # (T, H)
     c = [t ; standardised log2(epochs)]                                                      # (G, H + 1)
     g' = g * (1 + gamma(c)) + beta(c)            (FiLM: the task and budget condition the student)
@@ -18,13 +19,14 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor, nn
-from torch_geometric.nn import global_max_pool, global_mean_pool
+from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
 from predictor.conv import DirectedAdjacency, DirectedGINEConv
-from predictor.graph import EDGE_KINDS, NUM_EDGE_TYPES, NUM_NODE_FEATURES
+from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, NUM_NODE_FEATURES
 
 IGNORED_STD = 1e6  # the scale of a task feature that did not vary in training (it contributes ~0)
+_RECIPE_COLUMNS = [FEATURE_NAMES.index("node:logit_kd"), FEATURE_NAMES.index("node:hint")]
 INPUT_CLIP = 5.0  # standardised task features are clipped to +-INPUT_CLIP (also for checkpoints saved before)
 
 __all__ = ["AccuracyNet", "NetConfig", "TaskEncoder", "adjacency_of"]
@@ -36,6 +38,9 @@ class NetConfig:
 
     hidden: int = 64  # students are graphs of <= ~20 nodes: 64 channels are plenty and keep 10k predictions/s
     layers: int = 3  # three hops: a block sees its neighbours' neighbours, e.g. the recipe node of the stage end
+    # the readout also takes the final states of the recipe nodes (logit_kd + hint), which mean/max pooling
+    # over ~15 nodes dilutes; False for the checkpoints made before it existed
+    recipe_readout: bool = False
     node_features: int = NUM_NODE_FEATURES
     num_edge_types: int = NUM_EDGE_TYPES
     class_features: int = len(CLASS_FEATURES)
@@ -121,8 +126,9 @@ class AccuracyNet(nn.Module):
             for _ in range(config.layers)
         )
         self.task = TaskEncoder(config.class_features, config.global_features, h)
-        self.film = nn.Linear(h + 1, 2 * 2 * h)  # -> (gamma, beta) over the 2H readout
-        self.head = _mlp(2 * h + h + 1, h, 1)
+        r = self.readout_size
+        self.film = nn.Linear(h + 1, 2 * r)  # -> (gamma, beta) over the readout
+        self.head = _mlp(r + h + 1, h, 1)
         self.register_buffer("class_mean", torch.zeros(config.class_features))
         self.register_buffer("class_std", torch.ones(config.class_features))
         self.register_buffer("global_mean", torch.zeros(config.global_features))
@@ -163,25 +169,45 @@ class AccuracyNet(nn.Module):
         self.budget_std.copy_(std(log2_budget.reshape(-1, 1))[0])
 
     # ---- the three parts ----
+    @property
+    def readout_size(self) -> int:
+        """Size ``R`` of a graph embedding: ``2H``, or ``3H`` with ``recipe_readout``."""
+        return (3 if self.config.recipe_readout else 2) * self.config.hidden
+
     def embed_graphs(self, x: Tensor, adj: DirectedAdjacency, batch: Tensor, num_graphs: int) -> Tensor:
-        """Node features ``(N, F)`` of ``num_graphs`` graphs -> graph embeddings ``(G, 2H)``."""
+        """Node features ``(N, F)`` of ``num_graphs`` graphs -> graph embeddings ``(G, R)``."""
         h = self.node_lin(x)  # (N, H)
         for conv in self.convs:
             h = torch.relu(conv(h, adj))  # (N, H)
-        return torch.cat([global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)], 1)
+        parts = [global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)]
+        if self.config.recipe_readout:  # sum of the logit_kd and (when present) hint node states
+            is_recipe = (x[:, _RECIPE_COLUMNS] > 0.5).any(1, keepdim=True)  # (N, 1)
+            parts.append(global_add_pool(h * is_recipe, batch, num_graphs))
+        return torch.cat(parts, 1)
 
-    def embed_tasks(self, classes: Tensor, class_batch: Tensor, glob: Tensor) -> Tensor:
-        """Raw probe features -> task embeddings ``(T, H)``."""
+    def embed_tasks(
+        self,
+        classes: Tensor,
+        class_batch: Tensor,
+        glob: Tensor,
+        noise: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """Raw probe features -> task embeddings ``(T, H)``; ``noise`` adds N(0, noise²) to the standardised
+        features (a training-time regulariser)."""
         # clipped: a task far outside the training range is treated as the nearest edge, not extrapolated
         classes = ((classes - self.class_mean) / self.class_std).clamp(-INPUT_CLIP, INPUT_CLIP)
         glob = ((glob - self.global_mean) / self.global_std).clamp(-INPUT_CLIP, INPUT_CLIP)
+        if noise > 0:
+            classes = classes + noise * torch.randn(classes.shape, generator=generator)
+            glob = glob + noise * torch.randn(glob.shape, generator=generator)
         return self.task(classes, class_batch, glob)
 
     def head_logits(self, graph_emb: Tensor, task_emb: Tensor, log2_budget: Tensor) -> Tensor:
-        """``(G, 2H)`` graph, ``(G, H)`` task embeddings and ``(G,)`` log2 epochs -> ``(G,)`` logits."""
+        """``(G, R)`` graph, ``(G, H)`` task embeddings and ``(G,)`` log2 epochs -> ``(G,)`` logits."""
         budget = ((log2_budget - self.budget_mean) / self.budget_std).unsqueeze(1)  # (G, 1)
         cond = torch.cat([task_emb, budget], 1)  # (G, H + 1)
-        gamma, beta = self.film(cond).chunk(2, dim=1)  # (G, 2H) each
+        gamma, beta = self.film(cond).chunk(2, dim=1)  # (G, R) each
         z = graph_emb * (1 + gamma) + beta
         return self.head(torch.cat([z, cond], 1)).squeeze(1)  # (G,)
 

@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import math
 
 import numpy as np
@@ -13,9 +14,9 @@ from distill.genome import Genome, get_space
 from distill.nets import build_student
 from predictor.conv import DirectedAdjacency, DirectedGINEConv
 from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
-from predictor.graph import EDGE_KINDS, NUM_EDGE_TYPES, encode_batch, genome_to_graph
+from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, encode_batch, genome_to_graph
 from predictor.losses import pairwise_rank_loss, regression_loss
-from predictor.model import AccuracyNet, NetConfig, TaskEncoder
+from predictor.model import AccuracyNet, NetConfig, TaskEncoder, adjacency_of
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -143,9 +144,10 @@ def test_task_features_outside_the_training_range_do_not_extrapolate():
     )
 
 
-def test_accuracy_net_shapes_and_batch_independence():
+@pytest.mark.parametrize("recipe_readout", [False, True])
+def test_accuracy_net_shapes_and_batch_independence(recipe_readout):
     torch.manual_seed(0)
-    net = AccuracyNet(NetConfig(hidden=16, layers=2)).eval()
+    net = AccuracyNet(NetConfig(hidden=16, layers=2, recipe_readout=recipe_readout)).eval()
     genomes = [get_space(s).sample(np.random.default_rng(i)) for i, s in enumerate(["default", "resnet", "mobilenet"])]
     graph = encode_batch(genomes)
     classes, glob = torch.rand(7, 8), torch.rand(2, 13)
@@ -156,6 +158,24 @@ def test_accuracy_net_shapes_and_batch_independence():
     # one graph alone gets the same logit as inside the batch
     alone = net(encode_batch(genomes[1:2]), classes, class_batch, glob, task_index[1:2], budget[1:2])
     assert torch.allclose(alone, logits[1:2], atol=1e-5)
+
+
+def test_recipe_readout_is_the_recipe_nodes_final_state():
+    torch.manual_seed(0)
+    net = AccuracyNet(NetConfig(hidden=16, layers=2, recipe_readout=True)).eval()
+    space = get_space("default")
+    base = next(g for g in (space.sample(np.random.default_rng(i)) for i in range(100)) if g.recipe.has_hint)
+    no_hint = dataclasses.replace(base, recipe=dataclasses.replace(base.recipe, hint_position="off"))  # no hint node
+    for genome in (base, no_hint):
+        graph = encode_batch([genome])
+        emb = net.embed_graphs(graph.x, adjacency_of(graph), graph.batch, 1)
+        assert emb.shape == (1, 48)
+        h = net.node_lin(graph.x)
+        for conv in net.convs:
+            h = torch.relu(conv(h, adjacency_of(graph)))
+        recipe_nodes = graph.x[:, [FEATURE_NAMES.index("node:logit_kd"), FEATURE_NAMES.index("node:hint")]].sum(1) > 0
+        assert int(recipe_nodes.sum()) == (2 if genome.recipe.has_hint else 1)
+        torch.testing.assert_close(emb[0, 32:], h[recipe_nodes].sum(0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +258,19 @@ def test_deterministic_under_random_state_and_global_rng_untouched(toy):
         a.set_params(n_jobs=1).predict(many, toy["task"], 10)[0],
         a.set_params(n_jobs=2).predict(many, toy["task"], 10)[0],
     )
+
+
+def test_task_noise_is_seeded_and_only_in_training(toy):
+    records = toy["train"][:60]
+    genomes = toy["genomes"][300:340]
+    fit = lambda noise: AccuracyPredictor(n_models=1, epochs=3, hidden=16, task_noise=noise, n_jobs=1).fit(records)
+    plain, noisy, again = fit(0.0), fit(0.5), fit(0.5)
+    p_noisy = noisy.predict(genomes, toy["task"], 10)[0]
+    np.testing.assert_array_equal(p_noisy, again.predict(genomes, toy["task"], 10)[0])  # same seed, same noise
+    np.testing.assert_array_equal(p_noisy, noisy.predict(genomes, toy["task"], 10)[0])  # no noise at prediction
+    assert not np.array_equal(p_noisy, plain.predict(genomes, toy["task"], 10)[0])
+    with pytest.raises(ValueError, match="the 'task_noise' parameter must be a non-negative number; got -0.1"):
+        AccuracyPredictor(task_noise=-0.1).fit(records)
 
 
 def test_predict_records_mixes_tasks_and_budgets(toy, fitted):
