@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -234,7 +235,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     from predictor.evaluate import format_table
     from predictor.pretrain import pretrain, wandb_logger
 
-    base = {"n_models": args.models, "hidden": args.hidden, "random_state": args.seed}
+    base = {
+        "n_models": args.models,
+        "hidden": args.hidden,
+        "random_state": args.seed,
+        "recipe_readout": args.recipe_readout,
+        "task_noise": args.task_noise,
+    }
     grid = [{**base, "epochs": e, "rank_weight": r} for e in args.epochs for r in args.rank_weight]
     logger = wandb_logger(config={**base, "grid": grid}) if args.wandb else None
     card = pretrain(
@@ -442,6 +449,16 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number; got {text!r}")
+    return value
+
+
 def _int_list(text: str) -> list[int]:
     values = [_positive_int(t) for t in text.split(",")]
     return values
@@ -521,6 +538,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank-weight", type=_float_list, default=[1.0, 4.0], help="ranking-loss weights to try")
     p.add_argument("--models", type=_positive_int, default=5, help="deep-ensemble members")
     p.add_argument("--hidden", type=_positive_int, default=64)
+    p.add_argument(
+        "--recipe-readout",
+        action="store_true",
+        help="the graph embedding also takes the recipe nodes' final states (not only mean and max pooling)",
+    )
+    p.add_argument(
+        "--task-noise",
+        type=_non_negative_float,
+        default=0.0,
+        help="std of the noise on the standardised task features during training (default 0: none)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-test", action="store_true", help="skip the meta-test evaluation on the card")
     _add_label_seeds(p)

@@ -9,6 +9,7 @@ from datasets_meta.collector import InlineExecutor, collect, expand
 from datasets_meta.store import InMemoryStore
 from datasets_meta.suite import Suite
 from predictor.data import load_records, split_by_task
+from predictor.estimator import AccuracyPredictor
 
 SUITE = {
     "name": "tiny-meta",
@@ -57,6 +58,9 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
                 "2",
                 "--rank-weight",
                 "1",
+                "--recipe-readout",
+                "--task-noise",
+                "0.2",
             ]
         )
         == 0
@@ -66,6 +70,8 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
     card = json.loads(ckpt.with_suffix(".json").read_text())
     assert card["data"]["records"] > 20 and len(card["data"]["sha256"]) == 64
     assert card["splits"]["test"]["tasks"] == 1 and card["hyper_parameters"]["n_models"] == 2
+    assert card["hyper_parameters"]["recipe_readout"] is True and card["hyper_parameters"]["task_noise"] == 0.2
+    assert AccuracyPredictor.load(ckpt).config_.recipe_readout
 
     code = main(
         [
@@ -116,5 +122,9 @@ def test_checkpoint_errors(tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 2 and "bad.pt" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain", "--data", "x.csv.gz", "--out", str(tmp_path / "p.pt"), "--task-noise", "-1"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--task-noise: must be a non-negative number; got '-1'" in err
     code = main(["evaluate", "--data", str(tmp_path / "none.csv.gz"), "--checkpoint", str(bad)])
     assert code == 2

@@ -263,7 +263,10 @@ def test_deterministic_under_random_state_and_global_rng_untouched(toy):
 def test_task_noise_is_seeded_and_only_in_training(toy):
     records = toy["train"][:60]
     genomes = toy["genomes"][300:340]
-    fit = lambda noise: AccuracyPredictor(n_models=1, epochs=3, hidden=16, task_noise=noise, n_jobs=1).fit(records)
+
+    def fit(noise: float) -> AccuracyPredictor:
+        return AccuracyPredictor(n_models=1, epochs=3, hidden=16, task_noise=noise, n_jobs=1).fit(records)
+
     plain, noisy, again = fit(0.0), fit(0.5), fit(0.5)
     p_noisy = noisy.predict(genomes, toy["task"], 10)[0]
     np.testing.assert_array_equal(p_noisy, again.predict(genomes, toy["task"], 10)[0])  # same seed, same noise
