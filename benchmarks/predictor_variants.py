@@ -79,7 +79,7 @@ def main() -> None:
         results["variants"][name] = {
             "data": Path(data).name,
             "overrides": overrides,
-            "train_records": len(train) or predictor.n_records_,
+            "train_labels": len(train) or predictor.n_records_,  # students (seed-averaged labels)
             "fit_seconds": round(fit_s, 1),
             "val_spearman": round(ours["spearman"], 4),
             "val_kendall": round(ours["kendall"], 4),
