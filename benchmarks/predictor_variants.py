@@ -1,6 +1,7 @@
 """Which training data and regularisers help the predictor on unseen tasks? Meta-validation only.
 
-Each variant is a name, a meta-dataset export and hyper-parameters that override the shipped card's.
+Each variant is a name, a meta-dataset export and hyper-parameters that override those of ``--card``
+(the shipped card by default: give every setting that must differ from it, e.g. ``"task_noise": 0``).
 The script fits it on that export's meta-train split and scores it zero-shot on the meta-validation split
 of ``--val-data`` (one fixed set of tasks and labels for every variant, so the figures compare), then
 appends the result to ``--out``; a variant already in ``--out`` is skipped, so a killed run resumes where
@@ -57,7 +58,9 @@ def main() -> None:
 
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {"val_data": Path(args.val_data).name, "variants": {}}
-    results["val_sha256"] = file_sha256(args.val_data)
+    val_sha = file_sha256(args.val_data)
+    if results.setdefault("val_sha256", val_sha) != val_sha:
+        raise SystemExit(f"{out} scored its variants on another --val-data file; use another --out")
     val = split_by_task(load_records(args.val_data))["val"]
     base = json.loads(Path(args.card).read_text())["hyper_parameters"]
     for name, data, overrides in map(parse_variant, args.variant):

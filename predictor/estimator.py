@@ -197,6 +197,11 @@ def _feature_dims(config: NetConfig) -> dict[str, int]:
     }
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (``torch.load(weights_only=True)`` reads only those)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _member_seeds(random_state: int, n: int) -> list[int]:
     return [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(random_state).spawn(n)]
 
@@ -420,7 +425,8 @@ class AccuracyPredictor(BaseEstimator):
         were the best of the settings tried on the meta-validation tasks of a predictor fitted on the first
         2,973 records of meta-v1 (10 to 100 steps, anchor 0.01 to 1, 10 records of a task, 4 draws each);
         tuning ``"all"`` parameters did worse than ``"head"``. Re-checked on the shipped checkpoint
-        (``benchmarks/predictor_adapt_tuning.py``): the best setting beat them by 0.004 Spearman.
+        (``benchmarks/predictor_adapt_tuning.py``) on the checkpoint of the 14,540-record export: the best setting
+        beat them by 0.004 Spearman.
 
         Args:
             records: records of the new task (same keys as for :meth:`fit`).
@@ -501,7 +507,7 @@ class AccuracyPredictor(BaseEstimator):
             graph = encode_batch(genomes[start:stop])
             adj = adjacency_of(graph)  # shared by all members
             for k, model in enumerate(self.models_):
-                g = model.embed_graphs(graph.x, adj, graph.batch, stop - start)  # (G, 2H)
+                g = model.embed_graphs(graph.x, adj, graph.batch, stop - start)  # (G, R)
                 logits = model.head_logits(g, task_emb[k][task_index[start:stop]], log2_budget[start:stop])
                 out[k, start:stop] = torch.sigmoid(logits)
 
@@ -569,7 +575,7 @@ class AccuracyPredictor(BaseEstimator):
         self._check_fitted("save")
         state = {
             "format_version": FORMAT_VERSION,
-            "params": {k: (int(v) if isinstance(v, np.integer) else v) for k, v in self.get_params().items()},
+            "params": {k: _plain(v) for k, v in self.get_params().items()},
             "config": self.config_.to_dict(),
             "features": {
                 "node": list(FEATURE_NAMES),

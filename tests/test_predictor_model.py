@@ -272,8 +272,19 @@ def test_task_noise_is_seeded_and_only_in_training(toy):
     np.testing.assert_array_equal(p_noisy, again.predict(genomes, toy["task"], 10)[0])  # same seed, same noise
     np.testing.assert_array_equal(p_noisy, noisy.predict(genomes, toy["task"], 10)[0])  # no noise at prediction
     assert not np.array_equal(p_noisy, plain.predict(genomes, toy["task"], 10)[0])
+    adapted = noisy.adapt(records[:10]).predict(genomes, toy["task"], 10)[0]  # adapt adds no noise either
+    np.testing.assert_array_equal(
+        adapted, noisy.set_params(task_noise=0.0).adapt(records[:10]).predict(genomes, toy["task"], 10)[0]
+    )
     with pytest.raises(ValueError, match="the 'task_noise' parameter must be a non-negative number; got -0.1"):
         AccuracyPredictor(task_noise=-0.1).fit(records)
+
+
+def test_numpy_settings_save_and_load(toy, tmp_path):
+    est = AccuracyPredictor(n_models=1, epochs=1, hidden=8, recipe_readout=np.True_, task_noise=np.float64(0.1))
+    est.fit(toy["train"][:20]).save(tmp_path / "p.pt")
+    back = AccuracyPredictor.load(tmp_path / "p.pt")
+    assert back.config_.recipe_readout is True and back.get_params()["task_noise"] == 0.1
 
 
 def test_predict_records_mixes_tasks_and_budgets(toy, fitted):
