@@ -80,7 +80,7 @@ def main() -> None:
         report = evaluate(predictor, val, adapt_records=0, baselines=False, label_seeds=args.label_seeds)
         ours = report["mean"]["ours (zero-shot)"]
         results["variants"][name] = {
-            "data": Path(data).name,
+            "data": "+".join(Path(f).name for f in data.split("+")),
             "overrides": overrides,
             "train_labels": len(train) or predictor.n_records_,  # students (seed-averaged labels)
             "fit_seconds": round(fit_s, 1),
