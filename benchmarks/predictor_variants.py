@@ -16,6 +16,7 @@ predictor fitted before, only scored (``A.pt+B.pt``: one ensemble of both's memb
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -35,6 +36,12 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
     if not name or not data:
         raise SystemExit(f"--variant {text!r}: expected NAME=DATA[:JSON]")
     return name, data, json.loads(params) if params else {}
+
+
+@functools.cache
+def splits_of(path: str) -> dict[str, list[dict]]:
+    """The task split of an export, read once however many variants use it."""
+    return split_by_task(load_records(path))
 
 
 def combine(predictors: list[AccuracyPredictor]) -> AccuracyPredictor:
@@ -61,7 +68,7 @@ def main() -> None:
     val_sha = file_sha256(args.val_data)
     if results.setdefault("val_sha256", val_sha) != val_sha:
         raise SystemExit(f"{out} scored its variants on another --val-data file; use another --out")
-    val = split_by_task(load_records(args.val_data))["val"]
+    val = splits_of(args.val_data)["val"]
     base = json.loads(Path(args.card).read_text())["hyper_parameters"]
     for name, data, overrides in map(parse_variant, args.variant):
         if name in results["variants"]:
@@ -71,7 +78,7 @@ def main() -> None:
         if data.endswith(".pt"):  # predictors fitted before (e.g. by `dass pretrain`): score them only
             predictor, train = combine([AccuracyPredictor.load(f) for f in data.split("+")]), []
         else:
-            train = mean_labels(split_by_task(load_records(data))["train"], args.label_seeds)
+            train = mean_labels(splits_of(data)["train"], args.label_seeds)
             predictor = AccuracyPredictor(**{**base, **overrides}).fit(train)
         fit_s = time.perf_counter() - start
         if args.keep and train:
