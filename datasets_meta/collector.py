@@ -50,7 +50,8 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     a ``replicate_fraction`` of the (task, teacher) pairs -- at least one per task family -- also
     gets seeds ``label_seeds .. 2 label_seeds-1``: the ceiling is then measured over all the
     students of a pair, spread across the size range, not over the few recipes of one architecture.
-    A group marked ``replicate`` gets the further seeds for every student.
+    A group marked ``replicate`` gets the further seeds for every student; a group with ``seeds = n``
+    gets at least seeds ``0 .. n-1`` for every student.
     """
     from distill.cost import count_params
     from distill.genome import get_space
@@ -85,8 +86,9 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
             if k > 1:
                 replicate = (spec, teacher) in replicate_pairs
             replicate = replicate or suite.groups[tags["group"]].replicate
+            n_seeds = max(2 * k if replicate else k, suite.groups[tags["group"]].seeds)
             for g in genomes:
-                for seed in range(2 * k if replicate else k):
+                for seed in range(n_seeds):
                     jobs.append(
                         Job(
                             task_id=task.id,
@@ -133,7 +135,8 @@ def _collection_order(jobs: list[Job], label_seeds: int) -> list[int]:
        so the noise ceiling can be measured early.
     2. The other label seeds of held-out pairs (the meta-test's labels are what evaluation rests on)
        and of replicated pairs, round-robin again;
-    3. the replicated pairs' further seeds (the noise ceiling of multi-seed labels);
+    3. the further seeds (of replicated pairs: the noise ceiling of multi-seed labels; of groups with
+       ``seeds``), one seed at a time: every such student has seed ``s`` before any has ``s + 1``;
     4. the other label seeds of the remaining pairs.
     """
     rank: dict[tuple, int] = {}
@@ -148,7 +151,7 @@ def _collection_order(jobs: list[Job], label_seeds: int) -> list[int]:
             phase = 2
         else:
             phase = 1 if job.tags.get("heldout") or job.tags["replicate"] else 3
-        keys.append((phase, rank[pair], job.seed, i))
+        keys.append((phase, job.seed, rank[pair], i) if phase == 2 else (phase, rank[pair], job.seed, i))
     return [i for *_, i in sorted(keys)]
 
 

@@ -25,6 +25,8 @@ A suite file is TOML::
                                # for a small held-out dataset whose test split is noisy)
     replicate_candidates = true  # false: none of the group's pairs is picked by replicate_fraction
                                # (a group added to a suite already collected leaves its picks as they were)
+    seeds = 0                  # n > 0: every student of the group is trained with at least seeds 0 .. n-1
+                               # (more precise labels where the evaluation rests on them)
 
 Everything here is data; the same suite always expands to the same jobs.
 """
@@ -55,6 +57,7 @@ class TaskGroup:
     # false: the group's pairs are never among the replicate_fraction picked for further seeds, so adding the
     # group to a suite leaves the picks (and so the jobs) of the groups already collected unchanged
     replicate_candidates: bool = True
+    seeds: int = 0  # n > 0: every student of the group gets at least seeds 0 .. n-1
 
     def specs(self) -> list[tuple[str, dict[str, Any]]]:
         """``(task spec, tags)`` for every task of the group."""
@@ -139,6 +142,8 @@ class Suite:
         for i, g in enumerate(self.groups):
             for t in g.teachers:
                 parse_zoo_name(t)
+            if g.seeds < 0:
+                raise ValueError(f"groups[{i}].seeds must be 0 (the suite's rule) or a positive count; got {g.seeds}")
             if not 1 <= g.teachers_per_task <= len(g.teachers):
                 raise ValueError(
                     f"groups[{i}].teachers_per_task must be in [1, {len(g.teachers)}]; got {g.teachers_per_task}"

@@ -123,6 +123,31 @@ def test_a_replicate_group_gets_every_further_seed_and_keeps_the_others_jobs():
     assert {j.genome_hash for j in added} == {j.genome_hash for j in marked if j.tags["heldout"]}
 
 
+def test_a_group_with_seeds_gets_them_for_every_student_one_seed_at_a_time():
+    groups = [
+        {"source": "digits", "classes": ["0-2"], "teachers": ["cnn-s"], "teachers_per_task": 1},
+        {"source": "digits", "classes": ["3-5"], "teachers": ["cnn-s"], "teachers_per_task": 1, "heldout": True},
+    ]
+    base = {**TINY, "label_seeds": 2, "replicate_fraction": 0.0, "groups": groups}
+    plain = expand(Suite.from_dict(base))
+    more = expand(Suite.from_dict({**base, "groups": [groups[0], {**groups[1], "seeds": 5}]}))
+    assert {j.key for j in plain} < {j.key for j in more}
+    added = [j for j in more if j.key not in {p.key for p in plain}]
+    assert {j.seed for j in added} == {2, 3, 4} and all(j.tags["heldout"] for j in added)
+    per_student = {}
+    for j in added:
+        per_student.setdefault(j.genome_hash, []).append(j.seed)
+    assert len(per_student) == len({j.genome_hash for j in more if j.tags["heldout"]})
+    assert all(sorted(s) == [2, 3, 4] for s in per_student.values())
+    # the further seeds run one seed at a time across the students
+    assert [j.seed for j in added] == sorted(j.seed for j in added)
+    # fewer seeds than the suite's rule change nothing
+    same = expand(Suite.from_dict({**base, "groups": [groups[0], {**groups[1], "seeds": 1}]}))
+    assert [j.key for j in same] == [j.key for j in plain]
+    with pytest.raises(ValueError, match=r"groups\[1\]\.seeds must be 0"):
+        Suite.from_dict({**base, "groups": [groups[0], {**groups[1], "seeds": -1}]})
+
+
 def test_a_group_added_without_replicate_candidates_leaves_the_earlier_picks_alone():
     first = {"source": "digits", "classes": ["0-2"], "teachers": ["cnn-s", "resnet-s"], "teachers_per_task": 2}
     later = {"source": "digits", "classes": ["3-5", "6-8"], "teachers": ["cnn-s", "resnet-s"], "teachers_per_task": 2}
