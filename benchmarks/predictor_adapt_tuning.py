@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import time
 from pathlib import Path
 
@@ -27,7 +28,18 @@ def settings() -> list[dict]:
         {"steps": s, "lr": lr, "anchor": a, "params": "head"}
         for s, lr, a in itertools.product((20, 60), (3e-3, 1e-2), (0.01, 0.1, 1.0))
     ]
-    return grid + [{"steps": 20, "lr": 3e-3, "anchor": 0.1, "params": "all"}]
+    grid += [{"steps": 20, "lr": 3e-3, "anchor": 0.1, "params": "all"}]
+    # the task-side settings: an offset of the task embedding, or the whole task encoder
+    grid += [
+        {"steps": s, "lr": lr, "anchor": a, "params": p}
+        for p, (s, lr, a) in itertools.product(("context", "task"), ((20, 1e-2, 0.1), (60, 3e-2, 0.1), (60, 3e-2, 0.01)))
+    ]
+    # more of "all", the best of the settings above on the shipped checkpoint
+    grid += [
+        {"steps": s, "lr": lr, "anchor": a, "params": "all"}
+        for s, lr, a in ((20, 1e-3, 0.1), (60, 3e-3, 0.1), (20, 3e-3, 1.0))
+    ]
+    return grid
 
 
 def main() -> None:
@@ -42,7 +54,17 @@ def main() -> None:
     val = split_by_task(load_records(args.data))["val"]
     model = AccuracyPredictor.load(args.checkpoint)
     rows = []
+    out = Path(args.out)
+    if out.exists():  # resume: keep the settings already scored with this checkpoint, data and protocol
+        old = json.loads(out.read_text())
+        same = (old["checkpoint_sha256"], old["data_sha256"], old["records"], old["label_seeds"])
+        if same == (file_sha256(args.checkpoint), file_sha256(args.data), args.records, args.label_seeds):
+            rows = old["settings"]
+            print(f"resuming: {len(rows)} settings already in {out}")
+    done = [{k: r[k] for k in ("steps", "lr", "anchor", "params")} for r in rows]
     for s in settings():
+        if s in done:
+            continue
         start = time.perf_counter()
         report = evaluate(
             model, val, adapt_records=args.records, adapt_options=s, baselines=False, label_seeds=args.label_seeds
@@ -55,14 +77,18 @@ def main() -> None:
             "seconds": round(time.perf_counter() - start, 1),
         }
         rows.append(row)
+        _write(out, args, rows)
         print(
-            f"steps {s['steps']:>3} lr {s['lr']:<6g} anchor {s['anchor']:<5g} {s['params']:<4}  "
+            f"steps {s['steps']:>3} lr {s['lr']:<6g} anchor {s['anchor']:<5g} {s['params']:<7}  "
             f"adapted {row['adapted']:.3f}  zero-shot same records {row['zero_shot_same_records']:.3f}",
             flush=True,
         )
-    best = max(rows, key=lambda r: r["adapted"])
+    print(f"best: {max(rows, key=lambda r: r['adapted'])}")
+
+
+def _write(out: Path, args: argparse.Namespace, rows: list[dict]) -> None:
     write_json(
-        Path(args.out),
+        out,
         {
             "data": args.data,
             "data_sha256": file_sha256(args.data),
@@ -72,10 +98,9 @@ def main() -> None:
             "records": args.records,
             "label_seeds": args.label_seeds,
             "settings": rows,
-            "best": best,
+            "best": max(rows, key=lambda r: r["adapted"]),
         },
     )
-    print(f"best: {best}")
 
 
 if __name__ == "__main__":

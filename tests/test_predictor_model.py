@@ -397,6 +397,25 @@ def test_adapt_lowers_the_error_on_a_shifted_task(toy, fitted, tmp_path):
     assert fitted.adapted_ is False
 
 
+@pytest.mark.parametrize(
+    "params, prefixes",
+    [
+        ("head", ("film.", "head.")),
+        ("context", ("task.rho.2.bias",)),
+        ("task", ("task.",)),
+        ("all", ("",)),
+    ],
+)
+def test_adapt_tunes_only_the_chosen_weights(fitted, toy, params, prefixes):
+    est = copy.deepcopy(fitted)
+    shifted = [dict(r, target=0.5 * r["target"]) for r in toy["train"][:20]]
+    est.adapt(shifted, steps=5, lr=1e-2, params=params)
+    before, after = fitted.models_[0].state_dict(), est.models_[0].state_dict()
+    changed = {n for n in before if not torch.equal(before[n], after[n])}
+    tunable = {n for n, _ in fitted.models_[0].named_parameters() if n.startswith(prefixes)}
+    assert changed and changed <= tunable, (params, sorted(changed - tunable))
+
+
 def test_the_budget_is_an_input_and_curves_are_labels():
     rng = np.random.default_rng(1)
     task = _task(rng, 5)
@@ -439,7 +458,7 @@ def test_bad_records_and_arguments_are_one_line_errors(toy):
 
 
 def test_adapt_argument_errors(fitted, toy):
-    with pytest.raises(ValueError, match="the 'params' parameter must be one of {'head', 'all'}; got 'everything'"):
+    with pytest.raises(ValueError, match="the 'params' parameter must be one of {'head', 'context', 'task', 'all'}; got 'everything'"):
         fitted.adapt(toy["train"][:3], params="everything")
     with pytest.raises(ValueError, match="the 'steps' parameter must be a non-negative integer"):
         fitted.adapt(toy["train"][:3], steps=-1)
