@@ -32,7 +32,9 @@ def settings() -> list[dict]:
     # the task-side settings: an offset of the task embedding, or the whole task encoder
     grid += [
         {"steps": s, "lr": lr, "anchor": a, "params": p}
-        for p, (s, lr, a) in itertools.product(("context", "task"), ((20, 1e-2, 0.1), (60, 3e-2, 0.1), (60, 3e-2, 0.01)))
+        for p, (s, lr, a) in itertools.product(
+            ("context", "task"), ((20, 1e-2, 0.1), (60, 3e-2, 0.1), (60, 3e-2, 0.01))
+        )
     ]
     # more of "all", the best of the settings above on the shipped checkpoint
     grid += [

@@ -458,7 +458,8 @@ def test_bad_records_and_arguments_are_one_line_errors(toy):
 
 
 def test_adapt_argument_errors(fitted, toy):
-    with pytest.raises(ValueError, match="the 'params' parameter must be one of {'head', 'context', 'task', 'all'}; got 'everything'"):
+    allowed = "{'head', 'context', 'task', 'all'}"
+    with pytest.raises(ValueError, match=f"the 'params' parameter must be one of {allowed}; got 'everything'"):
         fitted.adapt(toy["train"][:3], params="everything")
     with pytest.raises(ValueError, match="the 'steps' parameter must be a non-negative integer"):
         fitted.adapt(toy["train"][:3], steps=-1)
