@@ -145,7 +145,7 @@ def _collection_order(jobs: list[Job], label_seeds: int) -> list[int]:
         pair = (job.task_id, job.teacher_id)
         if job.seed == 0:
             rank[pair] = rank.get(pair, -1) + 1
-        if job.seed == 0 or (label_seeds == 1 and job.tags["replicate"]):
+        if job.seed == 0 or (label_seeds == 1 and job.seed == 1 and job.tags["replicate"]):
             phase = 0
         elif job.seed >= label_seeds:
             phase = 2

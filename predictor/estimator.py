@@ -9,7 +9,8 @@ A *record* is one distillation result::
 ``fit`` learns from records of many tasks (regression on the accuracy plus a RankNet loss between
 students of the same group and budget); ``predict`` scores many genomes of one task in one vectorised
 call, with the spread of the ensemble as uncertainty (Lakshminarayanan et al., NeurIPS 2017);
-``adapt`` fine-tunes the conditioning head on a few ground-truth records of a new task.
+``adapt`` fine-tunes a copy of the ensemble on a few ground-truth records of a new task (every weight by default,
+pulled towards the meta-trained ones).
 
 Multi-fidelity: the budget (log2 epochs) is an input, and each epoch of a record's ``curve`` is an extra
 label at that budget (weight ``curve_weight``), so one model predicts the accuracy at any budget.

@@ -141,6 +141,13 @@ def test_a_group_with_seeds_gets_them_for_every_student_one_seed_at_a_time():
     assert all(sorted(s) == [2, 3, 4] for s in per_student.values())
     # the further seeds run one seed at a time across the students
     assert [j.seed for j in added] == sorted(j.seed for j in added)
+    # with one label seed too, the further seeds come after every student's first (a replicate's seed 1 may
+    # follow its round, as before)
+    marked = {**groups[1], "replicate": True, "seeds": 4}
+    one = expand(Suite.from_dict({**base, "label_seeds": 1, "groups": [groups[0], marked]}))
+    assert {j.seed for j in one if j.tags["heldout"]} == {0, 1, 2, 3}
+    last_first = max(i for i, j in enumerate(one) if j.seed == 0)
+    assert all(i > last_first for i, j in enumerate(one) if j.seed >= 2)
     # fewer seeds than the suite's rule change nothing
     same = expand(Suite.from_dict({**base, "groups": [groups[0], {**groups[1], "seeds": 1}]}))
     assert [j.key for j in same] == [j.key for j in plain]
