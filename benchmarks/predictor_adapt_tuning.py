@@ -57,10 +57,11 @@ def main() -> None:
     model = AccuracyPredictor.load(args.checkpoint)
     rows = []
     out = Path(args.out)
+    hashes = {"data_sha256": file_sha256(args.data), "checkpoint_sha256": file_sha256(args.checkpoint)}
     if out.exists():  # resume: keep the settings already scored with this checkpoint, data and protocol
         old = json.loads(out.read_text())
         same = (old["checkpoint_sha256"], old["data_sha256"], old["records"], old["label_seeds"])
-        if same == (file_sha256(args.checkpoint), file_sha256(args.data), args.records, args.label_seeds):
+        if same == (hashes["checkpoint_sha256"], hashes["data_sha256"], args.records, args.label_seeds):
             rows = old["settings"]
             print(f"resuming: {len(rows)} settings already in {out}")
     done = [{k: r[k] for k in ("steps", "lr", "anchor", "params")} for r in rows]
@@ -79,7 +80,7 @@ def main() -> None:
             "seconds": round(time.perf_counter() - start, 1),
         }
         rows.append(row)
-        _write(out, args, rows)
+        _write(out, args, hashes, rows)
         print(
             f"steps {s['steps']:>3} lr {s['lr']:<6g} anchor {s['anchor']:<5g} {s['params']:<7}  "
             f"adapted {row['adapted']:.3f}  zero-shot same records {row['zero_shot_same_records']:.3f}",
@@ -88,14 +89,14 @@ def main() -> None:
     print(f"best: {max(rows, key=lambda r: r['adapted'])}")
 
 
-def _write(out: Path, args: argparse.Namespace, rows: list[dict]) -> None:
+def _write(out: Path, args: argparse.Namespace, hashes: dict[str, str], rows: list[dict]) -> None:
     write_json(
         out,
         {
             "data": args.data,
-            "data_sha256": file_sha256(args.data),
+            "data_sha256": hashes["data_sha256"],
             "checkpoint": args.checkpoint,
-            "checkpoint_sha256": file_sha256(args.checkpoint),
+            "checkpoint_sha256": hashes["checkpoint_sha256"],
             "split": "val",
             "records": args.records,
             "label_seeds": args.label_seeds,

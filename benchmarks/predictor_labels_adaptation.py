@@ -39,13 +39,13 @@ def main() -> None:
     for spec in args.labels:
         name, rest = spec.split("=", 1)
         data, seeds = rest.rsplit(":", 1)
-        test = split_by_task(load_records(data))["test"]
+        test, data_sha256 = split_by_task(load_records(data))["test"], file_sha256(data)
         for adaptation, options in ADAPTATIONS.items():
             report = evaluate(model, test, adapt_options=options, baselines=False, label_seeds=int(seeds))
             row = {
                 "labels": name,
                 "data": data,
-                "data_sha256": file_sha256(data),
+                "data_sha256": data_sha256,
                 "label_seeds": int(seeds),
                 "adaptation": adaptation,
                 "zero_shot": report["mean"]["ours (zero-shot)"]["spearman"],

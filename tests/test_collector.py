@@ -108,12 +108,15 @@ def test_second_seeds_of_held_out_pairs_come_first():
     assert held == sorted(held, reverse=True) and held[0] and not held[-1]
 
 
+# one plain group and one held out, one teacher each: what a group's further seeds add is easy to see
+TWO_GROUPS = [
+    {"source": "digits", "classes": ["0-2"], "teachers": ["cnn-s"], "teachers_per_task": 1},
+    {"source": "digits", "classes": ["3-5"], "teachers": ["cnn-s"], "teachers_per_task": 1, "heldout": True},
+]
+
+
 def test_a_replicate_group_gets_every_further_seed_and_keeps_the_others_jobs():
-    groups = [
-        {"source": "digits", "classes": ["0-2"], "teachers": ["cnn-s"], "teachers_per_task": 1},
-        {"source": "digits", "classes": ["3-5"], "teachers": ["cnn-s"], "teachers_per_task": 1, "heldout": True},
-    ]
-    base = {**TINY, "label_seeds": 2, "replicate_fraction": 0.0, "groups": groups}
+    groups, base = TWO_GROUPS, {**TINY, "label_seeds": 2, "replicate_fraction": 0.0, "groups": TWO_GROUPS}
     plain = expand(Suite.from_dict(base))
     marked = expand(Suite.from_dict({**base, "groups": [groups[0], {**groups[1], "replicate": True}]}))
     # the marked suite only adds jobs: seeds 2 and 3 of every student of the marked group
@@ -124,11 +127,7 @@ def test_a_replicate_group_gets_every_further_seed_and_keeps_the_others_jobs():
 
 
 def test_a_group_with_seeds_gets_them_for_every_student_one_seed_at_a_time():
-    groups = [
-        {"source": "digits", "classes": ["0-2"], "teachers": ["cnn-s"], "teachers_per_task": 1},
-        {"source": "digits", "classes": ["3-5"], "teachers": ["cnn-s"], "teachers_per_task": 1, "heldout": True},
-    ]
-    base = {**TINY, "label_seeds": 2, "replicate_fraction": 0.0, "groups": groups}
+    groups, base = TWO_GROUPS, {**TINY, "label_seeds": 2, "replicate_fraction": 0.0, "groups": TWO_GROUPS}
     plain = expand(Suite.from_dict(base))
     more = expand(Suite.from_dict({**base, "groups": [groups[0], {**groups[1], "seeds": 5}]}))
     assert {j.key for j in plain} < {j.key for j in more}
