@@ -4,7 +4,7 @@ Fits a throw-away predictor (the weights do not change the cost), then times
 ``AccuracyPredictor.predict`` on batches of fresh random genomes of each search space: every call encodes
 its genomes into graphs and runs every member of the deep ensemble. Run:
 
-    .venv/bin/python benchmarks/predictor_throughput.py [--sizes 1000 10000] [--n-models 5] [--jobs 1 2]
+    .venv/bin/python benchmarks/predictor_throughput.py [--sizes 1000 10000] [--n-models 5] [--hidden 64] [--jobs 1 2]
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="genomes per predict call")
     parser.add_argument("--n-models", type=int, default=5, help="ensemble members")
+    parser.add_argument("--hidden", type=int, default=64, help="width of each member")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="predictor threads (n_jobs)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per setting (median reported)")
     args = parser.parse_args()
@@ -46,7 +47,7 @@ def main() -> None:
         f"{'per CPU s':>10} {'ms / call':>10}"
     )
     for jobs in args.jobs:
-        est = AccuracyPredictor(n_models=args.n_models, epochs=1, n_jobs=jobs).fit(records)
+        est = AccuracyPredictor(n_models=args.n_models, hidden=args.hidden, epochs=1, n_jobs=jobs).fit(records)
         for space in SPACES.names():
             for size in args.sizes:
                 calls = [[get_space(space).sample(rng) for _ in range(size)] for _ in range(args.repeats + 1)]
