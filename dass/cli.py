@@ -240,6 +240,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "hidden": args.hidden,
         "random_state": args.seed,
         "recipe_readout": args.recipe_readout,
+        "sum_readout": args.sum_readout,
         "task_noise": args.task_noise,
     }
     grid = [{**base, "epochs": e, "rank_weight": r} for e in args.epochs for r in args.rank_weight]
@@ -542,6 +543,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--recipe-readout",
         action="store_true",
         help="the graph embedding also takes the recipe nodes' final states (not only mean and max pooling)",
+    )
+    p.add_argument(
+        "--sum-readout",
+        action="store_true",
+        help="the graph embedding also takes the sum of the node states, which sees a student's depth",
     )
     p.add_argument(
         "--task-noise",

@@ -244,6 +244,7 @@ class AccuracyPredictor(BaseEstimator):
         layers: message-passing layers.
         recipe_readout: the graph embedding also takes the final states of the recipe nodes, not only the
             mean and max over all nodes (see :class:`~predictor.model.NetConfig`).
+        sum_readout: the graph embedding also takes the sum over all nodes, which sees a student's depth.
         n_models: members of the deep ensemble; the spread of their predictions is the uncertainty.
         epochs: passes over the training records in :meth:`fit`.
         lr: AdamW learning rate of :meth:`fit` (cosine-decayed to zero).
@@ -275,6 +276,7 @@ class AccuracyPredictor(BaseEstimator):
         hidden: int = 64,
         layers: int = 3,
         recipe_readout: bool = False,
+        sum_readout: bool = False,
         n_models: int = 5,
         epochs: int = 60,
         lr: float = 3e-3,
@@ -289,6 +291,7 @@ class AccuracyPredictor(BaseEstimator):
         self.hidden = hidden
         self.layers = layers
         self.recipe_readout = recipe_readout
+        self.sum_readout = sum_readout
         self.n_models = n_models
         self.epochs = epochs
         self.lr = lr
@@ -315,8 +318,9 @@ class AccuracyPredictor(BaseEstimator):
             isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0
         ):
             raise ValueError(f"the 'n_jobs' parameter must be a non-zero integer or None; got {n_jobs!r}")
-        if not isinstance(self.recipe_readout, (bool, np.bool_)):
-            raise ValueError(f"the 'recipe_readout' parameter must be True or False; got {self.recipe_readout!r}")
+        for name in ("recipe_readout", "sum_readout"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(f"the {name!r} parameter must be True or False; got {getattr(self, name)!r}")
         if not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(f"the 'random_state' parameter must be an integer; got {self.random_state!r}")
 
@@ -329,7 +333,12 @@ class AccuracyPredictor(BaseEstimator):
         self._check_params()
         with _single_threaded_torch():
             data = _examples(records, self.curve_weight)
-            config = NetConfig(hidden=self.hidden, layers=self.layers, recipe_readout=bool(self.recipe_readout))
+            config = NetConfig(
+                hidden=self.hidden,
+                layers=self.layers,
+                recipe_readout=bool(self.recipe_readout),
+                sum_readout=bool(self.sum_readout),
+            )
             graphs = encode_batch(data.genomes)
             initial = []
             for seed in _member_seeds(self.random_state, self.n_models):

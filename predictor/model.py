@@ -3,7 +3,8 @@
 Reads top to bottom::
 
     student graph --DirectedGINEConv x layers--> node states --mean & max readout--> g       # (G, 2H)
-                                      [ + the recipe nodes' states, with recipe_readout ]   # (G, 3H)
+                                      [ + the recipe nodes' states, with recipe_readout ]   # (G, +H)
+                                      [ + the sum over the nodes, with sum_readout ]        # (G, +H)
     per-class probe rows --DeepSets--> + global features --> task embedding t                # (T, H)
     c = [t ; standardised log2(epochs)]                                                      # (G, H + 1)
     g' = g * (1 + gamma(c)) + beta(c)            (FiLM: the task and budget condition the student)
@@ -41,6 +42,9 @@ class NetConfig:
     # the readout also takes the final states of the recipe nodes (logit_kd + hint), which mean/max pooling
     # over ~15 nodes dilutes; False for the checkpoints made before it existed
     recipe_readout: bool = False
+    # the readout also takes the sum of the node states: the mean and the max do not see how many blocks
+    # (nodes) a student has, the sum does (Xu et al., ICLR 2019); False for the checkpoints made before it
+    sum_readout: bool = False
     node_features: int = NUM_NODE_FEATURES
     num_edge_types: int = NUM_EDGE_TYPES
     class_features: int = len(CLASS_FEATURES)
@@ -171,8 +175,8 @@ class AccuracyNet(nn.Module):
     # ---- the three parts ----
     @property
     def readout_size(self) -> int:
-        """Size ``R`` of a graph embedding: ``2H``, or ``3H`` with ``recipe_readout``."""
-        return (3 if self.config.recipe_readout else 2) * self.config.hidden
+        """Size ``R`` of a graph embedding: ``2H``, plus ``H`` for each of ``recipe_readout`` and ``sum_readout``."""
+        return (2 + self.config.recipe_readout + self.config.sum_readout) * self.config.hidden
 
     def embed_graphs(self, x: Tensor, adj: DirectedAdjacency, batch: Tensor, num_graphs: int) -> Tensor:
         """Node features ``(N, F)`` of ``num_graphs`` graphs -> graph embeddings ``(G, R)``."""
@@ -183,6 +187,8 @@ class AccuracyNet(nn.Module):
         if self.config.recipe_readout:  # sum of the logit_kd and (when present) hint node states
             is_recipe = (x[:, _RECIPE_COLUMNS] > 0.5).any(1, keepdim=True)  # (N, 1)
             parts.append(global_add_pool(h * is_recipe, batch, num_graphs))
+        if self.config.sum_readout:
+            parts.append(global_add_pool(h, batch, num_graphs))
         return torch.cat(parts, 1)
 
     def embed_tasks(

@@ -59,6 +59,7 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
                 "--rank-weight",
                 "1",
                 "--recipe-readout",
+                "--sum-readout",
                 "--task-noise",
                 "0.2",
             ]
@@ -71,7 +72,8 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
     assert card["data"]["records"] > 20 and len(card["data"]["sha256"]) == 64
     assert card["splits"]["test"]["tasks"] == 1 and card["hyper_parameters"]["n_models"] == 2
     assert card["hyper_parameters"]["recipe_readout"] is True and card["hyper_parameters"]["task_noise"] == 0.2
-    assert AccuracyPredictor.load(ckpt).config_.recipe_readout
+    assert card["hyper_parameters"]["sum_readout"] is True
+    assert AccuracyPredictor.load(ckpt).config_.recipe_readout and AccuracyPredictor.load(ckpt).config_.sum_readout
 
     code = main(
         [

@@ -144,10 +144,12 @@ def test_task_features_outside_the_training_range_do_not_extrapolate():
     )
 
 
-@pytest.mark.parametrize("recipe_readout", [False, True])
-def test_accuracy_net_shapes_and_batch_independence(recipe_readout):
+@pytest.mark.parametrize(
+    ("recipe_readout", "sum_readout"), [(False, False), (True, False), (False, True), (True, True)]
+)
+def test_accuracy_net_shapes_and_batch_independence(recipe_readout, sum_readout):
     torch.manual_seed(0)
-    net = AccuracyNet(NetConfig(hidden=16, layers=2, recipe_readout=recipe_readout)).eval()
+    net = AccuracyNet(NetConfig(hidden=16, layers=2, recipe_readout=recipe_readout, sum_readout=sum_readout)).eval()
     genomes = [get_space(s).sample(np.random.default_rng(i)) for i, s in enumerate(["default", "resnet", "mobilenet"])]
     graph = encode_batch(genomes)
     classes, glob = torch.rand(7, 8), torch.rand(2, 13)
@@ -158,6 +160,26 @@ def test_accuracy_net_shapes_and_batch_independence(recipe_readout):
     # one graph alone gets the same logit as inside the batch
     alone = net(encode_batch(genomes[1:2]), classes, class_batch, glob, task_index[1:2], budget[1:2])
     assert torch.allclose(alone, logits[1:2], atol=1e-5)
+
+
+def test_sum_readout_is_the_sum_of_the_node_states_and_sees_depth():
+    torch.manual_seed(0)
+    net = AccuracyNet(NetConfig(hidden=16, layers=2, sum_readout=True)).eval()
+    genome = get_space("default").sample(np.random.default_rng(0))
+    graph = encode_batch([genome])
+    adj = adjacency_of(graph)
+    emb = net.embed_graphs(graph.x, adj, graph.batch, 1)
+    assert emb.shape == (1, 48) and net.readout_size == 48
+    h = net.node_lin(graph.x)
+    for conv in net.convs:
+        h = torch.relu(conv(h, adj))
+    torch.testing.assert_close(emb[0, :16], h.mean(0))
+    torch.testing.assert_close(emb[0, 32:], h.sum(0))
+    # the same graph twice, as one disconnected graph: mean and max pooling cannot tell, the sum doubles
+    two = encode_batch([genome, genome])
+    both = net.embed_graphs(two.x, adjacency_of(two), torch.zeros_like(two.batch), 1)
+    torch.testing.assert_close(both[0, :32], emb[0, :32])
+    torch.testing.assert_close(both[0, 32:], 2 * emb[0, 32:])
 
 
 def test_recipe_readout_is_the_recipe_nodes_final_state():
@@ -281,10 +303,13 @@ def test_task_noise_is_seeded_and_only_in_training(toy):
 
 
 def test_numpy_settings_save_and_load(toy, tmp_path):
-    est = AccuracyPredictor(n_models=1, epochs=1, hidden=8, recipe_readout=np.True_, task_noise=np.float64(0.1))
+    est = AccuracyPredictor(
+        n_models=1, epochs=1, hidden=8, recipe_readout=np.True_, sum_readout=np.True_, task_noise=np.float64(0.1)
+    )
     est.fit(toy["train"][:20]).save(tmp_path / "p.pt")
     back = AccuracyPredictor.load(tmp_path / "p.pt")
-    assert back.config_.recipe_readout is True and back.get_params()["task_noise"] == 0.1
+    assert back.config_.recipe_readout is True and back.config_.sum_readout is True
+    assert back.get_params()["task_noise"] == 0.1
 
 
 def test_predict_records_mixes_tasks_and_budgets(toy, fitted):
