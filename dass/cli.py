@@ -547,7 +547,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sum-readout",
         action="store_true",
-        help="the graph embedding also takes the sum of the node states, which sees a student's depth",
+        help="the graph embedding also takes the sum of the node states, which sees the size of the graph",
     )
     p.add_argument(
         "--task-noise",

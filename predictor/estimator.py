@@ -244,7 +244,7 @@ class AccuracyPredictor(BaseEstimator):
         layers: message-passing layers.
         recipe_readout: the graph embedding also takes the final states of the recipe nodes, not only the
             mean and max over all nodes (see :class:`~predictor.model.NetConfig`).
-        sum_readout: the graph embedding also takes the sum over all nodes, which sees a student's depth.
+        sum_readout: the graph embedding also takes the sum over all nodes, which sees the size of the graph.
         n_models: members of the deep ensemble; the spread of their predictions is the uncertainty.
         epochs: passes over the training records in :meth:`fit`.
         lr: AdamW learning rate of :meth:`fit` (cosine-decayed to zero).

@@ -312,6 +312,18 @@ def test_numpy_settings_save_and_load(toy, tmp_path):
     assert back.get_params()["task_noise"] == 0.1
 
 
+def test_a_checkpoint_saved_before_sum_readout_loads_without_it(toy, tmp_path):
+    est = AccuracyPredictor(n_models=1, epochs=1, hidden=8).fit(toy["train"][:20])
+    est.save(tmp_path / "p.pt")
+    state = torch.load(tmp_path / "p.pt", weights_only=True)
+    del state["params"]["sum_readout"], state["config"]["sum_readout"]  # as the files written before it
+    torch.save(state, tmp_path / "old.pt")
+    back = AccuracyPredictor.load(tmp_path / "old.pt")
+    assert back.config_.sum_readout is False and back.get_params()["sum_readout"] is False
+    genomes = toy["genomes"][300:310]
+    np.testing.assert_array_equal(back.predict(genomes, toy["task"], 10)[0], est.predict(genomes, toy["task"], 10)[0])
+
+
 def test_predict_records_mixes_tasks_and_budgets(toy, fitted):
     other = _task(np.random.default_rng(9), 4)
     genomes = toy["genomes"][300:310]
