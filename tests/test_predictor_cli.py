@@ -73,7 +73,8 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
     assert card["splits"]["test"]["tasks"] == 1 and card["hyper_parameters"]["n_models"] == 2
     assert card["hyper_parameters"]["recipe_readout"] is True and card["hyper_parameters"]["task_noise"] == 0.2
     assert card["hyper_parameters"]["sum_readout"] is True
-    assert AccuracyPredictor.load(ckpt).config_.recipe_readout and AccuracyPredictor.load(ckpt).config_.sum_readout
+    config = AccuracyPredictor.load(ckpt).config_
+    assert config.recipe_readout and config.sum_readout
 
     code = main(
         [

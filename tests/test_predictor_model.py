@@ -162,7 +162,7 @@ def test_accuracy_net_shapes_and_batch_independence(recipe_readout, sum_readout)
     assert torch.allclose(alone, logits[1:2], atol=1e-5)
 
 
-def test_sum_readout_is_the_sum_of_the_node_states_and_sees_depth():
+def test_sum_readout_is_the_sum_of_the_node_states_and_sees_the_graph_size():
     torch.manual_seed(0)
     net = AccuracyNet(NetConfig(hidden=16, layers=2, sum_readout=True)).eval()
     genome = get_space("default").sample(np.random.default_rng(0))
