@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
-from predictor.conv import DirectedAdjacency, DirectedGINEConv
+from predictor.conv import DirectedAdjacency, DirectedGINEConv, sequential_in_place
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, NUM_NODE_FEATURES
 
 IGNORED_STD = 1e6  # the scale of a task feature that did not vary in training (it contributes ~0)
@@ -180,9 +180,14 @@ class AccuracyNet(nn.Module):
 
     def embed_graphs(self, x: Tensor, adj: DirectedAdjacency, batch: Tensor, num_graphs: int) -> Tensor:
         """Node features ``(N, F)`` of ``num_graphs`` graphs -> graph embeddings ``(G, R)``."""
-        h = self.node_lin(x)  # (N, H)
-        for conv in self.convs:
-            h = torch.relu(conv(h, adj))  # (N, H)
+        if torch.is_grad_enabled():
+            h = self.node_lin(x)  # (N, H)
+            for conv in self.convs:
+                h = torch.relu(conv(h, adj))  # (N, H)
+        else:  # prediction: biases and ReLUs in place (bit-identical, a fifth faster; see DirectedGINEConv)
+            h = sequential_in_place(self.node_lin, x)
+            for conv in self.convs:
+                h = conv(h, adj).relu_()
         parts = [global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)]
         if self.config.recipe_readout:  # sum of the logit_kd and (when present) hint node states
             is_recipe = (x[:, _RECIPE_COLUMNS] > 0.5).any(1, keepdim=True)  # (N, 1)

@@ -10,7 +10,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from distill.cost import count_params
-from distill.genome import Genome, get_space
+from distill.genome import SPACES, Genome, get_space
 from distill.nets import build_student
 from predictor.conv import DirectedAdjacency, DirectedGINEConv
 from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
@@ -102,6 +102,36 @@ def test_directed_gine_conv_matches_its_formula(train_eps):
     perm = torch.randperm(data.edge_index.shape[1])
     shuffled = DirectedAdjacency.from_edges(data.edge_index[:, perm], data.edge_type[perm], n, len(EDGE_KINDS))
     assert torch.allclose(conv(x, shuffled), out, atol=1e-5)
+
+
+@pytest.mark.parametrize(("train_eps", "eps"), [(True, 0.3), (False, 0.3), (False, 0.0)])
+def test_the_prediction_path_computes_what_the_training_path_does(train_eps, eps):
+    torch.manual_seed(0)
+    graph = encode_batch([get_space(s).sample(np.random.default_rng(i)) for i, s in enumerate(SPACES.names())])
+    adj = adjacency_of(graph)
+    mlp = torch.nn.Sequential(torch.nn.Linear(16, 16), torch.nn.ReLU(), torch.nn.Linear(16, 16))
+    conv = DirectedGINEConv(mlp, 16, NUM_EDGE_TYPES, eps=eps, train_eps=train_eps)
+    x = torch.randn(graph.num_nodes, 16)
+    before = x.clone()
+    trained = conv(x, adj)  # autograd on: the chained addmm path
+    with torch.no_grad():
+        predicted = conv(x, adj)  # the in-place path
+    assert torch.equal(x, before)  # the input is not written to
+    assert torch.allclose(predicted, trained, atol=1e-6)
+    if eps == 0.0 and not train_eps:  # the shipped GIN-0 layers: bit-identical
+        assert torch.equal(predicted, trained)
+
+
+def test_the_prediction_path_of_the_network_is_bit_identical():
+    torch.manual_seed(0)
+    net = AccuracyNet(NetConfig(hidden=16, layers=3)).eval()
+    graph = encode_batch([get_space(s).sample(np.random.default_rng(i)) for i, s in enumerate(SPACES.names())])
+    adj = adjacency_of(graph)
+    trained = net.embed_graphs(graph.x, adj, graph.batch, graph.num_graphs)
+    with torch.inference_mode():
+        predicted = net.embed_graphs(graph.x, adj, graph.batch, graph.num_graphs)
+    assert trained.requires_grad and not predicted.requires_grad
+    assert torch.equal(predicted, trained.detach())
 
 
 def _task(rng: np.random.Generator, k: int) -> dict:
