@@ -36,7 +36,7 @@ def settings() -> list[dict]:
             ("context", "task"), ((20, 1e-2, 0.1), (60, 3e-2, 0.1), (60, 3e-2, 0.01))
         )
     ]
-    # more of "all", the best of the settings above on the shipped checkpoint
+    # more of "all", the best of the settings above on the checkpoint shipped then (five members of 64)
     grid += [
         {"steps": s, "lr": lr, "anchor": a, "params": "all"}
         for s, lr, a in ((20, 1e-3, 0.1), (60, 3e-3, 0.1), (20, 3e-3, 1.0))

@@ -1,6 +1,6 @@
 """How good is a k-member ensemble of one shape on average, not in one lucky or unlucky draw? Meta-validation only.
 
-One fit gives one draw of its members, and draws of five members with the shipped settings differ by up to
+One fit gives one draw of its members, and draws of five members of one shape differ by up to
 0.02 on meta-validation: comparing one fit of one shape against one fit of another says little. This script
 pools the members of several fits that share a shape and a training set (``--pool NAME=A.pt+B.pt``;
 members present twice, e.g. the first five of a ten-member fit with the same seed, count once), predicts

@@ -538,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=_int_list, default=[5, 10, 20], help="epochs to try, e.g. 5,10,20")
     p.add_argument("--rank-weight", type=_float_list, default=[1.0, 4.0], help="ranking-loss weights to try")
     p.add_argument(
-        "--models", type=_positive_int, default=5, help="deep-ensemble members (the shipped checkpoint has 10)"
+        "--models", type=_positive_int, default=5, help="deep-ensemble members (the shipped checkpoint has 8)"
     )
     p.add_argument(
         "--hidden", type=_positive_int, default=64, help="channels of each member (the shipped checkpoint: 48)"

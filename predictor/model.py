@@ -37,7 +37,7 @@ __all__ = ["AccuracyNet", "NetConfig", "TaskEncoder", "adjacency_of"]
 class NetConfig:
     """Sizes of :class:`AccuracyNet`; saved beside the weights."""
 
-    hidden: int = 64  # students are graphs of <= ~20 nodes: 64 channels are plenty and keep 10k predictions/s
+    hidden: int = 64  # students are graphs of <= ~20 nodes: 64 channels are plenty (the shipped checkpoint has 48)
     layers: int = 3  # three hops: a block sees its neighbours' neighbours, e.g. the recipe node of the stage end
     # the readout also takes the final states of the recipe nodes (logit_kd + hint), which mean/max pooling
     # over ~15 nodes dilutes; False for the checkpoints made before it existed
