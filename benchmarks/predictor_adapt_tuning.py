@@ -51,6 +51,9 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=10, help="records of a group to adapt on")
     ap.add_argument("--label-seeds", type=int, default=4)
     ap.add_argument("--out", default="benchmarks/predictor_adapt_tuning.json")
+    ap.add_argument(
+        "--params", nargs="+", choices=("head", "context", "task", "all"), help="score only these kinds of setting"
+    )
     args = ap.parse_args()
 
     val = split_by_task(load_records(args.data))["val"]
@@ -66,7 +69,7 @@ def main() -> None:
             print(f"resuming: {len(rows)} settings already in {out}")
     done = [{k: r[k] for k in ("steps", "lr", "anchor", "params")} for r in rows]
     for s in settings():
-        if s in done:
+        if s in done or (args.params and s["params"] not in args.params):
             continue
         start = time.perf_counter()
         report = evaluate(
