@@ -51,12 +51,13 @@ def pool_predictions(paths: list[str], val_groups: dict[str, list[dict]]) -> tup
             config = predictor.config_.to_dict()
         elif predictor.config_.to_dict() != config:
             raise SystemExit(f"{path}: its members have another shape ({predictor.config_.to_dict()}) than {config}")
-        for model, state in zip(predictor.models_, predictor.meta_states_):
+        for model in predictor.models_:
+            state = model.state_dict()  # the weights that predict (a checkpoint loads unadapted)
             key = member_key(state)
             if key in keys:
                 continue
             single = copy.copy(predictor)
-            single.models_, single.meta_states_ = [model], [state]
+            single.models_, single.meta_states_ = [model], [copy.deepcopy(state)]
             row = []
             for exs in val_groups.values():
                 genomes = [Genome.from_json(e["genome"]) for e in exs]
@@ -93,10 +94,12 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
+    val_sha = file_sha256(args.val_data)
+    if results.setdefault("val_sha256", val_sha) != val_sha:
+        raise SystemExit(f"{out} scored its pools on another --val-data file; use another --out")
     results.update(
         {
             "val_data": Path(args.val_data).name,
-            "val_sha256": file_sha256(args.val_data),
             "val_groups": len(val_groups),
             "label_seeds": args.label_seeds,
             "draws": args.draws,
@@ -114,7 +117,7 @@ def main() -> None:
             "files": [Path(f).name for f in files.split("+")],
             "hidden": config["hidden"],
             "members": n,
-            # the members in checkpoint order: the first k are what `dass pretrain --models k` gives
+            # the first k members in file order; up to the first file's size, its seed's `dass pretrain --models k`
             "first_k": {},
             "sizes": {},
         }

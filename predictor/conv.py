@@ -148,18 +148,19 @@ class DirectedGINEConv(torch.nn.Module):
 
 
 def sequential_in_place(seq: torch.nn.Module, x: Tensor) -> Tensor:
-    """``seq(x)`` without autograd for a stack of ``Linear`` and ``ReLU`` layers, each bias and ReLU applied in
-    place (``Linear`` adds its bias through ``addmm``, which copies it into the output first); any other
-    module runs as it is. Bit-identical to ``seq(x)``."""
-    layers = seq if isinstance(seq, torch.nn.Sequential) else [seq]
-    for layer in layers:
-        if isinstance(layer, torch.nn.Linear):
+    """``seq(x)`` without autograd for a stack of ``Linear`` and ``ReLU`` layers on ``(N, F)`` inputs, each bias
+    and ReLU applied in place (``Linear`` adds its bias through ``addmm``, which copies it into the output
+    first); any other module runs as it is. Only tensors made here are written to: ``x`` itself never is.
+    Bit-identical to ``seq(x)``."""
+    owned = False  # whether x was allocated here (and may be overwritten)
+    for layer in seq if isinstance(seq, torch.nn.Sequential) else [seq]:
+        if isinstance(layer, torch.nn.Linear) and x.dim() == 2:
             out = torch.mm(x, layer.weight.t())
-            x = out if layer.bias is None else out.add_(layer.bias)
+            x, owned = (out if layer.bias is None else out.add_(layer.bias)), True
         elif isinstance(layer, torch.nn.ReLU):
-            x = x.relu_()
+            x, owned = (x.relu_() if owned else torch.relu(x)), True
         else:
-            x = layer(x)
+            x, owned = layer(x), False
     return x
 
 

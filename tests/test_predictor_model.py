@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from distill.cost import count_params
 from distill.genome import SPACES, Genome, get_space
 from distill.nets import build_student
-from predictor.conv import DirectedAdjacency, DirectedGINEConv
+from predictor.conv import DirectedAdjacency, DirectedGINEConv, sequential_in_place
 from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, encode_batch, genome_to_graph
 from predictor.losses import pairwise_rank_loss, regression_loss
@@ -122,16 +122,31 @@ def test_the_prediction_path_computes_what_the_training_path_does(train_eps, eps
         assert torch.equal(predicted, trained)
 
 
-def test_the_prediction_path_of_the_network_is_bit_identical():
+@pytest.mark.parametrize(("hidden", "readouts"), [(16, False), (48, False), (48, True)])
+def test_the_prediction_path_of_the_network_is_bit_identical(hidden, readouts):
     torch.manual_seed(0)
-    net = AccuracyNet(NetConfig(hidden=16, layers=3)).eval()
+    config = NetConfig(hidden=hidden, layers=3, recipe_readout=readouts, sum_readout=readouts)
+    net = AccuracyNet(config).eval()
     graph = encode_batch([get_space(s).sample(np.random.default_rng(i)) for i, s in enumerate(SPACES.names())])
     adj = adjacency_of(graph)
+    x = graph.x.clone()
     trained = net.embed_graphs(graph.x, adj, graph.batch, graph.num_graphs)
     with torch.inference_mode():
         predicted = net.embed_graphs(graph.x, adj, graph.batch, graph.num_graphs)
     assert trained.requires_grad and not predicted.requires_grad
     assert torch.equal(predicted, trained.detach())
+    assert torch.equal(graph.x, x)  # the batch every ensemble member reads is not written to
+
+
+def test_sequential_in_place_never_writes_its_input():
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Identity(), torch.nn.ReLU(), torch.nn.Linear(4, 3))
+    x = torch.randn(5, 4)
+    before = x.clone()
+    with torch.no_grad():
+        out = sequential_in_place(seq, x)
+        assert torch.equal(out, seq(before))
+    assert torch.equal(x, before)
 
 
 def _task(rng: np.random.Generator, k: int) -> dict:
