@@ -4,7 +4,10 @@ Fits a throw-away predictor (the weights do not change the cost), then times
 ``AccuracyPredictor.predict`` on batches of fresh random genomes of each search space: every call encodes
 its genomes into graphs and runs every member of the deep ensemble. Run:
 
-    .venv/bin/python benchmarks/predictor_throughput.py [--sizes 1000 10000] [--n-models 5] [--hidden 64] [--jobs 1 2]
+    .venv/bin/python benchmarks/predictor_throughput.py [--sizes 1000 10000] [--n-models 8] [--hidden 48] [--jobs 1 2]
+
+The defaults are the shipped checkpoint's shape (eight members of 48 channels); the checkpoint shipped
+before had five of 64.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ def _task(rng: np.random.Generator, n_classes: int = 10) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000], help="genomes per predict call")
-    parser.add_argument("--n-models", type=int, default=5, help="ensemble members")
-    parser.add_argument("--hidden", type=int, default=64, help="width of each member")
+    parser.add_argument("--n-models", type=int, default=8, help="ensemble members (the shipped checkpoint: 8)")
+    parser.add_argument("--hidden", type=int, default=48, help="width of each member (the shipped checkpoint: 48)")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="predictor threads (n_jobs)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per setting (median reported)")
     args = parser.parse_args()
