@@ -57,7 +57,7 @@ def pool_predictions(paths: list[str], val_groups: dict[str, list[dict]]) -> tup
             if key in keys:
                 continue
             single = copy.copy(predictor)
-            single.models_, single.meta_states_ = [model], [copy.deepcopy(state)]
+            single.models_, single.meta_states_ = [model], [state]
             row = []
             for exs in val_groups.values():
                 genomes = [Genome.from_json(e["genome"]) for e in exs]
@@ -89,8 +89,8 @@ def main() -> None:
     val = mean_labels(split_by_task(load_records(args.val_data))["val"], args.label_seeds)
     val_groups = {g: exs for g, exs in sorted(groups(val, seed=None).items()) if len(exs) >= 5}
     true = np.concatenate([[e["target"] for e in exs] for exs in val_groups.values()])
-    sizes = np.cumsum([0] + [len(exs) for exs in val_groups.values()])
-    bounds = list(zip(sizes[:-1], sizes[1:]))
+    offsets = np.cumsum([0] + [len(exs) for exs in val_groups.values()])
+    bounds = list(zip(offsets[:-1], offsets[1:]))
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}

@@ -135,9 +135,7 @@ class DirectedGINEConv(torch.nn.Module):
         out = torch.mm(adj.type_counts, self.edge_emb)  # counts @ E
         if self.train_eps:
             out.add_(x * (1 + self.eps))
-        elif float(self.eps) == 0.0:
-            out.add_(x)
-        else:
+        else:  # alpha = 1 for the shipped GIN-0 layers: an exact product
             out.add_(x, alpha=1 + float(self.eps))
         out.addmm_(adj.forward, x)
         out.addmm_(adj.reverse, self.lin_rev(x))
