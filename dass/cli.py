@@ -407,6 +407,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if result.best:
         best_dir = os.path.relpath(result.out / "best") if Path.cwd() in result.out.parents else result.out / "best"
         print(f"best student {result.best['genome_hash']} saved to {best_dir}/ (report: report.md)")
+    if result.empty_reason:
+        print(f"dass search: {result.empty_reason}", file=sys.stderr)
     return 0 if result.front else 1
 
 

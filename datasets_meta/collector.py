@@ -194,7 +194,6 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
     from distill.genome import Genome
     from distill.nets import build_student
     from distill.probe import probe_features
-    from distill.proxies import compute_proxies
     from distill.tasks import load_task
     from distill.teachers import TEACHER_CONFIG, get_teacher, teacher_outputs
     from distill.trainer import TrainConfig, distil
@@ -226,7 +225,7 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
         student = build_student(genome, task.in_shape, task.num_classes, seed=seed)
         probe = torch.Generator().manual_seed(0)
         idx = torch.randperm(len(task.x_train), generator=probe)[:PROBE_SIZE]
-        proxies = compute_proxies(student, teacher.model, task.x_train[idx], task.y_train[idx])
+        proxies = _proxies(student, teacher.model, task.x_train[idx], task.y_train[idx])
         config = TrainConfig(epochs=int(job["budget"]), device=device)
         result, student = distil(genome, task, outputs if genome.recipe.distills else None, config, seed=seed)
         return Result(
@@ -252,6 +251,21 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
         ).__dict__
     except Exception as e:  # the worker boundary: any failure is recorded with its reason, never lost
         return {"status": "error", "reason": f"{type(e).__name__}: {' '.join(str(e).split())[:400]}"}
+
+
+def _proxies(student, teacher, x, y) -> dict[str, float]:
+    """Every registered proxy of the student; one that cannot score this pair (DisWOT with a teacher that
+    exposes no stage features) is NaN, stored as missing: a proxy never fails the training."""
+    from distill.proxies import PROXIES, compute_proxies
+
+    scores = {}
+    for name in PROXIES.names():
+        try:
+            scores.update(compute_proxies(student, teacher, x, y, names=[name]))
+        except Exception as e:  # a user's teacher the proxy does not understand
+            log.debug("proxy %s failed: %s", name, e)
+            scores[name] = float("nan")
+    return scores
 
 
 def _finite(v: float) -> float | None:

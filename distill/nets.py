@@ -237,3 +237,38 @@ def build_net(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return StagedNet(stem_width, stages, in_shape, num_classes)
+
+
+def stage_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Logits and stage outputs of any classifier, shallow to deep, as ``forward_features`` gives them.
+
+    A model with ``forward_features`` (this module's networks) is asked; a TorchScript module exposes
+    no stages (an empty list); a plain ``nn.Module`` gives the last 4-D activation at each spatial
+    resolution, found with forward hooks on its leaf modules.
+    """
+    if hasattr(model, "forward_features"):
+        return model.forward_features(x)
+    if isinstance(model, torch.jit.ScriptModule):
+        return model(x), []
+    outs: list[torch.Tensor] = []
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [
+        m.register_forward_hook(lambda _m, _i, o: outs.append(o) if torch.is_tensor(o) and o.dim() == 4 else None)
+        for m in leaves
+    ]
+    try:
+        logits = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    # the last activation at each resolution, in order; 1x1 maps (squeeze-excitation, global
+    # pooling) are not stages
+    stages: list[torch.Tensor] = []
+    for o in outs:
+        if o.shape[2] * o.shape[3] == 1 or (stages and o.shape[2:] > stages[-1].shape[2:]):
+            continue
+        if stages and stages[-1].shape[2:] == o.shape[2:]:
+            stages[-1] = o
+        else:
+            stages.append(o)
+    return logits, stages

@@ -6,7 +6,10 @@ input features. Every proxy is registered in :data:`PROXIES` and has the signatu
     proxy(student, teacher, x, y) -> float        # higher = predicted better
 
 with ``x`` a batch ``(B, C, H, W)`` and ``y`` its labels ``(B,)``. Models follow the project's
-contract: ``forward(x) -> logits (B, K)`` and ``forward_features(x) -> (logits, [stage outputs])``.
+contract: ``forward(x) -> logits (B, K)`` and ``forward_features(x) -> (logits, [stage outputs])``;
+a user's teacher without ``forward_features`` gives its stages through
+:func:`distill.nets.stage_features` (forward hooks), and one that exposes none (a TorchScript module)
+has no DisWOT score: those proxies raise ``ValueError`` for it.
 
 Rules every proxy keeps:
 
@@ -31,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from distill.cost import eval_mode, model_device
+from distill.nets import stage_features
 from distill.registry import Registry
 
 __all__ = [
@@ -62,7 +66,13 @@ def _require_teacher(proxy: str, teacher: nn.Module | None) -> nn.Module:
 def _last_stage(model: nn.Module, x: Tensor) -> Tensor:
     """The deepest stage's output ``(B, C, H, W)`` in eval mode, without gradients."""
     with eval_mode(model), torch.no_grad():
-        _, features = model.forward_features(x.to(model_device(model)))
+        _, features = stage_features(model, x.to(model_device(model)))
+    return _deepest(model, features)
+
+
+def _deepest(model: nn.Module, features: list[Tensor]) -> Tensor:
+    if not features:
+        raise ValueError(f"{type(model).__name__} exposes no stage feature maps (a TorchScript module?)")
     return features[-1]
 
 
@@ -75,8 +85,8 @@ def _grad_cam_maps(model: nn.Module, x: Tensor) -> Tensor:
     # The input carries the gradient so the maps exist even for a frozen (requires_grad=False) model.
     x = x.detach().to(model_device(model)).requires_grad_(True)
     with eval_mode(model), torch.enable_grad():
-        logits, features = model.forward_features(x)  # (B, K), [..., (B, C, H, W)]
-        feature = features[-1]
+        logits, features = stage_features(model, x)  # (B, K), [..., (B, C, H, W)]
+        feature = _deepest(model, features)
         maps = []
         for c in range(logits.shape[1]):
             # In eval mode sample b's logit depends on sample b only, so the gradient of the

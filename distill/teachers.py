@@ -28,7 +28,7 @@ from torch import nn
 
 from distill.genome import HINT_DEPTH, StageGene, hint_index
 from distill.io import file_sha256, write_atomic, write_json
-from distill.nets import build_net
+from distill.nets import build_net, stage_features
 from distill.registry import Registry
 from distill.tasks import Task
 from distill.trainer import TeacherOutputs, TrainConfig, accuracy, fit
@@ -124,43 +124,13 @@ class Teacher:
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Logits and stage feature maps (an empty list when the network exposes none)."""
-        if hasattr(self.model, "forward_features"):
-            return self.model.forward_features(x)
-        if isinstance(self.model, torch.jit.ScriptModule):
-            return self.model(x), []
-        return _hooked_stage_features(self.model, x)
+        return stage_features(self.model, x)
 
     def count_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
     def __repr__(self) -> str:
         return f"Teacher({self.name!r}, id={self.id})"
-
-
-def _hooked_stage_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """For a plain ``nn.Module``: the last 4-D activation at each spatial resolution, found with hooks."""
-    outs: list[torch.Tensor] = []
-    leaves = [m for m in model.modules() if not list(m.children())]
-    handles = [
-        m.register_forward_hook(lambda _m, _i, o: outs.append(o) if torch.is_tensor(o) and o.dim() == 4 else None)
-        for m in leaves
-    ]
-    try:
-        logits = model(x)
-    finally:
-        for h in handles:
-            h.remove()
-    # the last activation at each resolution, in order; 1x1 maps (squeeze-excitation, global
-    # pooling) are not stages
-    stages: list[torch.Tensor] = []
-    for o in outs:
-        if o.shape[2] * o.shape[3] == 1 or (stages and o.shape[2:] > stages[-1].shape[2:]):
-            continue
-        if stages and stages[-1].shape[2:] == o.shape[2:]:
-            stages[-1] = o
-        else:
-            stages.append(o)
-    return logits, stages
 
 
 def _file_hash(path: str) -> str:

@@ -34,6 +34,7 @@ from distill.io import write_json
 from search.config import CONFIG_FILE, SearchConfig
 from search.context import Progress, SearchRun
 from search.report import (
+    empty_front_reason,
     front_rows,
     plot_best_vs_trainings,
     plot_pareto,
@@ -59,6 +60,7 @@ class SearchResult:
     best: dict[str, Any] | None  # metrics of the saved best student
     trainings: float  # full-budget-equivalent trainings paid for
     history: list[dict[str, Any]] = field(default_factory=list)  # best accuracy after each training batch
+    empty_reason: str | None = None  # why the front is empty, on one line (None when it is not)
 
 
 def verify(run: SearchRun, candidates: list[Genome]) -> None:
@@ -128,7 +130,8 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         write_report(out / "report.md", run, rows, best, notes)
         if run.logger is not None:
             _log_front(run.logger, rows)
-        return SearchResult(out, rows, best, run.trainer.spent, list(run.history))
+        reason = None if rows else empty_front_reason(run)
+        return SearchResult(out, rows, best, run.trainer.spent, list(run.history), reason)
     finally:
         bar.close()
         run.close()

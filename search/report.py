@@ -94,6 +94,27 @@ def front_rows(run: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def empty_front_reason(run: Any) -> str:
+    """Why a run has no verified student, on one line: failed trainings (the first reason), no training
+    at the full budget before the training budget ran out, or full-budget trainings that diverged."""
+    records = run.trainer.ledger_records()
+    failed = [r for r in records if r["state"] == "failed"]
+    if failed:
+        return (
+            f"{len(failed)} of {len(records)} trainings failed; the first: {failed[0]['error']} "
+            "(records.db holds every reason)"
+        )
+    full = [r for r in records if r["budget"] == run.config.full_budget]
+    if not full:
+        cap = "" if run.max_trainings is None else f" (--max-trainings {run.max_trainings:g})"
+        return (
+            f"no student was trained at the full budget of {run.config.full_budget} epoch(s) before the "
+            f"training budget{cap} ran out; raise --max-trainings"
+        )
+    diverged = sum(r["status"] == "diverged" for r in full)
+    return f"{len(full)} full-budget training(s) gave no usable accuracy ({diverged} diverged)"
+
+
 def write_front(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
     """``front.json`` (rows plus what they are) and ``front.csv`` (genome and recipe as JSON cells)."""
     write_json(out / "front.json", {**meta, "front": rows})

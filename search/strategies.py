@@ -324,9 +324,9 @@ def diswot(run: SearchRun) -> list[Genome]:
             student = build_student(g, run.task.in_shape, run.task.num_classes, seed=c.seed)
             try:
                 value = proxy(student, run.teacher.model, x, y)
-            except (AttributeError, RuntimeError) as e:
+            except (AttributeError, RuntimeError, ValueError) as e:
                 raise ValueError(
-                    f"the diswot strategy needs a teacher with stage features (forward_features); "
+                    f"the diswot strategy needs a teacher with stage feature maps (not a TorchScript module); "
                     f"{run.config.teacher!r} failed: {' '.join(str(e).split())[:200]}"
                 ) from None
             scores[key] = value if math.isfinite(value) else -math.inf

@@ -323,6 +323,54 @@ def test_a_diverging_candidate_is_recorded_and_the_search_goes_on(checkpoint, tm
     assert result.front and diverged[0] not in {r["genome_hash"] for r in result.front}
 
 
+USER_TEACHER = """
+from torch import nn
+
+
+def build():  # a plain network: no forward_features
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5),
+    )
+"""
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "module"])
+def test_a_users_teacher_without_forward_features_trains_students(kind, tmp_path, monkeypatch, capsys):
+    """Hint-free distillation from a TorchScript teacher or a plain module: the trainings succeed; the
+    DisWOT proxies come from hooked stages of the module and are missing for TorchScript."""
+    import importlib
+    import sys
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "user_teacher.py").write_text(USER_TEACHER)
+    sys.modules.pop("user_teacher", None)
+    net = importlib.import_module("user_teacher").build()
+    if kind == "torchscript":
+        torch.jit.save(torch.jit.script(net), "teacher.pt")
+        teacher = ["--teacher", "teacher.pt"]
+    else:
+        torch.save(net.state_dict(), "weights.pt")
+        teacher = ["--teacher", "user_teacher:build", "--teacher-weights", "weights.pt"]
+    args = ["search", "--task", TASK, *teacher, "--strategy", "random", "--rungs", "1", "--max-trainings", "2"]
+    assert main([*args, "--max-params", "20000", "--no-best", "--out", "run"]) == 0, capsys.readouterr().err
+    with SQLiteStore(tmp_path / "run" / "records.db", writer=False) as store:
+        records = store.records()
+    assert len(records) == 2 and all(r["status"] == "ok" for r in records)
+    for r in records:
+        proxies = r["extra"]["proxies"]
+        assert proxies["nwot"] is not None and proxies["synflow"] is not None
+        assert (proxies["diswot"] is None) == (kind == "torchscript")
+
+
+def test_an_empty_front_says_why(checkpoint, tmp_path, capsys):
+    args = ["search", "--task", TASK, *TEACHER, "--strategy", "ours", "--checkpoint", checkpoint, *TINY]
+    assert main([*args, "--max-trainings", "0.5", "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "no student was trained at the full budget of 2 epoch(s)" in err and "--max-trainings 0.5" in err
+
+
 # ------------------------------------------------------------------------------------------ bad input
 def _one_line_error(capsys, code):
     err = capsys.readouterr().err
