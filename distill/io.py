@@ -13,6 +13,15 @@ from typing import Any
 import torch
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()  # read once, at import: setting it to read it is not thread-safe
+
+
 def write_atomic(path: str | Path, data: bytes | str | Any, kind: str = "auto") -> Path:
     """Write ``data`` to ``path`` so that a crash leaves either the old file or the new one.
 
@@ -26,6 +35,7 @@ def write_atomic(path: str | Path, data: bytes | str | Any, kind: str = "auto") 
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; the file gets the mode open() would give it
         with os.fdopen(fd, "wb") as f:
             if kind == "json":
                 f.write((json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode())

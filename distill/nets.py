@@ -272,3 +272,20 @@ def stage_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, lis
         else:
             stages.append(o)
     return logits, stages
+
+
+class Normalised(nn.Module):
+    """``net`` behind the task's normalisation: takes images in [0, 1], the way a user has them.
+
+    ``mean`` and ``std`` are per channel (a task's ``input_mean``/``input_std``); it scripts with
+    ``torch.jit.script`` so a found student ships as one file.
+    """
+
+    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net((x - self.mean) / self.std)

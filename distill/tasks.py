@@ -10,7 +10,10 @@ A task is named by a spec string such as ``mnist:classes=0-4:transform=noise0.3:
    images and all ``n_train`` are trained on). All three are stratified and deterministic;
 4. the images become float ``(N, C, H, W)`` in [0, 1], are resized to ``size`` (bilinear,
    antialiased) and pass through the domain transform (``DOMAIN_TRANSFORMS``), all splits alike;
-5. every split is normalised with the training set's per-channel mean and std.
+5. every split is normalised with the training set's per-channel mean and std (``norm=train``, the
+   default), with given constants (``norm=MEAN/STD``, a teacher's own preprocessing), or not at all
+   (``norm=none``: images in [0, 1]). What was subtracted and divided is kept in the task
+   (``input_mean``, ``input_std``) and saved with a found student.
 
 A source loader is ``loader(spec, data_dir) -> RawData``; register a new one with
 ``@TASK_SOURCES.register("name")``. A domain transform is ``fn(x, param, generator) -> x`` on
@@ -79,6 +82,10 @@ class TaskSpec:
     - ``size``, ``n_train``, ``n_test``: positive integers; ``val_fraction``: in [0, 1); ``seed``: integer >= 0.
     - ``n_val``: a validation set of this many images from outside the training pool, instead of
       ``val_fraction`` of it (a larger validation set picks the best student more reliably).
+    - ``norm``: what the networks see: ``train`` (default; standardised with the training set's
+      per-channel mean and std), ``none`` (images in [0, 1]) or ``MEAN/STD`` per channel, e.g.
+      ``0.1307/0.3081`` or ``0.485,0.456,0.406/0.229,0.224,0.225``: use the preprocessing your own
+      teacher was trained with.
 
     Example: ``mnist:classes=0-4:transform=noise0.3:size=16:n_train=3000:n_test=2000:seed=1``.
     """
@@ -94,6 +101,7 @@ class TaskSpec:
     # 15% of the pool is enough to pick epochs and compare students, and leaves 85% to train on.
     val_fraction: float = 0.15
     seed: int = 0  # seed of the n_train subsample, the val split and the noise transform
+    norm: str = "train"  # "train", "none" or "MEAN/STD" per channel (comma-separated); see the docstring
 
     def __post_init__(self) -> None:
         TASK_SOURCES.get(self.source)  # an unknown source is a ValueError listing the valid ones
@@ -120,6 +128,7 @@ class TaskSpec:
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             raise ValueError(f"the task spec's 'val_fraction' must be a number in [0, 1); got {self.val_fraction!r}")
         object.__setattr__(self, "val_fraction", float(self.val_fraction))
+        object.__setattr__(self, "norm", _canonical_norm(self.norm))
         if self.n_val is not None and self.val_fraction != 0.15:
             raise ValueError(
                 f"the task spec gives both n_val={self.n_val} and val_fraction={self.val_fraction:g}; give one of them"
@@ -197,6 +206,7 @@ _SPEC_PARSERS: dict[str, Callable[[str, str], Any]] = {
     "n_test": _parse_int,
     "val_fraction": _parse_float,
     "seed": _parse_int,
+    "norm": lambda key, value: value,
 }
 
 
@@ -215,6 +225,32 @@ def _format_classes(classes: Sequence[int]) -> str:
         else:
             runs.append([c])
     return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
+
+
+NORM_HELP = (
+    "'train', 'none' or MEAN/STD per channel, like '0.1307/0.3081' or '0.485,0.456,0.406/0.229,0.224,0.225'"
+)
+
+
+def _canonical_norm(value: Any) -> str:
+    if value in ("train", "none"):
+        return value
+    mean, sep, std = str(value).partition("/")
+    try:
+        m, s = [float(v) for v in mean.split(",")], [float(v) for v in std.split(",")]
+    except ValueError:
+        m, s = [], []
+    if not sep or not m or len(m) != len(s) or not all(math.isfinite(v) for v in m + s) or min(s) <= 0:
+        raise ValueError(f"the task spec's 'norm' must be {NORM_HELP} (positive stds); got {value!r}")
+    return ",".join(map(_format_number, m)) + "/" + ",".join(map(_format_number, s))
+
+
+def norm_constants(norm: str) -> tuple[list[float], list[float]] | None:
+    """The per-channel ``(mean, std)`` of a canonical ``norm=MEAN/STD``; ``None`` for ``train`` and ``none``."""
+    if norm in ("train", "none"):
+        return None
+    mean, _, std = norm.partition("/")
+    return [float(v) for v in mean.split(",")], [float(v) for v in std.split(",")]
 
 
 def _format_number(value: float) -> str:
@@ -259,6 +295,9 @@ class Task:
     id: str  # 16 hex digits: sha256 of the spec string (without path) and the fingerprint of the raw data
     pixel_mean: tuple[float, ...] = ()  # per-channel mean of the training images in [0, 1], before normalising
     pixel_std: tuple[float, ...] = ()  # per-channel std of the same; () when the task was built by hand
+    # what the images in [0, 1] had subtracted and were divided by (the spec's `norm`); () when built by hand
+    input_mean: tuple[float, ...] = ()
+    input_std: tuple[float, ...] = ()
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
@@ -364,8 +403,19 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
         name, param = _split_transform(spec.transform)
         x = DOMAIN_TRANSFORMS.get(name)(x, param, torch.Generator().manual_seed(spec.seed))
     x_train, x_val, x_test = torch.split(x, [len(train), len(val), len(test)])
-    mean = x_train.mean(dim=(0, 2, 3))
-    std = x_train.std(dim=(0, 2, 3)).clamp_min(1e-6)  # a constant channel must not divide by zero
+    pixel_mean = x_train.mean(dim=(0, 2, 3))
+    pixel_std = x_train.std(dim=(0, 2, 3)).clamp_min(1e-6)  # a constant channel must not divide by zero
+    channels = x.shape[1]
+    if spec.norm == "train":
+        mean, std = pixel_mean, pixel_std
+    elif spec.norm == "none":
+        mean, std = torch.zeros(channels), torch.ones(channels)
+    else:
+        mean, std = (torch.tensor(v, dtype=torch.float32) for v in norm_constants(spec.norm))
+        if len(mean) != channels:
+            raise ValueError(
+                f"the task spec's 'norm' {spec.norm!r} gives {len(mean)} channel(s); the images have {channels}"
+            )
 
     def normalised(images: torch.Tensor) -> torch.Tensor:
         return (images - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)  # a new tensor, not a view of x
@@ -382,8 +432,10 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
         num_classes=num_classes,
         class_names=[str(names[c]) if names is not None else str(c) for c in classes.tolist()],
         id=hashlib.sha256(f"{spec._format(with_path=False)}\n{raw.fingerprint}".encode()).hexdigest()[:16],
-        pixel_mean=tuple(mean.tolist()),
-        pixel_std=tuple(std.tolist()),
+        pixel_mean=tuple(pixel_mean.tolist()),
+        pixel_std=tuple(pixel_std.tolist()),
+        input_mean=tuple(mean.tolist()),
+        input_std=tuple(std.tolist()),
     )
     logger.debug("loaded %r", task)
     return task

@@ -165,6 +165,7 @@ def save_best(run: Any, row: dict[str, Any], directory: Path) -> dict[str, Any]:
 
     from datasets_meta.collector import THREADS_PER_WORKER
     from distill.cost import count_flops, count_params
+    from distill.nets import Normalised
     from distill.teachers import teacher_outputs
     from distill.trainer import TrainConfig, distil
 
@@ -193,7 +194,17 @@ def save_best(run: Any, row: dict[str, Any], directory: Path) -> dict[str, Any]:
         "store_test_acc": row["test_acc"],
         "reproduced": result.val_acc == row["val_acc"] and result.test_acc == row["test_acc"],
     }
+    metrics["input"] = {  # how to feed the student: images in [0, 1] at this shape, then this normalisation
+        "shape": list(run.task.in_shape),
+        "mean": list(run.task.input_mean),
+        "std": list(run.task.input_std),
+        "class_names": run.task.class_names,
+    }
     write_atomic(directory / "student.pt", student.state_dict())
+    scripted = torch.jit.script(Normalised(student.cpu().eval(), run.task.input_mean, run.task.input_std))
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer)
+    write_atomic(directory / "student_scripted.pt", buffer.getvalue())
     write_atomic(directory / "genome.json", genome.to_json() + "\n")
     write_json(directory / "recipe.json", genome.to_dict()["recipe"])
     write_json(directory / "metrics.json", metrics)

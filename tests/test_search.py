@@ -223,6 +223,17 @@ def test_search_writes_a_verified_front_and_resumes_exactly(checkpoint, tmp_path
         assert (first / name).stat().st_size > 0, name
     metrics = json.loads((first / "best/metrics.json").read_text())
     assert metrics["reproduced"] and metrics["genome_hash"] == max(rows, key=lambda r: r["val_acc"])["genome_hash"]
+    # the scripted student takes images in [0, 1] and reproduces the test accuracy on its own
+    from distill.tasks import load_task
+
+    task = load_task(TASK)
+    scripted = torch.jit.load(str(first / "best/student_scripted.pt"))
+    assert metrics["input"]["mean"] == list(task.input_mean) and metrics["input"]["shape"] == [1, 8, 8]
+    images = task.x_test * task.x_test.new_tensor(task.input_std).view(1, -1, 1, 1)
+    images += task.x_test.new_tensor(task.input_mean).view(1, -1, 1, 1)
+    with torch.no_grad():
+        accuracy = (scripted(images).argmax(1) == task.y_test).float().mean().item()
+    assert accuracy == pytest.approx(metrics["test_acc"], abs=2 / len(task.y_test))
     state = torch.load(first / "best/student.pt", weights_only=True)
     assert (
         sum(v.numel() for k, v in state.items() if "running" not in k and "num_batches" not in k) == metrics["params"]

@@ -51,6 +51,9 @@ def _save_npz(path, n_train=40, n_test=20, shape=(6, 6), classes=4, dtype=np.uin
         "digits:transform=invert:val_fraction=0",
         "npz:path=/data/x.npz:classes=1,2",
         r"folder:path=C:\data\images:size=32",
+        "digits:norm=none",
+        "mnist:size=16:norm=0.1307/0.3081",
+        "npz:path=/data/rgb.npz:norm=0.485,0.456,0.406/0.229,0.224,0.225",
     ],
 )
 def test_spec_round_trip(text):
@@ -95,6 +98,9 @@ def test_spec_parse_values_and_canonical_form():
         ("imagenet", r"unknown task source 'imagenet'; valid: .*digits.*mnist"),
         ("npz", r"'npz' source needs a path"),
         ("mnist:path=/x.npz", r"'mnist' source takes no path"),
+        ("mnist:norm=imagenet", r"'norm' must be 'train', 'none' or MEAN/STD per channel.*got 'imagenet'"),
+        ("mnist:norm=0.5/0", r"'norm' must be .*positive stds\); got '0.5/0'"),
+        ("mnist:norm=0.5,0.5/0.2", r"'norm' must be .*got '0.5,0.5/0.2'"),
     ],
 )
 def test_spec_errors_name_the_value_and_what_is_allowed(text, match):
@@ -117,6 +123,23 @@ def test_digits_shapes_splits_and_normalisation():
     raw = _raw_images(task, "test")
     assert raw.min() > -1e-5 and raw.max() < 1 + 1e-5
     assert task.name == "digits" and repr(task).startswith("Task('digits', id=")
+
+
+def test_norm_none_keeps_images_in_0_1_and_constants_are_applied():
+    """A teacher trained on its own preprocessing sees exactly that: norm=none or norm=MEAN/STD."""
+    standard = load_task("digits")
+    raw = load_task("digits:norm=none")
+    assert raw.id != standard.id  # another task: a zoo teacher trained on it is another teacher
+    assert raw.x_train.min() >= 0 and raw.x_train.max() <= 1
+    assert torch.allclose(raw.x_test, _raw_images(standard, "test"), atol=1e-5)
+    assert (raw.input_mean, raw.input_std) == ((0.0,), (1.0,))
+    assert raw.pixel_mean == standard.pixel_mean  # the descriptors stay the images' statistics
+    fixed = load_task("digits:norm=0.25/0.5")
+    assert torch.allclose(fixed.x_val, (raw.x_val - 0.25) / 0.5)
+    assert (fixed.input_mean, fixed.input_std) == ((0.25,), (0.5,))
+    assert standard.input_mean == standard.pixel_mean and standard.input_std == standard.pixel_std
+    with pytest.raises(ValueError, match=r"'norm' '0.5,0.5,0.5/0.2,0.2,0.2' gives 3 channel\(s\); the images have 1"):
+        load_task("digits:norm=0.5,0.5,0.5/0.2,0.2,0.2")
 
 
 def test_digits_is_deterministic_and_the_test_set_ignores_the_seed():
