@@ -11,10 +11,13 @@ import logging
 import math
 import os
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from dass import __version__
 
 EXIT_USAGE = 2
 
@@ -225,6 +228,8 @@ DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[1] / "checkpoints" / "pred
 
 def _checkpoint(path: str | None) -> Path:
     p = Path(path or os.environ.get("DASS_CHECKPOINT") or DEFAULT_CHECKPOINT)
+    if p.is_dir():
+        raise FileNotFoundError(f"predictor checkpoint {str(p)!r} is a directory; pass the checkpoint file")
     if not p.is_file():
         raise FileNotFoundError(
             f"predictor checkpoint {str(p)!r} does not exist; pass --checkpoint or run dass pretrain"
@@ -261,6 +266,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             f"teachers {','.join(d['teacher_families'])}  domains {','.join(d['domains'])}"
         )
     print(f"fit in {card['fit_seconds']:.0f} s; saved {args.out} and {Path(args.out).with_suffix('.json')}")
+    empty = [
+        name
+        for name, split in (("meta-validation", "val"), ("meta-test", "test"))
+        if not card["splits"][split]["records"]
+    ]
+    if empty:
+        print(f"no {' or '.join(empty)} tasks in {args.data}: the checkpoint is not scored there")
     if "meta_test" in card:
         mt = card["meta_test"]
         print("\nmeta-test (tasks never seen in training):")
@@ -423,6 +435,16 @@ def _add_label_seeds(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; got {text!r}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -490,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log progress")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
+    parser.add_argument("--version", action="version", version=f"dass {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub_add = sub.add_parser
 
@@ -508,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("genome", help="sample a random genome (student + recipe) as JSON")
     p.add_argument("--space", default="default", help="search space: default, resnet, mobilenet")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--no-distill", action="store_true", help="a no-distillation control (plain cross-entropy)")
     p.add_argument("--out", help="write to this file instead of stdout")
     p.set_defaults(func=cmd_genome)
@@ -518,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_teacher_args(p)
     p.add_argument("--genome", required=True, help="genome JSON file (see `dass genome`)")
     p.add_argument("--epochs", type=_positive_int, default=5)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--out", help="directory for student.pt, genome.json, recipe.json, metrics.json")
     p.set_defaults(func=cmd_train)
@@ -562,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="std of the noise on the standardised task features during training (default 0: none)",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--no-test", action="store_true", help="skip the meta-test evaluation on the card")
     _add_label_seeds(p)
     p.add_argument("--wandb", action="store_true", help="log to Weights & Biases (offline without an API key)")
@@ -625,13 +648,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive_int, help="local worker processes (1: train in this process)")
     p.add_argument("--ray-address", help="Ray cluster address for --executor ray ('local' starts one here)")
     p.add_argument("--device", help="training device: auto (default), cpu, cuda")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=_seed)
     p.add_argument("--wandb", action="store_true", help="log rungs and the front to Weights & Biases (offline)")
     p.add_argument("--no-best", action="store_true", help="do not retrain the best student to save its weights")
     p.add_argument("--out", help="run directory (config.json, records.db, front.csv, best/, plots, report.md)")
     p.add_argument("--resume", metavar="DIR", help="continue an interrupted search from its run directory")
     p.set_defaults(func=cmd_search)
     return parser
+
+
+# Paths that must be a file, or a directory, where they already exist (a new one is created).
+_FILE_OPTIONS = {"genome": ("out",), "pretrain": ("out",), "collect": ("db",)}
+_DIR_OPTIONS = {
+    "train": ("out", "cache_dir"),
+    "predict": ("cache_dir",),
+    "evaluate": ("out",),
+    "search": ("out", "cache_dir"),
+}
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """An output path of the wrong kind is a one-line error before any work, not a traceback after it."""
+    for name in _FILE_OPTIONS.get(args.command, ()):
+        value = getattr(args, name, None)
+        if value and os.path.isdir(value):
+            raise UsageError(f"--{name.replace('_', '-')} {value} is a directory; give a file path")
+    for name in _DIR_OPTIONS.get(args.command, ()):
+        value = getattr(args, name, None)
+        if value and os.path.exists(value) and not os.path.isdir(value):
+            raise UsageError(f"--{name.replace('_', '-')} {value} is a file; give a directory")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -641,8 +686,12 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     try:
+        _check_paths(args)
         return args.func(args)
-    except (ValueError, FileNotFoundError, UsageError) as e:
+    except BrokenPipeError:  # the reader went away (`dass genome | head`): stop quietly, like cat
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, OSError, sqlite3.Error, UsageError) as e:  # bad input, or a path that cannot be used
         if args.debug:
             raise
         print(f"dass {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)

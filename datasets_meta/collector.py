@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -360,6 +361,21 @@ class LocalExecutor:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast with a clear message when nothing listens at a Ray address (``ray.init`` would wait minutes)."""
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    hint = "start one with `ray start --head`, or use --ray-address local"
+    if not host or not port.isdigit():
+        raise ValueError(f"the Ray address must be HOST:PORT, 'auto' or 'local'; got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise ValueError(f"cannot reach a Ray cluster at {address!r} ({e.strerror or e}); {hint}") from None
+
+
 class RayExecutor:
     """Ray tasks with retries; results come back to the driver, which alone writes."""
 
@@ -369,6 +385,7 @@ class RayExecutor:
         except ImportError:
             raise ValueError("--ray-address needs Ray: pip install 'dass[ray]'") from None
         self.ray = ray
+        check_ray_address(address)  # ray.init would retry an unreachable address for minutes
         local = address == "local"
         try:
             ray.init(

@@ -422,9 +422,15 @@ def _check_keys(what: str, d: dict, allowed: set[str], required: set[str] = froz
 
 def load_genome(path: str) -> Genome:
     """Read a genome JSON file; a missing file or a bad genome is a one-line error."""
-    import os
+    from distill.io import require_file
 
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"genome file {path!r} does not exist")
-    with open(path, encoding="utf-8") as f:
-        return Genome.from_json(f.read())
+    require_file(path, "genome file")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError:
+        raise ValueError(f"genome file {path!r} is not text: a genome is JSON, as `dass genome` writes it") from None
+    try:
+        return Genome.from_json(text)
+    except ValueError as e:
+        raise ValueError(f"genome file {path!r}: {e}") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -54,6 +55,30 @@ def write_atomic(path: str | Path, data: bytes | str | Any, kind: str = "auto") 
 
 def write_json(path: str | Path, obj: Any) -> Path:
     return write_atomic(path, obj, kind="json")
+
+
+def require_file(path: str | os.PathLike, what: str) -> str:
+    """``path`` as a string if it is a file; otherwise a one-line ``FileNotFoundError`` naming ``what``."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise FileNotFoundError(f"{what} {path!r} is a directory, not a file")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} {path!r} does not exist")
+    return path
+
+
+def load_error(e: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in a few words (torch's own message
+    runs to paragraphs, with terminal colour codes)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
+    if "Unsupported global" in text:
+        return "it holds pickled Python objects (a whole model?), not only tensors"
+    if "constants.pkl" in text or "TorchScript" in text:
+        return "it is a TorchScript archive"
+    if "Weights only load failed" in text:
+        return "it is truncated or corrupted, or not a torch.save file"
+    first = text.strip().splitlines()[0][:160] if text.strip() else type(e).__name__
+    return f"it is truncated or corrupted ({first})"
 
 
 def file_sha256(path: str | Path) -> str:

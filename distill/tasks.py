@@ -69,6 +69,9 @@ DOMAIN_TRANSFORMS: Registry[DomainTransform] = Registry("domain transform")
 
 
 # ---------------------------------------------------------------------------------------------- spec
+MAX_SIZE = 1024  # small students on small images: a larger side is a typo, and would not fit in memory
+
+
 @dataclass(frozen=True)
 class TaskSpec:
     """What a task is made of. ``str(spec)`` is its canonical name; ``TaskSpec.parse`` reads it back.
@@ -124,6 +127,8 @@ class TaskSpec:
         for name in ("size", "n_train", "n_val", "n_test"):
             if getattr(self, name) is not None:
                 object.__setattr__(self, name, _check_int(name, getattr(self, name), minimum=1))
+        if self.size is not None and self.size > MAX_SIZE:
+            raise ValueError(f"the task spec's 'size' must be at most {MAX_SIZE} (pixels a side); got {self.size}")
         object.__setattr__(self, "seed", _check_int("seed", self.seed, minimum=0))
         if not (isinstance(self.val_fraction, (int, float)) and 0 <= self.val_fraction < 1):
             raise ValueError(f"the task spec's 'val_fraction' must be a number in [0, 1); got {self.val_fraction!r}")
@@ -227,9 +232,7 @@ def _format_classes(classes: Sequence[int]) -> str:
     return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ",".join(map(str, r)) for r in runs)
 
 
-NORM_HELP = (
-    "'train', 'none' or MEAN/STD per channel, like '0.1307/0.3081' or '0.485,0.456,0.406/0.229,0.224,0.225'"
-)
+NORM_HELP = "'train', 'none' or MEAN/STD per channel, like '0.1307/0.3081' or '0.485,0.456,0.406/0.229,0.224,0.225'"
 
 
 def _canonical_norm(value: Any) -> str:
@@ -362,6 +365,11 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
         raise ValueError(
             f"class(es) {missing.tolist()} are not in the {spec.source!r} data; "
             f"present classes: {_format_classes(present.tolist())}"
+        )
+    if len(classes) < 2:
+        raise ValueError(
+            f"the {spec.source!r} training data has one class ({_format_classes(classes.tolist())}); "
+            "a classifier needs at least two"
         )
     pool = np.flatnonzero(np.isin(raw.y_train, classes))  # indices into raw.x_train
     test = np.flatnonzero(np.isin(raw.y_test, classes))  # indices into raw.x_test

@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import sys
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from distill.genome import HINT_DEPTH, StageGene, hint_index
-from distill.io import file_sha256, write_atomic, write_json
+from distill.io import file_sha256, load_error, require_file, write_atomic, write_json
 from distill.nets import build_net, stage_features
 from distill.registry import Registry
 from distill.tasks import Task
@@ -138,12 +139,19 @@ def _file_hash(path: str) -> str:
 
 
 def _load_state(path: str | Path, what: str) -> dict:
+    require_file(path, what)
+    if _is_torchscript(path):
+        raise ValueError(
+            f"{what} {str(path)!r} is a TorchScript module, not a state_dict: pass it as --teacher {str(path)!r} "
+            "(without --teacher-weights)"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{what} {str(path)!r} does not exist") from None
     except Exception as e:  # torch raises many types for a truncated or foreign file
-        raise ValueError(f"{what} {str(path)!r} is not a readable checkpoint ({type(e).__name__}: {e})") from None
+        raise ValueError(
+            f"{what} {str(path)!r} is not a readable state_dict ({load_error(e)}); save one with "
+            "torch.save(model.state_dict(), FILE)"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
@@ -167,7 +175,7 @@ def get_teacher(
     if ":" in name and not os.path.exists(name):
         return _check_against_task(_load_callable(name, weights), task)
     if os.path.exists(name) or name.endswith((".pt", ".pth", ".ts", ".jit")):
-        return _check_against_task(_load_torchscript(name), task)
+        return _check_against_task(_load_torchscript(name, weights), task)
     family, size = parse_zoo_name(name)
     stem, stages = TEACHER_FAMILIES.get(family).sizes[size]
     model = build_net(stem, stages, task.in_shape, task.num_classes, seed=seed)
@@ -224,9 +232,32 @@ def _load_into(model: nn.Module, path: str | Path, what: str) -> None:
         ) from None
 
 
-def _load_torchscript(path: str) -> Teacher:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"teacher file {path!r} does not exist")
+def _is_torchscript(path: str | Path) -> bool:
+    """A TorchScript archive is a zip with the module's code (``code/``) and ``constants.pkl``."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("/constants.pkl") or "/code/" in n for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _load_torchscript(path: str, weights: str | None = None) -> Teacher:
+    require_file(path, "teacher file")
+    if weights is not None:
+        raise ValueError(
+            f"teacher file {path!r} is a whole TorchScript module: it takes no --teacher-weights "
+            f"(give a zoo name or module:callable with {weights!r})"
+        )
+    if not _is_torchscript(path):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # neither: the message below says what it must be
+            state = None
+        if isinstance(state, dict):
+            raise ValueError(
+                f"teacher file {path!r} is a state_dict, not a TorchScript module: pass the architecture as "
+                f"--teacher (a zoo name or module:callable) and this file as --teacher-weights"
+            )
     try:
         model = torch.jit.load(path, map_location="cpu")
     except Exception as e:  # RuntimeError for a truncated file, others for foreign formats

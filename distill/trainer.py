@@ -55,6 +55,8 @@ class TrainConfig:
                 torch.device(self.device)
             except RuntimeError:
                 raise ValueError(f"the device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}") from None
+            if self.device.startswith("cuda") and not torch.cuda.is_available():
+                raise ValueError(f"device {self.device!r}: no CUDA device is available here; use 'auto' or 'cpu'")
 
 
 @dataclass

@@ -37,6 +37,7 @@ from sklearn.exceptions import NotFittedError
 from torch import Tensor
 
 from distill.genome import Genome
+from distill.io import load_error, require_file
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, encode_batch, select_graphs
 from predictor.losses import pairwise_rank_loss, regression_loss
@@ -621,15 +622,11 @@ class AccuracyPredictor(BaseEstimator):
             ValueError: (one line, naming the file) the file is truncated, corrupted, not a predictor, or
                 of another ``format_version``.
         """
-        path = os.fspath(path)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"predictor file {path!r} does not exist")
+        path = require_file(path, "predictor file")
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-            raise ValueError(
-                f"cannot read predictor file {path!r}: it is truncated or corrupted ({_first_line(e)})"
-            ) from None
+            raise ValueError(f"cannot read predictor file {path!r}: {load_error(e)}") from None
         if not isinstance(state, dict) or "format_version" not in state:
             raise ValueError(f"{path!r} is not a dass predictor file (it has no 'format_version')")
         version = state["format_version"]

@@ -56,9 +56,15 @@ def pretrain(
     split = split_by_task(examples, val_fraction)
     if not split["train"]:
         raise ValueError(f"{data}: no meta-train records (every task is held out or in meta-validation)")
+    settings = grid or [dict(params or {})]
+    if len(settings) > 1 and not split["val"]:
+        raise ValueError(
+            f"{data}: {len(settings)} hyper-parameter settings need meta-validation tasks to choose between; "
+            "the export has none: give one setting"
+        )
     train = mean_labels(split["train"], label_seeds)
     start = time.perf_counter()
-    model, selection = select_model({**split, "train": train}, grid or [dict(params or {})], label_seeds)
+    model, selection = select_model({**split, "train": train}, settings, label_seeds)
     fit_s = time.perf_counter() - start
     card: dict[str, Any] = {
         "format_version": 1,

@@ -119,8 +119,6 @@ class SearchRun:
         self.executor: Any = None
         self.store: Any = None
 
-        if config.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"--device {config.device}: no CUDA device is available here; use --device auto or cpu")
         self.task = load_task(config.task, config.data_dir)
         self.costs = CostModel(self.task.in_shape, self.task.num_classes)
         if (self.out / COSTS_FILE).is_file():

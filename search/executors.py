@@ -11,7 +11,6 @@ These are the collector's executors (:mod:`datasets_meta.collector`) with two di
 from __future__ import annotations
 
 import logging
-import socket
 from typing import Any
 
 from datasets_meta.collector import InlineExecutor, LocalExecutor, RayExecutor
@@ -47,21 +46,6 @@ class _RaySearchExecutor(RayExecutor):
         RayExecutor.shutdown(self)
 
 
-def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
-    """Fail fast with a clear message when nothing listens at a Ray address (``ray.init`` would wait minutes)."""
-    if address in ("local", "auto"):
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    hint = "start one with `ray start --head`, or run the search with --executor local"
-    if not host or not port.isdigit():
-        raise ValueError(f"the Ray address must be HOST:PORT, 'auto' or 'local'; got {address!r}")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
-    except OSError as e:
-        raise ValueError(f"cannot reach a Ray cluster at {address!r} ({e.strerror or e}); {hint}") from None
-
-
 def make_executor(
     kind: str, workers: int = 1, data_dir: str | None = None, device: str = "cpu", ray_address: str | None = None
 ) -> Any:
@@ -75,8 +59,7 @@ def make_executor(
     if kind == "ray":
         if not ray_address:
             raise ValueError("--executor ray needs --ray-address ADDRESS (or 'local' to start a cluster here)")
-        check_ray_address(ray_address)
-        try:
+        try:  # the collector's executor checks that the address answers before ray.init
             return _RaySearchExecutor(ray_address, data_dir, device)
         except ValueError as e:
             raise ValueError(f"{e}; or run the search with --executor local") from None

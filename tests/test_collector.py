@@ -324,3 +324,18 @@ def test_ray_worker_killed_mid_job_is_retried_and_recorded_once():
     recs = store.records()
     assert sorted(r["genome_hash"] for r in recs) == sorted(j.genome_hash for j in jobs)
     assert all(r["attempts"] == 1 for r in recs)  # the retry happened inside Ray, not as a second claim
+
+
+def test_an_unreachable_ray_address_fails_at_once_with_a_hint():
+    import socket
+
+    from datasets_meta.collector import check_ray_address
+
+    with socket.socket() as s:  # a port nothing listens on once the socket is closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ValueError, match=rf"cannot reach a Ray cluster at '127.0.0.1:{port}'.*--ray-address local"):
+        check_ray_address(f"127.0.0.1:{port}")
+    with pytest.raises(ValueError, match="must be HOST:PORT, 'auto' or 'local'; got 'nowhere'"):
+        check_ray_address("nowhere")
+    check_ray_address("local")  # nothing to reach

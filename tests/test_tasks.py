@@ -344,6 +344,12 @@ def test_npz_source_loads_uint8_and_float_rgb(tmp_path):
     assert load_task(f"npz:path={path}:classes=10,12").num_classes == 2
 
 
+def test_npz_of_one_class_is_an_error(tmp_path):
+    path = _save_npz(tmp_path / "one.npz", classes=1)
+    with pytest.raises(ValueError, match=r"training data has one class \(0\); a classifier needs at least two"):
+        load_task(f"npz:path={path}")
+
+
 def test_npz_class_names_are_used(tmp_path):
     path = _save_npz(tmp_path / "d.npz", classes=2, class_names=np.array(["cat", "dog"]))
     assert load_task(f"npz:path={path}").class_names == ["cat", "dog"]

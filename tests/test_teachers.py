@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -117,8 +119,26 @@ def test_zoo_teacher_from_a_weights_file(tmp_path, digits_task):
         get_teacher("resnet-s", digits_task, weights=str(weights))
     cut = tmp_path / "cut.pt"
     cut.write_bytes(weights.read_bytes()[:100])
-    with pytest.raises(ValueError, match="is not a readable checkpoint"):
+    with pytest.raises(ValueError, match="is not a readable state_dict"):
         get_teacher("cnn-s", digits_task, weights=str(cut))
+
+
+def test_a_teacher_file_of_the_wrong_kind_says_what_to_pass(tmp_path, digits_task):
+    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    whole, state, script = tmp_path / "whole.pt", tmp_path / "state.pt", tmp_path / "script.pt"
+    torch.save(net, whole)
+    torch.save(net.state_dict(), state)
+    torch.jit.save(torch.jit.script(net), str(script))
+    cases = [
+        ("cnn-s", whole, "holds pickled Python objects (a whole model?)"),
+        ("cnn-s", script, "is a TorchScript module, not a state_dict: pass it as --teacher"),
+        (str(state), None, "is a state_dict, not a TorchScript module"),
+        (str(script), state, "takes no --teacher-weights"),
+    ]
+    for name, weights, message in cases:
+        with pytest.raises(ValueError, match=re.escape(message)) as err:
+            get_teacher(name, digits_task, weights=None if weights is None else str(weights))
+        assert "\n" not in str(err.value) and "\x1b" not in str(err.value)
 
 
 def test_hooked_stages_skip_squeeze_excitation_maps(tmp_path, digits_task):
