@@ -131,3 +131,19 @@ def test_checkpoint_errors(tmp_path, capsys):
     assert exit_info.value.code == 2 and "--task-noise: must be a non-negative number; got '-1'" in err
     code = main(["evaluate", "--data", str(tmp_path / "none.csv.gz"), "--checkpoint", str(bad)])
     assert code == 2
+
+
+def test_a_grid_without_meta_validation_tasks_is_refused(export, tmp_path, monkeypatch, capsys):
+    import predictor.pretrain
+
+    def without_val(examples, val_fraction=0.15):
+        split = split_by_task(examples, val_fraction)
+        return {**split, "train": split["train"] + split["val"], "val": []}
+
+    monkeypatch.setattr(predictor.pretrain, "split_by_task", without_val)
+    args = ["pretrain", "--data", str(export), "--out", str(tmp_path / "p.pt"), "--models", "1", "--no-test"]
+    assert main([*args, "--epochs", "1,2", "--rank-weight", "1,4"]) == 2
+    assert "4 hyper-parameter settings need meta-validation tasks" in capsys.readouterr().err
+    assert not (tmp_path / "p.pt").exists()
+    assert main([*args, "--epochs", "1", "--rank-weight", "1"]) == 0  # one setting needs no choice
+    assert f"no meta-validation tasks in {export}: the checkpoint is not scored there" in capsys.readouterr().out
