@@ -398,7 +398,7 @@ def format_table(report: dict[str, Any], methods: Sequence[str] | None = None) -
         if src in ceiling_of:
             cells.append(f"noise ceiling {ceiling_of[src]:.3f}")
         lines.append(f"{src} groups only, Spearman: " + ", ".join(cells))
-    lines.append(f"meta-test groups: {len(report['groups'])}")
+    lines.append(f"groups scored: {len(report['groups'])}")
     return "\n".join(lines)
 
 
