@@ -257,12 +257,12 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
 def _proxies(student, teacher, x, y) -> dict[str, float]:
     """Every registered proxy of the student; one that cannot score this pair (DisWOT with a teacher that
     exposes no stage features) is NaN, stored as missing: a proxy never fails the training."""
-    from distill.proxies import PROXIES, compute_proxies
+    from distill.proxies import PROXIES
 
     scores = {}
     for name in PROXIES.names():
         try:
-            scores.update(compute_proxies(student, teacher, x, y, names=[name]))
+            scores[name] = PROXIES.get(name)(student, teacher, x, y)
         except Exception as e:  # a user's teacher the proxy does not understand
             log.debug("proxy %s failed: %s", name, e)
             scores[name] = float("nan")

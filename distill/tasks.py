@@ -238,21 +238,24 @@ NORM_HELP = "'train', 'none' or MEAN/STD per channel, like '0.1307/0.3081' or '0
 def _canonical_norm(value: Any) -> str:
     if value in ("train", "none"):
         return value
-    mean, sep, std = str(value).partition("/")
     try:
-        m, s = [float(v) for v in mean.split(",")], [float(v) for v in std.split(",")]
+        m, s = norm_constants(str(value))
     except ValueError:
         m, s = [], []
-    if not sep or not m or len(m) != len(s) or not all(math.isfinite(v) for v in m + s) or min(s) <= 0:
+    if not m or len(m) != len(s) or not all(math.isfinite(v) for v in m + s) or min(s) <= 0:
         raise ValueError(f"the task spec's 'norm' must be {NORM_HELP} (positive stds); got {value!r}")
     return ",".join(map(_format_number, m)) + "/" + ",".join(map(_format_number, s))
 
 
 def norm_constants(norm: str) -> tuple[list[float], list[float]] | None:
-    """The per-channel ``(mean, std)`` of a canonical ``norm=MEAN/STD``; ``None`` for ``train`` and ``none``."""
+    """The per-channel ``(mean, std)`` of ``norm=MEAN/STD``; ``None`` for ``train`` and ``none``.
+
+    A value without ``/`` or with a non-number is a ``ValueError``."""
     if norm in ("train", "none"):
         return None
-    mean, _, std = norm.partition("/")
+    mean, sep, std = norm.partition("/")
+    if not sep:
+        raise ValueError(f"{norm!r} is not MEAN/STD")
     return [float(v) for v in mean.split(",")], [float(v) for v in std.split(",")]
 
 
