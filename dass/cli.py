@@ -6,6 +6,7 @@ A user's mistake is one line on stderr and exit code 2; ``--debug`` shows the tr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -13,6 +14,7 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -201,7 +203,6 @@ def cmd_collect(args: argparse.Namespace) -> int:
                     flush=True,
                 )
 
-        signal.signal(signal.SIGTERM, _interrupt)  # `kill PID` stops as cleanly as Ctrl-C
         try:
             progress = collect(store, executor, max_jobs=args.max_jobs, on_result=on_result)
         finally:
@@ -214,6 +215,20 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """`kill PID` stops a command as cleanly as Ctrl-C (a search or a collection keeps what it finished and says
+    how to go on); the previous handler comes back afterwards. Only the main thread may set handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_status(store) -> None:
@@ -686,7 +701,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         _check_paths(args)
-        return args.func(args)
+        with _sigterm_as_interrupt():
+            return args.func(args)
     except BrokenPipeError:  # the reader went away (`dass genome | head`): stop quietly, like cat
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,7 @@ __all__ = ["BudgetExhausted", "Progress", "SearchRun", "adapt_example"]
 
 STATE_FILE = "state.json"
 COSTS_FILE = "costs.json"
+CLOCK_FILE = "clock.json"  # wall time of the sessions so far: a resumed run reports its whole time
 DB_FILE = "records.db"
 STATE_VERSION = 1
 # Each training job may be tried twice: a worker that died or ran out of memory gets a second chance,
@@ -118,6 +120,11 @@ class SearchRun:
         self.logger: Any = None
         self.executor: Any = None
         self.store: Any = None
+        self.started = time.perf_counter()
+        self.sessions, self.wall_before = 1, 0.0
+        if (self.out / CLOCK_FILE).is_file():  # a resumed run: add the time of its earlier sessions
+            clock = json.loads((self.out / CLOCK_FILE).read_text())
+            self.sessions, self.wall_before = int(clock["sessions"]) + 1, float(clock["wall_s"])
 
         self.task = load_task(config.task, config.data_dir)
         self.costs = CostModel(self.task.in_shape, self.task.num_classes)
@@ -329,8 +336,19 @@ class SearchRun:
         log.info("resumed at generation %d after %.2f trainings", state["generation"], self.trainer.spent)
         return state, arrays
 
+    @property
+    def session_s(self) -> float:
+        """Seconds of wall time since this session (the first run, or a resume) began."""
+        return time.perf_counter() - self.started
+
+    @property
+    def wall_s(self) -> float:
+        """Seconds of wall time of this run, every session so far included (each up to its last save)."""
+        return self.wall_before + self.session_s
+
     def _save_costs(self) -> None:
         write_json(self.out / COSTS_FILE, self.costs.state_dict())
+        write_json(self.out / CLOCK_FILE, {"wall_s": round(self.wall_s, 3), "sessions": self.sessions})
 
     def close(self) -> None:
         """Stop the executor, close the store, keep the measured costs; safe to call twice."""

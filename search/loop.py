@@ -14,6 +14,7 @@ The run directory::
     state.json            generation, ledger of trainings paid for, RNG state, histories (commit point)
     state-GGGGG.npz       the population's arrays (no pickles)
     costs.json            parameters / FLOPs / measured latency per architecture
+    clock.json            wall time and sessions so far (a resumed run reports its whole time)
     front.csv, front.json the verified Pareto front (hash, genome, recipe, costs, predicted, measured)
     history.json          the best verified student after every batch of trainings (a finished run's curve)
     best/                 student.pt, genome.json, recipe.json, metrics.json of the most accurate student
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +92,6 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         raise ValueError(f"{out} already holds a search run: resume it with --resume {out}, or pick another --out")
     out.mkdir(parents=True, exist_ok=True)
     strategy = STRATEGIES.get(config.strategy)
-    start = time.perf_counter()
     bar = Progress(progress)
     try:
         run = SearchRun(config, strategy.needs_predictor, bar)  # bad input fails here, before any training
@@ -126,7 +125,13 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         plot_pareto(out / "pareto.png", run, rows)
         quality = plot_predicted_vs_measured(out / "predicted_vs_measured.png", run)
         plot_best_vs_trainings(out / "best_vs_trainings.png", run.history, config.strategy)
-        notes = {"wall_s": time.perf_counter() - start, "predicted_vs_measured": quality}
+        session_s = run.session_s
+        notes = {
+            "wall_s": run.wall_before + session_s,
+            "session_s": session_s,
+            "sessions": run.sessions,
+            "predicted_vs_measured": quality,
+        }
         write_report(out / "report.md", run, rows, best, notes)
         if run.logger is not None:
             _log_front(run.logger, rows)

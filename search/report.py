@@ -318,7 +318,12 @@ def write_report(
         f"- teacher id {run.teacher.id}; task id {run.task.id}; search space `{c.space}`",
         f"- trainings: {run.trainer.spent:.2f} full-budget equivalents ({c.full_budget} epochs each); "
         + ", ".join(f"{n} at {b} epoch(s)" for b, n in sorted(by_budget.items())),
-        f"- wall time: {notes['wall_s']:.0f} s",
+        f"- wall time: {notes['wall_s']:.0f} s"
+        + (
+            f" over {notes['sessions']} sessions (this one {notes['session_s']:.0f} s)"
+            if notes.get("sessions", 1) > 1
+            else ""
+        ),
     ]
     if notes.get("predicted_vs_measured", {}).get("spearman") is not None:
         pm = notes["predicted_vs_measured"]

@@ -1,6 +1,10 @@
 """dass search: the pymoo problem, the rungs, every strategy end to end (tiny, on digits), resume, bad input."""
 
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -261,6 +265,8 @@ def test_search_writes_a_verified_front_and_resumes_exactly(checkpoint, tmp_path
     with SQLiteStore(second / "records.db", writer=False) as store:
         assert store.counts()["done"] == 8 and store.counts()["running"] == 0
     assert main(["search", "--resume", str(second)]) == 0
+    assert "over 2 sessions" in (second / "report.md").read_text()  # the wall time counts both
+    assert "sessions" not in (first / "report.md").read_text()
     resumed = json.loads((second / "front.json").read_text())["front"]
     assert [(r["genome_hash"], r["val_acc"], r["test_acc"]) for r in resumed] == [
         (r["genome_hash"], r["val_acc"], r["test_acc"]) for r in rows
@@ -270,6 +276,33 @@ def test_search_writes_a_verified_front_and_resumes_exactly(checkpoint, tmp_path
 
     code = main(["search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY, "--out", str(first)])
     assert code == 2 and "--resume" in capsys.readouterr().err  # an existing run is never overwritten
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_search_like_ctrl_c_and_it_resumes(checkpoint, tmp_path):
+    """`kill PID` on a running search: exit 130, a resume hint, no job left running; --resume finishes it."""
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "dass", "search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY]
+    proc = subprocess.Popen([*cmd, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    done = 0
+    while done < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if (out / "records.db").exists():
+            try:
+                with SQLiteStore(out / "records.db", writer=False) as store:
+                    done = store.counts()["done"]
+            except Exception:  # the run may be creating the database right now
+                pass
+    assert proc.poll() is None, "the search ended before it could be stopped"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and f"--resume {out}" in err, err
+    with SQLiteStore(out / "records.db", writer=False) as store:
+        counts = store.counts()
+    assert counts["done"] >= 2 and counts["running"] == 0
+    assert main(["search", "--resume", str(out)]) == 0
+    assert json.loads((out / "front.json").read_text())["front"]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES.names())
