@@ -38,7 +38,21 @@ def _add_teacher_args(p: argparse.ArgumentParser) -> None:
         "--teacher", required=True, help="zoo name (see `dass teachers`), TorchScript file, or module:callable"
     )
     p.add_argument("--teacher-weights", help="state_dict file for a zoo teacher or a module:callable teacher")
+    p.add_argument("--teacher-epochs", type=_positive_int, help="epochs of a zoo teacher trained on demand (15)")
     p.add_argument("--cache-dir", help="teacher and teacher-output cache (default: $DASS_CACHE or ~/.cache/dass)")
+
+
+def _teacher(args: argparse.Namespace, task):
+    """The teacher of ``train`` and ``predict``: built, trained on demand or read from the cache, exactly as
+    ``search`` and ``collect`` get it for the same ``--teacher-epochs`` (so the teacher id matches)."""
+    import dataclasses
+
+    from distill.teachers import TEACHER_CONFIG, get_teacher
+
+    config = TEACHER_CONFIG
+    if args.teacher_epochs is not None:
+        config = dataclasses.replace(TEACHER_CONFIG, epochs=args.teacher_epochs)
+    return get_teacher(args.teacher, task, weights=args.teacher_weights, config=config, cache=args.cache_dir)
 
 
 # ---------------------------------------------------------------- commands
@@ -100,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from distill.genome import load_genome
     from distill.io import write_atomic, write_json
     from distill.tasks import load_task
-    from distill.teachers import get_teacher, teacher_outputs
+    from distill.teachers import teacher_outputs
     from distill.trainer import TrainConfig, distil
 
     genome = load_genome(args.genome)
@@ -109,7 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     outputs = None
     teacher = None
     if genome.recipe.distills:
-        teacher = get_teacher(args.teacher, task, weights=args.teacher_weights, cache=args.cache_dir)
+        teacher = _teacher(args, task)
         outputs = teacher_outputs(teacher, task, cache=args.cache_dir)
     result, student = distil(genome, task, outputs, config, seed=args.seed)
     params, flops = count_params(student), count_flops(student, task.in_shape)
@@ -320,13 +334,26 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from distill.genome import load_genome
     from distill.probe import probe_features
     from distill.tasks import load_task
-    from distill.teachers import get_teacher
     from predictor.estimator import AccuracyPredictor
 
     model = AccuracyPredictor.load(_checkpoint(args.checkpoint))
     genomes = [load_genome(g) for g in args.genome]
     task = load_task(args.task, args.data_dir)
-    teacher = get_teacher(args.teacher, task, weights=args.teacher_weights, cache=args.cache_dir)
+    teacher = _teacher(args, task)
+    hinted = [path for path, g in zip(args.genome, genomes) if g.recipe.has_hint]
+    if hinted:
+        import torch
+
+        with torch.no_grad():
+            _, stages = teacher.features(task.x_val[:2])
+        if not stages:  # as `dass train` would refuse to distil it, and `dass search` never proposes it
+            raise UsageError(
+                f"{hinted[0]} has a feature hint, but teacher {args.teacher} exposes no feature maps "
+                "(a TorchScript module); such a student can be distilled from the teacher's logits only"
+            )
+    note = model.budget_note(args.budget)
+    if note:
+        print(f"dass predict: warning: {note}", file=sys.stderr)
     mean, std = model.predict(genomes, probe_features(teacher, task), args.budget)
     print(f"task {task.name}, teacher {args.teacher}, budget {args.budget} epochs")
     for path, g, m, s in zip(args.genome, genomes, mean, std):

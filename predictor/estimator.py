@@ -269,6 +269,8 @@ class AccuracyPredictor(BaseEstimator):
         feature_dims_: sizes of the inputs: ``{"node": ..., "edge_types": ..., "class": ..., "global": ...}``.
         n_features_in_: node feature size of the student graphs.
         n_records_, n_tasks_: what ``fit`` saw.
+        budgets_: ``(fewest, most)`` training epochs among the labels ``fit`` saw (per-epoch curve points
+            included); ``None`` for a file saved before it was recorded. See :meth:`budget_note`.
         adapted_: whether :meth:`adapt` changed ``models_`` since ``fit``.
     """
 
@@ -360,8 +362,23 @@ class AccuracyPredictor(BaseEstimator):
         self.feature_dims_, self.n_features_in_ = _feature_dims(config), config.node_features
         self.n_records_ = len(records)
         self.n_tasks_ = int(data.tasks.glob.shape[0])
+        epochs = torch.exp2(data.log2_budget).round()
+        self.budgets_ = (int(epochs.min()), int(epochs.max()))
         self.adapted_ = False
         return self
+
+    def budget_note(self, budget: int) -> str | None:
+        """A one-line warning when ``budget`` lies outside the epochs the predictor was meta-trained on
+        (its prediction there is an extrapolation along the budget axis), else ``None``."""
+        self._check_fitted("budget_note")
+        budget = _check_budget(budget, "budget_note")
+        if self.budgets_ is None or self.budgets_[0] <= budget <= self.budgets_[1]:
+            return None
+        low, high = self.budgets_
+        return (
+            f"the predictor was meta-trained on budgets of {low} to {high} epochs; "
+            f"its prediction at {budget} epochs is an extrapolation"
+        )
 
     def _workers(self, n_tasks: int) -> int:
         n = 1 if self.n_jobs is None else int(self.n_jobs)
@@ -606,7 +623,12 @@ class AccuracyPredictor(BaseEstimator):
             },
             "models": [m.state_dict() for m in self.models_],
             "meta_models": [] if not self.adapted_ else self.meta_states_,
-            "info": {"n_records": self.n_records_, "n_tasks": self.n_tasks_, "adapted": self.adapted_},
+            "info": {
+                "n_records": self.n_records_,
+                "n_tasks": self.n_tasks_,
+                "adapted": self.adapted_,
+                **({} if self.budgets_ is None else {"budgets": list(self.budgets_)}),
+            },
         }
         path = os.fspath(path)
         tmp = f"{path}.tmp"
@@ -646,6 +668,7 @@ class AccuracyPredictor(BaseEstimator):
             est.meta_states_ = [copy.deepcopy(est._member(s).state_dict()) for s in meta]
             info = state["info"]
             est.n_records_, est.n_tasks_, est.adapted_ = int(info["n_records"]), int(info["n_tasks"]), info["adapted"]
+            est.budgets_ = (int(info["budgets"][0]), int(info["budgets"][1])) if "budgets" in info else None
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise ValueError(f"predictor file {path!r} is damaged: {_first_line(e)}") from None
         est.feature_dims_, est.n_features_in_ = _feature_dims(est.config_), est.config_.node_features

@@ -137,6 +137,9 @@ class SearchRun:
             if not config.checkpoint:
                 raise ValueError(f"the {config.strategy!r} strategy needs a predictor: pass --checkpoint FILE")
             self.predictor = AccuracyPredictor.load(config.checkpoint)
+            note = self.predictor.budget_note(config.full_budget)
+            if note:  # the search ranks students by their predicted accuracy at the full budget
+                log.warning("%s (the full budget of --rungs)", note)
         try:
             if config.wandb:
                 from predictor.pretrain import wandb_logger

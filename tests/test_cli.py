@@ -148,6 +148,17 @@ def test_bad_gene_and_class_mismatch(capsys, tmp_path):
     code, _, err = run(capsys, "train", "--task", "digits:classes=0-4", "--teacher", str(ts), "--genome", GENOME)
     assert code == 2 and "outputs 10 classes but task 'digits:classes=0-4' has 5" in err
 
+    # a TorchScript teacher has no feature maps: a student with a feature hint can be neither trained nor scored
+    class Five(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :5]
+
+    torch.jit.save(torch.jit.script(Five()), str(ts))
+    assert json.loads(Path(GENOME).read_text())["recipe"]["hint_position"] != "off"
+    for command in ("train", "predict"):
+        code, _, err = run(capsys, command, "--task", "digits:classes=0-4", "--teacher", str(ts), "--genome", GENOME)
+        assert code == 2 and "feature maps" in err and err.count("\n") == 1, (command, err)
+
 
 def test_debug_shows_the_traceback():
     proc = subprocess.run(

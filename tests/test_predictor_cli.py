@@ -83,6 +83,8 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
             "digits:classes=0-4",
             "--teacher",
             "resnet-s",
+            "--teacher-epochs",
+            "2",
             "--genome",
             "examples/student.json",
             "--checkpoint",
@@ -91,8 +93,15 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
             "2",
         ]
     )
-    out = capsys.readouterr().out
-    assert code == 0 and "predicted test accuracy" in out and "±" in out
+    captured = capsys.readouterr()
+    assert code == 0 and "predicted test accuracy" in captured.out and "±" in captured.out
+    assert "warning" not in captured.err
+    assert AccuracyPredictor.load(ckpt).budgets_ == (1, 2)  # the export's students train 2 epochs
+    predict = ["predict", "--task", "digits:classes=0-4", "--teacher", "resnet-s", "--teacher-epochs", "2"]
+    code = main([*predict, "--genome", "examples/student.json", "--checkpoint", str(ckpt), "--budget", "5"])
+    captured = capsys.readouterr()
+    assert code == 0 and "predicted test accuracy" in captured.out
+    assert "meta-trained on budgets of 1 to 2 epochs; its prediction at 5 epochs is an extrapolation" in captured.err
 
     code = main(["evaluate", "--data", str(export), "--checkpoint", str(ckpt), "--adapt", "3", "--out", str(tmp_path)])
     out = capsys.readouterr().out

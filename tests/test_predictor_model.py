@@ -369,6 +369,24 @@ def test_a_checkpoint_saved_before_sum_readout_loads_without_it(toy, tmp_path):
     np.testing.assert_array_equal(back.predict(genomes, toy["task"], 10)[0], est.predict(genomes, toy["task"], 10)[0])
 
 
+def test_the_budgets_seen_in_training_are_kept_and_outside_them_is_a_warning(toy, tmp_path):
+    est = AccuracyPredictor(n_models=1, epochs=1, hidden=8).fit(toy["train"][:20])
+    budgets = {r["budget"] for r in toy["train"][:20]} | {
+        e + 1 for r in toy["train"][:20] for e in range(len(r.get("curve") or []))
+    }
+    assert est.budgets_ == (min(budgets), max(budgets))
+    low, high = est.budgets_
+    assert est.budget_note(low) is None and est.budget_note(high) is None
+    assert f"at {high + 1} epochs is an extrapolation" in est.budget_note(high + 1)
+    est.save(tmp_path / "p.pt")
+    assert AccuracyPredictor.load(tmp_path / "p.pt").budgets_ == est.budgets_
+    state = torch.load(tmp_path / "p.pt", weights_only=True)
+    del state["info"]["budgets"]  # as the files written before it was recorded
+    torch.save(state, tmp_path / "old.pt")
+    old = AccuracyPredictor.load(tmp_path / "old.pt")
+    assert old.budgets_ is None and old.budget_note(high + 100) is None
+
+
 def test_predict_records_mixes_tasks_and_budgets(toy, fitted):
     other = _task(np.random.default_rng(9), 4)
     genomes = toy["genomes"][300:310]
