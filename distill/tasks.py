@@ -641,9 +641,8 @@ def _npz_array(data: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
     try:
         return data[key]
     except ValueError:  # numpy refuses object arrays when allow_pickle=False
-        raise ValueError(
-            f"{key} in {path} is an object array, which is not loaded (allow_pickle=False); save numeric arrays"
-        ) from None
+        fix = "save it as np.array(names, dtype=str)" if key == "class_names" else "save a numeric array"
+        raise ValueError(f"{key} in {path} is an object array, not loaded (allow_pickle=False); {fix}") from None
 
 
 @TASK_SOURCES.register("folder")

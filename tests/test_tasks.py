@@ -376,7 +376,8 @@ def test_npz_id_depends_on_content_not_on_path(tmp_path):
         (dict(y_train=np.zeros(40, np.float32)), r"y_train must be integer labels"),
         (dict(y_test=np.full(20, 9)), r"y_test has label\(s\) \[9\] that y_train lacks"),
         (dict(x_test=np.zeros((20, 5, 5), np.uint8)), r"train images are \(6, 6, 1\) .* test images are \(5, 5, 1\)"),
-        (dict(y_train=np.array([object()] * 40)), r"y_train in .* is an object array.*allow_pickle=False"),
+        (dict(y_train=np.array([object()] * 40)), r"y_train in .* is an object array.*allow_pickle=False.*numeric"),
+        (dict(class_names=np.array(["a", "b"], dtype=object)), r"class_names in .* object array.*dtype=str\)"),
     ],
 )
 def test_npz_errors(tmp_path, arrays, match):
