@@ -124,7 +124,7 @@ class SearchRun:
         self.sessions, self.wall_before = 1, 0.0
         if (self.out / CLOCK_FILE).is_file():  # a resumed run: add the time of its earlier sessions
             clock = json.loads((self.out / CLOCK_FILE).read_text())
-            self.sessions, self.wall_before = int(clock["sessions"]) + 1, float(clock["wall_s"])
+            self.sessions, self.wall_before = int(clock.get("sessions", 1)) + 1, float(clock.get("wall_s", 0.0))
 
         self.task = load_task(config.task, config.data_dir)
         self.costs = CostModel(self.task.in_shape, self.task.num_classes)
