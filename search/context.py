@@ -31,7 +31,7 @@ from distill.genome import Genome, get_space
 from distill.io import write_atomic, write_json
 from search.config import SearchConfig
 from search.executors import make_executor
-from search.problem import CostModel, check_budget
+from search.problem import CostModel, check_budget, single_threaded_torch
 from search.rungs import Measurement, Trainer, successive_halving
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,11 @@ class SearchRun:
             clock = json.loads((self.out / CLOCK_FILE).read_text())
             self.sessions, self.wall_before = int(clock.get("sessions", 1)) + 1, float(clock.get("wall_s", 0.0))
 
-        self.task = load_task(config.task, config.data_dir)
+        # Loaded as a training worker loads it, on one thread: a task's normalisation statistics are float32
+        # reductions whose last bit depends on the thread count, and the best student's retraining must see
+        # the very inputs its stored run saw (``save_best``).
+        with single_threaded_torch():
+            self.task = load_task(config.task, config.data_dir)
         self.costs = CostModel(self.task.in_shape, self.task.num_classes)
         if (self.out / COSTS_FILE).is_file():
             self.costs.load_state_dict(json.loads((self.out / COSTS_FILE).read_text()))

@@ -305,6 +305,27 @@ def test_sigterm_stops_a_search_like_ctrl_c_and_it_resumes(checkpoint, tmp_path)
     assert json.loads((out / "front.json").read_text())["front"]
 
 
+def test_the_search_loads_its_task_as_a_training_worker_does(tmp_path):
+    """The task's statistics are float32 reductions whose last bit depends on the thread count: the driver
+    loads the task on one thread, like a worker, so that retraining the best student reproduces its run."""
+    from distill.tasks import load_task
+    from search.context import SearchRun
+    from search.problem import single_threaded_torch
+
+    spec = "digits:transform=rotate30"
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        config = SearchConfig(task=spec, teacher="cnn-s", teacher_epochs=2, out=str(tmp_path), strategy="random")
+        run = SearchRun(config, needs_predictor=False)
+        run.close()
+    finally:
+        torch.set_num_threads(before)
+    with single_threaded_torch():
+        worker = load_task(spec)
+    assert run.task.input_mean == worker.input_mean and torch.equal(run.task.x_train, worker.x_train)
+
+
 @pytest.mark.parametrize("strategy", STRATEGIES.names())
 def test_every_strategy_searches_within_the_training_budget(strategy, checkpoint, tmp_path):
     config = SearchConfig(
