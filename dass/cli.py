@@ -295,13 +295,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             f"teachers {','.join(d['teacher_families'])}  domains {','.join(d['domains'])}"
         )
     print(f"fit in {card['fit_seconds']:.0f} s; saved {args.out} and {Path(args.out).with_suffix('.json')}")
-    empty = [
-        name
-        for name, split in (("meta-validation", "val"), ("meta-test", "test"))
-        if not card["splits"][split]["records"]
-    ]
-    if empty:
-        print(f"no {' or '.join(empty)} tasks in {args.data}: the checkpoint is not scored there")
+    for why in card.get("unscored", {}).values():
+        print(f"not scored there: {args.data}: {why}")
     if "meta_test" in card:
         mt = card["meta_test"]
         print("\nmeta-test (tasks never seen in training):")
@@ -364,14 +359,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from predictor.data import load_records, mean_labels, split_by_task
     from predictor.estimator import AccuracyPredictor
-    from predictor.evaluate import evaluate, format_table, plot_predictions
+    from predictor.evaluate import evaluate, format_table, plot_predictions, unscorable
     from predictor.pretrain import control_baseline
 
     model = AccuracyPredictor.load(_checkpoint(args.checkpoint))
     split = split_by_task(load_records(args.data))
     scored = {"test": "meta-test (held-out)", "val": "meta-validation"}[args.split]
-    if not split[args.split]:
-        raise UsageError(f"{args.data} has no {scored} records")
+    why = unscorable(split[args.split], scored, args.label_seeds)
+    if why:
+        raise UsageError(f"nothing to score in {args.data}: {why}")
     train = mean_labels(split["train"], args.label_seeds)
     control = None if args.no_control_baseline else control_baseline(model, train)  # as on the card
     report = evaluate(

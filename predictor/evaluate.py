@@ -42,6 +42,25 @@ log = logging.getLogger(__name__)
 
 PROXY_BASELINES = ("diswot", "diswot_semantic", "diswot_relation", "nwot", "synflow")
 METRICS = ("spearman", "kendall", "p@5%", "p@10%", "mae")
+MIN_GROUP_STUDENTS = 5  # a (task, teacher) group is scored when it has at least this many students
+
+
+def group_sizes(examples: list[dict[str, Any]], label_seeds: int = 2) -> dict[str, int]:
+    """Students (labels, after :func:`~predictor.data.mean_labels`) of each (task, teacher) group."""
+    return {group: len(exs) for group, exs in groups(mean_labels(examples, label_seeds), seed=None).items()}
+
+
+def unscorable(examples: list[dict[str, Any]], what: str, label_seeds: int = 2) -> str | None:
+    """Why :func:`evaluate` would score no group of ``examples`` (one line naming ``what``), else ``None``."""
+    if not examples:
+        return f"it has no {what} tasks"
+    sizes = group_sizes(examples, label_seeds)
+    if max(sizes.values()) >= MIN_GROUP_STUDENTS:
+        return None
+    return (
+        f"no {what} (task, teacher) group has {MIN_GROUP_STUDENTS} or more students (the most: "
+        f"{max(sizes.values())}); collect more per pair (a suite's students_per_pair x recipes_per_student)"
+    )
 
 
 def rank_metrics(pred: np.ndarray, true: np.ndarray, accuracy: bool = False) -> dict[str, float]:
@@ -189,7 +208,7 @@ def evaluate(
     labels = mean_labels(test, label_seeds)
     label_groups = groups(labels, seed=None)
     for group, exs in sorted(label_groups.items()):
-        if len(exs) < 5:
+        if len(exs) < MIN_GROUP_STUDENTS:
             continue
         true = np.array([e["target"] for e in exs])
         features = exs[0]["task_features"]

@@ -17,7 +17,7 @@ from typing import Any
 from distill.io import code_commit, file_sha256, write_json
 from predictor.data import describe_split, load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
-from predictor.evaluate import evaluate
+from predictor.evaluate import evaluate, unscorable
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,14 @@ def pretrain(
     if not split["train"]:
         raise ValueError(f"{data}: no meta-train records (every task is held out or in meta-validation)")
     settings = grid or [dict(params or {})]
-    if len(settings) > 1 and not split["val"]:
+    why_not = {
+        "meta_validation": unscorable(split["val"], "meta-validation", label_seeds),
+        "meta_test": unscorable(split["test"], "meta-test", label_seeds) if evaluate_test else None,
+    }
+    if len(settings) > 1 and why_not["meta_validation"]:
         raise ValueError(
-            f"{data}: {len(settings)} hyper-parameter settings need meta-validation tasks to choose between; "
-            "the export has none: give one setting"
+            f"{data}: {len(settings)} hyper-parameter settings need scored meta-validation tasks to choose "
+            f"between, but {why_not['meta_validation']}: give one setting"
         )
     train = mean_labels(split["train"], label_seeds)
     start = time.perf_counter()
@@ -78,12 +82,15 @@ def pretrain(
         "fit_seconds": round(fit_s, 1),
         "model_selection": selection,
     }
-    if split["val"]:
+    unscored = {name: why for name, why in why_not.items() if why}
+    if unscored:
+        card["unscored"] = unscored
+    if not why_not["meta_validation"]:
         val = evaluate(model, split["val"], adapt_records=0, baselines=True, label_seeds=label_seeds)
         card["meta_validation"] = {"mean": val["mean"], "noise_ceiling": _ceiling_card(val)}
         if logger:
             logger.log({f"val/{k}": v for k, v in val["mean"].get("ours (zero-shot)", {}).items()})
-    if evaluate_test and split["test"]:
+    if evaluate_test and not why_not["meta_test"]:
         test = evaluate(
             model,
             split["test"],

@@ -152,7 +152,42 @@ def test_a_grid_without_meta_validation_tasks_is_refused(export, tmp_path, monke
     monkeypatch.setattr(predictor.pretrain, "split_by_task", without_val)
     args = ["pretrain", "--data", str(export), "--out", str(tmp_path / "p.pt"), "--models", "1", "--no-test"]
     assert main([*args, "--epochs", "1,2", "--rank-weight", "1,4"]) == 2
-    assert "4 hyper-parameter settings need meta-validation tasks" in capsys.readouterr().err
+    assert "4 hyper-parameter settings need scored meta-validation tasks" in capsys.readouterr().err
     assert not (tmp_path / "p.pt").exists()
     assert main([*args, "--epochs", "1", "--rank-weight", "1"]) == 0  # one setting needs no choice
-    assert f"no meta-validation tasks in {export}: the checkpoint is not scored there" in capsys.readouterr().out
+    assert f"not scored there: {export}: it has no meta-validation tasks" in capsys.readouterr().out
+
+
+def test_groups_too_small_to_score_are_one_line_errors(export, tmp_path, monkeypatch, capsys):
+    """A Spearman needs 5 students of a (task, teacher) group: smaller groups are refused or reported unscored."""
+    import predictor.data
+    import predictor.pretrain
+
+    real = predictor.data.split_by_task
+
+    def keep_four(exs):  # the first four students of each group
+        students = {}
+        for e in exs:
+            students.setdefault(e["group"], set()).add(e["genome_hash"])
+        first = {group: sorted(hashes)[:4] for group, hashes in students.items()}
+        return [e for e in exs if e["genome_hash"] in first[e["group"]]]
+
+    def small_groups(examples, val_fraction=0.15):
+        split = real(examples, val_fraction)
+        return {**split, "val": keep_four(split["val"]), "test": keep_four(split["test"])}
+
+    monkeypatch.setattr(predictor.pretrain, "split_by_task", small_groups)
+    monkeypatch.setattr(predictor.data, "split_by_task", small_groups)
+    args = ["pretrain", "--data", str(export), "--out", str(tmp_path / "p.pt"), "--models", "1"]
+    assert main([*args, "--epochs", "1,2", "--rank-weight", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no meta-validation (task, teacher) group has 5 or more students (the most: 4)" in err, err
+    assert err.count("\n") == 1 and not (tmp_path / "p.pt").exists()
+    assert main([*args, "--epochs", "1", "--rank-weight", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "no meta-test (task, teacher) group has 5 or more students" in out and "meta-test (tasks never" not in out
+    card = json.loads((tmp_path / "p.json").read_text())
+    assert set(card["unscored"]) == {"meta_validation", "meta_test"} and "meta_test" not in card
+    code = main(["evaluate", "--data", str(export), "--checkpoint", str(tmp_path / "p.pt")])
+    err = capsys.readouterr().err
+    assert code == 2 and "nothing to score" in err and "the most: 4" in err and err.count("\n") == 1
