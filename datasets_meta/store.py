@@ -34,6 +34,7 @@ import os
 import sqlite3
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -1057,10 +1058,14 @@ def _read_csv(path: Path) -> list[dict[str, Any]]:
     with open(path, "rb") as f:
         compressed = f.read(2) == b"\x1f\x8b"
     opener = gzip.open if compressed else open
-    with opener(path, "rt", encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
-        _check_columns(path, reader.fieldnames or [])
-        return list(reader)
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            _check_columns(path, reader.fieldnames or [])
+            return list(reader)
+    except (EOFError, gzip.BadGzipFile, zlib.error, UnicodeDecodeError, csv.Error) as e:
+        reason = "it ends early (truncated?)" if isinstance(e, EOFError) else " ".join(str(e).split())[:200]
+        raise ValueError(f"{path} is not a readable export: {reason}") from None
 
 
 def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
@@ -1072,8 +1077,11 @@ def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 def _read_parquet(path: Path) -> list[dict[str, Any]]:
-    _, pq = _pyarrow()
-    table = pq.read_table(path)
+    pa, pq = _pyarrow()
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowException, OSError) as e:
+        raise ValueError(f"{path} is not a readable export: {' '.join(str(e).split())[:200]}") from None
     _check_columns(path, table.column_names)
     return table.to_pylist()
 

@@ -340,6 +340,20 @@ def test_export_needs_a_known_suffix_and_import_a_real_export(store, tmp_path):
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="not a dass records export"):
         store.import_records(tmp_path / "other.csv")
+    # a truncated or damaged export is one line, and the store keeps what it had
+    store.add_jobs([make_job(i) for i in range(40)])
+    for job in store.claim("w1", n=40):
+        store.finish(job.key, ok_result(extra={"padding": "x" * 200}))
+    store.export(tmp_path / "full.csv.gz")
+    before = store.records(status=None)
+    blob = (tmp_path / "full.csv.gz").read_bytes()
+    (tmp_path / "cut.csv.gz").write_bytes(blob[: len(blob) // 2])
+    (tmp_path / "noise.csv.gz").write_bytes(blob[:10] + bytes(200))
+    for name in ("cut.csv.gz", "noise.csv.gz"):
+        with pytest.raises(ValueError, match=f"{name} is not a readable export") as err:
+            store.import_records(tmp_path / name)
+        assert "\n" not in str(err.value)
+    assert store.records(status=None) == before
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow is installed")
