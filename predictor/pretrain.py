@@ -26,6 +26,16 @@ def card_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".json")
 
 
+def _check_out(data: str | Path, out: str | Path) -> None:
+    """The checkpoint and its card must be two new names, neither of them the meta-dataset."""
+    out, card = Path(out), card_path(out)
+    if out == card:
+        raise ValueError(f"the checkpoint path {out} would be overwritten by its card ({card.name}): give a .pt path")
+    for path in (out, card):
+        if path.exists() and Path(data).exists() and os.path.samefile(path, data):
+            raise ValueError(f"the checkpoint {out} or its card would overwrite the meta-dataset {data}: pick another")
+
+
 def pretrain(
     data: str | Path,
     out: str | Path,
@@ -52,6 +62,7 @@ def pretrain(
     Returns:
         The card.
     """
+    _check_out(data, out)
     examples = load_records(data)
     split = split_by_task(examples, val_fraction)
     if not split["train"]:

@@ -142,6 +142,27 @@ def test_checkpoint_errors(tmp_path, capsys):
     assert code == 2
 
 
+def test_pretrain_never_writes_over_its_data_or_its_own_checkpoint(export, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "meta.csv.gz"
+    shutil.copy(export, data)
+    blob = data.read_bytes()
+    shutil.copy(export, tmp_path / "card.json")
+    for out, message in [
+        (data, "would overwrite the meta-dataset"),
+        (tmp_path / "p.json", "would be overwritten by its card (p.json): give a .pt path"),
+    ]:
+        assert main(["pretrain", "--data", str(data), "--out", str(out), "--models", "1"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    # the card of card.pt would be card.json, the data here
+    assert main(["pretrain", "--data", str(tmp_path / "card.json"), "--out", str(tmp_path / "card.pt")]) == 2
+    assert "would overwrite the meta-dataset" in capsys.readouterr().err
+    assert data.read_bytes() == blob and (tmp_path / "card.json").read_bytes() == blob
+    assert not (tmp_path / "p.json").exists() and not (tmp_path / "card.pt").exists()
+
+
 def test_a_grid_without_meta_validation_tasks_is_refused(export, tmp_path, monkeypatch, capsys):
     import predictor.pretrain
 
