@@ -172,6 +172,13 @@ def _recipe_str(r) -> str:
 def cmd_collect(args: argparse.Namespace) -> int:
     from datasets_meta.store import SQLiteStore
 
+    given = {"--status": args.status, "--export": args.export, "--import": args.import_file, "--suite": args.suite}
+    actions = [flag for flag, value in given.items() if value]
+    if len(actions) > 1:
+        raise UsageError(
+            f"dass collect does one of --status, --export, --import, --suite at a time; got {' and '.join(actions)}: "
+            "run one command for each"
+        )
     if args.status:
         with SQLiteStore(args.db, writer=False) as store:
             _print_status(store)

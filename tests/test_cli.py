@@ -87,6 +87,11 @@ def test_train_saves_everything(capsys, tmp_path):
         ),
         (["genome", "--space", "vit"], "unknown search space 'vit'"),
         (
+            ["collect", "--db", "unused.db", "--import", "x.csv.gz", "--suite", "s.toml"],
+            "does one of --status, --export, --import, --suite at a time; got --import and --suite",
+        ),
+        (["collect", "--db", "unused.db", "--status", "--export", "y.csv.gz"], "got --status and --export"),
+        (
             ["search", "--task", "digits", "--teacher", "cnn-s", "--accuracy-share", "1.5", "--out", "unused"],
             "--accuracy-share must be in [0, 1]; got 1.5",
         ),
