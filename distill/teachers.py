@@ -152,6 +152,8 @@ def _load_state(path: str | Path, what: str) -> dict:
             f"{what} {str(path)!r} is not a readable state_dict ({load_error(e)}); save one with "
             "torch.save(model.state_dict(), FILE)"
         ) from None
+    if isinstance(state, dict) and "format_version" in state and "models" in state:
+        raise ValueError(f"{what} {str(path)!r} is a dass predictor checkpoint: pass it as --checkpoint")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
@@ -253,6 +255,8 @@ def _load_torchscript(path: str, weights: str | None = None) -> Teacher:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # neither: the message below says what it must be
             state = None
+        if isinstance(state, dict) and "format_version" in state and "models" in state:
+            raise ValueError(f"{path!r} is a dass predictor checkpoint, not a teacher: pass it as --checkpoint")
         if isinstance(state, dict):
             raise ValueError(
                 f"teacher file {path!r} is a state_dict, not a TorchScript module: pass the architecture as "

@@ -129,11 +129,15 @@ def test_a_teacher_file_of_the_wrong_kind_says_what_to_pass(tmp_path, digits_tas
     torch.save(net, whole)
     torch.save(net.state_dict(), state)
     torch.jit.save(torch.jit.script(net), str(script))
+    predictor = tmp_path / "predictor.pt"  # what `dass pretrain` writes: tensors and plain values
+    torch.save({"format_version": 1, "params": {}, "models": [net.state_dict()], "info": {}}, predictor)
     cases = [
         ("cnn-s", whole, "holds pickled Python objects (a whole model?)"),
         ("cnn-s", script, "is a TorchScript module, not a state_dict: pass it as --teacher"),
         (str(state), None, "is a state_dict, not a TorchScript module"),
         (str(script), state, "takes no --teacher-weights"),
+        (str(predictor), None, "is a dass predictor checkpoint, not a teacher: pass it as --checkpoint"),
+        ("cnn-s", predictor, "is a dass predictor checkpoint: pass it as --checkpoint"),
     ]
     for name, weights, message in cases:
         with pytest.raises(ValueError, match=re.escape(message)) as err:
