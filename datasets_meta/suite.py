@@ -9,6 +9,11 @@ A suite file is TOML::
     label_seeds = 1            # seeds per student; its label is their mean (2 halves the seed noise)
     replicate_fraction = 0.1   # share trained with as many further seeds (noise ceiling): of the
                                # architectures with one label seed, of the (task, teacher) pairs with more
+    controls = true            # also train every architecture without distillation
+    teacher_epochs = 15        # epochs of each zoo teacher (trained once per task, then cached)
+    space = "default"          # the search space the architectures are drawn from
+    seed = 0                   # seed of the draws of architectures, recipes and replicated pairs
+    data_dir = ""              # empty: --data-dir, else $DASS_DATA
 
     [[groups]]                 # a group expands to the product of its lists
     source = "mnist"
@@ -20,6 +25,7 @@ A suite file is TOML::
     teachers = ["resnet-s", "cnn-s", "mobilenet-s"]
     teachers_per_task = 2      # taken round-robin from `teachers`
     heldout = false            # true: every record of the group is kept out of predictor training
+    heldout_teachers = []      # teachers whose records are held out wherever they appear
     replicate = false          # true: every pair of the group gets the further seeds, not only
                                # replicate_fraction of them (labels of 2 x label_seeds seeds, e.g.
                                # for a small held-out dataset whose test split is noisy)
