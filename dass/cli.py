@@ -255,7 +255,9 @@ def _sigterm_as_interrupt():
 def _print_status(store) -> None:
     s = store.stats()
     rate = f"{s['per_hour']:.0f} records/hour" if s.get("per_hour") else "no recent throughput"
-    eta = f", ETA {s['eta_s'] / 3600:.1f} h" if s.get("eta_s") else ""
+    eta = ""
+    if s.get("eta_s"):
+        eta = f", ETA {s['eta_s'] / 60:.0f} min" if s["eta_s"] < 3600 else f", ETA {s['eta_s'] / 3600:.1f} h"
     print(f"done {s['done']}, running {s['running']}, failed {s['failed']}, pending {s['pending']}; {rate}{eta}")
 
 
@@ -301,7 +303,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             f"{name:<5} {d['records']:>6} records {d['tasks']:>4} tasks {d['groups']:>4} groups  "
             f"teachers {','.join(d['teacher_families'])}  domains {','.join(d['domains'])}"
         )
-    print(f"fit in {card['fit_seconds']:.0f} s; saved {args.out} and {Path(args.out).with_suffix('.json')}")
+    print(f"fit in {card['fit_seconds']:.1f} s; saved {args.out} and {Path(args.out).with_suffix('.json')}")
     for why in card.get("unscored", {}).values():
         print(f"not scored there: {args.data}: {why}")
     if "meta_test" in card:

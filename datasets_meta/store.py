@@ -396,6 +396,8 @@ class RecordStore(abc.ABC):
         """
         path = Path(path)
         fmt = _file_format(path)
+        if not path.parent.is_dir():
+            raise FileNotFoundError(f"cannot export to {path}: the directory {path.parent} does not exist")
         rows = self.records(status=status)
         tmp = path.with_name(path.name + ".tmp")
         try:
@@ -1028,12 +1030,16 @@ def _decode_cell(name: str, value: Any) -> Any:
         if not nullable:
             raise ValueError(f"the {name!r} column is empty")
         return None
-    if kind == "int":
-        return int(value)
-    if kind == "real":
-        return float(value)
-    if kind == "json":
-        return json.loads(value) if isinstance(value, str) else value
+    try:
+        if kind == "int":
+            return int(value)
+        if kind == "real":
+            return float(value)
+        if kind == "json":
+            return json.loads(value) if isinstance(value, str) else value
+    except (TypeError, ValueError):  # json.JSONDecodeError is a ValueError
+        what = {"int": "a whole number", "real": "a number", "json": "JSON"}[kind]
+        raise ValueError(f"the {name!r} column must hold {what}; got {str(value)[:60]!r}") from None
     return str(value)
 
 

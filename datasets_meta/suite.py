@@ -137,7 +137,7 @@ class Suite:
 
     def validate(self) -> None:
         from distill.genome import get_space
-        from distill.teachers import parse_zoo_name
+        from distill.teachers import parse_zoo_name, zoo_names
 
         get_space(self.space)
         for name in ("budget", "students_per_pair", "teacher_epochs", "label_seeds"):
@@ -146,8 +146,15 @@ class Suite:
         if not 0 <= self.replicate_fraction <= 1:
             raise ValueError(f"the suite's 'replicate_fraction' must be in [0, 1]; got {self.replicate_fraction}")
         for i, g in enumerate(self.groups):
-            for t in g.teachers:
-                parse_zoo_name(t)
+            for key in ("teachers", "heldout_teachers"):
+                for t in getattr(g, key):
+                    try:
+                        parse_zoo_name(t)
+                    except ValueError:
+                        raise ValueError(
+                            f"groups[{i}].{key}: unknown teacher {t!r}; a suite's teachers are zoo names: "
+                            f"{', '.join(zoo_names())}"
+                        ) from None
             if g.seeds < 0:
                 raise ValueError(f"groups[{i}].seeds must be 0 (the suite's rule) or a positive count; got {g.seeds}")
             if not 1 <= g.teachers_per_task <= len(g.teachers):

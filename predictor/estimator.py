@@ -375,10 +375,8 @@ class AccuracyPredictor(BaseEstimator):
         if self.budgets_ is None or self.budgets_[0] <= budget <= self.budgets_[1]:
             return None
         low, high = self.budgets_
-        return (
-            f"the predictor was meta-trained on budgets of {low} to {high} epochs; "
-            f"its prediction at {budget} epochs is an extrapolation"
-        )
+        seen = f"a budget of {low} epoch{'s' * (low > 1)}" if low == high else f"budgets of {low} to {high} epochs"
+        return f"the predictor was meta-trained on {seen}; its prediction at {budget} epochs is an extrapolation"
 
     def _workers(self, n_tasks: int) -> int:
         n = 1 if self.n_jobs is None else int(self.n_jobs)

@@ -90,6 +90,7 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
     out = Path(config.out)
     if not resume and (out / CONFIG_FILE).exists():
         raise ValueError(f"{out} already holds a search run: resume it with --resume {out}, or pick another --out")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     strategy = STRATEGIES.get(config.strategy)
     bar = Progress(progress)
@@ -97,6 +98,8 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         run = SearchRun(config, strategy.needs_predictor, bar)  # bad input fails here, before any training
     except BaseException:
         bar.close()
+        if created and not any(out.iterdir()):  # a refused search leaves no empty run directory behind
+            out.rmdir()
         raise
     if not resume:
         config.save(out)

@@ -172,7 +172,8 @@ def test_a_group_added_without_replicate_candidates_leaves_the_earlier_picks_alo
     "edit, message",
     [
         (lambda d: d.update(colour=1), "unknown key 'colour' in suite"),
-        (lambda d: d["groups"][0].update(teachers=["cnn-xl"]), "unknown teacher 'cnn-xl'"),
+        (lambda d: d["groups"][0].update(teachers=["cnn-xl"]), "groups[0].teachers: unknown teacher 'cnn-xl'"),
+        (lambda d: d["groups"][0].update(heldout_teachers=["vgg"]), "groups[0].heldout_teachers: unknown teacher"),
         (lambda d: d.update(groups=[]), "at least one [[groups]]"),
         (lambda d: d["groups"][0].update(teachers_per_task=3), "teachers_per_task must be in [1, 2]; got 3"),
         (lambda d: d.update(budget=0), "'budget' must be at least 1; got 0"),

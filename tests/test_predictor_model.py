@@ -378,6 +378,8 @@ def test_the_budgets_seen_in_training_are_kept_and_outside_them_is_a_warning(toy
     low, high = est.budgets_
     assert est.budget_note(low) is None and est.budget_note(high) is None
     assert f"at {high + 1} epochs is an extrapolation" in est.budget_note(high + 1)
+    if low == high:
+        assert f"meta-trained on a budget of {low} epochs;" in est.budget_note(high + 1)
     est.save(tmp_path / "p.pt")
     assert AccuracyPredictor.load(tmp_path / "p.pt").budgets_ == est.budgets_
     state = torch.load(tmp_path / "p.pt", weights_only=True)

@@ -451,6 +451,7 @@ def test_bad_input_is_one_line_and_exit_2(checkpoint, tmp_path, capsys):
     assert "params, flops, latency" in err and "'energy'" in err
     err = _one_line_error(capsys, main([*base, "--checkpoint", checkpoint, "--max-params", "100"]))
     assert "--max-params 100 is infeasible" in err and "smallest student" in err
+    assert not (tmp_path / "x").exists()  # a refused search leaves no empty run directory behind
     err = _one_line_error(
         capsys, main([*base, "--strategy", "random", "--executor", "ray", "--ray-address", "127.0.0.1:1"])
     )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import gzip
 import importlib.util
+import io
 import json
 import os
 import signal
@@ -335,6 +338,8 @@ def test_import_turns_running_jobs_back_to_pending(make_store, tmp_path):
 def test_export_needs_a_known_suffix_and_import_a_real_export(store, tmp_path):
     with pytest.raises(ValueError, match="must end in .csv.gz, .csv or .parquet"):
         store.export(tmp_path / "records.txt")
+    with pytest.raises(FileNotFoundError, match="the directory .*nodir does not exist"):
+        store.export(tmp_path / "nodir" / "records.csv.gz")
     with pytest.raises(FileNotFoundError):
         store.import_records(tmp_path / "missing.csv.gz")
     (tmp_path / "other.csv").write_text("a,b\n1,2\n")
@@ -354,6 +359,16 @@ def test_export_needs_a_known_suffix_and_import_a_real_export(store, tmp_path):
             store.import_records(tmp_path / name)
         assert "\n" not in str(err.value)
     assert store.records(status=None) == before
+    text = gzip.decompress(blob).decode()
+    header, first, *rest = text.splitlines(keepends=True)
+    columns = next(csv.reader([header]))
+    cells = next(csv.reader([first]))
+    cells[columns.index("val_acc")] = "abc"
+    line = io.StringIO()
+    csv.writer(line).writerow(cells)
+    (tmp_path / "cell.csv").write_text(header + line.getvalue() + "".join(rest))
+    with pytest.raises(ValueError, match=r"cell.csv record 1: the 'val_acc' column must hold a number; got 'abc'"):
+        store.import_records(tmp_path / "cell.csv")
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pyarrow") is not None, reason="pyarrow is installed")
