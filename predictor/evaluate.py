@@ -59,7 +59,8 @@ def unscorable(examples: list[dict[str, Any]], what: str, label_seeds: int = 2) 
         return None
     return (
         f"no {what} (task, teacher) group has {MIN_GROUP_STUDENTS} or more students (the most: "
-        f"{max(sizes.values())}); collect more per pair (a suite's students_per_pair x recipes_per_student)"
+        f"{max(sizes.values())}); collect more per pair: a suite's students_per_pair x (recipes_per_student + "
+        "controls)"
     )
 
 

@@ -358,8 +358,8 @@ def write_report(
                 "That training reproduced the stored run exactly."
                 if best["reproduced"]
                 else f"That training did not reproduce the stored run (val acc {best['store_val_acc']:.4f}, test "
-                f"acc {best['store_test_acc']:.4f}; on a GPU, kernels are not bit-deterministic): the figures above "
-                "are those of the saved weights."
+                f"acc {best['store_test_acc']:.4f}; GPU kernels, for one, are not bit-deterministic): the figures "
+                "above are those of the saved weights."
             ),
         ]
     else:
