@@ -25,7 +25,6 @@ seeds and settings) from an earlier result file and compares against them.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import time
@@ -163,10 +162,9 @@ def teacher_features(task: Any, teacher: str, teacher_epochs: int, weights: str 
     """The predictor's task input: the probe features of ``teacher`` on ``task``, the teacher built (or read
     from the cache) as the search and the collector build it."""
     from distill.probe import probe_features
-    from distill.teachers import TEACHER_CONFIG, get_teacher
+    from distill.teachers import get_teacher, teacher_config
 
-    config = dataclasses.replace(TEACHER_CONFIG, epochs=teacher_epochs)
-    return probe_features(get_teacher(teacher, task, weights=weights, config=config), task)
+    return probe_features(get_teacher(teacher, task, weights=weights, config=teacher_config(teacher_epochs)), task)
 
 
 def nsga2_overhead(checkpoint: str, task_spec: str, teacher: str, teacher_epochs: int, generations: int) -> dict:

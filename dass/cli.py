@@ -45,13 +45,9 @@ def _add_teacher_args(p: argparse.ArgumentParser) -> None:
 def _teacher(args: argparse.Namespace, task):
     """The teacher of ``train`` and ``predict``: built, trained on demand or read from the cache, exactly as
     ``search`` and ``collect`` get it for the same ``--teacher-epochs`` (so the teacher id matches)."""
-    import dataclasses
+    from distill.teachers import get_teacher, teacher_config
 
-    from distill.teachers import TEACHER_CONFIG, get_teacher
-
-    config = TEACHER_CONFIG
-    if args.teacher_epochs is not None:
-        config = dataclasses.replace(TEACHER_CONFIG, epochs=args.teacher_epochs)
+    config = teacher_config(args.teacher_epochs)
     return get_teacher(args.teacher, task, weights=args.teacher_weights, config=config, cache=args.cache_dir)
 
 
@@ -345,16 +341,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     task = load_task(args.task, args.data_dir)
     teacher = _teacher(args, task)
     hinted = [path for path, g in zip(args.genome, genomes) if g.recipe.has_hint]
-    if hinted:
-        import torch
-
-        with torch.no_grad():
-            _, stages = teacher.features(task.x_val[:2])
-        if not stages:  # as `dass train` would refuse to distil it, and `dass search` never proposes it
-            raise UsageError(
-                f"{hinted[0]} has a feature hint, but teacher {args.teacher} exposes no feature maps "
-                "(a TorchScript module); such a student can be distilled from the teacher's logits only"
-            )
+    # as `dass train` would refuse to distil such a student, and `dass search` never proposes one
+    if hinted and not teacher.has_feature_maps(task.x_val[:2]):
+        raise UsageError(
+            f"{hinted[0]} has a feature hint, but teacher {args.teacher} exposes no feature maps "
+            "(a TorchScript module); such a student can be distilled from the teacher's logits only"
+        )
     note = model.budget_note(args.budget)
     if note:
         print(f"dass predict: warning: {note}", file=sys.stderr)

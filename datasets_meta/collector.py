@@ -58,10 +58,10 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     from distill.genome import get_space
     from distill.nets import build_student
     from distill.tasks import load_task
-    from distill.teachers import TEACHER_CONFIG, parse_zoo_name, teacher_id
+    from distill.teachers import parse_zoo_name, teacher_config, teacher_id
 
     space = get_space(suite.space)
-    teacher_config = dataclasses.replace(TEACHER_CONFIG, epochs=suite.teacher_epochs)
+    zoo_config = teacher_config(suite.teacher_epochs)
     k = suite.label_seeds
     replicate_pairs = _replicate_pairs(suite) if k > 1 else set()
     jobs: list[Job] = []
@@ -69,7 +69,7 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     archs: dict[str, list] = {}
     for spec, teacher, tags in suite.pairs():
         task = tasks.get(spec) or tasks.setdefault(spec, load_task(spec, data_dir or suite.data_dir or None))
-        tid = teacher_id(teacher, task, config=teacher_config)
+        tid = teacher_id(teacher, task, config=zoo_config)
         if spec not in archs:  # architectures depend on the task only: teachers of a task share students
             rng = np.random.default_rng(stable_seed(suite.seed, spec, "archs"))
             pool = [space.sample(rng, distill=False) for _ in range(8 * suite.students_per_pair)]
@@ -196,7 +196,7 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
     from distill.nets import build_student
     from distill.probe import probe_features
     from distill.tasks import load_task
-    from distill.teachers import TEACHER_CONFIG, get_teacher, teacher_outputs
+    from distill.teachers import TEACHER_CONFIG, get_teacher, teacher_config, teacher_outputs
     from distill.trainer import TrainConfig, distil
 
     torch.set_num_threads(THREADS_PER_WORKER)
@@ -211,8 +211,7 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
         weights = job["tags"].get("teacher_weights")  # a user's trained teacher (zoo or module:callable)
         key = (spec, teacher_name, t_epochs, weights)
         if key not in _CACHE.teachers:
-            config = dataclasses.replace(TEACHER_CONFIG, epochs=t_epochs)
-            teacher = get_teacher(teacher_name, task, weights=weights, config=config)
+            teacher = get_teacher(teacher_name, task, weights=weights, config=teacher_config(t_epochs))
             if teacher.id != job["teacher_id"]:
                 raise ValueError(f"teacher {teacher_name!r} has id {teacher.id}, the job expects {job['teacher_id']}")
             outputs = teacher_outputs(teacher, task)

@@ -20,7 +20,7 @@ import logging
 import os
 import sys
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 # the cache of a 60k-image task stays a few hundred MB.
 MAX_FEATURE_SIDE = 8
 TEACHER_CONFIG = TrainConfig(epochs=15, lr=3e-3)
+
+
+def teacher_config(epochs: int | None = None) -> TrainConfig:
+    """How a zoo teacher is trained on demand: :data:`TEACHER_CONFIG`, for ``epochs`` epochs when given
+    (the epochs are part of the teacher's id, so every command asks for them the same way)."""
+    return TEACHER_CONFIG if epochs is None else replace(TEACHER_CONFIG, epochs=epochs)
 
 
 @dataclass(frozen=True)
@@ -127,6 +133,12 @@ class Teacher:
         """Logits and stage feature maps (an empty list when the network exposes none)."""
         return stage_features(self.model, x)
 
+    def has_feature_maps(self, x: torch.Tensor) -> bool:
+        """Whether the network exposes stage feature maps (a TorchScript module does not): a feature hint
+        needs them."""
+        with torch.no_grad():
+            return bool(self.features(x)[1])
+
     def count_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
@@ -152,7 +164,7 @@ def _load_state(path: str | Path, what: str) -> dict:
             f"{what} {str(path)!r} is not a readable state_dict ({load_error(e)}); save one with "
             "torch.save(model.state_dict(), FILE)"
         ) from None
-    if isinstance(state, dict) and "format_version" in state and "models" in state:
+    if _is_predictor_file(state):
         raise ValueError(f"{what} {str(path)!r} is a dass predictor checkpoint: pass it as --checkpoint")
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
@@ -234,6 +246,11 @@ def _load_into(model: nn.Module, path: str | Path, what: str) -> None:
         ) from None
 
 
+def _is_predictor_file(state: object) -> bool:
+    """Whether a loaded file is what ``AccuracyPredictor.save`` writes."""
+    return isinstance(state, dict) and "format_version" in state and "models" in state
+
+
 def _is_torchscript(path: str | Path) -> bool:
     """A TorchScript archive is a zip with the module's code (``code/``) and ``constants.pkl``."""
     try:
@@ -255,7 +272,7 @@ def _load_torchscript(path: str, weights: str | None = None) -> Teacher:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception:  # neither: the message below says what it must be
             state = None
-        if isinstance(state, dict) and "format_version" in state and "models" in state:
+        if _is_predictor_file(state):
             raise ValueError(f"{path!r} is a dass predictor checkpoint, not a teacher: pass it as --checkpoint")
         if isinstance(state, dict):
             raise ValueError(

@@ -14,7 +14,6 @@ generation's pair intact.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import logging
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from distill.genome import Genome, get_space
 from distill.io import write_atomic, write_json
@@ -178,16 +176,14 @@ class SearchRun:
 
     def _load_teacher(self) -> None:
         from distill.probe import probe_features
-        from distill.teachers import TEACHER_CONFIG, get_teacher
+        from distill.teachers import get_teacher, teacher_config
 
         c = self.config
         # exactly as the collector's run_job builds it, so that both get the same teacher (and id)
-        teacher_config = dataclasses.replace(TEACHER_CONFIG, epochs=c.teacher_epochs)
-        self.teacher = get_teacher(c.teacher, self.task, weights=c.teacher_weights, config=teacher_config)
-        with torch.no_grad():
-            _, stages = self.teacher.features(self.task.x_val[:2])
+        config = teacher_config(c.teacher_epochs)
+        self.teacher = get_teacher(c.teacher, self.task, weights=c.teacher_weights, config=config)
         # A teacher that exposes no feature maps (a plain TorchScript module) cannot give a feature hint.
-        self.hints = bool(stages)
+        self.hints = self.teacher.has_feature_maps(self.task.x_val[:2])
         if not self.hints:
             log.warning("teacher %s exposes no stage features: the search uses no feature hints", c.teacher)
         self.features = probe_features(self.teacher, self.task)
@@ -299,7 +295,7 @@ class SearchRun:
     # ------------------------------------------------------------------ state
     def save_state(self, generation: int, arrays: dict[str, np.ndarray] | None = None, **extra: Any) -> None:
         """Write the search state of ``generation`` (crash-safe; ``state.json`` last, as the commit point)."""
-        self._save_costs()
+        self._save_costs_and_clock()
         state: dict[str, Any] = {
             "version": STATE_VERSION,
             "strategy": self.config.strategy,
@@ -353,14 +349,14 @@ class SearchRun:
         """Seconds of wall time of this run, every session so far included (each up to its last save)."""
         return self.wall_before + self.session_s
 
-    def _save_costs(self) -> None:
+    def _save_costs_and_clock(self) -> None:
         write_json(self.out / COSTS_FILE, self.costs.state_dict())
         write_json(self.out / CLOCK_FILE, {"wall_s": round(self.wall_s, 3), "sessions": self.sessions})
 
     def close(self) -> None:
         """Stop the executor, close the store, keep the measured costs; safe to call twice."""
         if self.store is not None:
-            self._save_costs()
+            self._save_costs_and_clock()
         if self.executor is not None:
             self.executor.close()
             self.executor = None
