@@ -26,7 +26,7 @@ from datasets_meta.store import (
     open_store,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 T0 = 1_000_000.0
 GRACE_S = 60.0
 

@@ -8,7 +8,7 @@ import torch
 
 from dass.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GENOME = str(ROOT / "examples" / "student.json")
 
 
