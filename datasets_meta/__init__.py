@@ -4,17 +4,15 @@ Importing this package does no I/O and does not import torch; the collector that
 """
 
 from datasets_meta.store import (
-    OUTCOMES,
     SCHEMA_VERSION,
     STATES,
     InMemoryStore,
-    Job,
     RecordStore,
-    Result,
     SQLiteStore,
     StoreLockedError,
     open_store,
 )
+from distill.records import OUTCOMES, Job, Result
 
 __all__ = [
     "OUTCOMES",
