@@ -1,11 +1,13 @@
 """Kill the collector with SIGKILL at random moments, resume each time, and check the store.
 
 Prints how many kills were made and, at the end: records lost, duplicates, finished jobs trained
-again, and rows of finished jobs that changed. Every figure should be 0. Run:
+again, and rows of finished jobs that changed. Every figure should be 0; the counts also go to
+``benchmarks/results/collector_reliability.json`` (``--out``). Run:
 
-    .venv/bin/python benchmarks/collector_reliability.py [--kills 25] [--workers 2] [--seed 0]
+    .venv/bin/python -m benchmarks.collector_reliability [--kills 25] [--workers 2] [--seed 0]
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
@@ -18,6 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import provenance, result_path, write_json
 from datasets_meta.store import SQLiteStore
 
 SUITE = """
@@ -46,6 +52,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-delay", type=float, default=30.0, help="longest run before a kill, in seconds")
+    parser.add_argument("--out", default=str(result_path("collector_reliability")), help="the result JSON")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="dass-reliability-"))
@@ -90,13 +97,30 @@ def main() -> None:
     )
     lost = sum(1 for k in snapshots if k not in {key(r) for r in recs})
     extra_runs = sum(len(v) for v in runs.values()) - len(recs)
+    checks = {
+        "finished records lost": lost,
+        "duplicate records": len(recs) - len({key(r) for r in recs}),
+        "finished jobs trained again": retrained,
+        "finished rows that changed": changed,
+        "runs cut short by a kill (re-run, not recorded twice)": extra_runs,
+    }
     print(f"\njobs {total}, kills {kills}, done {counts['done']}, failed {counts['failed']}")
     print("| check | count |\n|---|---:|")
-    print(f"| finished records lost | {lost} |")
-    print(f"| duplicate records | {len(recs) - len({key(r) for r in recs})} |")
-    print(f"| finished jobs trained again | {retrained} |")
-    print(f"| finished rows that changed | {changed} |")
-    print(f"| runs cut short by a kill (re-run, not recorded twice) | {extra_runs} |")
+    for check, count in checks.items():
+        print(f"| {check} | {count} |")
+    write_json(
+        args.out,
+        {
+            "measured": provenance(),
+            "seed": args.seed,
+            "workers": args.workers,
+            "jobs": total,
+            "kills": kills,
+            "done": counts["done"],
+            "failed": counts["failed"],
+            "checks": checks,
+        },
+    )
 
 
 if __name__ == "__main__":

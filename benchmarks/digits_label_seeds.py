@@ -5,21 +5,28 @@ The suite marks the digits group ``replicate``: every student is trained with se
 script reads those records and the zero-shot predictions a ``dass evaluate`` run saved, and prints
 per digits group the predictor's Spearman against two-seed labels (seeds 0-1) and four-seed labels
 (seeds 0-3), beside the noise ceiling: one seed (0 vs 1), two seeds measured (0-1 vs 2-3), and four
-seeds by Spearman-Brown from the measured two-seed figure.
+seeds by Spearman-Brown from the measured two-seed figure. The rows and their means also go to
+``benchmarks/results/digits_label_seeds.json`` (``--out``).
 
     dass evaluate --checkpoint checkpoints/predictor_v1.pt --data datasets_meta/meta_v1.csv.gz --out runs/eval
-    .venv/bin/python benchmarks/digits_label_seeds.py --records EXPORT --evaluation runs/eval/evaluation.json
+    .venv/bin/python -m benchmarks.digits_label_seeds --records EXPORT --evaluation runs/eval/evaluation.json
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
 from scipy.stats import spearmanr
 
+from benchmarks.common import provenance, result_path, write_json
 from predictor.data import load_records
 from predictor.evaluate import noise_ceiling, spearman_brown
 
@@ -28,6 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--records", required=True, help="an export holding the digits records with seeds 0-3")
     ap.add_argument("--evaluation", required=True, help="evaluation.json of a dass evaluate run")
+    ap.add_argument("--out", default=str(result_path("digits_label_seeds")), help="the result JSON")
     args = ap.parse_args()
 
     examples = [e for e in load_records(args.records) if e["task_spec"].startswith("digits")]
@@ -66,6 +74,16 @@ def main() -> None:
         )
     mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if k.startswith(("zero", "ceiling"))}
     print(f"\n{len(rows)} digits groups, means: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
+    write_json(
+        args.out,
+        {
+            "measured": provenance(),
+            "records": args.records,
+            "evaluation": args.evaluation,
+            "groups": rows,
+            "mean": mean,
+        },
+    )
 
 
 if __name__ == "__main__":

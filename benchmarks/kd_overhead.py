@@ -2,21 +2,26 @@
 
 Trains the same mid-size student on the same 5-class MNIST task (3,000 training images,
 28x28) for 5 epochs with several recipes and prints a table: wall time, training throughput
-and the overhead of each recipe over plain cross-entropy. Run:
+and the overhead of each recipe over plain cross-entropy; the table also goes to
+``benchmarks/results/kd_overhead.json`` (``--out``). Run:
 
-    .venv/bin/python benchmarks/kd_overhead.py [--data-dir DIR] [--repeats 3] [--device cpu]
+    .venv/bin/python -m benchmarks.kd_overhead [--data-dir DIR] [--repeats 3] [--device cpu]
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from pathlib import Path
 
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import torch
 
+from benchmarks.common import DATA_DIR, provenance, result_path, write_json
 from distill.cost import count_flops, count_params
 from distill.genome import Genome, Recipe, StageGene
 from distill.nets import build_student
@@ -44,12 +49,12 @@ RECIPES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default_data = os.environ.get("DASS_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    parser.add_argument("--data-dir", default=default_data)
+    parser.add_argument("--data-dir", default=str(DATA_DIR))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--teacher", default="resnet-l")
+    parser.add_argument("--out", default=str(result_path("kd_overhead")), help="the result JSON")
     args = parser.parse_args()
 
     task = load_task("mnist:classes=0-4:n_train=3000:n_test=2000", args.data_dir)
@@ -80,11 +85,31 @@ def main() -> None:
             times[name].append(result.train_time_s)
             accs[name].append(result.test_acc)
     base = statistics.median(times["plain CE"])
+    rows = []
     for name in RECIPES:
         t = statistics.median(times[name])
         acc = statistics.mean(accs[name])
         print(f"| {name} | {t:.2f} | {images / t:,.0f} | {100 * (t / base - 1):+.1f}% | {acc:.4f} |")
+        rows.append(
+            {"recipe": name, "wall_s": t, "images_per_s": images / t, "overhead": t / base - 1, "test_acc": acc}
+        )
     sys.stdout.flush()
+    write_json(
+        args.out,
+        {
+            "measured": provenance(),
+            "device": args.device,
+            "task": task.name,
+            "train_images": len(task.x_train),
+            "teacher": args.teacher,
+            "teacher_test_acc": outputs.test_acc,
+            "student_params": count_params(student),
+            "student_mflops": count_flops(student, task.in_shape) / 1e6,
+            "epochs": args.epochs,
+            "repeats": args.repeats,
+            "recipes": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

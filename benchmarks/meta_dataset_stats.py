@@ -1,20 +1,28 @@
 """What the meta-dataset holds: counts, the noise ceiling per task family, accuracies per task.
 
-    .venv/bin/python benchmarks/meta_dataset_stats.py datasets_meta/meta_v1.csv.gz [--plot FILE] [--label-seeds 2]
+    .venv/bin/python -m benchmarks.meta_dataset_stats datasets_meta/meta_v1.csv.gz [--plot FILE] [--label-seeds 2]
 
 The noise ceiling of a (task, teacher) group is the Spearman correlation between two independent
 labels of the same students: the final test accuracies of seed 0 and seed 1 (one-seed labels), and,
 where students have four seeds, the mean of seeds 0-1 against the mean of seeds 2-3 (the two-seed
-labels the predictor trains on). No predictor can rank the labels better.
+labels the predictor trains on). No predictor can rank the labels better. The counts and tables also go to
+``benchmarks/results/meta_dataset_stats.json`` (``--out``).
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
+import sys
 from collections import defaultdict
+from pathlib import Path
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
 
+from benchmarks.common import file_sha256, provenance, result_path, write_json
 from predictor.data import load_records, mean_labels
 from predictor.evaluate import noise_ceiling, spearman_brown
 
@@ -27,6 +35,7 @@ def main() -> None:
     parser.add_argument(
         "--min-students", type=int, default=4, help="a pair's ceiling needs this many students with both labels"
     )
+    parser.add_argument("--out", default=str(result_path("meta_dataset_stats")), help="the result JSON")
     args = parser.parse_args()
     k = args.label_seeds
     ex = load_records(args.data)
@@ -63,6 +72,7 @@ def main() -> None:
     rows = [(fam, [g for g in one if family[g] == fam]) for fam in sorted({family[g] for g in one})]
     mnist = [g for g in one if family[g].startswith("mnist")]
     rows += [("all MNIST", mnist)] if mnist and len(mnist) < len(one) else []
+    ceilings = []
     for fam, pairs in rows + [("all", list(one))]:
         rhos = [one[g] for g in pairs]
         rk = [many[g] for g in pairs if g in many]
@@ -70,6 +80,17 @@ def main() -> None:
         print(
             f"| {fam} | {len(rhos)} | {np.mean(rhos):.3f} | {np.min(rhos):.3f} | "
             f"{spearman_brown(float(np.mean(rhos)), k):.3f} | {len(rk)} | {cell} |"
+        )
+        ceilings.append(
+            {
+                "family": fam,
+                "pairs": len(rhos),
+                "one_seed": float(np.mean(rhos)),
+                "one_seed_min": float(np.min(rhos)),
+                "label_seeds_predicted": spearman_brown(float(np.mean(rhos)), k),
+                "pairs_measured": len(rk),
+                "label_seeds_measured": float(np.mean(rk)) if rk else None,
+            }
         )
 
     by_task: dict[str, list[float]] = defaultdict(list)
@@ -80,9 +101,44 @@ def main() -> None:
     for e in firsts:
         if e.get("teacher_acc") is not None:
             teacher_acc[e["task_spec"]].append(e["teacher_acc"])
+    tasks = []
     for task, accs in sorted(by_task.items()):
         t = np.mean(teacher_acc[task]) if teacher_acc[task] else float("nan")
         print(f"| {task} | {len(accs)} | {min(accs):.3f} | {np.median(accs):.3f} | {max(accs):.3f} | {t:.3f} |")
+        tasks.append(
+            {
+                "task": task,
+                "students": len(accs),
+                "min": min(accs),
+                "median": float(np.median(accs)),
+                "max": max(accs),
+                "teacher_acc": float(t) if teacher_acc[task] else None,
+            }
+        )
+    write_json(
+        args.out,
+        {
+            "measured": provenance(),
+            "data": args.data,
+            "data_sha256": file_sha256(args.data),
+            "label_seeds": k,
+            "min_students": args.min_students,
+            "records": len(ex),
+            "tasks": len({e["task_id"] for e in ex}),
+            "groups": len({e["group"] for e in ex}),
+            "domain_families": sorted(str(d) for d in {e["tags"].get("domain") for e in ex}),
+            "teacher_families": sorted(str(t) for t in {e["tags"].get("teacher_family") for e in ex}),
+            "controls": controls,
+            "replicated_triples": replicated,
+            "heldout_records": heldout,
+            "students": len(labels),
+            "students_with_all_label_seeds": full,
+            "students_with_twice_the_label_seeds": quads,
+            "records_with_full_curve": curves,
+            "noise_ceiling": ceilings,
+            "per_task": tasks,
+        },
+    )
     if args.plot:
         import matplotlib
 

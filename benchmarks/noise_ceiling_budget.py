@@ -9,27 +9,32 @@ the mean of seeds k..2k-1), so a collection can pick what makes its labels ranka
 
 Every (budget, test size) setting is a suite collected into one SQLite store under ``--out`` (real
 training with the collector's own jobs), so an interrupted run goes on where it stopped, and a run
-with a larger ``--label-seeds`` only trains the seeds it lacks:
+with a larger ``--label-seeds`` only trains the seeds it lacks. The table also goes to
+``benchmarks/results/noise_ceiling_budget.json`` (``--result``):
 
-    .venv/bin/python benchmarks/noise_ceiling_budget.py [--budgets 6 18] [--label-seeds 2] [--workers 2]
+    .venv/bin/python -m benchmarks.noise_ceiling_budget [--budgets 6 18] [--label-seeds 2] [--workers 2]
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
-import os
+import sys
 from pathlib import Path
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
 
+from benchmarks.common import DATA_DIR, ROOT, provenance, result_path, write_json
 from datasets_meta.collector import InlineExecutor, LocalExecutor, collect, expand
 from datasets_meta.store import SQLiteStore
 from datasets_meta.suite import Suite
 from predictor.data import to_example
 from predictor.evaluate import noise_ceiling, spearman_brown
 
-ROOT = Path(__file__).resolve().parents[1]
-DATA = os.environ.get("DASS_DATA", str(ROOT.parent / "shared" / "data"))
+DATA = str(DATA_DIR)
 # v1 tasks whose measured ceiling was among the lowest, and two of the highest, with v1 teachers;
 # and a digits task (its test split has 270 images)
 MNIST = [
@@ -65,7 +70,8 @@ def main() -> None:
     parser.add_argument("--students", type=int, default=8, help="architectures per task (each with KD and a control)")
     parser.add_argument("--label-seeds", type=int, default=2, help="seeds a label averages (2x as many are trained)")
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--out", default=str(ROOT / "runs" / "noise_ceiling_budget"))
+    parser.add_argument("--out", default=str(ROOT / "runs" / "noise_ceiling_budget"), help="folder of the stores")
+    parser.add_argument("--result", default=str(result_path("noise_ceiling_budget")), help="the result JSON")
     args = parser.parse_args()
 
     out = Path(args.out)
@@ -106,6 +112,19 @@ def main() -> None:
     print(f"\n| budget (epochs) | test images | task | one seed | mean of {k} seeds |\n|---:|---:|---|---:|---:|")
     for budget, n_test, spec, rho, rho_k in rows:
         print(f"| {budget} | {n_test} | {spec} | {rho:.3f} | {rho_k:.3f} |")
+    columns = ("budget", "n_test", "task", "one_seed", "label_seeds_mean")
+    write_json(
+        args.result,
+        {
+            "measured": provenance(),
+            "students": args.students,
+            "label_seeds": k,
+            # NaN (no task with both labels yet) is written as null: JSON has no NaN
+            "rows": [
+                {c: (None if isinstance(v, float) and v != v else v) for c, v in zip(columns, row)} for row in rows
+            ],
+        },
+    )
 
 
 if __name__ == "__main__":

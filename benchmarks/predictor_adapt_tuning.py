@@ -5,19 +5,24 @@ adapt on 10 records of the group (5 random draws), rank the group's other record
 Spearman over draws and groups; beside it, zero-shot on the same remaining records. Meta-test is
 not read.
 
-    python benchmarks/predictor_adapt_tuning.py --data datasets_meta/meta_v1.csv.gz \
-        --checkpoint checkpoints/predictor_v1.pt --out benchmarks/predictor_adapt_tuning.json
+    python -m benchmarks.predictor_adapt_tuning --data datasets_meta/meta_v1.csv.gz \
+        --checkpoint checkpoints/predictor_v1.pt --out benchmarks/results/predictor_adapt_tuning.json
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 
-from distill.io import file_sha256, write_json
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import file_sha256, result_path, write_json
 from predictor.data import load_records, split_by_task
 from predictor.estimator import AccuracyPredictor
 from predictor.evaluate import evaluate
@@ -50,7 +55,7 @@ def main() -> None:
     ap.add_argument("--checkpoint", default="checkpoints/predictor_v1.pt")
     ap.add_argument("--records", type=int, default=10, help="records of a group to adapt on")
     ap.add_argument("--label-seeds", type=int, default=4)
-    ap.add_argument("--out", default="benchmarks/predictor_adapt_tuning.json")
+    ap.add_argument("--out", default=str(result_path("predictor_adapt_tuning")))
     ap.add_argument(
         "--params", nargs="+", choices=("head", "context", "task", "all"), help="score only these kinds of setting"
     )

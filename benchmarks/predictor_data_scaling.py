@@ -7,25 +7,34 @@ and scores each fit zero-shot on meta-validation and meta-test, every time again
 If Spearman still climbs from half the tasks to all of them, more tasks is what the next
 collection should buy; if two-seed training labels beat one-seed ones, more seeds is.
 
-    .venv/bin/python benchmarks/predictor_data_scaling.py [--data datasets_meta/meta_v1.csv.gz]
+    .venv/bin/python -m benchmarks.predictor_data_scaling [--data datasets_meta/meta_v1.csv.gz]
         [--fractions 0.25 0.5 1] [--labels 1 2] [--random-states 0] [--set NAME=VALUE ...]
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
 import hashlib
 import itertools
 import json
+import sys
 import time
 from pathlib import Path
 
-from distill.io import file_sha256, write_json
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import (
+    ROOT,
+    card_hyper_parameters,
+    file_sha256,
+    result_path,
+    write_json,
+    zero_shot_spearman,
+)
 from predictor.data import load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
-from predictor.evaluate import evaluate
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def task_rank(task_id: str) -> float:
@@ -57,10 +66,10 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="override a hyper-parameter of the card (VALUE is JSON), e.g. n_models=10",
     )
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "predictor_data_scaling.json"))
+    ap.add_argument("--out", default=str(result_path("predictor_data_scaling")))
     args = ap.parse_args()
 
-    params = json.loads(Path(args.card).read_text())["hyper_parameters"]
+    params = card_hyper_parameters(args.card)
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     params.update(overrides)
     suffix = "".join(f" {k}={v}" for k, v in overrides.items())
@@ -84,8 +93,7 @@ def main() -> None:
         fit_s = time.perf_counter() - start
         row = {"tasks": len(keep), "students": len(train), "fit_s": round(fit_s, 1), "data_sha256": data_sha}
         for name in ("val", "test"):
-            report = evaluate(model, split[name], adapt_records=0, baselines=False, label_seeds=2)
-            row[name] = round(report["mean"]["ours (zero-shot)"]["spearman"], 4)
+            row[name] = round(zero_shot_spearman(model, split[name], label_seeds=2), 4)
         results[key] = row
         write_json(out_path, results)
         print(f"{key}: {row}", flush=True)

@@ -10,24 +10,28 @@ of each pool: each subset's ensemble (the mean of its members' predicted accurac
 ``predictor.evaluate`` does zero-shot. The mean over subsets estimates what a fresh fit of k members
 scores in expectation; the spread, how far one fit may land from it. Meta-test is never read. Run:
 
-    .venv/bin/python benchmarks/predictor_ensemble_draws.py --val-data runs/meta_16982.csv.gz \\
+    .venv/bin/python -m benchmarks.predictor_ensemble_draws --val-data runs/meta_16982.csv.gz \\
         --pool w64=runs/variants/tn03_m10.pt+runs/variants/all_tn03_s1.pt --sizes 1 5 10 --out F.json
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
 import copy
 import hashlib
-import json
+import sys
 import time
 from pathlib import Path
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
 import torch
 
+from benchmarks.common import result_path, resume_results, write_json
 from distill.genome import Genome
-from distill.io import file_sha256, write_json
 from predictor.data import groups, load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
 from predictor.evaluate import rank_metrics
@@ -82,7 +86,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=200, help="random k-member subsets per size")
     ap.add_argument("--label-seeds", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=str(result_path("predictor_ensemble_draws")))
     args = ap.parse_args()
 
     torch.set_num_threads(2)
@@ -93,10 +97,7 @@ def main() -> None:
     bounds = list(zip(offsets[:-1], offsets[1:]))
     rng = np.random.default_rng(args.seed)
     out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {}
-    val_sha = file_sha256(args.val_data)
-    if results.setdefault("val_sha256", val_sha) != val_sha:
-        raise SystemExit(f"{out} scored its pools on another --val-data file; use another --out")
+    results = resume_results(out, args.val_data, "pools", {})
     results.update(
         {
             "val_data": Path(args.val_data).name,

@@ -6,25 +6,33 @@ halves, and the whole ensemble. A member's seed depends only on ``random_state``
 first five members are exactly the five-member predictor ``dass pretrain`` fits with that
 ``random_state``. Labels are the mean of ``--label-seeds`` seeds, for training and scoring alike. Run:
 
-    .venv/bin/python benchmarks/predictor_ensemble_size.py [--data datasets_meta/meta_v1.csv.gz] [--members 10]
+    .venv/bin/python -m benchmarks.predictor_ensemble_size [--data datasets_meta/meta_v1.csv.gz] [--members 10]
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
 import copy
-import json
+import sys
 import time
 from pathlib import Path
 
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 
-from distill.io import file_sha256, write_json
+from benchmarks.common import (
+    ROOT,
+    card_hyper_parameters,
+    file_sha256,
+    result_path,
+    write_json,
+    zero_shot_spearman,
+)
 from predictor.data import load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
-from predictor.evaluate import evaluate
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def sub_ensemble(predictor: AccuracyPredictor, members: range) -> AccuracyPredictor:
@@ -35,11 +43,6 @@ def sub_ensemble(predictor: AccuracyPredictor, members: range) -> AccuracyPredic
     return sub
 
 
-def zero_shot(predictor: AccuracyPredictor, examples: list[dict], label_seeds: int) -> float:
-    report = evaluate(predictor, examples, adapt_records=0, baselines=False, label_seeds=label_seeds)
-    return report["mean"]["ours (zero-shot)"]["spearman"]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT / "datasets_meta" / "meta_v1.csv.gz"))
@@ -47,10 +50,10 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=10)
     ap.add_argument("--label-seeds", type=int, default=2)
     ap.add_argument("--random-state", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "predictor_ensemble_size.json"))
+    ap.add_argument("--out", default=str(result_path("predictor_ensemble_size")))
     args = ap.parse_args()
 
-    params = json.loads(Path(args.card).read_text())["hyper_parameters"]
+    params = card_hyper_parameters(args.card)
     params.update(n_models=args.members, random_state=args.random_state)
     split = split_by_task(load_records(args.data))
     train = mean_labels(split["train"], args.label_seeds)
@@ -69,8 +72,8 @@ def main() -> None:
         sub = sub_ensemble(predictor, members)
         rows[name] = {
             "members": len(members),
-            "val": zero_shot(sub, split["val"], args.label_seeds),
-            "test": zero_shot(sub, split["test"], args.label_seeds),
+            "val": zero_shot_spearman(sub, split["val"], args.label_seeds),
+            "test": zero_shot_spearman(sub, split["test"], args.label_seeds),
         }
         print(f"{name:<14} meta-val {rows[name]['val']:.4f}  meta-test {rows[name]['test']:.4f}", flush=True)
     singles = [r for k, r in rows.items() if k.startswith("member ")]

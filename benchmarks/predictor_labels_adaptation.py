@@ -6,21 +6,25 @@ group (5 draws), without the baselines. Nothing is chosen here: the adaptation w
 meta-validation (``predictor_adapt_tuning.py``); this only says which change made which difference.
 
     git show 5bf131e:datasets_meta/meta_v1.csv.gz > runs/meta_16982.csv.gz
-    .venv/bin/python benchmarks/predictor_labels_adaptation.py \\
+    .venv/bin/python -m benchmarks.predictor_labels_adaptation \\
         --labels "earlier=runs/meta_16982.csv.gz:4" --labels "now=datasets_meta/meta_v1.csv.gz:8"
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from distill.io import file_sha256, write_json
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import ROOT, file_sha256, result_path, write_json
 from predictor.data import load_records, split_by_task
 from predictor.estimator import AccuracyPredictor
 from predictor.evaluate import evaluate
 
-ROOT = Path(__file__).resolve().parents[1]
 ADAPTATIONS = {
     "head only, anchor 0.1 (the earlier default)": {"params": "head", "anchor": 0.1},
     "every weight, anchor 1 (the default)": {},
@@ -31,7 +35,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "predictor_v1.pt"))
     ap.add_argument("--labels", action="append", required=True, help="NAME=EXPORT:SEEDS, labels of up to SEEDS seeds")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "predictor_labels_adaptation.json"))
+    ap.add_argument("--out", default=str(result_path("predictor_labels_adaptation")))
     args = ap.parse_args()
 
     model = AccuracyPredictor.load(args.checkpoint)

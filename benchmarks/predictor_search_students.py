@@ -15,9 +15,10 @@ predictor never saw, so they answer two questions the meta-test split does not:
 
 Reads the run directories; trains nothing. Run after ``search_efficiency.py``:
 
-    DASS_DATA=../shared/data .venv/bin/python benchmarks/predictor_search_students.py [--runs DIR]
+    DASS_DATA=../shared/data .venv/bin/python -m benchmarks.predictor_search_students [--runs DIR]
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
@@ -25,19 +26,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_efficiency import MNIST_DIR, ROOT, teacher_features  # noqa: E402
-
-from dass.cli import DEFAULT_CHECKPOINT  # noqa: E402
-from datasets_meta.store import SQLiteStore  # noqa: E402
-from distill.genome import Genome  # noqa: E402
-from distill.io import write_json  # noqa: E402
-from search import SearchConfig  # noqa: E402
-from search.context import adapt_example  # noqa: E402
+from benchmarks.common import DATA_DIR, ROOT, result_path, write_json
+from benchmarks.search_runs import teacher_features
+from dass.cli import DEFAULT_CHECKPOINT
+from datasets_meta.store import SQLiteStore
+from distill.genome import Genome
+from distill.tasks import load_task
+from predictor.estimator import AccuracyPredictor
+from search import SearchConfig
+from search.context import adapt_example
 
 LARGE = 12_000  # "large" students: above this many parameters (the budget is 20,000)
 TOP_K = (5, 10, 20, 50)
@@ -68,8 +72,6 @@ def score(mean: np.ndarray, test: np.ndarray, val: np.ndarray, params: np.ndarra
 
 
 def one_task(task_dir: Path, checkpoint: str, data_dir: str) -> dict[str, Any] | None:
-    from predictor.estimator import AccuracyPredictor
-
     random_runs = sorted((task_dir / "random").glob("seed*/records.db"))
     if not random_runs:
         return None
@@ -83,8 +85,6 @@ def one_task(task_dir: Path, checkpoint: str, data_dir: str) -> dict[str, Any] |
     test = np.array([r["test_acc"] for r in rows])
     val = np.array([r["val_acc"] for r in rows])
     params = np.array([r["params"] for r in rows], dtype=np.float64)
-
-    from distill.tasks import load_task
 
     task = load_task(config.task, config.data_dir)
     features = teacher_features(task, config.teacher, config.teacher_epochs, config.teacher_weights)
@@ -119,13 +119,13 @@ def main() -> None:
         "--runs", default=str(ROOT / "runs" / "search_efficiency" / "full"), help="search_efficiency.py's run folder"
     )
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "predictor_search_students.json"))
+    parser.add_argument("--out", default=str(result_path("predictor_search_students")))
     args = parser.parse_args()
     torch.manual_seed(0)
 
     results = []
     for task_dir in sorted(p for p in Path(args.runs).iterdir() if p.is_dir()):
-        result = one_task(task_dir, args.checkpoint, str(MNIST_DIR))
+        result = one_task(task_dir, args.checkpoint, str(DATA_DIR))
         if result is None:
             continue
         results.append(result)
@@ -144,7 +144,7 @@ def main() -> None:
             tops = "  ".join(f"{s['top'][str(k)]['best_by_val_test']:.4f}" for k in TOP_K)
             print(f"{name:<28} {s['spearman']:>9.3f} {s['spearman_large']:>7.3f}  {tops}")
     if not results:
-        raise SystemExit(f"no random-search runs under {args.runs}: run benchmarks/search_efficiency.py first")
+        raise SystemExit(f"no random-search runs under {args.runs}: run python -m benchmarks.search_efficiency first")
     write_json(Path(args.out), {"checkpoint": args.checkpoint, "runs": args.runs, "large": LARGE, "tasks": results})
     print(f"\ntop-k: test accuracy of the best-by-validation student among the predictor's k highest; wrote {args.out}")
 

@@ -2,22 +2,30 @@
 
 Fits a throw-away predictor (the weights do not change the cost), then times
 ``AccuracyPredictor.predict`` on batches of fresh random genomes of each search space: every call encodes
-its genomes into graphs and runs every member of the deep ensemble. Run:
+its genomes into graphs and runs every member of the deep ensemble. The rates also go to
+``benchmarks/results/predictor_throughput.json`` (``--out``). Run:
 
-    .venv/bin/python benchmarks/predictor_throughput.py [--sizes 1000 10000] [--n-models 8] [--hidden 48] [--jobs 1 2]
+    .venv/bin/python -m benchmarks.predictor_throughput [--sizes 1000 10000] [--n-models 8] [--hidden 48] [--jobs 1 2]
 
 The defaults are the shipped checkpoint's shape (eight members of 48 channels); the checkpoint shipped
 before had five of 64.
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
 
+from benchmarks.common import provenance, result_path, write_json
 from distill.genome import SPACES, get_space
 from predictor.estimator import AccuracyPredictor
 from predictor.graph import encode_batch
@@ -34,6 +42,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=48, help="width of each member (the shipped checkpoint: 48)")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="predictor threads (n_jobs)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per setting (median reported)")
+    parser.add_argument("--out", default=str(result_path("predictor_throughput")), help="the result JSON")
     args = parser.parse_args()
 
     rng = np.random.default_rng(0)
@@ -49,6 +58,7 @@ def main() -> None:
         f"{'space':<10} {'genomes':>8} {'n_jobs':>7} {'encode only /s':>15} {'predict /s':>11} "
         f"{'per CPU s':>10} {'ms / call':>10}"
     )
+    rows = []
     for jobs in args.jobs:
         est = AccuracyPredictor(n_models=args.n_models, hidden=args.hidden, epochs=1, n_jobs=jobs).fit(records)
         for space in SPACES.names():
@@ -68,6 +78,27 @@ def main() -> None:
                 enc, pred, cpu = (statistics.median(t) for t in (encode_times, predict_times, cpu_times))
                 rates = f"{size / enc:>15,.0f} {size / pred:>11,.0f} {size / cpu:>10,.0f} {pred * 1e3:>10.1f}"
                 print(f"{space:<10} {size:>8} {jobs:>7} {rates}")
+                rows.append(
+                    {
+                        "space": space,
+                        "genomes": size,
+                        "n_jobs": jobs,
+                        "encode_per_s": size / enc,
+                        "predict_per_s": size / pred,
+                        "predict_per_cpu_s": size / cpu,
+                        "ms_per_call": pred * 1e3,
+                    }
+                )
+    write_json(
+        args.out,
+        {
+            "measured": provenance(),
+            "n_models": args.n_models,
+            "hidden": args.hidden,
+            "repeats": args.repeats,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -9,24 +9,27 @@ it stopped. Meta-test is never read: it stays for the one checkpoint that ships.
 is kept under ``--keep`` (optional) to be scored further or shipped; a DATA ending in ``.pt`` is a
 predictor fitted before, only scored (``A.pt+B.pt``: one ensemble of both's members). Run:
 
-    .venv/bin/python benchmarks/predictor_variants.py --val-data runs/all.csv.gz --out F.json \\
+    .venv/bin/python -m benchmarks.predictor_variants --val-data runs/all.csv.gz --out F.json \\
         --variant 'all_s1=runs/all.csv.gz:{"random_state": 1}' --variant 'noise=runs/all.csv.gz:{"task_noise": 0.3}'
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
 import functools
 import json
+import sys
 import time
 from pathlib import Path
 
-from distill.io import file_sha256, write_json
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import ROOT, card_hyper_parameters, result_path, resume_results, write_json
 from predictor.data import load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
 from predictor.evaluate import evaluate
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def parse_variant(text: str) -> tuple[str, str, dict]:
@@ -59,17 +62,14 @@ def main() -> None:
     ap.add_argument("--val-data", required=True, help="export whose meta-validation split scores every variant")
     ap.add_argument("--card", default=str(ROOT / "checkpoints" / "predictor_v1.json"))
     ap.add_argument("--label-seeds", type=int, default=4)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--out", default=str(result_path("predictor_variants")))
     ap.add_argument("--keep", help="directory for the fitted predictors (NAME.pt)")
     args = ap.parse_args()
 
     out = Path(args.out)
-    results = json.loads(out.read_text()) if out.exists() else {"val_data": Path(args.val_data).name, "variants": {}}
-    val_sha = file_sha256(args.val_data)
-    if results.setdefault("val_sha256", val_sha) != val_sha:
-        raise SystemExit(f"{out} scored its variants on another --val-data file; use another --out")
+    results = resume_results(out, args.val_data, "variants", {"val_data": Path(args.val_data).name, "variants": {}})
     val = splits_of(args.val_data)["val"]
-    base = json.loads(Path(args.card).read_text())["hyper_parameters"]
+    base = card_hyper_parameters(args.card)
     for name, data, overrides in map(parse_variant, args.variant):
         if name in results["variants"]:
             print(f"{name}: done before, {results['variants'][name]['val_spearman']:.4f}")

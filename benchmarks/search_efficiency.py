@@ -14,32 +14,50 @@ predictor, cost and pymoo time.
 Every run is a ``dass search`` run directory under ``--out`` (finished runs are read back, not redone, so an
 interrupted benchmark goes on where it stopped). Run:
 
-    .venv/bin/python benchmarks/search_efficiency.py [--seeds 3] [--max-trainings 20] [--out runs/search_efficiency]
-    .venv/bin/python benchmarks/search_efficiency.py --quick    # a smoke test in a few minutes
+    .venv/bin/python -m benchmarks.search_efficiency [--seeds 3] [--max-trainings 20] [--out runs/search_efficiency]
+    .venv/bin/python -m benchmarks.search_efficiency --quick    # a smoke test in a few minutes
+
+The table, the curves and the NSGA-II timing go to ``benchmarks/results/search_efficiency.json`` and its plot
+``search_efficiency.png`` (``--result``); a ``--quick`` or ``--only-seed`` run writes them into its run folder
+instead, so that it cannot replace the current result.
 
 After a new predictor checkpoint only ``ours`` needs running again: the other strategies never call the
-predictor, so ``--strategies ours --reference benchmarks/search_efficiency.json`` takes their runs (same tasks,
-seeds and settings) from an earlier result file and compares against them.
+predictor, so ``--strategies ours --reference benchmarks/results/search_efficiency.json`` takes their runs (same
+tasks, seeds and settings) from an earlier result file and compares against them.
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
+from pymoo.core.termination import NoTermination
 
+from benchmarks.common import DATA_DIR, ROOT, best_at, result_path, write_json
+from benchmarks.search_runs import GENERATIONS, TEACHER_EPOCHS, one_run, slug, teacher_features
 from dass.cli import DEFAULT_CHECKPOINT
-from search import STRATEGIES, SearchConfig, resume_search, run_search
-from search.loop import HISTORY_FILE
+from datasets_meta.collector import InlineExecutor, collect, expand
+from datasets_meta.store import InMemoryStore
+from datasets_meta.suite import Suite
+from distill.genome import get_space
+from distill.tasks import load_task
+from predictor.data import to_example
+from predictor.estimator import AccuracyPredictor
+from search import STRATEGIES, SearchConfig
+from search.problem import CostModel, StudentProblem
+from search.strategies import make_nsga2
 
-ROOT = Path(__file__).resolve().parents[1]
-MNIST_DIR = Path(os.environ.get("DASS_DATA", ROOT.parent / "shared" / "data"))
+NAME = "search_efficiency"
+MNIST_DIR = DATA_DIR
 # (task spec, teacher): both unseen by the meta-v1 predictor (see datasets_meta/suites/meta_v1.toml).
 # The MNIST task validates on 1,000 further images: with the default 15 % of 1,000 (150 images) the
 # standard error of a validation accuracy near 0.55 is 4 points, and which student is "best" is chance.
@@ -52,25 +70,12 @@ QUICK_TASKS = [
     ("mnist:classes=0-4:transform=noise0.4:size=8:n_train=300:n_test=300", "vgg-s"),
 ]
 
-# the benchmark's search settings (meta-v1's teacher training; NSGA-II a bracket every GENERATIONS // 4); the
-# population is each strategy's default (SearchConfig: 100 for ours, 32 for the others) unless --population
-TEACHER_EPOCHS, GENERATIONS = 12, 20
-
-# the strategies that spend trainings on rungs below the full budget (the others train every student in full)
-RUNG_STRATEGIES = {"ours", "uniads"}
-
 # line style and marker per strategy, so curves that coincide stay visible
 STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ("-", "x")]
 
 
 def tiny_checkpoint(path: Path) -> Path:
     """A throw-away predictor from 6 one-epoch distillations on digits, for --quick without a checkpoint."""
-    from datasets_meta.collector import InlineExecutor, collect, expand
-    from datasets_meta.store import InMemoryStore
-    from datasets_meta.suite import Suite
-    from predictor.data import to_example
-    from predictor.estimator import AccuracyPredictor
-
     suite = {
         "name": "bench-tiny",
         "budget": 1,
@@ -87,57 +92,6 @@ def tiny_checkpoint(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     AccuracyPredictor(n_models=2, epochs=2).fit(records).save(path)
     return path
-
-
-def slug(spec: str) -> str:
-    return spec.replace(":", "_").replace("=", "-").replace(",", "+")
-
-
-def one_run(config: SearchConfig) -> dict:
-    out = Path(config.out)
-    start = time.perf_counter()
-    finished = (out / "front.json").is_file()  # finished before: read back (no training is redone)
-    if (out / "config.json").is_file():
-        stored = SearchConfig.load(out)
-        keys = ["max_trainings", "max_params", "generations", "population", "full_budget"]
-        if config.strategy in RUNG_STRATEGIES:
-            keys += ["rungs", "rung_size", "eta", "verify", "accuracy_share"]
-        if STRATEGIES.get(config.strategy).needs_predictor:  # only the predictor-guided search adapts
-            keys += ["checkpoint", "adapt_steps"]
-        changed = [k for k in keys if getattr(stored, k) != getattr(config, k)]
-        if changed:
-            raise SystemExit(
-                f"{out} holds a run with other settings ({', '.join(changed)}); remove it or pass another --out"
-            )
-        if finished and (out / HISTORY_FILE).is_file():  # a finished run's curve, without replaying it
-            history = json.loads((out / HISTORY_FILE).read_text())
-            trainings = json.loads((out / "front.json").read_text())["trainings"]
-            return {
-                "history": history,
-                "trainings": trainings,
-                "wall_s": time.perf_counter() - start,
-                "read_back": True,
-            }
-        result = resume_search(out, progress=False)  # a finished run is read back, an interrupted one goes on
-    else:
-        result = run_search(config, progress=False)
-    # wall_s is this call's time: a read-back run's is not its search time
-    return {
-        "history": result.history,
-        "trainings": result.trainings,
-        "wall_s": time.perf_counter() - start,
-        "read_back": finished,
-    }
-
-
-def best_at(history: list[dict], trainings: float, field: str = "best_test_acc") -> Any:
-    """``field`` (the test accuracy, or e.g. ``"best_hash"``) of the best-by-validation student after
-    ``trainings`` (NaN before the first one)."""
-    value = np.nan
-    for h in history:
-        if h["trainings"] <= trainings + 1e-9 and h[field] is not None:
-            value = h[field]
-    return value
 
 
 def trainings_to_match(curves: dict, reference: float) -> dict:
@@ -158,25 +112,8 @@ def trainings_to_match(curves: dict, reference: float) -> dict:
     return out
 
 
-def teacher_features(task: Any, teacher: str, teacher_epochs: int, weights: str | None = None) -> dict:
-    """The predictor's task input: the probe features of ``teacher`` on ``task``, the teacher built (or read
-    from the cache) as the search and the collector build it."""
-    from distill.probe import probe_features
-    from distill.teachers import get_teacher, teacher_config
-
-    return probe_features(get_teacher(teacher, task, weights=weights, config=teacher_config(teacher_epochs)), task)
-
-
 def nsga2_overhead(checkpoint: str, task_spec: str, teacher: str, teacher_epochs: int, generations: int) -> dict:
     """Seconds of NSGA-II (population 100) with the predictor as fitness and no rungs."""
-    from pymoo.core.termination import NoTermination
-
-    from distill.genome import get_space
-    from distill.tasks import load_task
-    from predictor.estimator import AccuracyPredictor
-    from search.problem import CostModel, StudentProblem
-    from search.strategies import make_nsga2
-
     task = load_task(task_spec)
     features = teacher_features(task, teacher, teacher_epochs)
     predictor = AccuracyPredictor.load(checkpoint)
@@ -266,7 +203,13 @@ def main() -> None:
     )
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--out", default=str(ROOT / "runs" / "search_efficiency"))
+    parser.add_argument("--out", default=str(ROOT / "runs" / "search_efficiency"), help="folder of the run directories")
+    parser.add_argument(
+        "--result",
+        help="the result JSON (its plot beside it, .png); default benchmarks/results/search_efficiency.json, "
+        "or OUT/quick|full/search_efficiency.json with --quick or --only-seed (a smoke test or a partial run "
+        "must not replace the current result)",
+    )
     parser.add_argument("--overhead-generations", type=int, default=100)
     parser.add_argument(
         "--reference",
@@ -276,6 +219,8 @@ def main() -> None:
     args = parser.parse_args()
 
     out = Path(args.out) / ("quick" if args.quick else "full")
+    partial = args.quick or args.only_seed is not None
+    result = Path(args.result) if args.result else out / "search_efficiency.json" if partial else result_path(NAME)
     tasks, rungs, teacher_epochs = TASKS, args.rungs, TEACHER_EPOCHS
     generations, population, rung_size = GENERATIONS, args.population, args.rung_size  # None: per strategy
     if args.quick:
@@ -378,7 +323,8 @@ def main() -> None:
     top = max(args.max_trainings, args.random_trainings if "random" in args.strategies else 0)
     grid = np.geomspace(0.25, top, 81)
     spent = {s: args.random_trainings if s == "random" else args.max_trainings for s in args.strategies}
-    plot(curves, grid, out / "search_efficiency.png", args.max_params, spent)
+    result.parent.mkdir(parents=True, exist_ok=True)
+    plot(curves, grid, result.with_suffix(".png"), args.max_params, spent)
 
     spec, teacher = tasks[0]
     overhead = nsga2_overhead(str(checkpoint), spec, teacher, teacher_epochs, args.overhead_generations)
@@ -388,14 +334,12 @@ def main() -> None:
         f"for {overhead['architectures_costed']} architectures, "
         f"pymoo + decoding {overhead['pymoo_and_decoding_s']:.1f} s)"
     )
-    from distill.io import write_json
-
     matches_json = [{"strategy": k[0], "task": k[1], "trainings": v} for k, v in matches.items()]
     write_json(
-        out / "search_efficiency.json",
+        result,
         {"runs": summary, "trainings_to_match_random": matches_json, "nsga2_overhead": overhead, "args": vars(args)},
     )
-    print(f"wrote {out / 'search_efficiency.json'} and {out / 'search_efficiency.png'}")
+    print(f"wrote {result} and {result.with_suffix('.png')}")
 
 
 if __name__ == "__main__":

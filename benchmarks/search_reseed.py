@@ -8,12 +8,13 @@ finished ``search_efficiency.py`` run at a given number of trainings, trains it 
 budget with fresh seeds (100, 101, ...), and reports the mean test accuracy of those retrainings:
 the quality of the architecture and recipe the search found, without the winner's luck.
 
-    .venv/bin/python benchmarks/search_reseed.py [--runs runs/search_efficiency/full] [--seeds 4]
+    .venv/bin/python -m benchmarks.search_reseed [--runs runs/search_efficiency/full] [--seeds 4]
 
 Retrainings go through the collector's ``run_job`` (the same code as every other training) and are
 cached in the output JSON, so an interrupted run goes on where it stopped.
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
@@ -22,16 +23,15 @@ import sqlite3
 import sys
 from pathlib import Path
 
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_efficiency import best_at  # noqa: E402
+from benchmarks.common import ROOT, best_at, result_path, write_json
+from datasets_meta.collector import run_job
+from search.loop import HISTORY_FILE
 
-from datasets_meta.collector import run_job  # noqa: E402
-from distill.io import write_json  # noqa: E402
-from search.loop import HISTORY_FILE  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 # the training budgets at which each strategy's pick is retrained (random search's 200 is its reference)
 POINTS = {"random": (20.0, 200.0)}
 DEFAULT_POINTS = (20.0,)
@@ -61,7 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default=str(ROOT / "runs" / "search_efficiency" / "full"))
     ap.add_argument("--seeds", type=int, default=4, help="fresh training seeds per picked student")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "search_reseed.json"))
+    ap.add_argument("--out", default=str(result_path("search_reseed")))
     args = ap.parse_args()
 
     out_path = Path(args.out)

@@ -18,9 +18,12 @@ verifies the final front. The table reports the test accuracy of the best-by-val
 20 trainings, mean ± std over seeds, and how many students each variant trained at the full budget.
 Runs are ``dass search`` directories under ``--out``; finished ones are read back. Run:
 
-    DASS_DATA=../shared/data .venv/bin/python benchmarks/search_tuning.py [--seeds 4]
+    DASS_DATA=../shared/data .venv/bin/python -m benchmarks.search_tuning [--seeds 4]
+
+The table goes to ``benchmarks/results/search_tuning.json`` (``--result``).
 """
 
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
@@ -28,23 +31,18 @@ import sqlite3
 import sys
 from pathlib import Path
 
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from search_efficiency import (  # noqa: E402
-    GENERATIONS,
-    MNIST_DIR,
-    ROOT,
-    TEACHER_EPOCHS,
-    best_at,
-    one_run,
-    slug,
-)
+from benchmarks.common import DATA_DIR, ROOT, best_at, result_path, write_json
+from benchmarks.search_runs import GENERATIONS, TEACHER_EPOCHS, one_run, slug
+from dass.cli import DEFAULT_CHECKPOINT
+from search import SearchConfig
+from search.config import POPULATION
 
-from dass.cli import DEFAULT_CHECKPOINT  # noqa: E402
-from distill.io import write_json  # noqa: E402
-from search import SearchConfig  # noqa: E402
-from search.config import POPULATION  # noqa: E402
+MNIST_DIR = DATA_DIR
 
 TASK = ("mnist:classes=0-9:transform=blur1.2:size=12:n_train=1000:n_val=1000:n_test=2000", "vgg-l")
 VARIANTS = {
@@ -65,7 +63,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
-    parser.add_argument("--out", default=str(ROOT / "runs" / "search_tuning"))
+    parser.add_argument("--out", default=str(ROOT / "runs" / "search_tuning"), help="folder of the run directories")
+    parser.add_argument("--result", default=str(result_path("search_tuning")), help="the result JSON")
     args = parser.parse_args()
     if not (MNIST_DIR / "mnist.npz").is_file():
         raise SystemExit(f"{MNIST_DIR / 'mnist.npz'} is missing; set DASS_DATA to the folder that holds it")
@@ -122,7 +121,7 @@ def main() -> None:
             f"{name:<10} {np.nanmean(a10):>9.4f} ± {np.nanstd(a10):.4f} "
             f"{a20.mean():>9.4f} ± {a20.std():.4f} {full:>22.1f}"
         )
-    path = Path(args.out) / "search_tuning.json"
+    path = Path(args.result)
     write_json(path, {"task": spec, "teacher": teacher, "runs": rows, "summary": summary, "args": vars(args)})
     print(f"wrote {path}")
 

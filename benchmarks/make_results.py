@@ -1,0 +1,395 @@
+"""Write ``benchmarks/README.md`` and ``benchmarks/RESULTS.md`` from the result files, and nothing else.
+
+Every benchmark is one entry of ``BENCHMARKS``: the question it answers, the command that makes its result
+file, and a function that renders that file's key tables. The prose here says what a table means and never
+carries a figure of its own: every number in RESULTS.md is read from a result file when this script runs, so a
+headline figure always points at its file, and the committed RESULTS.md cannot drift from them
+(``tests/benchmarks/test_results_md.py`` compares it with what this script writes). Run after a benchmark:
+
+    .venv/bin/python -m benchmarks.make_results          # rewrite both files
+    .venv/bin/python -m benchmarks.make_results --check  # exit 1 if either is out of date
+"""
+
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import ROOT
+from benchmarks.render import (
+    render_adapt_tuning,
+    render_data_scaling,
+    render_ensemble_draws,
+    render_ensemble_size,
+    render_fresh_seeds,
+    render_generic,
+    render_labels_adaptation,
+    render_pretrain,
+    render_reseed,
+    render_search_efficiency,
+    render_search_students,
+    render_search_tuning,
+    render_variants,
+    run_time_sum,
+    table,
+)
+
+README = ROOT / "benchmarks" / "README.md"
+RESULTS = ROOT / "benchmarks" / "RESULTS.md"
+# the last commit whose RESULTS.md was written by hand: the figures of benchmarks that have no result file yet
+HAND_WRITTEN = "d723608"
+PY = ".venv/bin/python -m benchmarks."
+
+
+# ---------------------------------------------------------------- the benchmarks
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark: the question it answers, the command that writes its result file, how to render it.
+
+    ``notes`` is prose kept from the hand-written RESULTS.md where it is still true; it holds no figures (those
+    come from the result file). ``run_time`` is a fixed text or a function of the result file.
+    """
+
+    name: str
+    question: str
+    command: str
+    result: str  # path from the repository root
+    render: Callable[[dict], str] = render_generic
+    run_time: str | Callable[[dict], str] = "not recorded"
+    notes: str = ""
+
+
+BENCHMARKS = [
+    Benchmark(
+        "kd_overhead",
+        "How much does distillation with cached teacher outputs cost over plain training, and how long does a "
+        "mid-size student take?",
+        f"{PY}kd_overhead",
+        "benchmarks/results/kd_overhead.json",
+        notes="The same student and task for every recipe; recipes interleaved within every repeat, so that drifts "
+        "of the machine hit all of them alike; the median of the repeats after a warm-up. `make bench` runs it.",
+    ),
+    Benchmark(
+        "collector_throughput",
+        "How many meta-dataset records per hour does the collector make with one and with two workers?",
+        f"{PY}collector_throughput",
+        "benchmarks/results/collector_throughput.json",
+    ),
+    Benchmark(
+        "collector_reliability",
+        "Does the collector lose, duplicate or retrain anything when it is killed with SIGKILL at random moments?",
+        f"{PY}collector_reliability --seed 1",
+        "benchmarks/results/collector_reliability.json",
+        notes="Every count but the last should be 0. The tests also check that a second collector on the same "
+        "database is refused, that a job whose training raises is recorded as failed and the rest go on, and "
+        "that a diverged run is a finished record with its reason.",
+    ),
+    Benchmark(
+        "predictor_throughput",
+        "How many genomes per second does the predictor score, graph building included?",
+        f"{PY}predictor_throughput",
+        "benchmarks/results/predictor_throughput.json",
+        notes="A throw-away predictor of the shipped shape (the weights do not change the cost) on fresh genomes "
+        "of every search space; this machine's timings vary from run to run.",
+    ),
+    Benchmark(
+        "meta_dataset_stats",
+        "What does the meta-dataset hold, and how well can its labels be ranked at all (the noise ceiling)?",
+        f"{PY}meta_dataset_stats datasets_meta/meta_v1.csv.gz --min-students 30",
+        "benchmarks/results/meta_dataset_stats.json",
+        notes="The noise ceiling of a (task, teacher) group is the Spearman correlation between two independent "
+        "labels of the same students; no predictor can rank the labels better.",
+    ),
+    Benchmark(
+        "noise_ceiling_budget",
+        "Does a longer training budget or averaging more seeds per label make the labels rankable?",
+        f"{PY}noise_ceiling_budget",
+        "benchmarks/results/noise_ceiling_budget.json",
+        notes="The seeds-per-label comparison is `--budgets 6 --label-seeds 2 --result FILE`.",
+    ),
+    Benchmark(
+        "digits_label_seeds",
+        "How does the predictor rank digits students against two- and four-seed labels, and what is their ceiling?",
+        "dass evaluate --checkpoint checkpoints/predictor_v1.pt --data datasets_meta/meta_v1.csv.gz --out "
+        f"runs/eval && {PY}digits_label_seeds --records datasets_meta/meta_v1.csv.gz --evaluation "
+        "runs/eval/evaluation.json",
+        "benchmarks/results/digits_label_seeds.json",
+    ),
+    Benchmark(
+        "pretrain",
+        "How well does the shipped predictor rank students on meta-test tasks it never saw, against baselines?",
+        "dass pretrain --data datasets_meta/meta_v1.csv.gz --out checkpoints/predictor_v1.pt --epochs 20 "
+        "--rank-weight 4 --label-seeds 8 --task-noise 0.3 --models 8 --hidden 48",
+        "checkpoints/predictor_v1.json",
+        render_pretrain,
+        lambda card: f"{card['fit_seconds']:.0f} s (the fit)",
+        notes="The card of the shipped checkpoint, written by `dass pretrain`: meta-test is scored once, for the "
+        "checkpoint that ships; every choice was made on meta-validation.",
+    ),
+    Benchmark(
+        "predictor_adapt_tuning",
+        "Which settings of `AccuracyPredictor.adapt` rank a new task best after 10 records (meta-validation)?",
+        f"{PY}predictor_adapt_tuning",
+        "benchmarks/results/predictor_adapt_tuning.json",
+        render_adapt_tuning,
+        run_time_sum("seconds", lambda d: d["settings"], "(all settings)"),
+        notes="Scored as `dass evaluate --adapt` scores meta-test: adapted on a few records of a group in several "
+        "draws, Spearman on the rest; meta-test is not read. `head` is the FiLM conditioning and the head, "
+        "`context` an offset of the task embedding, `task` the whole task encoder, `all` every weight. The best "
+        "setting is the default of `AccuracyPredictor.adapt`, `dass evaluate --adapt` and the search's adaptation.",
+    ),
+    Benchmark(
+        "predictor_ensemble_draws",
+        "What does an ensemble of k members of one width score on average, over many draws (meta-validation)?",
+        f"{PY}predictor_ensemble_draws --val-data runs/meta_16982.csv.gz "
+        "--pool w64=runs/variants/tn03_m10.pt+runs/variants/all_tn03_s1.pt+P5.pt "
+        "--pool w48=runs/variants/tn03_h48_m10.pt+runs/variants/tn03_h48_m10_s1.pt "
+        "--pool w32=runs/variants/tn03_h32_m10.pt --sizes 1 5 8 10 15 20",
+        "benchmarks/results/predictor_ensemble_draws.json",
+        render_ensemble_draws,
+        run_time_sum("seconds", lambda d: d["pools"].values(), "(all pools)"),
+        notes="One fit gives one draw of its members, so one fit of one shape against one fit of another says "
+        "little; this pools the members of every fit of one width and scores random subsets. A member present in "
+        "two fits counts once. `P5.pt` is `git show 2219554:checkpoints/predictor_v1.pt`; the `runs/variants/` "
+        "fits are those `predictor_variants.py --keep` kept. This comparison chose the shipped shape.",
+    ),
+    Benchmark(
+        "predictor_variants",
+        "Which training data and regularisers help the predictor on unseen tasks (meta-validation)?",
+        f"{PY}predictor_variants --val-data runs/meta_16982.csv.gz --variant NAME=DATA[:JSON] ... (one --variant "
+        "per row; each row's data and overrides are in the file)",
+        "benchmarks/results/predictor_variants.json",
+        render_variants,
+        run_time_sum("fit_seconds", lambda d: d["variants"].values(), "(fits and scoring recorded)"),
+    ),
+    Benchmark(
+        "predictor_more_tasks",
+        "Do more meta-train tasks at digits' input size help the predictor (meta-validation)?",
+        f"{PY}predictor_variants --val-data runs/meta_21660.csv.gz --out "
+        "benchmarks/results/predictor_more_tasks.json --card P5.json --variant tn03_19356_s0=P5.pt --variant "
+        "tn03_19356_s1=S1.pt --variant tn03_21660_s0=runs/meta_21660.csv.gz --variant "
+        """'tn03_21660_s1=runs/meta_21660.csv.gz:{"random_state": 1}'""",
+        "benchmarks/results/predictor_more_tasks.json",
+        render_variants,
+        run_time_sum("fit_seconds", lambda d: d["variants"].values(), "(fits and scoring)"),
+        notes="The decision rule was set before the fits: ship a new fit only if the mean of the two beat the mean "
+        "of the shipped settings' two on meta-validation. `P5.pt`/`P5.json`: `git show 2219554:checkpoints/"
+        "predictor_v1.pt` and `.json`; `S1.pt`: those settings fitted with `--seed 1`.",
+    ),
+    Benchmark(
+        "predictor_data_scaling",
+        "What limits zero-shot ranking: the number of meta-train tasks, the label noise, or the fit?",
+        f"{PY}predictor_data_scaling --fractions F ... --labels L ... --random-states S ... (the exact "
+        "invocations were not recorded; each key of the file names its fit's settings)",
+        "benchmarks/results/predictor_data_scaling.json",
+        render_data_scaling,
+        run_time_sum("fit_s", lambda d: d.values(), "(the fits)"),
+        notes="Nested subsets of the meta-train tasks (a stable hash of the task id picks them), one- or two-seed "
+        "training labels, several predictor seeds; every fit scored zero-shot against two-seed labels. The file "
+        "was made on an earlier export: run on another, the script refits every row.",
+    ),
+    Benchmark(
+        "predictor_ensemble_size",
+        "Does a larger deep ensemble rank unseen tasks better, or only more slowly?",
+        f"{PY}predictor_ensemble_size --card CARD (the card of that time; its hyper-parameters are in the file)",
+        "benchmarks/results/predictor_ensemble_size.json",
+        render_ensemble_size,
+        lambda d: f"{d['fit_s']:.0f} s (the fit)",
+        notes="A member's seed depends only on `random_state` and its index, so the first members are exactly the "
+        "smaller predictor `dass pretrain` fits with that seed.",
+    ),
+    Benchmark(
+        "predictor_labels_adaptation",
+        "What moved the meta-test figures: more precise labels, or the new adaptation?",
+        "git show 5bf131e:datasets_meta/meta_v1.csv.gz > runs/meta_16982.csv.gz && "
+        f"""{PY}predictor_labels_adaptation --checkpoint P.pt --labels "earlier=runs/meta_16982.csv.gz:4" """
+        """--labels "now=datasets_meta/meta_v1.csv.gz:8\"""",
+        "benchmarks/results/predictor_labels_adaptation.json",
+        render_labels_adaptation,
+        notes="One checkpoint (`P.pt`: the one whose SHA-256 the file names, `git show 2219554:checkpoints/"
+        "predictor_v1.pt`), the same students, labels of different numbers of seeds; nothing is chosen here.",
+    ),
+    Benchmark(
+        "search_efficiency",
+        "How fast does each search strategy find a good student under a parameter budget, in trainings spent?",
+        f"DASS_DATA=../shared/data {PY}search_efficiency (after a new checkpoint: --strategies ours --reference "
+        "benchmarks/results/search_efficiency.json)",
+        "benchmarks/results/search_efficiency.json",
+        render_search_efficiency,
+        lambda d: (
+            f"not recorded (the runs were made apart and read back; NSGA-II timing "
+            f"{d['nsga2_overhead']['total_s']:.1f} s)"
+        ),
+        notes="Two tasks the shipped predictor never saw, each distilled from the unseen `vgg-s` teacher family: "
+        "`digits` and a 10-class noisy 12×12 MNIST task. `ours` adapts the predictor after each bracket. The "
+        "strategies that do not call the predictor were taken from an earlier result file of the same settings "
+        "(`--reference`; each such run names it). UniADS-style trains at the full budget only when its last rung "
+        "promotes, so it has no full-budget student early on (–).",
+    ),
+    Benchmark(
+        "search_efficiency_fresh_seeds",
+        "Does `ours` hold up on three search seeds its settings were never chosen on?",
+        f"for s in 3 4 5; do DASS_DATA=../shared/data {PY}search_efficiency --strategies ours --only-seed $s "
+        "--out runs/se_fresh; done",
+        "benchmarks/results/search_efficiency_fresh_seeds.json",
+        render_fresh_seeds,
+        notes="The file was assembled from those runs (its `command`); `search_efficiency.py` itself writes a "
+        "`--only-seed` run's table into the run folder.",
+    ),
+    Benchmark(
+        "search_reseed",
+        "How good is each search's pick apart from the luck of its own training seed?",
+        f"{PY}search_reseed --runs runs/search_efficiency/full",
+        "benchmarks/results/search_reseed.json",
+        render_reseed,
+        notes="A search picks its best student by validation accuracy from its own trainings, which favours a "
+        "seed that went well; a strategy that trains many students could win on luck alone. Every pick is "
+        "trained again at the full budget with fresh seeds. Retrainings are cached in the file.",
+    ),
+    Benchmark(
+        "predictor_search_students",
+        "How well does the predictor rank the students a search meets (the random-search students)?",
+        f"DASS_DATA=../shared/data {PY}predictor_search_students --runs runs/search_efficiency/full",
+        "benchmarks/results/predictor_search_students.json",
+        render_search_students,
+        notes="Reads the random-search run directories of `search_efficiency.py` (a uniform sample of the space "
+        "under the budget) and trains nothing. Measured with an earlier checkpoint: the run directories were "
+        "not kept.",
+    ),
+    Benchmark(
+        "search_tuning",
+        "How should `ours` spend its trainings: successive-halving rungs or full-budget verification?",
+        f"""DASS_DATA=../shared/data {PY}search_tuning --variants "1,3,6 x9" "2,6 x6" "6 x3\"""",
+        "benchmarks/results/search_tuning.json",
+        render_search_tuning,
+        notes="Tuned on a task neither the predictor nor `search_efficiency.py` uses, so that the benchmark's "
+        "figures are not fitted to its own tasks.",
+    ),
+    Benchmark(
+        "search_tuning_population",
+        "Does a larger NSGA-II population help `ours`?",
+        f"""DASS_DATA=../shared/data {PY}search_tuning --variants "1,3,6 x9" "1,3,6 x9 pop100" --out """
+        "runs/search_tuning_s7 --result benchmarks/results/search_tuning_population.json",
+        "benchmarks/results/search_tuning_population.json",
+        render_search_tuning,
+        notes="Same task as `search_tuning`. The default population of `ours` was chosen with the MNIST task "
+        "of `search_efficiency.py` as well, so its figures there carry that selection.",
+    ),
+]
+
+
+# ---------------------------------------------------------------- the two files
+
+
+def load(benchmark: Benchmark) -> dict | None:
+    path = ROOT / benchmark.result
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_time(benchmark: Benchmark, data: dict | None) -> str:
+    if isinstance(benchmark.run_time, str):
+        return benchmark.run_time
+    return benchmark.run_time(data) if data is not None else "not recorded"
+
+
+def result_link(benchmark: Benchmark, data: dict | None) -> str:
+    """A link to the result file from benchmarks/, or a note that the command has not written it yet."""
+    path = benchmark.result
+    if data is None:
+        return f"none yet (the command writes `{path}`)"
+    href = path.removeprefix("benchmarks/") if path.startswith("benchmarks/") else f"../{path}"
+    return f"[`{path}`]({href})"
+
+
+def make_readme(loaded: dict[str, dict | None]) -> str:
+    rows = [
+        [f"`{b.name}`", b.question, f"`{b.command}`", run_time(b, loaded[b.name]), result_link(b, loaded[b.name])]
+        for b in BENCHMARKS
+    ]
+    return (
+        "\n\n".join(
+            [
+                "# Benchmarks",
+                "Generated by `benchmarks/make_results.py` from its list of benchmarks; edit that list, not this file.",
+                "Each benchmark answers one question and rewrites one current result file, under `benchmarks/results/` "
+                "(git history keeps the earlier ones). Run the scripts from the repository root, as `python -m "
+                "benchmarks.NAME` (or `python benchmarks/NAME.py`); their shared helpers are in `common.py` and "
+                "`search_runs.py`. After a run, `python -m benchmarks.make_results` rewrites "
+                "[`RESULTS.md`](RESULTS.md) "
+                'and this file from the result files. A run time is what the result file records, else "not '
+                'recorded".',
+                table(["benchmark", "question", "command", "run time", "result file"], rows),
+            ]
+        )
+        + "\n"
+    )
+
+
+def make_results_md(loaded: dict[str, dict | None]) -> str:
+    parts = [
+        "# Measured",
+        "Generated by `benchmarks/make_results.py` from the result files; do not edit by hand. Every figure below "
+        "is read from the result file named in its section; [`README.md`](README.md) lists the benchmarks. "
+        f"Benchmarks without a result file yet have their last hand-written figures in `git show "
+        f"{HAND_WRITTEN}:benchmarks/RESULTS.md`.",
+    ]
+    for b in BENCHMARKS:
+        data = loaded[b.name]
+        section = [
+            f"## {b.name}",
+            f"**{b.question}**",
+            f"Command: `{b.command}`",
+            f"Result file: {result_link(b, data)}",
+        ]
+        if data is None:
+            section.append(
+                f"No result file yet: the command writes it. The last figures, from before result files, are in "
+                f"`git show {HAND_WRITTEN}:benchmarks/RESULTS.md`."
+            )
+        else:
+            measured = data.get("measured")
+            if measured:
+                section.append(
+                    f"Measured {measured['date']} on {measured['machine']}"
+                    + (f", {measured['cuda']}" if measured.get("cuda") else "")
+                    + f", torch {measured['torch']}, {measured['torch_threads']} threads, commit {measured['commit']}."
+                )
+            else:
+                section.append("Date and machine: not recorded in the result file.")
+        if b.notes:
+            section.append(b.notes)
+        if data is not None:
+            section.append(b.render(data))
+        parts.append("\n\n".join(section))
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="write nothing; exit 1 if README.md or RESULTS.md is stale")
+    args = ap.parse_args()
+    loaded = {b.name: load(b) for b in BENCHMARKS}
+    stale = []
+    for path, text in ((README, make_readme(loaded)), (RESULTS, make_results_md(loaded))):
+        if path.is_file() and path.read_text() == text:
+            continue
+        stale.append(path)
+        if not args.check:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+    if args.check and stale:
+        raise SystemExit(f"out of date: {', '.join(str(p.relative_to(ROOT)) for p in stale)}; run {PY}make_results")
+
+
+if __name__ == "__main__":
+    main()
