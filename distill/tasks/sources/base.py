@@ -1,0 +1,133 @@
+"""The source contract: a registered :class:`TaskSource` reads a whole dataset as :class:`RawData`.
+
+A source is declared once, with what the spec grammar must know about it (whether it reads the
+spec's ``path``); :func:`check_raw_data` is the one gate every loader's output passes, so a source
+only has to return arrays and the pipeline can trust their shapes, dtypes, labels and fingerprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from distill.registry import Registry
+
+NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass(frozen=True)
+class RawData:
+    """A whole dataset as a source loader returns it, before any task option is applied.
+
+    Args:
+        x_train, x_test: images ``(N, H, W)`` or ``(N, H, W, C)`` with C 1 or 3 (channels last),
+            uint8 in 0..255 or float in [0, 1].
+        y_train, y_test: ``(N,)`` integer labels >= 0 (any values; a task relabels them 0..K-1).
+        class_names: the name of each original label, indexed by label; None names label ``i`` ``"i"``.
+        fingerprint: hex digest of the content, part of the task id; None lets :func:`check_raw_data` hash the arrays.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: Sequence[str] | None = None
+    fingerprint: str | None = None
+
+
+# loader(spec, data_dir) -> RawData, with spec a distill.tasks.spec.TaskSpec: typed Any here because the spec
+# module validates source names against this registry, and this module must not import it back.
+Loader = Callable[[Any, str | None], RawData]
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    """A registered task source: its loader and what the spec grammar needs to know about it.
+
+    Calling it calls the loader: ``source(spec, data_dir) -> RawData``.
+    """
+
+    name: str
+    load: Loader  # (spec, data_dir) -> RawData; reads the whole dataset, ignoring the task options it need not apply
+    takes_path: bool = False  # reads the spec's `path` (and needs one); other sources refuse a path
+
+    def __call__(self, spec: Any, data_dir: str | None) -> RawData:
+        return self.load(spec, data_dir)
+
+
+TASK_SOURCES: Registry[TaskSource] = Registry("task source")
+
+
+def task_source(name: str, takes_path: bool = False) -> Callable[[Loader], Loader]:
+    """Decorator that registers ``loader(spec, data_dir) -> RawData`` in ``TASK_SOURCES`` under ``name``."""
+
+    def decorator(load: Loader) -> Loader:
+        TASK_SOURCES.add(name, TaskSource(name, load, takes_path))
+        return load
+
+    return decorator
+
+
+def path_sources() -> list[str]:
+    """The names of the sources that read the spec's ``path``, in registration order."""
+    return [name for name in TASK_SOURCES if TASK_SOURCES.get(name).takes_path]
+
+
+def check_raw_data(raw: RawData, source: str) -> RawData:
+    """Validates a loader's output; returns it channels-last, with int64 labels and a fingerprint."""
+    arrays = {}
+    for split in ("train", "test"):
+        x, y = np.asarray(getattr(raw, f"x_{split}")), np.asarray(getattr(raw, f"y_{split}"))
+        if x.ndim == 3:
+            x = x[..., None]
+        elif x.ndim != 4 or x.shape[-1] not in (1, 3):
+            raise ValueError(
+                f"{source}: x_{split} has shape {x.shape}; expected (N, H, W) or (N, H, W, C) with C = 1 or 3 "
+                "(channels last: transpose (N, C, H, W) arrays with x.transpose(0, 2, 3, 1))"
+            )
+        if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+            raise ValueError(f"{source}: x_{split} has dtype {x.dtype}; expected uint8 (0..255) or float (0..1)")
+        is_float = np.issubdtype(x.dtype, np.floating)
+        if is_float and x.size and not (np.isfinite(x).all() and 0 <= x.min() <= x.max() <= 1):
+            raise ValueError(
+                f"{source}: float x_{split} must lie in [0, 1]; got values in [{x.min()}, {x.max()}] "
+                "(scale it, or store uint8 0..255)"
+            )
+        if y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(
+                f"{source}: y_{split} must be integer labels of shape ({len(x)},) like x_{split}; "
+                f"got {y.dtype} of shape {y.shape}"
+            )
+        if len(y) == 0 or y.min() < 0:
+            raise ValueError(f"{source}: y_{split} must be non-empty labels >= 0")
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y.astype(np.int64, copy=False)
+    if arrays["x_train"].shape[1:] != arrays["x_test"].shape[1:]:
+        raise ValueError(
+            f"{source}: train images are {arrays['x_train'].shape[1:]} (H, W, C) but test images are "
+            f"{arrays['x_test'].shape[1:]}"
+        )
+    unseen = np.setdiff1d(arrays["y_test"], arrays["y_train"])
+    if unseen.size:
+        raise ValueError(f"{source}: y_test has label(s) {unseen.tolist()} that y_train lacks")
+    names = raw.class_names
+    if names is not None and len(names) <= arrays["y_train"].max():
+        raise ValueError(f"{source}: {len(names)} class names for labels up to {arrays['y_train'].max()}")
+    fingerprint = raw.fingerprint
+    if fingerprint is None:
+        fingerprint = fingerprint_arrays(*(arrays[k] for k in NPZ_KEYS), extra="\n".join(map(str, names or ())))
+    return RawData(**arrays, class_names=names, fingerprint=fingerprint)
+
+
+def fingerprint_arrays(*arrays: np.ndarray, extra: str = "") -> str:
+    """sha256 hex digest of the arrays' dtypes, shapes and bytes, then ``extra``: a dataset's content identity."""
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype.str}{a.shape};".encode())
+        h.update(memoryview(a).cast("B"))
+    h.update(extra.encode())
+    return h.hexdigest()
