@@ -1,14 +1,15 @@
 """The one search space: student architecture genes and distillation-recipe genes.
 
 A :class:`SearchSpace` holds the choices (a frozen dataclass, the only place the numbers of
-the space live). A :class:`Genome` is one point of it. Everything else -- sampling, mutation,
-validation, JSON, the pymoo integer vector, the canonical hash and the predictor's graph
-encoding -- derives from these two classes.
+the space live): its student family's choices (``space.arch``, a dataclass of the family module)
+and the recipe's. A :class:`Genome` is one point of it. Everything else -- sampling, mutation,
+validation, JSON, the pymoo integer vector, the canonical hash, the network, its costs and the
+predictor's graph encoding -- derives from these classes; what depends on the architecture is
+delegated to the space's student family (:mod:`distill.families`).
 
-The student is ``stem -> stage_1 -> ... -> stage_n -> pool -> classifier``. Each stage is
-``depth`` blocks of one type; the first block of every stage after the first halves the
-spatial size. The recipe is the loss ``ce_weight * CE + kd_weight * logit_loss +
-hint_weight * distance(transform(student_feature), transform(teacher_feature))``.
+The recipe is the loss ``ce_weight * CE + kd_weight * logit_loss + hint_weight *
+distance(transform(student_feature), transform(teacher_feature))``; its gene choices are the names
+of the registries of :mod:`distill.losses`.
 """
 
 from __future__ import annotations
@@ -20,35 +21,51 @@ from typing import Any
 
 import numpy as np
 
+from distill import losses
+from distill.families.base import FAMILIES, StudentFamily, check_choice, check_keys
+from distill.families.staged_cnn import BLOCK_TYPES, StagedCNNSpace, StageGene
 from distill.registry import Registry
 
-BLOCK_TYPES = ("conv", "basic", "mbconv", "dwsep")
-LOGIT_LOSSES = ("none", "kl", "dist", "mse")
-HINT_POSITIONS = ("off", "early", "mid", "late")
-HINT_TRANSFORMS = ("connector", "attention", "relation", "channel")
-HINT_DISTANCES = ("mse", "l1", "cosine", "pearson")
-# Relative depth of each hint position, used to pick a stage of the student and of the teacher.
-HINT_DEPTH = {"early": 0.0, "mid": 0.5, "late": 1.0}
+# The recipe's gene values are the registries' names, in registration order (the order of the
+# one-hot features and of the integer vector).
+LOGIT_LOSSES: tuple[str, ...] = tuple(losses.LOGIT_LOSSES.names())
+HINT_TRANSFORMS: tuple[str, ...] = tuple(losses.HINT_TRANSFORMS.names())
+HINT_DISTANCES: tuple[str, ...] = tuple(losses.HINT_DISTANCES.names())
 # Logit losses whose temperature gene matters; for the others it is canonicalised to 1.
-TEMPERATURE_LOSSES = ("kl", "dist")
+TEMPERATURE_LOSSES: tuple[str, ...] = losses.temperature_losses()
+HINT_POSITIONS = ("off", "early", "mid", "late")
+# Relative depth of each hint position, used to pick a feature tap of the student and of the teacher.
+HINT_DEPTH = {"early": 0.0, "mid": 0.5, "late": 1.0}
+
+__all__ = [
+    "BLOCK_TYPES",
+    "HINT_DEPTH",
+    "HINT_DISTANCES",
+    "HINT_POSITIONS",
+    "HINT_TRANSFORMS",
+    "LOGIT_LOSSES",
+    "SPACES",
+    "TEMPERATURE_LOSSES",
+    "Genome",
+    "Recipe",
+    "SearchSpace",
+    "StageGene",
+    "get_space",
+    "hint_index",
+    "load_genome",
+]
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """The choices of every gene. Tuples, so the space is hashable and immutable."""
+    """The choices of every gene: the student family's (``arch``) and the recipe's.
+
+    Tuples, so the space is hashable and immutable. The family's choices read as attributes of the
+    space too (``space.widths`` is ``space.arch.widths``).
+    """
 
     name: str = "default"
-    min_stages: int = 2
-    max_stages: int = 4
-    stem_widths: tuple[int, ...] = (8, 16, 24)
-    block_types: tuple[str, ...] = BLOCK_TYPES
-    depths: tuple[int, ...] = (1, 2, 3)
-    # Widths are small on purpose: students are meant to be much smaller than the teacher
-    # (about 0.6k to 300k parameters; the zoo's teachers have 80k to 2M).
-    widths: tuple[int, ...] = (8, 12, 16, 24, 32, 48, 64)
-    kernels: tuple[int, ...] = (3, 5)
-    expansions: tuple[int, ...] = (1, 2, 4)  # only meaningful for MBConv blocks
-    se: tuple[bool, ...] = (False, True)
+    arch: Any = StagedCNNSpace()  # the student family's gene choices; its class names the family
     logit_losses: tuple[str, ...] = LOGIT_LOSSES
     temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
     ce_weights: tuple[float, ...] = (0.0, 0.5, 1.0)
@@ -59,26 +76,33 @@ class SearchSpace:
     hint_weights: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.min_stages <= self.max_stages:
-            raise ValueError(f"min_stages must be in [1, max_stages]; got {self.min_stages}")
-        for name in ("block_types", "logit_losses", "hint_positions", "hint_transforms", "hint_distances"):
-            allowed = globals()[name.upper()]
+        FAMILIES.get(self.arch.family)
+        for name, allowed in (
+            ("logit_losses", LOGIT_LOSSES),
+            ("hint_positions", HINT_POSITIONS),
+            ("hint_transforms", HINT_TRANSFORMS),
+            ("hint_distances", HINT_DISTANCES),
+        ):
             bad = [v for v in getattr(self, name) if v not in allowed]
             if bad:
                 raise ValueError(f"{name} must be drawn from {allowed}; got {bad}")
 
-    # ---- the integer vector view (used by pymoo and by the flat baselines) ----
-    @property
-    def stage_choices(self) -> tuple[tuple[str, tuple], ...]:
-        return (
-            ("block", self.block_types),
-            ("depth", self.depths),
-            ("width", self.widths),
-            ("kernel", self.kernels),
-            ("expansion", self.expansions),
-            ("se", self.se),
-        )
+    def __getattr__(self, name: str) -> Any:
+        # Only called for names the space does not have: the family's genes (space.widths, ...).
+        arch = self.__dict__.get("arch")
+        if arch is None or name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return getattr(arch, name)
+        except AttributeError:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
 
+    @property
+    def family(self) -> StudentFamily:
+        """The student family of this space."""
+        return FAMILIES.get(self.arch.family)
+
+    # ---- the integer vector view (used by pymoo and by the flat baselines) ----
     @property
     def recipe_choices(self) -> tuple[tuple[str, tuple], ...]:
         return (
@@ -93,15 +117,8 @@ class SearchSpace:
         )
 
     def vector_choices(self) -> list[tuple[str, tuple]]:
-        """(gene name, choices) for every position of the integer vector, in order."""
-        out: list[tuple[str, tuple]] = [
-            ("n_stages", tuple(range(self.min_stages, self.max_stages + 1))),
-            ("stem_width", self.stem_widths),
-        ]
-        for i in range(self.max_stages):
-            out += [(f"stage{i}.{g}", c) for g, c in self.stage_choices]
-        out += list(self.recipe_choices)
-        return out
+        """(gene name, choices) for every position of the integer vector, in order: family, then recipe."""
+        return self.family.vector_choices(self.arch) + list(self.recipe_choices)
 
     @property
     def n_var(self) -> int:
@@ -112,6 +129,15 @@ class SearchSpace:
         upper = np.array([len(c) - 1 for _, c in self.vector_choices()], dtype=np.int64)
         return np.zeros_like(upper), upper
 
+    def one_hot(self, genomes: list[Genome]) -> np.ndarray:
+        """Flat features of genomes: one-hot of every position of the integer vector, ``(N, sum of choices)``."""
+        sizes = np.array([len(choices) for _, choices in self.vector_choices()])
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        out = np.zeros((len(genomes), int(sizes.sum())), dtype=np.float32)
+        for row, g in enumerate(genomes):
+            out[row, offsets + g.to_vector()] = 1.0
+        return out
+
     # ---- sampling ----
     def sample(self, rng: np.random.Generator, distill: bool | None = None) -> Genome:
         """A random valid genome.
@@ -121,40 +147,26 @@ class SearchSpace:
             distill: ``False`` gives a no-distillation control (plain cross-entropy),
                 ``True`` forces a distillation term, ``None`` samples the recipe freely.
         """
-        n = int(rng.integers(self.min_stages, self.max_stages + 1))
-        widths = sorted(int(rng.choice(self.widths)) for _ in range(n))
-        stages = []
-        for w in widths:
-            block = str(rng.choice(self.block_types))
-            stages.append(
-                StageGene(
-                    block=block,
-                    depth=int(rng.choice(self.depths)),
-                    width=w,
-                    kernel=int(rng.choice(self.kernels)),
-                    expansion=int(rng.choice(self.expansions)),
-                    se=bool(rng.choice(self.se)),
-                )
-            )
+        arch, recipe = self.family.sample(self.arch, rng, lambda: self._sample_recipe(rng, distill))
+        return Genome(**arch, recipe=recipe, space=self.name).repaired()
+
+    def _sample_recipe(self, rng: np.random.Generator, distill: bool | None) -> Recipe:
         if distill is False:
-            recipe = Recipe.plain()
-        else:
-            recipe = Recipe(
-                logit_loss=str(rng.choice(self.logit_losses)),
-                temperature=float(rng.choice(self.temperatures)),
-                ce_weight=float(rng.choice(self.ce_weights)),
-                kd_weight=float(rng.choice(self.kd_weights)),
-                hint_position=str(rng.choice(self.hint_positions)),
-                hint_transform=str(rng.choice(self.hint_transforms)),
-                hint_distance=str(rng.choice(self.hint_distances)),
-                hint_weight=float(rng.choice(self.hint_weights)),
-            )
-            if distill and not recipe.distills:
-                kd = [x for x in self.logit_losses if x != "none"]
-                recipe = replace(recipe, logit_loss=str(rng.choice(kd)) if kd else "none")
-        return Genome(
-            stem_width=int(rng.choice(self.stem_widths)), stages=tuple(stages), recipe=recipe, space=self.name
-        ).repaired()
+            return Recipe.plain()
+        recipe = Recipe(
+            logit_loss=str(rng.choice(self.logit_losses)),
+            temperature=float(rng.choice(self.temperatures)),
+            ce_weight=float(rng.choice(self.ce_weights)),
+            kd_weight=float(rng.choice(self.kd_weights)),
+            hint_position=str(rng.choice(self.hint_positions)),
+            hint_transform=str(rng.choice(self.hint_transforms)),
+            hint_distance=str(rng.choice(self.hint_distances)),
+            hint_weight=float(rng.choice(self.hint_weights)),
+        )
+        if distill and not recipe.distills:
+            kd = [x for x in self.logit_losses if x != "none"]
+            recipe = replace(recipe, logit_loss=str(rng.choice(kd)) if kd else "none")
+        return recipe
 
     def sample_recipe(self, rng: np.random.Generator) -> Recipe:
         """A random distilling recipe of this space (used to vary the recipe of one student)."""
@@ -162,51 +174,14 @@ class SearchSpace:
 
 
 SPACES: Registry[SearchSpace] = Registry("search space")
-SPACES.add("default", SearchSpace())
-# A DaSS-style ResNet space: basic residual blocks only, 4 stages, 3x3 kernels.
-SPACES.add(
-    "resnet",
-    SearchSpace(
-        name="resnet",
-        min_stages=4,
-        max_stages=4,
-        block_types=("basic",),
-        depths=(1, 2, 3),
-        widths=(8, 16, 24, 32, 48, 64),
-        kernels=(3,),
-        expansions=(1,),
-        se=(False,),
-    ),
-)
-# A MobileNet-style space: inverted residuals with expansion, larger kernels, optional SE.
-SPACES.add(
-    "mobilenet",
-    SearchSpace(
-        name="mobilenet",
-        min_stages=3,
-        max_stages=4,
-        block_types=("mbconv", "dwsep"),
-        depths=(1, 2, 3),
-        widths=(8, 12, 16, 24, 32, 48, 64),
-        kernels=(3, 5, 7),
-        expansions=(1, 3, 6),
-        se=(False, True),
-    ),
-)
+# Every family's spaces (its architecture choices with the default recipe choices), in registration order.
+for _family in FAMILIES.names():
+    for _name, _arch in FAMILIES.get(_family).spaces.items():
+        SPACES.add(_name, SearchSpace(name=_name, arch=_arch))
 
 
 def get_space(name: str) -> SearchSpace:
     return SPACES.get(name)
-
-
-@dataclass(frozen=True)
-class StageGene:
-    block: str
-    depth: int
-    width: int
-    kernel: int = 3
-    expansion: int = 1
-    se: bool = False
 
 
 @dataclass(frozen=True)
@@ -235,60 +210,57 @@ class Recipe:
     def has_hint(self) -> bool:
         return self.hint_position != "off"
 
-
-@dataclass(frozen=True)
-class Genome:
-    """One student architecture plus its distillation recipe."""
-
-    stem_width: int
-    stages: tuple[StageGene, ...]
-    recipe: Recipe = field(default_factory=Recipe)
-    space: str = "default"
-
-    # ---- validation and canonical form ----
-    def validate(self) -> Genome:
-        """Raise ``ValueError`` naming the first gene that breaks the space or a constraint."""
-        space = get_space(self.space)
-        _check_choice("'stem_width'", self.stem_width, space.stem_widths)
-        if not space.min_stages <= len(self.stages) <= space.max_stages:
-            raise ValueError(
-                f"the number of stages must be in [{space.min_stages}, {space.max_stages}]; got {len(self.stages)}"
-            )
-        for i, stage in enumerate(self.stages):
-            for gene, choices in space.stage_choices:
-                _check_choice(f"stage {i} '{gene}'", getattr(stage, gene), choices)
-            if i and stage.width < self.stages[i - 1].width:
-                raise ValueError(
-                    f"stage widths must not decrease; stage {i} has width {stage.width} "
-                    f"after {self.stages[i - 1].width}"
-                )
-        r = self.recipe
-        for gene, choices in space.recipe_choices:
-            _check_choice(f"'{gene}'", getattr(r, gene), choices)
-        if r.ce_weight == 0 and not r.distills:
-            raise ValueError("the recipe trains nothing: ce_weight is 0, logit_loss is 'none' and the hint is 'off'")
-        return self
-
-    def canonical(self) -> Genome:
-        """The same student and training with genes that have no effect set to defaults."""
-        stages = tuple(s if s.block == "mbconv" else replace(s, expansion=1) for s in self.stages)
-        r = self.recipe
+    def canonical(self) -> Recipe:
+        """The same training with genes that have no effect set to defaults."""
+        r = self
         if r.logit_loss not in TEMPERATURE_LOSSES:
             r = replace(r, temperature=1.0)
         if r.logit_loss == "none":
             r = replace(r, kd_weight=1.0)
         if not r.has_hint:
             r = replace(r, hint_transform="connector", hint_distance="mse", hint_weight=1.0)
-        return replace(self, stages=stages, recipe=r)
+        return r
+
+
+@dataclass(frozen=True)
+class Genome:
+    """One student architecture plus its distillation recipe.
+
+    The architecture fields (``stem_width``, ``stages``) are read by the student family of the
+    genome's search space (:mod:`distill.families`); everything architecture-specific is delegated to it.
+    """
+
+    stem_width: int
+    stages: tuple[StageGene, ...]
+    recipe: Recipe = field(default_factory=Recipe)
+    space: str = "default"
+
+    @property
+    def family(self) -> StudentFamily:
+        return get_space(self.space).family
+
+    # ---- validation and canonical form ----
+    def validate(self) -> Genome:
+        """Raise ``ValueError`` naming the first gene that breaks the space or a constraint."""
+        space = get_space(self.space)
+        space.family.validate(space.arch, self)
+        r = self.recipe
+        for gene, choices in space.recipe_choices:
+            check_choice(f"'{gene}'", getattr(r, gene), choices)
+        if r.ce_weight == 0 and not r.distills:
+            raise ValueError("the recipe trains nothing: ce_weight is 0, logit_loss is 'none' and the hint is 'off'")
+        return self
+
+    def canonical(self) -> Genome:
+        """The same student and training with genes that have no effect set to defaults."""
+        return replace(self, **self.family.canonical(self), recipe=self.recipe.canonical())
 
     def repaired(self) -> Genome:
         """Fix what an unconstrained operator can break: sort widths, give an empty loss CE."""
-        widths = sorted(s.width for s in self.stages)
-        stages = tuple(replace(s, width=w) for s, w in zip(self.stages, widths))
         r = self.recipe
         if r.ce_weight == 0 and not r.distills:
             r = replace(r, ce_weight=1.0)
-        return replace(self, stages=stages, recipe=r).canonical()
+        return replace(self, **self.family.repaired(self), recipe=r).canonical()
 
     @property
     def hash(self) -> str:
@@ -297,22 +269,31 @@ class Genome:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def hint_stage(self) -> int | None:
-        """Index of the student stage the hint reads, or ``None`` without a hint."""
+        """Index of the student's feature tap (stage) the hint reads, or ``None`` without a hint."""
         if not self.recipe.has_hint:
             return None
-        return hint_index(self.recipe.hint_position, len(self.stages))
+        return hint_index(self.recipe.hint_position, len(self.family.tap_channels(self)))
 
     def with_recipe(self, recipe: Recipe) -> Genome:
         return replace(self, recipe=recipe).canonical()
 
+    # ---- the network ----
+    def build(self, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None):
+        """The student network for inputs of ``in_shape``; with a ``seed`` its initial weights are a
+        function of it alone (the global RNG is left as it was)."""
+        return self.family.build(self, in_shape, num_classes, seed)
+
+    def count_params(self, in_shape: tuple[int, int, int], num_classes: int) -> int:
+        """Parameters of :meth:`build`'s network, counted without building it."""
+        return self.family.count_params(self, in_shape, num_classes)
+
+    def count_macs(self, in_shape: tuple[int, int, int], num_classes: int) -> int:
+        """Multiply-adds of one input through :meth:`build`'s network, counted without building it."""
+        return self.family.count_macs(self, in_shape, num_classes)
+
     # ---- JSON ----
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "space": self.space,
-            "stem_width": self.stem_width,
-            "stages": [asdict(s) for s in self.stages],
-            "recipe": asdict(self.recipe),
-        }
+        return {"space": self.space, **self.family.to_dict(self), "recipe": asdict(self.recipe)}
 
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -321,23 +302,15 @@ class Genome:
     def from_dict(cls, d: dict[str, Any]) -> Genome:
         if not isinstance(d, dict):
             raise ValueError(f"a genome must be a JSON object; got {type(d).__name__}")
-        _check_keys("genome", d, {"space", "stem_width", "stages", "recipe"}, required={"stem_width", "stages"})
-        if not isinstance(d["stages"], list) or not d["stages"]:
-            raise ValueError("the genome's 'stages' must be a non-empty list")
-        stages = []
-        for i, s in enumerate(d["stages"]):
-            if not isinstance(s, dict):
-                raise ValueError(f"stage {i} must be a JSON object; got {s!r}")
-            _check_keys(f"stage {i}", s, {f.name for f in fields(StageGene)}, required={"block", "depth", "width"})
-            stages.append(StageGene(**s))
+        family = get_space(d.get("space", "default")).family
+        check_keys("genome", d, {"space", "recipe", *family.genome_keys}, required=set(family.required_keys))
+        arch = family.from_dict(d)
         recipe_d = d.get("recipe", {})
         if not isinstance(recipe_d, dict):
             raise ValueError(f"the genome's 'recipe' must be a JSON object; got {recipe_d!r}")
-        _check_keys("recipe", recipe_d, {f.name for f in fields(Recipe)})
+        check_keys("recipe", recipe_d, {f.name for f in fields(Recipe)})
         recipe = Recipe(**{k: _as_float_if_number(Recipe, k, v) for k, v in recipe_d.items()})
-        return cls(
-            stem_width=d["stem_width"], stages=tuple(stages), recipe=recipe, space=d.get("space", "default")
-        ).validate()
+        return cls(**arch, recipe=recipe, space=d.get("space", "default")).validate()
 
     @classmethod
     def from_json(cls, text: str) -> Genome:
@@ -349,15 +322,11 @@ class Genome:
 
     # ---- pymoo vector ----
     def to_vector(self) -> np.ndarray:
-        """Integer indices into :meth:`SearchSpace.vector_choices`; inactive stages use index 0."""
+        """Integer indices into :meth:`SearchSpace.vector_choices`."""
         space = get_space(self.space)
         g = self.canonical()
-        v = [len(g.stages) - space.min_stages, space.stem_widths.index(g.stem_width)]
-        for i in range(space.max_stages):
-            for gene, choices in space.stage_choices:
-                v.append(choices.index(getattr(g.stages[i], gene)) if i < len(g.stages) else 0)
-        for gene, choices in space.recipe_choices:
-            v.append(choices.index(getattr(g.recipe, gene)))
+        v = space.family.to_vector(space.arch, g)
+        v += [choices.index(getattr(g.recipe, gene)) for gene, choices in space.recipe_choices]
         return np.asarray(v, dtype=np.int64)
 
     @classmethod
@@ -369,22 +338,15 @@ class Genome:
         if v.shape != (len(choices),):
             raise ValueError(f"the vector must have {len(choices)} entries; got shape {v.shape}")
         vals = [c[int(np.clip(i, 0, len(c) - 1))] for i, (_, c) in zip(v, choices)]
-        n, stem = vals[0], vals[1]
-        k = len(sp.stage_choices)
-        stages = tuple(StageGene(*vals[2 + i * k : 2 + (i + 1) * k]) for i in range(n))
-        recipe = Recipe(*vals[2 + sp.max_stages * k :])
-        return cls(stem_width=int(stem), stages=stages, recipe=recipe, space=sp.name).repaired()
+        n_recipe = len(sp.recipe_choices)
+        arch = sp.family.from_vector(sp.arch, vals[:-n_recipe])
+        return cls(**arch, recipe=Recipe(*vals[-n_recipe:]), space=sp.name).repaired()
 
     # ---- mutation ----
     def mutate(self, rng: np.random.Generator, n_genes: int = 1) -> Genome:
-        """Resample ``n_genes`` random positions of the vector (stage count included)."""
+        """Resample ``n_genes`` random positions of the vector (the family's structure genes included)."""
         sp = get_space(self.space)
-        v = self.to_vector()
-        # Fill inactive stages from random stages so that growing a stage gives a sensible one.
-        k = len(sp.stage_choices)
-        for i in range(len(self.stages), sp.max_stages):
-            src = int(rng.integers(len(self.stages)))
-            v[2 + i * k : 2 + (i + 1) * k] = v[2 + src * k : 2 + (src + 1) * k]
+        v = sp.family.prepare_mutation(sp.arch, self, self.to_vector(), rng)
         _, upper = sp.bounds()
         mutable = np.flatnonzero(upper > 0)
         for pos in rng.choice(mutable, size=min(n_genes, len(mutable)), replace=False):
@@ -397,27 +359,11 @@ def hint_index(position: str, n_stages: int) -> int:
     return int(round(HINT_DEPTH[position] * (n_stages - 1)))
 
 
-def _check_choice(label: str, value: Any, choices: tuple) -> None:
-    # Compare types too: bool is a subclass of int, and True must not stand for 1.
-    if not any(value == c and type(value) is type(c) for c in choices):
-        allowed = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"the {label} gene must be one of {{{allowed}}}; got {value!r}")
-
-
 def _as_float_if_number(cls: type, name: str, value: Any) -> Any:
     """JSON writes 4.0 as 4; read an int back as float where the field is a float."""
     if isinstance(cls.__dataclass_fields__[name].default, float) and type(value) is int:
         return float(value)
     return value
-
-
-def _check_keys(what: str, d: dict, allowed: set[str], required: set[str] = frozenset()) -> None:
-    unknown = sorted(set(d) - allowed)
-    if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r} in {what}; allowed: {', '.join(sorted(allowed))}")
-    missing = sorted(required - set(d))
-    if missing:
-        raise ValueError(f"{what} is missing the key {missing[0]!r}")
 
 
 def load_genome(path: str) -> Genome:

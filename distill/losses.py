@@ -2,7 +2,8 @@
 
 The recipe's loss is ``ce_weight * CE + kd_weight * logit_loss + hint_weight * hint``, where
 ``hint = distance(*transform(student_feature, teacher_feature))``. Each registry holds exactly
-the gene values of :mod:`distill.genome`, so adding a KD loss is one entry here plus its tests.
+the gene values of :mod:`distill.genome` (the genome reads its choices from these registries, in
+registration order), so adding a KD loss is one entry here plus its tests.
 
 - :data:`LOGIT_LOSSES`: ``name -> fn(student_logits, teacher_logits, temperature) -> scalar``.
 - :data:`HINT_TRANSFORMS`: ``name -> cls(student_channels, teacher_channels)``, an ``nn.Module``
@@ -28,9 +29,23 @@ from distill.registry import Registry
 LogitLoss = Callable[[Tensor, Tensor, float], Tensor]
 HintDistance = Callable[[Tensor, Tensor], Tensor]
 
+# Registration order is the order of the genome's gene choices (the search vector's indices and the
+# predictor's one-hot columns): append new entries, never insert.
 LOGIT_LOSSES: Registry[LogitLoss] = Registry("logit loss")
 HINT_TRANSFORMS: Registry[type[nn.Module]] = Registry("hint transform")
 HINT_DISTANCES: Registry[HintDistance] = Registry("hint distance")
+
+
+def uses_temperature(fn: LogitLoss) -> LogitLoss:
+    """Marks a logit loss whose ``temperature`` argument matters (the genome canonicalises it otherwise)."""
+    fn.uses_temperature = True  # type: ignore[attr-defined]
+    return fn
+
+
+def temperature_losses() -> tuple[str, ...]:
+    """Names of the logit losses marked with :func:`uses_temperature`, in registration order."""
+    return tuple(n for n in LOGIT_LOSSES.names() if getattr(LOGIT_LOSSES.get(n), "uses_temperature", False))
+
 
 # Small enough to leave O(1e-4)-scale probabilities and attention maps untouched, large enough
 # to keep square roots and divisions of all-zero vectors finite in float32.
@@ -93,6 +108,7 @@ def no_logit_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: f
 
 
 @LOGIT_LOSSES.register("kl")
+@uses_temperature
 def kl_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 4.0) -> Tensor:
     r"""Knowledge distillation, Hinton, Vinyals & Dean, "Distilling the Knowledge in a Neural
     Network" (2015).
@@ -116,6 +132,7 @@ def kl_loss(student_logits: Tensor, teacher_logits: Tensor, temperature: float =
 
 
 @LOGIT_LOSSES.register("dist")
+@uses_temperature
 def dist_loss(
     student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0, beta: float = 1.0, gamma: float = 1.0
 ) -> Tensor:

@@ -6,20 +6,51 @@ contract the rest of the project relies on:
 * ``forward(x) -> logits``  # (B, K)
 * ``forward_features(x) -> (logits, [stage outputs])``  # each (B, C_i, H_i, W_i), shallow to deep
 
-A block type is one registry entry (``BLOCKS``); adding one is a class plus its tests. Each block
-class also counts its parameters without being built (``params``, a static method), so the search
-can price thousands of architectures per second; a test checks every count against the module.
+A block type is one registry entry (``BLOCKS``): a :class:`Block` subclass that is at once the module
+and the declaration of its costs. Its static methods ``params``, ``macs`` and ``shortcut_kind`` are
+written with operators that work on Python ints and on numpy arrays alike, so the network's parameter
+and MAC counts (:func:`count_net_params`, :func:`count_net_macs`), the search's cost model and the
+predictor's vectorised graph encoder all read the same formulas; tests check every formula against the
+built module (``count_params``, ``count_flops``) and the shortcut against the module's residual.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
 import torch
 from torch import nn
 
-from distill.genome import Genome, StageGene
 from distill.registry import Registry
 
-BLOCKS: Registry[type[nn.Module]] = Registry("block type")
+
+@dataclass(frozen=True)
+class StageGene:
+    """One stage of a :class:`StagedNet`: ``depth`` blocks of one type (a student's gene, a teacher's spec)."""
+
+    block: str
+    depth: int
+    width: int
+    kernel: int = 3
+    expansion: int = 1
+    se: bool = False
+
+
+class Buildable(Protocol):
+    """What :func:`build_student` needs of a genome (:class:`distill.genome.Genome` is one)."""
+
+    def build(self, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None) -> nn.Module: ...
+
+
+# What the cost formulas take and return: Python ints for one block, numpy int arrays for many.
+Num = int | bool | np.ndarray
+
+# A block's shortcut, as ``Block.shortcut_kind`` returns it (an index into this tuple).
+SHORTCUTS = ("none", "identity", "projection")
+NO_SHORTCUT, IDENTITY, PROJECTION = range(len(SHORTCUTS))
 
 
 def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
@@ -32,9 +63,22 @@ def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, 
     return nn.Sequential(*layers)
 
 
-def conv_bn_params(cin: int, cout: int, kernel: int, groups: int = 1) -> int:
-    """Parameters of :func:`conv_bn`: the bias-free convolution and the BatchNorm's weight and bias."""
+def conv_bn_params(cin: Num, cout: Num, kernel: Num, groups: Num = 1) -> Num:
+    """Parameters of :func:`conv_bn`: the bias-free convolution and the BatchNorm's weight and bias.
+
+    Like every cost formula here, it takes ints or numpy arrays.
+    """
     return cin // groups * cout * kernel * kernel + 2 * cout
+
+
+def conv_macs(cin: Num, cout: Num, kernel: Num, out_pixels: Num, groups: Num = 1) -> Num:
+    """Multiply-adds of a ``kernel x kernel`` convolution with ``out_pixels`` output positions."""
+    return cin // groups * cout * kernel * kernel * out_pixels
+
+
+def keeps_shape(cin: Num, cout: Num, stride: Num) -> Num:
+    """Whether a block's output has its input's shape (stride 1, ``cin == cout``); ints or arrays."""
+    return (stride == 1) & (cin == cout)
 
 
 class SqueezeExcite(nn.Module):
@@ -48,17 +92,62 @@ class SqueezeExcite(nn.Module):
         self.act = nn.ReLU(inplace=True)
 
     @staticmethod
-    def params(channels: int, reduction: int = 4) -> int:
-        hidden = max(4, channels // reduction)
-        return channels * hidden + hidden + hidden * channels + channels
+    def hidden(channels: Num, reduction: int = 4) -> Num:
+        return np.maximum(4, channels // reduction)
+
+    @staticmethod
+    def params(channels: Num, reduction: int = 4) -> Num:
+        hidden = SqueezeExcite.hidden(channels, reduction)
+        return 2 * channels * hidden + hidden + channels  # two 1x1 convs with biases
+
+    @staticmethod
+    def macs(channels: Num, reduction: int = 4) -> Num:
+        """Per image: both 1x1 convs run on the pooled ``1 x 1`` map, whatever the resolution."""
+        return 2 * channels * SqueezeExcite.hidden(channels, reduction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W)
         s = x.mean((2, 3), keepdim=True)  # (B, C, 1, 1)
         return x * torch.sigmoid(self.fc2(self.act(self.fc1(s))))
 
 
+class Block(nn.Module):
+    """A block type: the module, and its costs and shortcut declared once, without building it.
+
+    Subclasses take ``(cin, cout, stride, kernel, expansion, se)`` and implement the static methods
+    below with operators that work on ints and on numpy arrays alike (``&`` not ``and``, ``np.where``
+    not ``if``, ``flag * x`` for an optional part), so one formula serves a single network and a
+    vectorised batch of thousands of blocks.
+    """
+
+    # Whether the ``expansion`` gene changes the block; when not, the genome's canonical form sets it to 1.
+    uses_expansion: ClassVar[bool] = False
+
+    @staticmethod
+    def params(cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num, se: Num) -> Num:
+        """Parameters, exactly as :func:`distill.cost.count_params` counts the module."""
+        raise NotImplementedError
+
+    @staticmethod
+    def macs(
+        cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num, se: Num, in_pixels: Num, out_pixels: Num
+    ) -> Num:
+        """Multiply-adds of one forward pass of one input, as :func:`distill.cost.count_flops` counts them.
+
+        ``in_pixels`` and ``out_pixels`` are the spatial positions of the block's input and output.
+        """
+        raise NotImplementedError
+
+    @staticmethod
+    def shortcut_kind(cin: Num, cout: Num, stride: Num) -> Num:
+        """Index into :data:`SHORTCUTS` of the block's skip connection (none by default)."""
+        return np.zeros(np.shape(cin), dtype=np.int64)
+
+
+BLOCKS: Registry[type[Block]] = Registry("block type")
+
+
 @BLOCKS.register("conv")
-class ConvBlock(nn.Module):
+class ConvBlock(Block):
     """Plain ``conv(k) -> BN -> ReLU`` (VGG style), optional SE."""
 
     def __init__(self, cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> None:
@@ -67,41 +156,73 @@ class ConvBlock(nn.Module):
         self.se = SqueezeExcite(cout) if se else nn.Identity()
 
     @staticmethod
-    def params(cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> int:
-        return conv_bn_params(cin, cout, kernel) + (SqueezeExcite.params(cout) if se else 0)
+    def params(cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num = 1, se: Num = False) -> Num:
+        return conv_bn_params(cin, cout, kernel) + se * SqueezeExcite.params(cout)
+
+    @staticmethod
+    def macs(
+        cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num, se: Num, in_pixels: Num, out_pixels: Num
+    ) -> Num:
+        return conv_macs(cin, cout, kernel, out_pixels) + se * SqueezeExcite.macs(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.se(self.body(x))
 
 
 @BLOCKS.register("basic")
-class BasicBlock(nn.Module):
-    """ResNet basic block (He et al., CVPR 2016): ``relu(F(x) + shortcut(x))`` with two k x k convs."""
+class BasicBlock(Block):
+    """ResNet basic block (He et al., CVPR 2016): ``relu(F(x) + shortcut(x))`` with two k x k convs.
+
+    The shortcut is the identity when the block keeps the shape, a strided 1x1 projection otherwise.
+    """
 
     def __init__(self, cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> None:
         super().__init__()
         self.conv1 = conv_bn(cin, cout, kernel, stride)
         self.conv2 = conv_bn(cout, cout, kernel, act=False)
         self.se = SqueezeExcite(cout) if se else nn.Identity()
-        self.shortcut = nn.Identity() if stride == 1 and cin == cout else conv_bn(cin, cout, 1, stride, act=False)
+        identity = self.shortcut_kind(cin, cout, stride) == IDENTITY
+        self.shortcut = nn.Identity() if identity else conv_bn(cin, cout, 1, stride, act=False)
         self.act = nn.ReLU(inplace=True)
 
     @staticmethod
-    def params(cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> int:
-        shortcut = 0 if stride == 1 and cin == cout else conv_bn_params(cin, cout, 1)
-        se_params = SqueezeExcite.params(cout) if se else 0
-        return conv_bn_params(cin, cout, kernel) + conv_bn_params(cout, cout, kernel) + se_params + shortcut
+    def shortcut_kind(cin: Num, cout: Num, stride: Num) -> Num:
+        return np.where(keeps_shape(cin, cout, stride), IDENTITY, PROJECTION)
+
+    @staticmethod
+    def params(cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num = 1, se: Num = False) -> Num:
+        projection = BasicBlock.shortcut_kind(cin, cout, stride) == PROJECTION
+        return (
+            conv_bn_params(cin, cout, kernel)
+            + conv_bn_params(cout, cout, kernel)
+            + se * SqueezeExcite.params(cout)
+            + projection * conv_bn_params(cin, cout, 1)
+        )
+
+    @staticmethod
+    def macs(
+        cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num, se: Num, in_pixels: Num, out_pixels: Num
+    ) -> Num:
+        projection = BasicBlock.shortcut_kind(cin, cout, stride) == PROJECTION
+        return (
+            conv_macs(cin, cout, kernel, out_pixels)
+            + conv_macs(cout, cout, kernel, out_pixels)
+            + projection * conv_macs(cin, cout, 1, out_pixels)
+            + se * SqueezeExcite.macs(cout)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.se(self.conv2(self.conv1(x))) + self.shortcut(x))
 
 
 @BLOCKS.register("mbconv")
-class MBConv(nn.Module):
+class MBConv(Block):
     """Inverted residual (MobileNetV2, Sandler et al. 2018): 1x1 expand -> k x k depthwise -> SE -> 1x1 project.
 
     The residual is used when the block keeps shape (stride 1, ``cin == cout``).
     """
+
+    uses_expansion = True
 
     def __init__(self, cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> None:
         super().__init__()
@@ -110,14 +231,34 @@ class MBConv(nn.Module):
         self.depthwise = conv_bn(hidden, hidden, kernel, stride, groups=hidden)
         self.se = SqueezeExcite(hidden) if se else nn.Identity()
         self.project = conv_bn(hidden, cout, 1, act=False)
-        self.residual = stride == 1 and cin == cout
+        self.residual = bool(self.shortcut_kind(cin, cout, stride) == IDENTITY)
 
     @staticmethod
-    def params(cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> int:
+    def shortcut_kind(cin: Num, cout: Num, stride: Num) -> Num:
+        return np.where(keeps_shape(cin, cout, stride), IDENTITY, NO_SHORTCUT)
+
+    @staticmethod
+    def params(cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num = 1, se: Num = False) -> Num:
         hidden = cin * expansion
-        expand = conv_bn_params(cin, hidden, 1) if expansion != 1 else 0
-        se_params = SqueezeExcite.params(hidden) if se else 0
-        return expand + conv_bn_params(hidden, hidden, kernel, hidden) + se_params + conv_bn_params(hidden, cout, 1)
+        return (
+            (expansion != 1) * conv_bn_params(cin, hidden, 1)
+            + conv_bn_params(hidden, hidden, kernel, hidden)
+            + se * SqueezeExcite.params(hidden)
+            + conv_bn_params(hidden, cout, 1)
+        )
+
+    @staticmethod
+    def macs(
+        cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num, se: Num, in_pixels: Num, out_pixels: Num
+    ) -> Num:
+        hidden = cin * expansion
+        # the 1x1 expansion runs before the strided depthwise conv: at the input resolution
+        return (
+            (expansion != 1) * conv_macs(cin, hidden, 1, in_pixels)
+            + conv_macs(hidden, hidden, kernel, out_pixels, hidden)
+            + conv_macs(hidden, cout, 1, out_pixels)
+            + se * SqueezeExcite.macs(hidden)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.project(self.se(self.depthwise(self.expand(x))))
@@ -125,7 +266,7 @@ class MBConv(nn.Module):
 
 
 @BLOCKS.register("dwsep")
-class DepthwiseSeparable(nn.Module):
+class DepthwiseSeparable(Block):
     """Depthwise-separable conv (MobileNetV1, Howard et al. 2017): k x k depthwise -> SE -> 1x1 pointwise."""
 
     def __init__(self, cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> None:
@@ -135,9 +276,18 @@ class DepthwiseSeparable(nn.Module):
         self.pointwise = conv_bn(cin, cout, 1)
 
     @staticmethod
-    def params(cin: int, cout: int, stride: int, kernel: int, expansion: int = 1, se: bool = False) -> int:
-        se_params = SqueezeExcite.params(cin) if se else 0
-        return conv_bn_params(cin, cin, kernel, cin) + se_params + conv_bn_params(cin, cout, 1)
+    def params(cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num = 1, se: Num = False) -> Num:
+        return conv_bn_params(cin, cin, kernel, cin) + se * SqueezeExcite.params(cin) + conv_bn_params(cin, cout, 1)
+
+    @staticmethod
+    def macs(
+        cin: Num, cout: Num, stride: Num, kernel: Num, expansion: Num, se: Num, in_pixels: Num, out_pixels: Num
+    ) -> Num:
+        return (
+            conv_macs(cin, cin, kernel, out_pixels, cin)
+            + se * SqueezeExcite.macs(cin)
+            + conv_macs(cin, cout, 1, out_pixels)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pointwise(self.se(self.depthwise(x)))
@@ -146,6 +296,52 @@ class DepthwiseSeparable(nn.Module):
 def stem_stride(in_shape: tuple[int, int, int]) -> int:
     """Large inputs (MNIST's 28x28 and up) are halved by the stem to keep students cheap."""
     return 2 if min(in_shape[1:]) >= 24 else 1
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """One block of a :class:`StagedNet`: where it sits, its arguments and its spatial sizes."""
+
+    stage: int
+    index: int  # inside its stage
+    block: str
+    cin: int
+    cout: int
+    stride: int
+    kernel: int
+    expansion: int
+    se: bool
+    in_hw: tuple[int, int]
+    out_hw: tuple[int, int]
+
+    @property
+    def args(self) -> tuple[int, int, int, int, int, bool]:
+        """The block constructor's (and cost formulas') arguments."""
+        return self.cin, self.cout, self.stride, self.kernel, self.expansion, self.se
+
+
+def stem_output_hw(in_shape: tuple[int, int, int]) -> tuple[int, int]:
+    """Height and width after the stem (a padded ``3 x 3`` conv of stride :func:`stem_stride`)."""
+    stride = stem_stride(in_shape)
+    return -(-in_shape[1] // stride), -(-in_shape[2] // stride)
+
+
+def plan_blocks(stem_width: int, stages: tuple[StageGene, ...], in_shape: tuple[int, int, int]) -> Iterator[BlockPlan]:
+    """The blocks of ``StagedNet(stem_width, stages, in_shape, ...)`` in order: the one down-sampling rule.
+
+    The first block of every stage after the first halves the spatial size while its smaller side is > 1.
+    Every kernel is odd and padded by ``kernel // 2``, so a stride-``s`` conv gives ``ceil(size / s)``.
+    """
+    h, w = stem_output_hw(in_shape)
+    size, cin = min(h, w), stem_width
+    for i, spec in enumerate(stages):
+        for j in range(spec.depth):
+            down = 2 if (i > 0 and j == 0 and size > 1) else 1
+            out_hw = (-(-h // down), -(-w // down))
+            yield BlockPlan(
+                i, j, spec.block, cin, spec.width, down, spec.kernel, spec.expansion, spec.se, (h, w), out_hw
+            )
+            size, (h, w), cin = -(-size // down), out_hw, spec.width
 
 
 class StagedNet(nn.Module):
@@ -167,19 +363,13 @@ class StagedNet(nn.Module):
         super().__init__()
         self.in_shape = tuple(in_shape)
         self.num_classes = num_classes
-        stride = stem_stride(in_shape)
-        self.stem = conv_bn(in_shape[0], stem_width, 3, stride)
-        size = -(-min(in_shape[1:]) // stride)
-        blocks, cin = [], stem_width
-        for i, spec in enumerate(stages):
-            layers = []
-            for j in range(spec.depth):
-                down = 2 if (i > 0 and j == 0 and size > 1) else 1
-                layers.append(BLOCKS.get(spec.block)(cin, spec.width, down, spec.kernel, spec.expansion, spec.se))
-                size = -(-size // down)
-                cin = spec.width
-            blocks.append(nn.Sequential(*layers))
-        self.stages = nn.ModuleList(blocks)
+        self.stem = conv_bn(in_shape[0], stem_width, 3, stem_stride(in_shape))
+        blocks: list[list[nn.Module]] = [[] for _ in stages]
+        cin = stem_width
+        for plan in plan_blocks(stem_width, stages, in_shape):
+            blocks[plan.stage].append(BLOCKS.get(plan.block)(*plan.args))
+            cin = plan.cout
+        self.stages = nn.ModuleList(nn.Sequential(*layers) for layers in blocks)
         self.stage_channels = [s.width for s in stages]
         self.classifier = nn.Linear(cin, num_classes)
 
@@ -196,6 +386,9 @@ class StagedNet(nn.Module):
         return self.forward_features(x)[0]
 
 
+STEM_KERNEL = 3  # the stem is a 3 x 3 conv_bn
+
+
 def count_net_params(
     stem_width: int, stages: tuple[StageGene, ...], in_shape: tuple[int, int, int], num_classes: int
 ) -> int:
@@ -203,26 +396,37 @@ def count_net_params(
 
     Raises ``AttributeError`` when a block type has no ``params`` method (build the network instead).
     """
-    total = conv_bn_params(in_shape[0], stem_width, 3)
-    size = -(-min(in_shape[1:]) // stem_stride(in_shape))
+    total = conv_bn_params(in_shape[0], stem_width, STEM_KERNEL)
     cin = stem_width
-    for i, spec in enumerate(stages):  # the same down-sampling rule as StagedNet
-        for j in range(spec.depth):
-            down = 2 if (i > 0 and j == 0 and size > 1) else 1
-            total += BLOCKS.get(spec.block).params(cin, spec.width, down, spec.kernel, spec.expansion, spec.se)
-            size = -(-size // down)
-            cin = spec.width
-    return total + cin * num_classes + num_classes
+    for plan in plan_blocks(stem_width, stages, in_shape):
+        total += BLOCKS.get(plan.block).params(*plan.args)
+        cin = plan.cout
+    return int(total + cin * num_classes + num_classes)
+
+
+def count_net_macs(
+    stem_width: int, stages: tuple[StageGene, ...], in_shape: tuple[int, int, int], num_classes: int
+) -> int:
+    """Multiply-adds of one input through ``StagedNet(...)`` without building it, as ``count_flops`` counts."""
+    h, w = stem_output_hw(in_shape)
+    total = conv_macs(in_shape[0], stem_width, STEM_KERNEL, h * w)
+    cin = stem_width
+    for plan in plan_blocks(stem_width, stages, in_shape):
+        in_pixels, out_pixels = plan.in_hw[0] * plan.in_hw[1], plan.out_hw[0] * plan.out_hw[1]
+        total += BLOCKS.get(plan.block).macs(*plan.args, in_pixels, out_pixels)
+        cin = plan.cout
+    return int(total + cin * num_classes)
 
 
 def build_student(
-    genome: Genome, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None
-) -> StagedNet:
+    genome: Buildable, in_shape: tuple[int, int, int], num_classes: int, seed: int | None = None
+) -> nn.Module:
     """The student network of ``genome`` for inputs of ``in_shape`` and ``num_classes`` outputs.
 
     With a ``seed`` the initial weights are a function of it alone (the global RNG is left as it was).
+    The genome's student family builds it (see :mod:`distill.families`).
     """
-    return build_net(genome.stem_width, genome.stages, in_shape, num_classes, seed)
+    return genome.build(in_shape, num_classes, seed)
 
 
 def build_net(

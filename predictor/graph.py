@@ -1,5 +1,11 @@
 """Student genome + distillation recipe -> a ``torch_geometric`` graph for the accuracy predictor.
 
+The architecture's nodes, features and edges come from the genome's student family
+(:meth:`~distill.families.StudentFamily.graph` and ``graph_batch``; for the staged CNN, with the block
+types' own cost formulas); this module declares the recipe's nodes, composes the one feature layout
+(:data:`LAYOUT`) from every family's declarations, adds the recipe nodes and their edges, doubles and
+sorts the edges and packs ``Data`` / ``Batch`` objects. For the staged CNN family, the graph reads:
+
 Nodes (in this order inside every graph)::
 
     input, stem, block_1 ... block_B, head, output, logit_kd [, hint]
@@ -53,8 +59,9 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch, Data
 
+from distill.families import FAMILIES, ArchGraph, ArchGraphBatch, GraphLayout, StudentFamily, ragged_arange
+from distill.families.staged_cnn import block_cost, shortcut_of
 from distill.genome import (
-    BLOCK_TYPES,
     HINT_DEPTH,
     HINT_DISTANCES,
     HINT_POSITIONS,
@@ -62,11 +69,14 @@ from distill.genome import (
     LOGIT_LOSSES,
     TEMPERATURE_LOSSES,
     Genome,
+    get_space,
 )
+from distill.nets import SHORTCUTS
 
 __all__ = [
     "EDGE_KINDS",
     "FEATURE_NAMES",
+    "LAYOUT",
     "NODE_TYPES",
     "NUM_EDGE_TYPES",
     "NUM_NODE_FEATURES",
@@ -78,26 +88,17 @@ __all__ = [
     "shortcut_of",
 ]
 
-NODE_TYPES = ("input", "stem", "block", "head", "output", "logit_kd", "hint")
-SHORTCUTS = ("none", "identity", "projection")
-EDGE_KINDS = ("flow", "residual_identity", "residual_projection", "logit_kd", "hint")
-NUM_EDGE_TYPES = 2 * len(EDGE_KINDS)  # forward kinds, then the reverse of each
 
-FEATURE_NAMES: tuple[str, ...] = (
-    *(f"node:{t}" for t in NODE_TYPES),
-    *(f"block:{b}" for b in BLOCK_TYPES),
-    *(f"shortcut:{s}" for s in SHORTCUTS),
-    "log2_c_in",  # log2(channels) / 8: widths of 8..128 channels land in [0.375, 0.875]
-    "log2_c_out",
-    "kernel",  # kernel / 7
-    "expansion",  # MBConv expansion / 6
-    "se",
-    "stride2",
-    "stage_pos",  # stage index / (n_stages - 1)
-    "chain_pos",  # position along input -> ... -> output, in [0, 1]
-    "downsample",  # halvings of the spatial size since the stem output / 4
-    "log10_params",  # log10(1 + parameters) / 6; the output node holds the total of stem + blocks
-    "log10_macs",  # log10(1 + MACs per pixel of the stem output) / 6; output node: the total
+def _union(*groups: Sequence[str]) -> tuple[str, ...]:
+    """The names of all groups, in order, each once."""
+    return tuple(dict.fromkeys(name for group in groups for name in group))
+
+
+_FAMILIES: list[StudentFamily] = [FAMILIES.get(name) for name in FAMILIES.names()]
+# The recipe's nodes, edges and features, the same for every family.
+RECIPE_NODE_TYPES = ("logit_kd", "hint")
+RECIPE_EDGE_KINDS = ("logit_kd", "hint")
+RECIPE_FEATURES: tuple[str, ...] = (
     *(f"logit_loss:{loss}" for loss in LOGIT_LOSSES),
     "log2_temperature",  # / 3
     "ce_weight",
@@ -107,13 +108,18 @@ FEATURE_NAMES: tuple[str, ...] = (
     "log2_hint_weight",  # / 2
     "hint_depth",  # HINT_DEPTH of the hint position
 )
+
+NODE_TYPES = _union(*(f.node_types for f in _FAMILIES), RECIPE_NODE_TYPES)
+EDGE_KINDS = _union(*(f.edge_kinds for f in _FAMILIES), RECIPE_EDGE_KINDS)
+NUM_EDGE_TYPES = 2 * len(EDGE_KINDS)  # forward kinds, then the reverse of each
+FEATURE_NAMES: tuple[str, ...] = _union(
+    tuple(f"node:{t}" for t in NODE_TYPES), *(f.graph_features for f in _FAMILIES), RECIPE_FEATURES
+)
 NUM_NODE_FEATURES = len(FEATURE_NAMES)
+LAYOUT = GraphLayout(FEATURE_NAMES, NODE_TYPES, EDGE_KINDS)
 _COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
+assert all("stage_pos" in f.graph_features for f in _FAMILIES), "the hint node records its depth in stage_pos"
 
-STEM_KERNEL = 3  # StagedNet's stem is a 3x3 conv_bn; the stem's cost is given for one input channel
-_FIXED_NODES = 5  # input, stem, head, output, logit_kd
-
-_BLOCK_ID = {b: i for i, b in enumerate(BLOCK_TYPES)}
 _LOSS_ID = {x: i for i, x in enumerate(LOGIT_LOSSES)}
 _HINT_POS_ID = {x: i for i, x in enumerate(HINT_POSITIONS)}
 _TRANSFORM_ID = {x: i for i, x in enumerate(HINT_TRANSFORMS)}
@@ -121,93 +127,7 @@ _DISTANCE_ID = {x: i for i, x in enumerate(HINT_DISTANCES)}
 _HINT_DEPTHS = np.array([HINT_DEPTH.get(p, -1.0) for p in HINT_POSITIONS])  # 'off' -> -1
 _TEMPERATURE_LOSS = np.array([x in TEMPERATURE_LOSSES for x in LOGIT_LOSSES])
 _NO_LOGIT_LOSS = _LOSS_ID["none"]
-_BASIC, _MBCONV = _BLOCK_ID["basic"], _BLOCK_ID["mbconv"]
-
-
-# ---------------------------------------------------------------------------------------------
-# Shared formulas (vectorised; the single-genome encoder calls them on scalars)
-# ---------------------------------------------------------------------------------------------
-def shortcut_of(block: np.ndarray, cin: np.ndarray, cout: np.ndarray, stride2: np.ndarray) -> np.ndarray:
-    """Index into :data:`SHORTCUTS` of each block's shortcut, mirroring :mod:`distill.nets`."""
-    block, cin, cout, stride2 = np.broadcast_arrays(block, cin, cout, stride2)
-    keeps_shape = ~stride2.astype(bool) & (cin == cout)
-    out = np.zeros(block.shape, dtype=np.int64)
-    out[(block == _BASIC) & keeps_shape] = 1
-    out[(block == _BASIC) & ~keeps_shape] = 2
-    out[(block == _MBCONV) & keeps_shape] = 1
-    return out
-
-
-def _se_params(c: np.ndarray) -> np.ndarray:
-    hidden = np.maximum(4, c // 4)  # SqueezeExcite(reduction=4): two 1x1 convs with biases
-    return 2 * c * hidden + hidden + c
-
-
-def block_cost(
-    block: np.ndarray,
-    cin: np.ndarray,
-    cout: np.ndarray,
-    kernel: np.ndarray,
-    expansion: np.ndarray,
-    se: np.ndarray,
-    stride2: np.ndarray,
-    downsample: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Parameters and MACs of blocks, computed from the genes as :mod:`distill.nets` builds them.
-
-    Args:
-        block: index into :data:`~distill.genome.BLOCK_TYPES`.
-        cin, cout, kernel, expansion: the block's channels in and out, kernel and MBConv expansion.
-        se, stride2: squeeze-and-excitation and stride-2 flags.
-        downsample: halvings of the spatial size from the stem output to the block output.
-
-    Returns:
-        ``(params, macs)``: parameters exactly as ``count_params`` counts them (conv weights, BN affine,
-        SE), and multiply-adds of the convolutions per pixel of the stem output.
-    """
-    block, cin, cout, kernel, expansion, se, stride2, downsample = (
-        np.asarray(a, dtype=np.int64) for a in (block, cin, cout, kernel, expansion, se, stride2, downsample)
-    )
-    k2 = kernel * kernel
-    proj = shortcut_of(block, cin, cout, stride2) == 2
-    hidden = cin * expansion
-    expands = expansion != 1
-    # One entry per block type, in BLOCK_TYPES order: (params, MACs at the output resolution).
-    costs = {
-        "conv": (k2 * cin * cout + 2 * cout + se * _se_params(cout), k2 * cin * cout),
-        "basic": (
-            k2 * cin * cout + k2 * cout * cout + 4 * cout + se * _se_params(cout) + proj * (cin * cout + 2 * cout),
-            k2 * cin * cout + k2 * cout * cout + proj * cin * cout,
-        ),
-        "mbconv": (
-            expands * (cin * hidden + 2 * hidden)
-            + k2 * hidden
-            + 2 * hidden
-            + se * _se_params(hidden)
-            + hidden * cout
-            + 2 * cout,
-            # the 1x1 expansion runs before the strided depthwise conv: 4x the output pixels
-            expands * cin * hidden * np.where(stride2 == 1, 4, 1) + k2 * hidden + hidden * cout,
-        ),
-        "dwsep": (k2 * cin + 2 * cin + se * _se_params(cin) + cin * cout + 2 * cout, k2 * cin + cin * cout),
-    }
-    assert tuple(costs) == BLOCK_TYPES, "block_cost needs one formula per registered block type"
-    params = np.choose(block, [p for p, _ in costs.values()])
-    macs = np.choose(block, [m for _, m in costs.values()]) * 0.25**downsample
-    return params, macs
-
-
-def _stem_cost(stem_width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    k2 = STEM_KERNEL * STEM_KERNEL
-    return k2 * stem_width + 2 * stem_width, k2 * stem_width
-
-
-def _log2c(c: np.ndarray) -> np.ndarray:
-    return np.log2(c) / 8.0
-
-
-def _log10n(n: np.ndarray) -> np.ndarray:
-    return np.log10(1.0 + n) / 6.0
+_RECIPE_NODES = 1  # logit_kd; a hint node too when the hint is on
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,8 +140,9 @@ def genome_to_graph(genome: Genome) -> Data:
         ``Data(x=(N, NUM_NODE_FEATURES) float32, edge_index=(2, E) int64, edge_type=(E,) int64)``.
     """
     g = genome.canonical()
-    rows: list[np.ndarray] = []
-    edges: list[tuple[int, int, str]] = []
+    arch: ArchGraph = g.family.graph(g, LAYOUT)
+    rows = list(arch.x)
+    edges = list(arch.edges)
 
     def add_node(kind: str, **features: float) -> int:
         row = np.zeros(NUM_NODE_FEATURES, dtype=np.float32)
@@ -231,69 +152,6 @@ def genome_to_graph(genome: Genome) -> Data:
         rows.append(row)
         return len(rows) - 1
 
-    n_stages = len(g.stages)
-    n_blocks = sum(s.depth for s in g.stages)
-    chain_len = n_blocks + 4  # input, stem, blocks, head, output
-
-    def chain_pos(t: int) -> float:
-        return t / (chain_len - 1)
-
-    stem_params, stem_macs = _stem_cost(np.int64(g.stem_width))
-    total_params, total_macs = stem_params, stem_macs
-    prev = add_node("input", chain_pos=chain_pos(0))
-    prev = add_node(
-        "stem",
-        log2_c_out=_log2c(g.stem_width),
-        kernel=STEM_KERNEL / 7,
-        chain_pos=chain_pos(1),
-        log10_params=_log10n(stem_params),
-        log10_macs=_log10n(stem_macs),
-    )
-    edges.append((prev - 1, prev, "flow"))
-    cin, t, stage_last_block, shortcuts = g.stem_width, 2, [], {}
-    for i, stage in enumerate(g.stages):
-        b = _BLOCK_ID[stage.block]
-        for j in range(stage.depth):
-            stride2 = i > 0 and j == 0
-            params, macs = block_cost(b, cin, stage.width, stage.kernel, stage.expansion, stage.se, stride2, i)
-            shortcut = int(shortcut_of(b, cin, stage.width, stride2))
-            node = add_node(
-                "block",
-                **{f"block:{stage.block}": 1.0, f"shortcut:{SHORTCUTS[shortcut]}": 1.0},
-                log2_c_in=_log2c(cin),
-                log2_c_out=_log2c(stage.width),
-                kernel=stage.kernel / 7,
-                expansion=stage.expansion / 6,
-                se=float(stage.se),
-                stride2=float(stride2),
-                stage_pos=i / max(n_stages - 1, 1),
-                chain_pos=chain_pos(t),
-                downsample=i / 4,
-                log10_params=_log10n(params),
-                log10_macs=_log10n(macs),
-            )
-            edges.append((prev, node, "flow"))
-            shortcuts[node] = SHORTCUTS[shortcut]
-            total_params, total_macs = total_params + params, total_macs + macs
-            prev, cin, t = node, stage.width, t + 1
-        stage_last_block.append(prev)
-    head = add_node(
-        "head",
-        log2_c_in=_log2c(cin),
-        stage_pos=1.0,
-        chain_pos=chain_pos(t),
-        downsample=(n_stages - 1) / 4,
-        log10_params=_log10n(np.int64(cin + 1)),  # the classifier's parameters per class
-    )
-    edges.append((prev, head, "flow"))
-    output = add_node(
-        "output", chain_pos=chain_pos(t + 1), log10_params=_log10n(total_params), log10_macs=_log10n(total_macs)
-    )
-    edges.append((head, output, "flow"))
-    for node, shortcut in shortcuts.items():  # the skip carries pred(b)'s output to succ(b)
-        if shortcut != "none":
-            edges.append((node - 1, node + 1, f"residual_{shortcut}"))
-
     r = g.recipe
     kd = add_node(
         "logit_kd",
@@ -302,7 +160,7 @@ def genome_to_graph(genome: Genome) -> Data:
         ce_weight=r.ce_weight,
         log2_kd_weight=np.log2(r.kd_weight) / 2,
     )
-    edges.append((kd, output, "logit_kd"))
+    edges.append((kd, arch.output, LAYOUT.edge("logit_kd")))
     hint_stage = g.hint_stage()
     if hint_stage is not None:
         hint = add_node(
@@ -310,12 +168,12 @@ def genome_to_graph(genome: Genome) -> Data:
             **{f"hint_transform:{r.hint_transform}": 1.0, f"hint_distance:{r.hint_distance}": 1.0},
             log2_hint_weight=np.log2(r.hint_weight) / 2,
             hint_depth=HINT_DEPTH[r.hint_position],
-            stage_pos=hint_stage / max(n_stages - 1, 1),
+            stage_pos=hint_stage / max(len(arch.taps) - 1, 1),
         )
-        edges.append((hint, stage_last_block[hint_stage], "hint"))
+        edges.append((hint, arch.taps[hint_stage], LAYOUT.edge("hint")))
 
-    kind_id = {k: i for i, k in enumerate(EDGE_KINDS)}
-    both = [(s, d, kind_id[k]) for s, d, k in edges] + [(d, s, kind_id[k] + len(EDGE_KINDS)) for s, d, k in edges]
+    n_kinds = len(EDGE_KINDS)
+    both = [(s, d, k) for s, d, k in edges] + [(d, s, k + n_kinds) for s, d, k in edges]
     both.sort(key=lambda e: (e[1], e[0]))
     edge_array = np.array(both, dtype=np.int64).reshape(-1, 3)
     return Data(
@@ -329,27 +187,28 @@ def genome_to_graph(genome: Genome) -> Data:
 # ---------------------------------------------------------------------------------------------
 # Many genomes, vectorised
 # ---------------------------------------------------------------------------------------------
-def _ragged_arange(counts: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(c) for c in counts])`` without the Python loop."""
-    counts = np.asarray(counts, dtype=np.int64)
-    total = int(counts.sum())
-    starts = np.cumsum(counts) - counts
-    return np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
+def _by_family(genomes: Sequence[Genome]) -> dict[str, np.ndarray]:
+    """Positions of the genomes of each family, in order."""
+    try:
+        spaces = [g.space for g in genomes]
+    except AttributeError:
+        bad = next(i for i, g in enumerate(genomes) if not isinstance(g, Genome))
+        raise ValueError(f"expected Genome objects; item {bad} is {type(genomes[bad]).__name__}") from None
+    family_of = {space: get_space(space).family.name for space in set(spaces)}
+    if len(set(family_of.values())) == 1:  # the common case: one family, no regrouping
+        return {next(iter(family_of.values())): np.arange(len(genomes))}
+    names = np.array([family_of[s] for s in spaces])
+    return {f: np.flatnonzero(names == f) for f in dict.fromkeys(family_of[s] for s in spaces)}
 
 
-def _gene_tables(genomes: Sequence[Genome]) -> tuple[np.ndarray, np.ndarray]:
-    """The genes as two integer/float tables; the only per-genome Python work of the fast path."""
-    stages: list[tuple] = []
-    recipes: list[tuple] = []
+def _recipe_table(genomes: Sequence[Genome]) -> np.ndarray:
+    """The recipe genes as a float table; one row per genome."""
+    rows = []
     try:
         for g in genomes:
-            for s in g.stages:
-                stages.append((_BLOCK_ID[s.block], s.depth, s.width, s.kernel, s.expansion, s.se))
             r = g.recipe
-            recipes.append(
+            rows.append(
                 (
-                    len(g.stages),
-                    g.stem_width,
                     _LOSS_ID[r.logit_loss],
                     r.temperature,
                     r.ce_weight,
@@ -361,138 +220,90 @@ def _gene_tables(genomes: Sequence[Genome]) -> tuple[np.ndarray, np.ndarray]:
                 )
             )
     except KeyError as e:
-        raise ValueError(f"genome {len(recipes)} has an unknown gene value {e.args[0]!r}") from None
-    except AttributeError:
-        raise ValueError(f"expected Genome objects; item {len(recipes)} is {type(g).__name__}") from None
-    return np.array(stages, dtype=np.int64).reshape(-1, 6), np.array(recipes, dtype=np.float64).reshape(-1, 10)
+        raise ValueError(f"genome {len(rows)} has an unknown gene value {e.args[0]!r}") from None
+    return np.array(rows, dtype=np.float64).reshape(-1, 8)
+
+
+def _arch_batches(genomes: Sequence[Genome]) -> list[tuple[np.ndarray, ArchGraphBatch]]:
+    """``(positions, architecture graphs)`` of the genomes of each family."""
+    out = []
+    for family, positions in _by_family(genomes).items():
+        members = genomes if len(positions) == len(genomes) else [genomes[i] for i in positions]
+        out.append((positions, FAMILIES.get(family).graph_batch(members, LAYOUT)))
+    return out
 
 
 def _encode_arrays(genomes: Sequence[Genome]) -> dict[str, np.ndarray]:
     """Concatenated graph arrays of ``genomes``: x, edge_index, edge_type, node_ptr, edge_ptr."""
-    st, rc = _gene_tables(genomes)
-    n_graphs = len(rc)
-    n_stages = rc[:, 0].astype(np.int64)
-    stem = rc[:, 1].astype(np.int64)
-    loss = rc[:, 2].astype(np.int64)
-    hint_pos = rc[:, 6].astype(np.int64)
-
-    # ---- stages -> blocks ----
-    stage_graph = np.repeat(np.arange(n_graphs), n_stages)
-    stage_idx = _ragged_arange(n_stages)
-    block, depth, width, kernel, expansion, se = st.T
-    expansion = np.where(block == _MBCONV, expansion, 1)  # canonical(): expansion only matters for MBConv
-    prev_width = np.where(stage_idx == 0, stem[stage_graph], np.roll(width, 1))
-    b_stage = np.repeat(np.arange(len(st)), depth)  # stage row of every block
-    b_j = _ragged_arange(depth)  # block index inside its stage
-    b_graph = stage_graph[b_stage]
-    b_i = stage_idx[b_stage]
-    b_cout = width[b_stage]
-    b_cin = np.where(b_j == 0, prev_width[b_stage], b_cout)
-    b_stride2 = (b_i > 0) & (b_j == 0)
-    b_type = block[b_stage]
-    b_shortcut = shortcut_of(b_type, b_cin, b_cout, b_stride2)
-    b_params, b_macs = block_cost(
-        b_type, b_cin, b_cout, kernel[b_stage], expansion[b_stage], se[b_stage], b_stride2, b_i
-    )
-
-    n_blocks = np.bincount(b_graph, minlength=n_graphs)
+    parts = _arch_batches(genomes)
+    rc = _recipe_table(genomes)
+    n_graphs = len(genomes)
+    loss = rc[:, 0].astype(np.int64)
+    hint_pos = rc[:, 4].astype(np.int64)
     has_hint = hint_pos != _HINT_POS_ID["off"]
-    n_nodes = n_blocks + _FIXED_NODES + has_hint
+
+    arch_nodes = np.zeros(n_graphs, dtype=np.int64)
+    n_taps = np.zeros(n_graphs, dtype=np.int64)
+    for pos, arch in parts:
+        arch_nodes[pos] = arch.counts
+        n_taps[pos] = np.diff(arch.tap_ptr)
+    n_nodes = arch_nodes + _RECIPE_NODES + has_hint
     node_ptr = np.zeros(n_graphs + 1, dtype=np.int64)
     np.cumsum(n_nodes, out=node_ptr[1:])
     off = node_ptr[:-1]
-    b_local = _ragged_arange(n_blocks)  # block index inside its genome
-    b_node = off[b_graph] + 2 + b_local
-    input_node, stem_node = off, off + 1
-    head_node = off + 2 + n_blocks
-    output_node, kd_node, hint_node = head_node + 1, head_node + 2, head_node + 3
-    chain_den = (n_blocks + 3).astype(np.float64)  # chain length - 1
+    kd_node = off + arch_nodes
+    hint_node = kd_node + 1
 
     x = np.zeros((int(node_ptr[-1]), NUM_NODE_FEATURES), dtype=np.float32)
+    src, dst, kind, graph_of_edge = [], [], [], []
+    h = np.flatnonzero(has_hint)
+    h_depth = _HINT_DEPTHS[hint_pos[h]]
+    h_stage = np.round(h_depth * (n_taps[h] - 1)).astype(np.int64)  # hint_index(); both round half to even
+    stage = np.zeros(n_graphs, dtype=np.int64)
+    stage[h] = h_stage
+    output = np.zeros(n_graphs, dtype=np.int64)
+    hint_target = np.zeros(n_graphs, dtype=np.int64)
+    for pos, arch in parts:
+        row_graph = np.repeat(pos, arch.counts)
+        x[off[row_graph] + ragged_arange(arch.counts)] = arch.x
+        e_graph = pos[arch.edge_graph]
+        src.append(off[e_graph] + arch.edge_src)
+        dst.append(off[e_graph] + arch.edge_dst)
+        kind.append(arch.edge_kind)
+        graph_of_edge.append(e_graph)
+        output[pos] = off[pos] + arch.output
+        # the hint reads the tap of its stage: local index of graph k's tap s is tap_node[tap_ptr[k] + s]
+        local = np.flatnonzero(has_hint[pos])
+        hint_target[pos[local]] = off[pos[local]] + arch.tap_node[arch.tap_ptr[local] + stage[pos[local]]]
+
     c = _COL
-    x[input_node, c["node:input"]] = 1.0
-    # input's chain_pos is 0
-    stem_params, stem_macs = _stem_cost(stem)
-    x[stem_node, c["node:stem"]] = 1.0
-    x[stem_node, c["log2_c_out"]] = _log2c(stem)
-    x[stem_node, c["kernel"]] = STEM_KERNEL / 7
-    x[stem_node, c["chain_pos"]] = 1 / chain_den
-    x[stem_node, c["log10_params"]] = _log10n(stem_params)
-    x[stem_node, c["log10_macs"]] = _log10n(stem_macs)
-
-    x[b_node, c["node:block"]] = 1.0
-    x[b_node, c["block:" + BLOCK_TYPES[0]] + b_type] = 1.0
-    x[b_node, c["shortcut:none"] + b_shortcut] = 1.0
-    x[b_node, c["log2_c_in"]] = _log2c(b_cin)
-    x[b_node, c["log2_c_out"]] = _log2c(b_cout)
-    x[b_node, c["kernel"]] = kernel[b_stage] / 7
-    x[b_node, c["expansion"]] = expansion[b_stage] / 6
-    x[b_node, c["se"]] = se[b_stage]
-    x[b_node, c["stride2"]] = b_stride2
-    x[b_node, c["stage_pos"]] = b_i / np.maximum(n_stages[b_graph] - 1, 1)
-    x[b_node, c["chain_pos"]] = (2 + b_local) / chain_den[b_graph]
-    x[b_node, c["downsample"]] = b_i / 4
-    x[b_node, c["log10_params"]] = _log10n(b_params)
-    x[b_node, c["log10_macs"]] = _log10n(b_macs)
-
-    last_cin = b_cout[np.cumsum(n_blocks) - 1]
-    x[head_node, c["node:head"]] = 1.0
-    x[head_node, c["log2_c_in"]] = _log2c(last_cin)
-    x[head_node, c["stage_pos"]] = 1.0
-    x[head_node, c["chain_pos"]] = (2 + n_blocks) / chain_den
-    x[head_node, c["downsample"]] = (n_stages - 1) / 4
-    x[head_node, c["log10_params"]] = _log10n(last_cin + 1)
-
-    total_params = stem_params + np.bincount(b_graph, weights=b_params, minlength=n_graphs).astype(np.int64)
-    total_macs = stem_macs + np.bincount(b_graph, weights=b_macs, minlength=n_graphs)
-    x[output_node, c["node:output"]] = 1.0
-    x[output_node, c["chain_pos"]] = 1.0
-    x[output_node, c["log10_params"]] = _log10n(total_params)
-    x[output_node, c["log10_macs"]] = _log10n(total_macs)
-
     # canonical(): the temperature only matters for KL/DIST, the KD weight only with a logit loss
-    temperature = np.where(_TEMPERATURE_LOSS[loss], rc[:, 3], 1.0)
-    kd_weight = np.where(loss == _NO_LOGIT_LOSS, 1.0, rc[:, 5])
+    temperature = np.where(_TEMPERATURE_LOSS[loss], rc[:, 1], 1.0)
+    kd_weight = np.where(loss == _NO_LOGIT_LOSS, 1.0, rc[:, 3])
     x[kd_node, c["node:logit_kd"]] = 1.0
     x[kd_node, c["logit_loss:" + LOGIT_LOSSES[0]] + loss] = 1.0
     x[kd_node, c["log2_temperature"]] = np.log2(temperature) / 3
-    x[kd_node, c["ce_weight"]] = rc[:, 4]
+    x[kd_node, c["ce_weight"]] = rc[:, 2]
     x[kd_node, c["log2_kd_weight"]] = np.log2(kd_weight) / 2
 
-    h = np.flatnonzero(has_hint)
     h_node = hint_node[h]
-    h_depth = _HINT_DEPTHS[hint_pos[h]]
-    h_stage = np.round(h_depth * (n_stages[h] - 1)).astype(np.int64)  # hint_index(); both round half to even
     x[h_node, c["node:hint"]] = 1.0
-    x[h_node, c["hint_transform:" + HINT_TRANSFORMS[0]] + rc[h, 7].astype(np.int64)] = 1.0
-    x[h_node, c["hint_distance:" + HINT_DISTANCES[0]] + rc[h, 8].astype(np.int64)] = 1.0
-    x[h_node, c["log2_hint_weight"]] = np.log2(rc[h, 9]) / 2
+    x[h_node, c["hint_transform:" + HINT_TRANSFORMS[0]] + rc[h, 5].astype(np.int64)] = 1.0
+    x[h_node, c["hint_distance:" + HINT_DISTANCES[0]] + rc[h, 6].astype(np.int64)] = 1.0
+    x[h_node, c["log2_hint_weight"]] = np.log2(rc[h, 7]) / 2
     x[h_node, c["hint_depth"]] = h_depth
-    x[h_node, c["stage_pos"]] = h_stage / np.maximum(n_stages[h] - 1, 1)
+    x[h_node, c["stage_pos"]] = h_stage / np.maximum(n_taps[h] - 1, 1)
 
-    # ---- edges (forward kinds; reversed below) ----
-    n_chain_edges = n_blocks + 3
-    chain_src = np.repeat(off, n_chain_edges) + _ragged_arange(n_chain_edges)
-    res = np.flatnonzero(b_shortcut > 0)
-    stage_end = np.cumsum(depth) - (np.cumsum(n_blocks) - n_blocks)[stage_graph]  # blocks up to each stage's end
-    stage_start_row = np.cumsum(n_stages) - n_stages
-    hint_target = off[h] + 1 + stage_end[stage_start_row[h] + h_stage]
-    kinds = {k: i for i, k in enumerate(EDGE_KINDS)}
-    src = np.concatenate([chain_src, b_node[res] - 1, kd_node, h_node])
-    dst = np.concatenate([chain_src + 1, b_node[res] + 1, output_node, hint_target])
-    kind = np.concatenate(
-        [
-            np.full(len(chain_src), kinds["flow"]),
-            kinds["residual_identity"] - 1 + b_shortcut[res],
-            np.full(n_graphs, kinds["logit_kd"]),
-            np.full(len(h), kinds["hint"]),
-        ]
-    )
+    # ---- edges: the families', then the recipe's; every one twice (reversed), sorted by (target, source) ----
+    src = np.concatenate([*src, kd_node, h_node])
+    dst = np.concatenate([*dst, output, hint_target[h]])
+    kind = np.concatenate([*kind, np.full(n_graphs, LAYOUT.edge("logit_kd")), np.full(len(h), LAYOUT.edge("hint"))])
+    edge_graph = np.concatenate([*graph_of_edge, np.arange(n_graphs), h])
     src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
     kind = np.concatenate([kind, kind + len(EDGE_KINDS)])
     order = np.argsort(dst * int(node_ptr[-1]) + src)  # (target, source) pairs are unique
     edge_index = np.stack([src[order], dst[order]])
-    n_edges = 2 * (n_chain_edges + 1 + has_hint) + 2 * np.bincount(b_graph[res], minlength=n_graphs)
+    n_edges = 2 * np.bincount(edge_graph, minlength=n_graphs)
     edge_ptr = np.zeros(n_graphs + 1, dtype=np.int64)
     np.cumsum(n_edges, out=edge_ptr[1:])
     return {"x": x, "edge_index": edge_index, "edge_type": kind[order], "node_ptr": node_ptr, "edge_ptr": edge_ptr}
@@ -547,8 +358,8 @@ def select_graphs(batch: Batch, index: torch.Tensor) -> Batch:
     index = torch.as_tensor(index, dtype=torch.long)
     n_nodes = (node_ptr[1:] - node_ptr[:-1])[index]
     n_edges = (edge_ptr[1:] - edge_ptr[:-1])[index]
-    node_idx = torch.from_numpy(_ragged_arange(n_nodes.numpy())) + torch.repeat_interleave(node_ptr[index], n_nodes)
-    edge_idx = torch.from_numpy(_ragged_arange(n_edges.numpy())) + torch.repeat_interleave(edge_ptr[index], n_edges)
+    node_idx = torch.from_numpy(ragged_arange(n_nodes.numpy())) + torch.repeat_interleave(node_ptr[index], n_nodes)
+    edge_idx = torch.from_numpy(ragged_arange(n_edges.numpy())) + torch.repeat_interleave(edge_ptr[index], n_edges)
     new_ptr = torch.zeros(len(index) + 1, dtype=torch.long)
     torch.cumsum(n_nodes, 0, out=new_ptr[1:])
     shift = torch.repeat_interleave(new_ptr[:-1] - node_ptr[index], n_edges)

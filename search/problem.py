@@ -18,7 +18,6 @@ because latency is measured, not computed, and a resumed search must see the sam
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -28,7 +27,8 @@ import torch
 from pymoo.core.duplicate import DuplicateElimination
 from pymoo.core.problem import Problem
 
-from distill.genome import Genome, Recipe, SearchSpace, StageGene
+from distill.cost import count_flops, count_params, measure_latency
+from distill.genome import Genome, Recipe, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -123,21 +123,18 @@ class CostModel:
         entry = self.cache.setdefault(key, {})
         missing = [k for k in kinds if k not in entry]
         if missing:
-            from distill.cost import count_flops, count_params, measure_latency
-            from distill.nets import build_student, count_net_params
-
             # One thread: these networks are tiny, and torch's intra-op threads stall badly on a busy machine.
             with single_threaded_torch():
-                if missing == ["params"]:  # counted from the genome, without building the network
+                if missing == ["params"]:  # counted by the student family, without building the network
                     try:
-                        n = count_net_params(genome.stem_width, genome.stages, self.in_shape, self.num_classes)
-                    except AttributeError:  # a block type without a ``params`` count: shapes on the meta device
+                        n = genome.count_params(self.in_shape, self.num_classes)
+                    except (AttributeError, NotImplementedError):  # a block without a count: shapes on meta
                         with torch.device("meta"):
-                            n = count_params(build_student(genome, self.in_shape, self.num_classes, seed=0))
+                            n = count_params(genome.build(self.in_shape, self.num_classes, seed=0))
                     entry["params"] = float(n)
                     return entry
                 # seed=0: building a network must not move the global torch RNG
-                net = build_student(genome, self.in_shape, self.num_classes, seed=0)
+                net = genome.build(self.in_shape, self.num_classes, seed=0)
                 entry.setdefault("params", float(count_params(net)))
                 if "flops" in missing:  # a forward pass: only when asked for
                     entry["flops"] = float(count_flops(net, self.in_shape))
@@ -161,24 +158,9 @@ class CostModel:
 
 
 def smallest_students(space: SearchSpace) -> list[Genome]:
-    """The candidates for the cheapest student of ``space``: the fewest stages, the smallest stem, width,
-    depth, kernel and expansion, and one block type and squeeze-excitation choice for all stages.
-
-    With every stage at the same (smallest) width, a stage's cost depends on its own block only, so the
-    cheapest block is the same in every stage and one of these candidates is the cheapest student.
-    """
-    stem = min(space.stem_widths)
+    """The candidates for the cheapest student of ``space`` (its family's :meth:`smallest`), training plain CE."""
     return [
-        Genome(
-            stem_width=stem,
-            stages=(
-                StageGene(block, min(space.depths), min(space.widths), min(space.kernels), min(space.expansions), se),
-            )
-            * space.min_stages,
-            recipe=Recipe.plain(),
-            space=space.name,
-        ).repaired()
-        for block, se in itertools.product(space.block_types, space.se)
+        Genome(**arch, recipe=Recipe.plain(), space=space.name).repaired() for arch in space.family.smallest(space.arch)
     ]
 
 

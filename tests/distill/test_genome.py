@@ -138,3 +138,19 @@ def test_from_json_rejects_garbage():
 def test_hint_index_spreads_over_depth():
     assert [hint_index(p, 4) for p in ("early", "mid", "late")] == [0, 2, 3]
     assert [hint_index(p, 2) for p in ("early", "mid", "late")] == [0, 0, 1]
+
+
+def test_space_reads_its_family_genes_and_rejects_bad_choices():
+    from distill.families import StagedCNNSpace
+    from distill.genome import SearchSpace
+
+    sp = get_space("resnet")
+    assert sp.widths is sp.arch.widths and sp.family.name == "staged_cnn"
+    with pytest.raises(AttributeError, match="no attribute 'colour'"):
+        _ = sp.colour
+    with pytest.raises(ValueError, match="block_types must be drawn from"):
+        StagedCNNSpace(block_types=("dense",))
+    with pytest.raises(ValueError, match="min_stages must be in"):
+        StagedCNNSpace(min_stages=0)
+    with pytest.raises(ValueError, match="hint_distances must be drawn from"):
+        SearchSpace(hint_distances=("emd",))

@@ -11,6 +11,7 @@ from distill.losses import (
     LOGIT_LOSSES,
     HintLoss,
     match_spatial,
+    temperature_losses,
 )
 
 LOGIT_NAMES = LOGIT_LOSSES.names()
@@ -37,8 +38,19 @@ def _logits(b: int = 4, k: int = 5, seed: int = 0) -> torch.Tensor:
     ],
 )
 def test_registries_match_genome_genes(registry, genes):
-    assert set(registry.names()) == set(genes)
-    assert len(registry.names()) == len(genes)
+    # the genome's choices are the registry's names in registration order (the search vector's indices)
+    assert tuple(registry.names()) == genes
+
+
+def test_gene_order_is_the_shipped_one():
+    # the shipped predictor's one-hot columns and stored search vectors depend on this order: append only
+    assert genome.LOGIT_LOSSES[:4] == ("none", "kl", "dist", "mse")
+    assert genome.HINT_TRANSFORMS[:4] == ("connector", "attention", "relation", "channel")
+    assert genome.HINT_DISTANCES[:4] == ("mse", "l1", "cosine", "pearson")
+
+
+def test_temperature_losses_are_marked_in_the_registry():
+    assert temperature_losses() == genome.TEMPERATURE_LOSSES == ("kl", "dist")
 
 
 @pytest.mark.parametrize("registry", [LOGIT_LOSSES, HINT_TRANSFORMS, HINT_DISTANCES])

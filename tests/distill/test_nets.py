@@ -3,9 +3,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill.cost import count_params
+from distill.cost import count_flops, count_params
 from distill.genome import Genome, Recipe, StageGene, get_space
-from distill.nets import BLOCKS, build_net, build_student, count_net_params
+from distill.nets import BLOCKS, build_net, build_student, count_net_macs, count_net_params
 from distill.teachers import TEACHER_FAMILIES
 
 
@@ -94,3 +94,13 @@ def test_network_parameter_count_matches_the_built_network(space):
         for shape, classes in [((1, 8, 8), 10), ((1, 12, 12), 5), ((3, 32, 32), 100), ((1, 28, 28), 10)]:
             built = count_params(build_student(g, shape, classes))
             assert count_net_params(g.stem_width, g.stages, shape, classes) == built
+
+
+@pytest.mark.parametrize("name", [f"{f}-{s}" for f in TEACHER_FAMILIES for s in TEACHER_FAMILIES.get(f).sizes])
+def test_zoo_networks_are_counted_without_being_built(name):
+    family, size = name.rsplit("-", 1)
+    stem, stages = TEACHER_FAMILIES.get(family).sizes[size]
+    for shape in [(1, 16, 16), (3, 28, 28), (1, 9, 7)]:
+        net = build_net(stem, stages, shape, 10)
+        assert count_net_params(stem, stages, shape, 10) == count_params(net)
+        assert count_net_macs(stem, stages, shape, 10) == count_flops(net, shape)

@@ -1,5 +1,6 @@
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from predictor.graph import (
     NODE_TYPES,
     NUM_EDGE_TYPES,
     NUM_NODE_FEATURES,
+    _encode_arrays,
     block_cost,
     encode_batch,
     genome_to_graph,
@@ -35,6 +37,7 @@ from predictor.graph import (
 )
 
 COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden_genomes.npz"
 K = len(EDGE_KINDS)
 
 
@@ -339,3 +342,22 @@ def test_encode_batch_rejects_bad_input():
     bad = replace(_sample("default", 1)[0], stages=(StageGene("transformer", 1, 8), StageGene("conv", 1, 8)))
     with pytest.raises(ValueError, match="unknown gene value 'transformer'"):
         encode_batch([bad])
+
+
+@pytest.mark.parametrize("space", SPACES.names())
+def test_graphs_are_pinned_and_batch_equals_single(space):
+    """500 genomes of every space (tests/data/make_golden_genomes.py): the graphs are bit-identical to the
+    pinned ones (the shipped checkpoint reads this layout), and each batched graph equals the single one."""
+    golden = np.load(GOLDEN, allow_pickle=False)
+    genomes = [Genome.from_json(j) for j in golden[f"{space}/sampled"]]
+    arrays = _encode_arrays(genomes)
+    for key, value in arrays.items():
+        pinned = golden[f"{space}/graph/{key}"]
+        assert value.dtype == pinned.dtype and value.shape == pinned.shape, key
+        np.testing.assert_array_equal(value, pinned, err_msg=key)
+    batch = encode_batch(genomes)
+    for i, g in enumerate(genomes):
+        single, example = genome_to_graph(g), batch.get_example(i)
+        assert single.validate()
+        assert torch.equal(single.x, example.x) and torch.equal(single.edge_index, example.edge_index)
+        assert torch.equal(single.edge_type, example.edge_type)
