@@ -1,7 +1,8 @@
 """The collector: expand a suite into jobs, train them for real, store every result.
 
 One process -- the driver -- owns the record store and alone writes to it. Training happens in
-an executor: a local process pool (``--workers N``) or a Ray cluster (``--ray-address``). The
+an executor of :mod:`distill.executors` that the caller owns: a local process pool (``--workers N``)
+or a Ray cluster (``--ray-address``); every job is :func:`distill.job.run_job`. The
 driver claims jobs, hands them out, heartbeats them while they run and records each result or
 failure in one transaction. Killing it at any moment loses at most the runs in flight: finished
 jobs are never trained again, and a restart (``dass collect`` on the same ``--db``) goes on.
@@ -13,31 +14,47 @@ import dataclasses
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
-import signal
-import socket
 import sys
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from datasets_meta.store import Job, RecordStore, Result
+from datasets_meta.store import RecordStore
 from datasets_meta.suite import Suite, stable_seed
-from distill.io import code_commit
+from distill import job as train
+from distill.cost import count_params
+from distill.executors import Executor, RayExecutor, check_ray_address
+from distill.executors import InProcessExecutor as InlineExecutor
+from distill.executors import PoolExecutor as LocalExecutor
+from distill.genome import get_space
+from distill.io import code_commit, write_json
+from distill.job import PROBE_SIZE, THREADS_PER_WORKER
+from distill.nets import build_student
+from distill.records import DONE_OUTCOMES, Job, Result
+from distill.tasks import load_task
+from distill.teachers import cache_dir, parse_zoo_name, teacher_config, teacher_id
 
 log = logging.getLogger(__name__)
 
-# Every worker runs single-threaded: one worker per core scales better than threads for these
-# small networks, and results do not depend on how many workers there are.
-THREADS_PER_WORKER = 1
-PROBE_SIZE = 64  # images on which the training-free proxies are measured
+__all__ = [  # the executors and the job's constants are re-exported for the code that imports them from here
+    "PROBE_SIZE",
+    "THREADS_PER_WORKER",
+    "InlineExecutor",
+    "LocalExecutor",
+    "Progress",
+    "RayExecutor",
+    "check_ray_address",
+    "collect",
+    "default_workers",
+    "expand",
+    "expand_cached",
+    "progress_bar",
+    "run_job",
+]
 
 
 # ----------------------------------------------------------------------------- jobs of a suite
@@ -54,12 +71,6 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     A group marked ``replicate`` gets the further seeds for every student; a group with ``seeds = n``
     gets at least seeds ``0 .. n-1`` for every student.
     """
-    from distill.cost import count_params
-    from distill.genome import get_space
-    from distill.nets import build_student
-    from distill.tasks import load_task
-    from distill.teachers import parse_zoo_name, teacher_config, teacher_id
-
     space = get_space(suite.space)
     zoo_config = teacher_config(suite.teacher_epochs)
     k = suite.label_seeds
@@ -158,9 +169,6 @@ def _collection_order(jobs: list[Job], label_seeds: int) -> list[int]:
 
 def expand_cached(suite: Suite, data_dir: str | None = None, cache: str | None = None) -> list[Job]:
     """:func:`expand`, remembered on disk: a restarted collector is back at work in seconds."""
-    from distill.io import write_json
-    from distill.teachers import cache_dir
-
     key = json.dumps(
         {"suite": dataclasses.asdict(suite), "data_dir": data_dir, "commit": code_commit()}, sort_keys=True
     )
@@ -176,255 +184,32 @@ def expand_cached(suite: Suite, data_dir: str | None = None, cache: str | None =
 
 
 # ----------------------------------------------------------------------------- one job (in a worker)
-class _WorkerCache:
-    """Tasks, teachers and teacher outputs a worker has already loaded (a worker runs many jobs)."""
-
-    def __init__(self) -> None:
-        self.tasks: dict[str, Any] = {}
-        self.teachers: dict[tuple[str, str, int, str | None], tuple[Any, Any, dict]] = {}
-
-
-_CACHE = _WorkerCache()
-
-
 def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Train one job and return its :class:`Result` as a dict. Never raises for a failed run."""
-    import torch
+    """Train one job (the store's job as a dict, plus its ``code_commit``) and return its :class:`Result` as a
+    dict; a failed run is a result with its reason. Never raises.
 
-    from distill.cost import count_flops, count_params
-    from distill.genome import Genome
-    from distill.nets import build_student
-    from distill.probe import probe_features
-    from distill.tasks import load_task
-    from distill.teachers import TEACHER_CONFIG, get_teacher, teacher_config, teacher_outputs
-    from distill.trainer import TrainConfig, distil
-
-    torch.set_num_threads(THREADS_PER_WORKER)
-    start = time.perf_counter()
-    if os.environ.get("DASS_TRACE_JOBS"):  # an append-only log of every run, for the reliability checks
-        with open(os.environ["DASS_TRACE_JOBS"], "a") as f:
-            f.write(f"{time.time():.6f} {job['task_id']} {job['teacher_id']} {job['genome_hash']} {job['seed']}\n")
+    This is the job function :func:`collect` hands to its executor: plain data in and out, so it crosses a
+    process pool or a Ray cluster as it is. The training is :func:`distill.job.run_job`.
+    """
+    fields = dict(job)
+    commit = fields.pop("code_commit", None)
     try:
-        spec, teacher_name = job["task_spec"], job["teacher"]
-        task = _CACHE.tasks.get(spec) or _CACHE.tasks.setdefault(spec, load_task(spec, data_dir))
-        t_epochs = int(job["tags"].get("teacher_epochs", TEACHER_CONFIG.epochs))
-        weights = job["tags"].get("teacher_weights")  # a user's trained teacher (zoo or module:callable)
-        key = (spec, teacher_name, t_epochs, weights)
-        if key not in _CACHE.teachers:
-            teacher = get_teacher(teacher_name, task, weights=weights, config=teacher_config(t_epochs))
-            if teacher.id != job["teacher_id"]:
-                raise ValueError(f"teacher {teacher_name!r} has id {teacher.id}, the job expects {job['teacher_id']}")
-            outputs = teacher_outputs(teacher, task)
-            if len(_CACHE.teachers) >= 64:  # small tasks: keep many pairs, but bound the memory
-                _CACHE.teachers.pop(next(iter(_CACHE.teachers)))
-            _CACHE.teachers[key] = (teacher, outputs, probe_features(teacher, task))
-        teacher, outputs, features = _CACHE.teachers[key]
-        genome = Genome.from_json(job["genome"])
-        seed = int(job["seed"])
-        # proxies of the student at initialisation (the same weights training starts from)
-        student = build_student(genome, task.in_shape, task.num_classes, seed=seed)
-        probe = torch.Generator().manual_seed(0)
-        idx = torch.randperm(len(task.x_train), generator=probe)[:PROBE_SIZE]
-        proxies = _proxies(student, teacher.model, task.x_train[idx], task.y_train[idx])
-        config = TrainConfig(epochs=int(job["budget"]), device=device)
-        result, student = distil(genome, task, outputs if genome.recipe.distills else None, config, seed=seed)
-        return Result(
-            status=result.status,
-            val_acc=result.val_acc,
-            test_acc=result.test_acc,
-            curve=result.curve,
-            train_time_s=result.train_time_s,
-            params=count_params(student),
-            flops=count_flops(student, task.in_shape),
-            teacher_acc=outputs.test_acc,
-            reason=result.reason,
-            extra={
-                "proxies": {k: _finite(v) for k, v in proxies.items()},
-                "task_features": features,
-                "teacher_val_acc": outputs.val_acc,
-                "teacher_params": teacher.count_params(),
-                "job_time_s": time.perf_counter() - start,
-                "threads": torch.get_num_threads(),
-                "device": device,
-            },
-            code_commit=job.get("code_commit"),
-        ).__dict__
-    except Exception as e:  # the worker boundary: any failure is recorded with its reason, never lost
+        typed = Job(**fields)
+    except (TypeError, ValueError) as e:  # the worker boundary: a malformed job fails with its reason
         return {"status": "error", "reason": f"{type(e).__name__}: {' '.join(str(e).split())[:400]}"}
+    return dict(vars(train.run_job(typed, data_dir, device, code_commit=commit)))
 
 
-def _proxies(student, teacher, x, y) -> dict[str, float]:
-    """Every registered proxy of the student; one that cannot score this pair (DisWOT with a teacher that
-    exposes no stage features) is NaN, stored as missing: a proxy never fails the training."""
-    from distill.proxies import PROXIES
-
-    scores = {}
-    for name in PROXIES.names():
-        try:
-            scores[name] = PROXIES.get(name)(student, teacher, x, y)
-        except Exception as e:  # a user's teacher the proxy does not understand
-            log.debug("proxy %s failed: %s", name, e)
-            scores[name] = float("nan")
-    return scores
-
-
-def _finite(v: float) -> float | None:
-    return float(v) if np.isfinite(v) else None
-
-
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
-    parent = os.getppid()
-
-    def exit_with_the_driver() -> None:
-        # A driver killed with SIGKILL cannot stop its pool; without this its workers idle forever.
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=exit_with_the_driver, daemon=True).start()
-
-
-# ----------------------------------------------------------------------------- executors
 @dataclass
 class Progress:
     done: int = 0
     failed: int = 0
 
 
-class InlineExecutor:
-    """Runs each job in this process when it is submitted (debugging, tests, one-off jobs)."""
-
-    workers = 1
-
-    def __init__(self, data_dir: str | None = None, device: str = "cpu") -> None:
-        self.data_dir = data_dir
-        self.device = device
-
-    def submit(self, job: dict[str, Any]) -> Future:
-        fut: Future = Future()
-        fut.set_result(run_job(job, self.data_dir, self.device))
-        return fut
-
-    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
-        return set(futures), set()
-
-    @staticmethod
-    def result(future: Future) -> dict[str, Any]:
-        return future.result()
-
-    def shutdown(self) -> None:
-        pass
-
-
-class LocalExecutor:
-    """A pool of ``workers`` processes on this machine."""
-
-    def __init__(self, workers: int, data_dir: str | None, device: str = "cpu") -> None:
-        self.workers = workers
-        self.data_dir = data_dir
-        self.device = device
-        self.pool = self._new_pool()
-
-    def _new_pool(self) -> ProcessPoolExecutor:
-        # "spawn": forked workers would inherit the store's writer lock and keep it after the
-        # driver is killed, refusing every restart until they exit.
-        return ProcessPoolExecutor(
-            max_workers=self.workers, initializer=_init_worker, mp_context=multiprocessing.get_context("spawn")
-        )
-
-    def submit(self, job: dict[str, Any]) -> Future:
-        try:
-            return self.pool.submit(run_job, job, self.data_dir, self.device)
-        except BrokenProcessPool:  # a worker died (e.g. killed for memory): start a new pool and go on
-            log.warning("a worker process died; starting a new pool")
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = self._new_pool()
-            return self.pool.submit(run_job, job, self.data_dir, self.device)
-
-    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
-        done, pending = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
-        return done, pending
-
-    @staticmethod
-    def result(future: Future) -> dict[str, Any]:
-        try:
-            return future.result()
-        except Exception as e:  # a worker process that died (segfault, OOM kill) fails only its job
-            return {"status": "error", "reason": f"worker died: {type(e).__name__}: {e}"}
-
-    def shutdown(self) -> None:
-        # Runs in flight are abandoned (their jobs go back to pending): stop the processes now.
-        for proc in list(getattr(self.pool, "_processes", {}).values()):
-            proc.terminate()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
-    """Fail fast with a clear message when nothing listens at a Ray address (``ray.init`` would wait minutes)."""
-    if address in ("local", "auto"):
-        return
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    hint = "start one with `ray start --head`, or use --ray-address local"
-    if not host or not port.isdigit():
-        raise ValueError(f"the Ray address must be HOST:PORT, 'auto' or 'local'; got {address!r}")
-    try:
-        with socket.create_connection((host, int(port)), timeout=timeout_s):
-            pass
-    except OSError as e:
-        raise ValueError(f"cannot reach a Ray cluster at {address!r} ({e.strerror or e}); {hint}") from None
-
-
-class RayExecutor:
-    """Ray tasks with retries; results come back to the driver, which alone writes."""
-
-    def __init__(self, address: str, data_dir: str | None, device: str = "cpu", max_retries: int = 3) -> None:
-        try:
-            import ray
-        except ImportError:
-            raise ValueError("--ray-address needs Ray: pip install 'dass[ray]'") from None
-        self.ray = ray
-        check_ray_address(address)  # ray.init would retry an unreachable address for minutes
-        local = address == "local"
-        try:
-            ray.init(
-                address=None if local else address,
-                num_cpus=(os.cpu_count() or 1) if local else None,
-                include_dashboard=False,
-                ignore_reinit_error=True,
-                log_to_driver=False,
-            )
-        except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ValueError(
-                f"cannot reach a Ray cluster at {address!r} ({' '.join(str(e).split())[:200]}); "
-                "start one with `ray start --head`, or use --workers N for a local pool"
-            ) from None
-        self.workers = int(ray.cluster_resources().get("CPU", 1))
-        self.remote = ray.remote(num_cpus=THREADS_PER_WORKER, max_retries=max_retries)(run_job)
-        self.data_dir = data_dir
-        self.device = device
-
-    def submit(self, job: dict[str, Any]) -> Any:
-        return self.remote.remote(job, self.data_dir, self.device)
-
-    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
-        ready, rest = self.ray.wait(list(futures), num_returns=1, timeout=timeout)
-        return set(ready), set(rest)
-
-    def result(self, ref: Any) -> dict[str, Any]:
-        try:
-            return self.ray.get(ref)
-        except Exception as e:  # retries exhausted: the job fails with the reason, the rest go on
-            return {"status": "error", "reason": f"ray: {type(e).__name__}: {' '.join(str(e).split())[:300]}"}
-
-    def shutdown(self) -> None:
-        self.ray.shutdown()
-
-
 # ----------------------------------------------------------------------------- the driver
 def collect(
     store: RecordStore,
-    executor: LocalExecutor | RayExecutor,
+    executor: Executor,
     worker_name: str = "collector",
     heartbeat_s: float = 30.0,
     max_jobs: int | None = None,
@@ -432,7 +217,10 @@ def collect(
 ) -> Progress:
     """Claim pending jobs, run them on ``executor``, record each outcome; returns when none are left.
 
-    Ctrl-C stops cleanly: the jobs in flight go back to pending, finished ones stay.
+    The executor is the caller's: it stays open, so that one set of workers serves many calls (a search calls
+    this once per rung); the caller closes it (``with make_executor(...) as executor:``). Ctrl-C stops
+    cleanly: the jobs in flight go back to pending, finished ones stay; closing the executor stops their runs.
+    Every job runs :func:`run_job` on a worker.
     """
     progress = Progress()
     commit = code_commit()
@@ -448,7 +236,7 @@ def collect(
                 room = min(room, max_jobs - submitted)
             if room > 0:
                 for job in store.claim(worker_name, n=room):
-                    in_flight[executor.submit({**job.__dict__, "code_commit": commit})] = job
+                    in_flight[executor.submit(run_job, {**job.__dict__, "code_commit": commit})] = job
                     submitted += 1
             if not in_flight:
                 break
@@ -456,7 +244,7 @@ def collect(
             for fut in done:
                 job = in_flight.pop(fut)
                 outcome = executor.result(fut)
-                if outcome.get("status") in ("ok", "diverged"):
+                if outcome.get("status") in DONE_OUTCOMES:
                     store.finish(job.key, Result(**outcome), worker=worker_name)
                     progress.done += 1
                 else:
@@ -468,7 +256,6 @@ def collect(
                 store.heartbeat(worker_name, [j.key for j in in_flight.values()])
                 last_beat = time.monotonic()
     finally:
-        executor.shutdown()
         store.release(worker_name)
     return progress
 

@@ -12,9 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from distill.genome import Genome
 from distill.io import write_atomic, write_json
+from distill.job import THREADS_PER_WORKER, train_student
+from distill.nets import Normalised
+from distill.teachers import teacher_outputs
+from distill.trainer import TrainConfig
 from search.problem import COST_UNITS, format_cost
 from search.rungs import non_dominated
 
@@ -161,53 +166,30 @@ def save_best(run: Any, row: dict[str, Any], directory: Path) -> dict[str, Any]:
     single-threaded like a worker: on the CPU that reproduces the stored run exactly, and
     ``metrics.json`` says whether it did (``reproduced``).
     """
-    import torch
-
-    from datasets_meta.collector import THREADS_PER_WORKER
-    from distill.cost import count_flops, count_params
-    from distill.nets import Normalised
-    from distill.teachers import teacher_outputs
-    from distill.trainer import TrainConfig, distil
-
     genome = Genome.from_dict(row["genome"])
     outputs = teacher_outputs(run.teacher, run.task) if genome.recipe.distills else None
     config = TrainConfig(epochs=run.config.full_budget, device=run.config.device)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(THREADS_PER_WORKER)
-    try:
-        result, student = distil(genome, run.task, outputs, config, seed=run.config.seed)
-    finally:
-        torch.set_num_threads(threads)
-    metrics = {
-        **result.to_dict(),
-        "params": count_params(student),
-        "flops": count_flops(student, run.task.in_shape),
-        "genome_hash": genome.hash,
-        "task": run.task.name,
-        "task_id": run.task.id,
-        "teacher": run.config.teacher,
-        "teacher_id": run.teacher.id,
-        "teacher_test_acc": outputs.test_acc if outputs else None,
-        "seed": run.config.seed,
-        "config": config.__dict__,
-        "store_val_acc": row["val_acc"],
-        "store_test_acc": row["test_acc"],
-        "reproduced": result.val_acc == row["val_acc"] and result.test_acc == row["test_acc"],
-    }
-    metrics["input"] = {  # how to feed the student: images in [0, 1] at this shape, then this normalisation
-        "shape": list(run.task.in_shape),
-        "mean": list(run.task.input_mean),
-        "std": list(run.task.input_std),
-        "class_names": run.task.class_names,
-    }
-    write_atomic(directory / "student.pt", student.state_dict())
-    scripted = torch.jit.script(Normalised(student.cpu().eval(), run.task.input_mean, run.task.input_std))
+    trained = train_student(genome, run.task, outputs, config, seed=run.config.seed, threads=THREADS_PER_WORKER)
+    result = trained.result
+    metrics = trained.metrics(
+        run.config.teacher,
+        run.teacher.id,
+        genome_hash=genome.hash,
+        store_val_acc=row["val_acc"],
+        store_test_acc=row["test_acc"],
+        reproduced=result.val_acc == row["val_acc"] and result.test_acc == row["test_acc"],
+        input={  # how to feed the student: images in [0, 1] at this shape, then this normalisation
+            "shape": list(run.task.in_shape),
+            "mean": list(run.task.input_mean),
+            "std": list(run.task.input_std),
+            "class_names": run.task.class_names,
+        },
+    )
+    trained.save(directory, metrics)
+    scripted = torch.jit.script(Normalised(trained.student.cpu().eval(), run.task.input_mean, run.task.input_std))
     buffer = io.BytesIO()
     torch.jit.save(scripted, buffer)
     write_atomic(directory / "student_scripted.pt", buffer.getvalue())
-    write_atomic(directory / "genome.json", genome.to_json() + "\n")
-    write_json(directory / "recipe.json", genome.to_dict()["recipe"])
-    write_json(directory / "metrics.json", metrics)
     return metrics
 
 

@@ -204,6 +204,7 @@ def test_collect_records_everything_once():
 
 
 def test_failing_and_diverging_jobs_are_recorded(monkeypatch):
+    import distill.job
     import distill.trainer as trainer
 
     real = trainer.distil
@@ -219,7 +220,7 @@ def test_failing_and_diverging_jobs_are_recorded(monkeypatch):
             )[1]
         return real(genome, task, teacher, config, seed)
 
-    monkeypatch.setattr(trainer, "distil", flaky)
+    monkeypatch.setattr(distill.job, "distil", flaky)  # what every job trains with
     store = InMemoryStore(max_attempts=1)
     jobs = expand(Suite.from_dict(TINY))
     store.add_jobs(jobs)
@@ -251,11 +252,36 @@ def test_second_collector_is_refused(tmp_path):
         assert proc.returncode == 0 and "pending" in proc.stdout
 
 
-def test_process_pool_executor_runs_jobs():
+def test_process_pool_executor_runs_jobs_and_collect_leaves_it_open():
     store = InMemoryStore()
     jobs = expand(Suite.from_dict(TINY))[:4]
-    store.add_jobs(jobs)
-    assert collect(store, LocalExecutor(2, None)).done == 4
+    store.add_jobs(jobs[:2])
+    with LocalExecutor(2, None) as executor:
+        assert collect(store, executor).done == 2
+        processes = list(executor.pool._processes.values())
+        store.add_jobs(jobs[2:])
+        assert collect(store, executor).done == 2  # the caller's executor: still open, the same workers
+        assert processes and all(p.is_alive() for p in processes)
+    assert not any(p.is_alive() for p in processes)  # the caller's `with` stopped them
+
+
+def test_collect_never_closes_the_callers_executor_even_when_interrupted():
+    class Interrupting(InlineExecutor):
+        closed = 0
+
+        def close(self):
+            self.closed += 1
+
+    def interrupt(job, outcome):
+        raise KeyboardInterrupt
+
+    store = InMemoryStore()
+    store.add_jobs(expand(Suite.from_dict(TINY))[:2])
+    executor = Interrupting()
+    with pytest.raises(KeyboardInterrupt):
+        collect(store, executor, on_result=interrupt)
+    assert executor.closed == 0 and store.counts()["running"] == 0  # released: the job in flight is pending again
+    assert collect(store, executor).done == 1 and executor.closed == 0
 
 
 @pytest.mark.slow
@@ -303,7 +329,6 @@ def test_ray_worker_killed_mid_job_is_retried_and_recorded_once():
     store = InMemoryStore()
     jobs = expand(Suite.from_dict(TINY))[:4]
     store.add_jobs(jobs)
-    executor = RayExecutor("local", None)
     killed: list[int] = []
 
     def kill_one_running_worker():
@@ -318,7 +343,8 @@ def test_ray_worker_killed_mid_job_is_retried_and_recorded_once():
 
     killer = threading.Thread(target=kill_one_running_worker)
     killer.start()
-    progress = collect(store, executor)
+    with RayExecutor("local", None) as executor:
+        progress = collect(store, executor)
     killer.join()
     assert killed, "no Ray worker was seen running a job"
     assert progress.done == len(jobs) and progress.failed == 0

@@ -1,0 +1,261 @@
+"""Where trainings run: in this process, in a local process pool, or on a Ray cluster.
+
+An executor runs *job functions* ``fn(payload, data_dir, device) -> outcome``: it hands every job the data
+directory and the device of the worker that runs it. The caller owns it and decides how long it lives::
+
+    with make_executor("local", workers=4) as executor:
+        collect(store, executor)      # the collector: any number of calls ...
+        collect(store, executor)      # ... on the same workers (the search runs one per rung)
+
+Leaving the ``with`` block (or :meth:`Executor.close`) stops the workers, also after an exception or Ctrl-C;
+runs in flight are abandoned (a collector's jobs go back to pending).
+
+The interface is the part of ``concurrent.futures`` a driver loop needs -- ``submit``, ``wait`` for the first
+finished, ``result`` -- plus ``workers``, how many jobs to keep in flight. A worker that dies fails only its
+job: ``result`` turns it into ``{"status": "error", "reason": ...}``.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from distill.job import THREADS_PER_WORKER
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "InProcessExecutor",
+    "JobFn",
+    "PoolExecutor",
+    "RayExecutor",
+    "check_ray_address",
+    "make_executor",
+]
+
+# fn(payload, data_dir, device) -> outcome; a pool or Ray pickles it by reference, so a module-level function
+JobFn = Callable[[Any, "str | None", str], Any]
+
+EXECUTORS = ("local", "ray")  # the kinds of make_executor (and of `dass search --executor`)
+
+
+class Executor(abc.ABC):
+    """Runs job functions somewhere; a context manager that stops its workers on exit.
+
+    Attributes:
+        workers: how many jobs it runs at once (a driver keeps this many in flight).
+        data_dir: handed to every job: where the task's data files live.
+        device: handed to every job: the training device.
+    """
+
+    workers: int = 1
+
+    def __init__(self, data_dir: str | None = None, device: str = "cpu") -> None:
+        self.data_dir = data_dir
+        self.device = device
+
+    @abc.abstractmethod
+    def submit(self, fn: JobFn, payload: Any) -> Any:
+        """Start ``fn(payload, data_dir, device)`` on a worker; returns a handle for :meth:`wait`/:meth:`result`."""
+
+    @abc.abstractmethod
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
+        """``(done, pending)`` once at least one of ``futures`` finished, or after ``timeout`` seconds."""
+
+    @abc.abstractmethod
+    def result(self, future: Any) -> Any:
+        """The outcome of a finished job; a worker that died gives ``{"status": "error", "reason": ...}``."""
+
+    def close(self) -> None:  # noqa: B027 -- nothing to stop for an executor without workers of its own
+        """Stop the workers (runs in flight are abandoned); safe to call twice."""
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class InProcessExecutor(Executor):
+    """Runs each job in this process when it is submitted: no start-up cost, Ctrl-C stops a training at once
+    (debugging, tests, one-off jobs, a search with one worker)."""
+
+    def submit(self, fn: JobFn, payload: Any) -> Future:
+        fut: Future = Future()
+        fut.set_result(fn(payload, self.data_dir, self.device))
+        return fut
+
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
+        return set(futures), set()
+
+    def result(self, future: Future) -> Any:
+        return future.result()
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
+    parent = os.getppid()
+
+    def exit_with_the_driver() -> None:
+        # A driver killed with SIGKILL cannot stop its pool; without this its workers idle forever.
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_the_driver, daemon=True).start()
+
+
+class PoolExecutor(Executor):
+    """A pool of ``workers`` processes on this machine; a dead worker's pool is replaced on the next submit."""
+
+    def __init__(self, workers: int, data_dir: str | None = None, device: str = "cpu") -> None:
+        super().__init__(data_dir, device)
+        self.workers = workers
+        self.pool = self._new_pool()
+        self._closed = False
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # "spawn": forked workers would inherit the store's writer lock and keep it after the
+        # driver is killed, refusing every restart until they exit.
+        return ProcessPoolExecutor(
+            max_workers=self.workers, initializer=_init_worker, mp_context=multiprocessing.get_context("spawn")
+        )
+
+    def submit(self, fn: JobFn, payload: Any) -> Future:
+        try:
+            return self.pool.submit(fn, payload, self.data_dir, self.device)
+        except BrokenProcessPool:  # a worker died (e.g. killed for memory): start a new pool and go on
+            log.warning("a worker process died; starting a new pool")
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = self._new_pool()
+            return self.pool.submit(fn, payload, self.data_dir, self.device)
+
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
+        done, pending = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        return done, pending
+
+    def result(self, future: Future) -> Any:
+        try:
+            return future.result()
+        except Exception as e:  # a worker process that died (segfault, OOM kill) fails only its job
+            return {"status": "error", "reason": f"worker died: {type(e).__name__}: {e}"}
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Runs in flight are abandoned (their jobs go back to pending): stop the processes now.
+        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast with a clear message when nothing listens at a Ray address (``ray.init`` would wait minutes)."""
+    if address in ("local", "auto"):
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    hint = "start one with `ray start --head`, or use --ray-address local"
+    if not host or not port.isdigit():
+        raise ValueError(f"the Ray address must be HOST:PORT, 'auto' or 'local'; got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise ValueError(f"cannot reach a Ray cluster at {address!r} ({e.strerror or e}); {hint}") from None
+
+
+class RayExecutor(Executor):
+    """Ray tasks with retries; results come back to the driver, which alone writes.
+
+    Args:
+        address: ``HOST:PORT`` of a cluster, ``auto``, or ``local`` to start one on this machine.
+        data_dir: where the task's data files live on the workers.
+        device: the training device.
+        max_retries: how often Ray reruns a task whose worker died.
+    """
+
+    def __init__(self, address: str, data_dir: str | None = None, device: str = "cpu", max_retries: int = 3) -> None:
+        super().__init__(data_dir, device)
+        try:
+            import ray  # an optional dependency: imported only when a Ray executor is asked for
+        except ImportError:
+            raise ValueError("--ray-address needs Ray: pip install 'dass[ray]'") from None
+        self.ray = ray
+        check_ray_address(address)  # ray.init would retry an unreachable address for minutes
+        local = address == "local"
+        try:
+            ray.init(
+                address=None if local else address,
+                num_cpus=(os.cpu_count() or 1) if local else None,
+                include_dashboard=False,
+                ignore_reinit_error=True,
+                log_to_driver=False,
+            )
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            raise ValueError(
+                f"cannot reach a Ray cluster at {address!r} ({' '.join(str(e).split())[:200]}); "
+                "start one with `ray start --head`, or use --workers N for a local pool"
+            ) from None
+        self.workers = int(ray.cluster_resources().get("CPU", 1))
+        self.max_retries = max_retries
+        self._remote: dict[JobFn, Any] = {}  # one Ray remote function per job function
+        self._closed = False
+
+    def submit(self, fn: JobFn, payload: Any) -> Any:
+        if fn not in self._remote:
+            self._remote[fn] = self.ray.remote(num_cpus=THREADS_PER_WORKER, max_retries=self.max_retries)(fn)
+        return self._remote[fn].remote(payload, self.data_dir, self.device)
+
+    def wait(self, futures: set, timeout: float) -> tuple[set, set]:
+        ready, rest = self.ray.wait(list(futures), num_returns=1, timeout=timeout)
+        return set(ready), set(rest)
+
+    def result(self, ref: Any) -> Any:
+        try:
+            return self.ray.get(ref)
+        except Exception as e:  # retries exhausted: the job fails with the reason, the rest go on
+            return {"status": "error", "reason": f"ray: {type(e).__name__}: {' '.join(str(e).split())[:300]}"}
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.ray.shutdown()
+
+
+def make_executor(
+    kind: str = "local",
+    workers: int = 1,
+    data_dir: str | None = None,
+    device: str = "cpu",
+    ray_address: str | None = None,
+) -> Executor:
+    """The executor of ``kind`` (one of :data:`EXECUTORS`), behind ``--executor``/``--workers``/``--ray-address``.
+
+    ``local`` with one worker trains in this process (no start-up cost, and Ctrl-C stops the training at
+    once); with more, in a pool of ``workers`` processes. ``ray`` needs ``ray_address``.
+    """
+    if kind not in EXECUTORS:
+        raise ValueError(f"the executor must be one of {', '.join(EXECUTORS)}; got {kind!r}")
+    if kind == "ray":
+        if not ray_address:
+            raise ValueError("--executor ray needs --ray-address ADDRESS (or 'local' to start a cluster here)")
+        try:  # the Ray executor checks that the address answers before ray.init
+            return RayExecutor(ray_address, data_dir, device)
+        except ValueError as e:
+            raise ValueError(f"{e}; or run the search with --executor local") from None
+    if workers <= 1:
+        return InProcessExecutor(data_dir, device)
+    return PoolExecutor(workers, data_dir, device)
