@@ -12,7 +12,7 @@ from datasets_meta.store import (
     StoreLockedError,
     open_store,
 )
-from distill.records import OUTCOMES, Job, Result
+from distill.records import OUTCOMES, Job, JobKey, Record, Result
 
 __all__ = [
     "OUTCOMES",
@@ -20,6 +20,8 @@ __all__ = [
     "STATES",
     "InMemoryStore",
     "Job",
+    "JobKey",
+    "Record",
     "RecordStore",
     "Result",
     "SQLiteStore",

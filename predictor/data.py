@@ -1,9 +1,10 @@
 """The meta-dataset as the predictor sees it: records, groups and the split by task.
 
-A record of the store (see :mod:`datasets_meta.store`) becomes an example::
+A record of the store (a :class:`distill.records.Record`, or its flat form) becomes an example::
 
     {"genome": JSON, "task_features": {...}, "budget": epochs, "group": "task/teacher",
-     "target": final test accuracy, "curve": per-epoch validation accuracy, ...}
+     "target": the label, "label": which accuracy the label is ("test_acc" or "val_acc"),
+     "curve": per-epoch validation accuracy, ...}
 
 plus what evaluation needs beside it (ids, tags, seed, parameter count, FLOPs, proxies).
 Ranking is meaningful inside a group: one task distilled from one teacher.
@@ -17,16 +18,22 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from datasets_meta.store import InMemoryStore
+from distill.records import Record, group_key
 
 SPLITS = ("train", "val", "test")
+# Which measured accuracy becomes an example's ``target``. Meta-training learns the final *test* accuracy of the
+# meta-dataset; the search adapts on *validation* accuracy only, so its test accuracy stays untouched for the report.
+LABELS = ("test_acc", "val_acc")
 
 
 def load_records(path: str | Path) -> list[dict[str, Any]]:
-    """Every finished, successful record of an export (``.csv.gz`` / ``.parquet``) as an example."""
+    """Every finished, successful record of an export (``.csv.gz`` / ``.parquet``) as an example labelled with its
+    test accuracy."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(
@@ -34,19 +41,37 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
         )
     store = InMemoryStore()
     store.import_records(path)
-    return [to_example(r) for r in store.records() if r["status"] == "ok" and r.get("test_acc") is not None]
+    return [
+        to_example(r, label="test_acc")
+        for r in store.read()
+        if r.result.status == "ok" and r.result.test_acc is not None
+    ]
 
 
-def to_example(r: dict[str, Any]) -> dict[str, Any]:
+def to_example(record: Record | Mapping[str, Any], *, label: str) -> dict[str, Any]:
+    """A record of the store as a predictor example whose ``target`` is the accuracy named by ``label``.
+
+    Args:
+        record: a :class:`~distill.records.Record` or its flat form (``RecordStore.records``/``get``); it needs a
+            result with ``extra["task_features"]``.
+        label: ``"test_acc"`` (meta-training, evaluation) or ``"val_acc"`` (adaptation inside a search); the
+            example keeps it under ``"label"``.
+    """
+    if label not in LABELS:
+        raise ValueError(f"the 'label' parameter must be one of {LABELS}; got {label!r}")
+    r = record.to_dict(copy=False) if isinstance(record, Record) else record
     extra = r.get("extra") or {}
     if "task_features" not in extra:
         raise ValueError(f"record {r['genome_hash']} of task {r['task_spec']!r} has no task_features")
+    if r.get(label) is None:
+        raise ValueError(f"record {r['genome_hash']} of task {r['task_spec']!r} has no {label} to use as the label")
     return {
         "genome": r["genome"],
         "task_features": extra["task_features"],
         "budget": int(r["budget"]),
-        "group": f"{r['task_id']}/{r['teacher_id']}",
-        "target": float(r["test_acc"]),
+        "group": group_key(r["task_id"], r["teacher_id"]),
+        "target": float(r[label]),
+        "label": label,
         "curve": list(r.get("curve") or []),
         "task_id": r["task_id"],
         "task_spec": r["task_spec"],
@@ -83,7 +108,7 @@ def split_by_task(examples: list[dict[str, Any]], val_fraction: float = 0.15) ->
 
 
 def mean_labels(examples: list[dict[str, Any]], label_seeds: int = 2) -> list[dict[str, Any]]:
-    """One example per student: its target and curve averaged over training seeds ``0 .. label_seeds-1``.
+    """One example per student: its target (label) and curve averaged over training seeds ``0 .. label_seeds-1``.
 
     A student is a (group, genome, budget); each seed's run is one record. Averaging ``k`` seeds
     divides the seed-to-seed variance of a label by ``k``. A student whose seeds are not all there
