@@ -84,7 +84,7 @@ def main() -> None:
                 store.add_jobs(expand(suite_for(budget, n_test, args.students, args.label_seeds), DATA))
                 executor = LocalExecutor(args.workers, DATA) if args.workers > 1 else InlineExecutor(DATA)
                 collect(store, executor)
-                records = [to_example(r) for r in store.records() if r["status"] == "ok"]
+                records = [to_example(r, label="test_acc") for r in store.records() if r["status"] == "ok"]
             finally:
                 store.close()
             k = args.label_seeds

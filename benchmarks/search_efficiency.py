@@ -88,7 +88,7 @@ def tiny_checkpoint(path: Path) -> Path:
     store = InMemoryStore()
     store.add_jobs(expand(Suite.from_dict(suite)))
     collect(store, InlineExecutor())
-    records = [to_example(r) for r in store.records() if r["status"] == "ok"]
+    records = [to_example(r, label="test_acc") for r in store.records() if r["status"] == "ok"]
     path.parent.mkdir(parents=True, exist_ok=True)
     AccuracyPredictor(n_models=2, epochs=2).fit(records).save(path)
     return path

@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from dass import __version__
+from search.config import RESUMABLE, SearchConfig
+from search.flags import add_flags, flag_name, given_settings
+from search.strategies import STRATEGIES
 
 EXIT_USAGE = 2
 
@@ -106,44 +109,30 @@ def cmd_genome(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from distill.cost import count_flops, count_params
     from distill.genome import load_genome
-    from distill.io import write_atomic, write_json
+    from distill.job import train_student
     from distill.tasks import load_task
     from distill.teachers import teacher_outputs
-    from distill.trainer import TrainConfig, distil
+    from distill.trainer import TrainConfig
 
     genome = load_genome(args.genome)
     task = load_task(args.task, args.data_dir)
-    config = TrainConfig(epochs=args.epochs, device=args.device)
+    config = TrainConfig(epochs=args.epochs, device=args.device)  # a bad device fails before a teacher trains
     outputs = None
     teacher = None
     if genome.recipe.distills:
         teacher = _teacher(args, task)
         outputs = teacher_outputs(teacher, task, cache=args.cache_dir)
-    result, student = distil(genome, task, outputs, config, seed=args.seed)
-    params, flops = count_params(student), count_flops(student, task.in_shape)
-    metrics = {
-        **result.to_dict(),
-        "params": params,
-        "flops": flops,
-        "task": task.name,
-        "task_id": task.id,
-        "teacher": args.teacher,
-        "teacher_id": teacher.id if teacher else None,
-        "teacher_test_acc": outputs.test_acc if outputs else None,
-        "seed": args.seed,
-        "config": config.__dict__,
-    }
+    trained = train_student(genome, task, outputs, config, seed=args.seed)
+    result = trained.result
     if args.out:
-        out = Path(args.out)
-        write_atomic(out / "student.pt", student.state_dict())
-        write_atomic(out / "genome.json", genome.to_json() + "\n")
-        write_json(out / "recipe.json", genome.to_dict()["recipe"])
-        write_json(out / "metrics.json", metrics)
+        trained.save(args.out, trained.metrics(args.teacher, teacher.id if teacher else None))
     teacher_note = f"; teacher {args.teacher} test acc {outputs.test_acc:.4f}" if outputs else "; no teacher (plain CE)"
     print(f"task {task.name} ({task.num_classes} classes, {len(task.x_train)} train images){teacher_note}")
-    print(f"student {genome.hash}: {params:,} params, {flops / 1e6:.2f} MFLOPs, recipe {_recipe_str(genome.recipe)}")
+    print(
+        f"student {genome.hash}: {trained.params:,} params, {trained.flops / 1e6:.2f} MFLOPs, "
+        f"recipe {_recipe_str(genome.recipe)}"
+    )
     if result.status == "ok":
         curve = " ".join(f"{a:.3f}" for a in result.curve)
         print(f"val acc per epoch: {curve}")
@@ -191,8 +180,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
         return 0
     if not args.suite:
         raise UsageError("dass collect needs --suite FILE (or --status / --export FILE / --import FILE)")
-    from datasets_meta.collector import LocalExecutor, RayExecutor, collect, expand_cached, progress_bar
+    from datasets_meta.collector import collect, expand_cached, progress_bar
     from datasets_meta.suite import Suite
+    from distill.executors import PoolExecutor, RayExecutor
 
     suite = Suite.load(args.suite)
     data_dir = args.data_dir or suite.data_dir or None
@@ -204,10 +194,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
             f"suite {suite.name}: {len(jobs)} jobs ({new} new); done {counts['done']}, failed {counts['failed']}, "
             f"pending {counts['pending'] + counts['running']}"
         )
-        if args.ray_address:
-            executor = RayExecutor(args.ray_address, data_dir)
-        else:
-            executor = LocalExecutor(args.workers, data_dir)
+        # a pool even with one worker: a training that crashes its process fails only its job
+        executor = RayExecutor(args.ray_address, data_dir) if args.ray_address else PoolExecutor(args.workers, data_dir)
         bar = progress_bar(len(jobs), counts["done"] + counts["failed"])
 
         def on_result(job, outcome):
@@ -221,7 +209,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
                 )
 
         try:
-            progress = collect(store, executor, max_jobs=args.max_jobs, on_result=on_result)
+            with executor:  # stops the workers when the collection ends, also on Ctrl-C
+                progress = collect(store, executor, max_jobs=args.max_jobs, on_result=on_result)
         finally:
             if bar is not None:
                 bar.close()
@@ -392,61 +381,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from search import STRATEGIES, SearchConfig, format_front, resume_search, run_search
+    from search import format_front, resume_search, run_search
 
     if args.cache_dir:  # the training workers find the teacher cache through the environment
         os.environ["DASS_CACHE"] = os.path.abspath(args.cache_dir)
-    settings = {
-        "task": args.task,
-        "teacher": args.teacher,
-        "out": args.out,
-        "teacher_weights": args.teacher_weights,
-        "teacher_epochs": args.teacher_epochs,
-        "data_dir": args.data_dir,
-        "checkpoint": args.checkpoint,
-        "space": args.space,
-        "objective": args.objective,
-        "max_params": args.max_params,
-        "max_flops": args.max_flops,
-        "max_latency": args.max_latency,
-        "strategy": args.strategy,
-        "generations": args.generations,
-        "population": args.population,
-        "rungs": args.rungs,
-        "rung_every": args.rung_every,
-        "rung_size": args.rung_size,
-        "eta": args.eta,
-        "verify": args.verify,
-        "accuracy_share": args.accuracy_share,
-        "max_trainings": args.max_trainings,
-        "device": args.device,
-        "seed": args.seed,
-        "save_best": False if args.no_best else None,
-        "wandb": True if args.wandb else None,
-    }
-    executor = args.executor or ("ray" if args.ray_address else None)
+    settings = given_settings(args, SearchConfig)  # None where a flag was not given: the config's default
+    where = {name: settings.pop(name) for name in RESUMABLE}  # where the trainings run: a resume may change it
+    where["executor"] = where["executor"] or ("ray" if where["ray_address"] else None)
     try:
         if args.resume:
             given = sorted(k for k, v in settings.items() if v is not None)
             if given:
                 raise UsageError(
                     f"--resume takes the run's settings from {args.resume}/config.json; "
-                    f"leave out --{given[0].replace('_', '-')}"
+                    f"leave out {flag_name(SearchConfig, given[0])}"
                 )
-            result = resume_search(args.resume, executor=executor, workers=args.workers, ray_address=args.ray_address)
+            result = resume_search(args.resume, **where)
         else:
             missing = [f"--{k}" for k in ("task", "teacher", "out") if settings[k] is None]
             if missing:
                 raise UsageError(f"dass search needs {', '.join(missing)} (or --resume DIR)")
             if STRATEGIES.get(args.strategy or "ours").needs_predictor:
                 settings["checkpoint"] = str(_checkpoint(args.checkpoint))
-            extra = {"executor": executor, "workers": args.workers, "ray_address": args.ray_address}
-            config = SearchConfig(**{k: v for k, v in {**settings, **extra}.items() if v is not None})
+            config = SearchConfig(**{k: v for k, v in {**settings, **where}.items() if v is not None})
             result = run_search(config)
     except KeyboardInterrupt:
-        where = args.resume or args.out
+        run_dir = args.resume or args.out
         print(
-            f"dass search: interrupted; finished trainings are kept: continue with dass search --resume {where}",
+            f"dass search: interrupted; finished trainings are kept: continue with dass search --resume {run_dir}",
             file=sys.stderr,
         )
         return 130
@@ -491,16 +453,6 @@ def _int_at_least(minimum: int, what: str):
 
 _seed = _int_at_least(0, "an integer >= 0")
 _positive_int = _int_at_least(1, "a positive integer")
-
-
-def _epochs_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be comma-separated epochs, e.g. 1,3,6; got {text!r}") from None
-    if not values or any(v < 1 for v in values) or list(values) != sorted(set(values)):
-        raise argparse.ArgumentTypeError(f"must be increasing positive epochs, e.g. 1,3,6; got {text!r}")
-    return values
 
 
 def _non_negative_int(text: str) -> int:
@@ -655,41 +607,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("search", help="search a student and a distillation recipe for a teacher and a task")
-    p.add_argument("--task", help="task spec, e.g. digits, mnist:classes=0-4:size=16:n_train=3000")
-    p.add_argument("--data-dir", help="where mnist.npz / IDX / torchvision files live (default: $DASS_DATA)")
-    p.add_argument("--teacher", help="zoo name (see `dass teachers`), TorchScript file, or module:callable")
-    p.add_argument("--teacher-weights", help="state_dict file for a zoo teacher or a module:callable teacher")
-    p.add_argument("--teacher-epochs", type=_positive_int, help="epochs of a zoo teacher trained on demand (15)")
+    # every setting of the run is a field of SearchConfig, which declares its flag, help and default
+    add_flags(p, SearchConfig, choices={"strategy": STRATEGIES.names()})
     p.add_argument("--cache-dir", help="teacher and teacher-output cache (default: $DASS_CACHE or ~/.cache/dass)")
-    p.add_argument("--checkpoint", help="predictor checkpoint for --strategy ours (default: the shipped one)")
-    p.add_argument("--space", help="search space: default, resnet, mobilenet")
-    p.add_argument("--objective", help="cost objective: params, flops or latency (default: params)")
-    p.add_argument("--max-params", type=float, help="parameter budget of the student")
-    p.add_argument("--max-flops", type=float, help="multiply-add budget of one forward pass of one input")
-    p.add_argument("--max-latency", type=float, metavar="MS", help="latency budget, ms per image on the CPU")
-    p.add_argument("--strategy", help="ours (default), random, diswot, uniads, autokd")
-    p.add_argument("--generations", type=_positive_int, help="NSGA-II generations (20)")
-    p.add_argument("--population", type=_positive_int, help="NSGA-II population (100 for ours, 32 otherwise)")
-    p.add_argument("--rungs", type=_epochs_list, help="successive-halving budgets in epochs; the last is full (1,3,6)")
-    p.add_argument("--rung-every", type=_positive_int, help="a bracket of rungs every this many generations (5)")
-    p.add_argument("--rung-size", type=_positive_int, help="candidates at the first rung of a bracket (9)")
-    p.add_argument("--eta", type=_positive_int, help="keep 1/eta of the candidates at every rung (3)")
-    p.add_argument("--verify", type=_positive_int, help="final Pareto candidates trained at the full budget (8)")
-    p.add_argument(
-        "--accuracy-share",
-        type=float,
-        metavar="S",
-        help="share of the candidates picked by accuracy alone, the rest spread along the front (0.5)",
-    )
-    p.add_argument("--max-trainings", type=float, help="stop at this many full-budget-equivalent trainings")
-    p.add_argument("--executor", help="local (default) or ray")
-    p.add_argument("--workers", type=_positive_int, help="local worker processes (1: train in this process)")
-    p.add_argument("--ray-address", help="Ray cluster address for --executor ray ('local' starts one here)")
-    p.add_argument("--device", help="training device: auto (default), cpu, cuda")
-    p.add_argument("--seed", type=_seed)
-    p.add_argument("--wandb", action="store_true", help="log rungs and the front to Weights & Biases (offline)")
-    p.add_argument("--no-best", action="store_true", help="do not retrain the best student to save its weights")
-    p.add_argument("--out", help="run directory (config.json, records.db, front.csv, best/, plots, report.md)")
     p.add_argument("--resume", metavar="DIR", help="continue an interrupted search from its run directory")
     p.set_defaults(func=cmd_search)
     return parser

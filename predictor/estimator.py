@@ -3,7 +3,7 @@
 A *record* is one distillation result::
 
     {"genome": "<Genome JSON>", "task_features": probe_features(...), "budget": 20,
-     "group": "<task id>|<teacher id>", "target": 0.93,
+     "group": "<task id>/<teacher id>", "target": 0.93,
      "curve": [0.41, 0.66, ...]}            # optional: validation accuracy after each epoch
 
 ``fit`` learns from records of many tasks (regression on the accuracy plus a RankNet loss between

@@ -1,7 +1,13 @@
 """What a search run is: one small typed dataclass, saved as ``config.json`` in the run directory.
 
-A run can be reproduced (and resumed) from its directory alone: ``dass search --resume DIR`` reads
-this file back.
+Every setting is declared once, here: its type, its default (with why it is what it is), its help text
+and its ``dass search`` flag (:func:`search.flags.setting`); the command line is generated from these
+fields. A run can be reproduced (and resumed) from its directory alone: ``dass search --resume DIR``
+reads ``config.json`` back.
+
+The strategy's name is checked where the run starts (:func:`search.loop.run_search`), against the
+strategy registry: the settings do not import the strategies, which import the run, which reads the
+settings.
 """
 
 from __future__ import annotations
@@ -13,15 +19,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from distill.executors import EXECUTORS
+from distill.genome import SPACES
+from distill.io import write_json
+from distill.tasks import TaskSpec
+from distill.trainer import TrainConfig
+from search.flags import increasing_epochs, non_negative_int, positive_int, setting
 from search.problem import COST_KINDS, check_cost_kind
 
-__all__ = ["CONFIG_FILE", "SearchConfig"]
+__all__ = ["CONFIG_FILE", "RESUMABLE", "SearchConfig"]
 
 CONFIG_FILE = "config.json"
 # NSGA-II's default population: `ours` scores it with the predictor (free), so it keeps a large one; on the
 # benchmark's 10-class noisy MNIST task 100 instead of 32 raised the best student after 20 trainings from
 # 0.583 to 0.616 (benchmarks/RESULTS.md, "Population").
 OURS_POPULATION, POPULATION = 100, 32
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclass
@@ -32,55 +45,80 @@ class SearchConfig:
     run resumes from any working directory.
     """
 
-    task: str  # task spec, e.g. "digits" or "mnist:classes=0-4:size=16:n_train=3000"
-    teacher: str  # zoo name (resnet-s, vgg-s, ...), TorchScript file, or module:callable
-    out: str  # the run directory
-    teacher_weights: str | None = None  # state_dict for a zoo or module:callable teacher
+    task: str = setting(help="task spec, e.g. digits, mnist:classes=0-4:size=16:n_train=3000")
+    teacher: str = setting(help="zoo name (see `dass teachers`), TorchScript file, or module:callable")
+    out: str = setting(help="run directory (config.json, records.db, front.csv, best/, plots, report.md)")
+    teacher_weights: str | None = setting(None, help="state_dict file for a zoo teacher or a module:callable teacher")
     # The zoo trains a teacher it has not cached for this many epochs (its own default).
-    teacher_epochs: int = 15
-    data_dir: str | None = None  # where mnist.npz & co. live; None: $DASS_DATA
-    checkpoint: str | None = None  # predictor checkpoint; only the predictor-guided strategy needs one
-    space: str = "default"  # the search space (distill.genome.SPACES)
-    objective: str = "params"  # the cost objective: params, flops or latency
-    max_params: float | None = None  # hard budgets; each one given is a constraint
-    max_flops: float | None = None  # multiply-adds of one forward pass of one input
-    max_latency: float | None = None  # milliseconds per image on the CPU (batch of one)
-    strategy: str = "ours"  # ours, random, diswot, uniads, autokd (search.strategies.STRATEGIES)
+    teacher_epochs: int = setting(15, type=positive_int, help="epochs of a zoo teacher trained on demand ({default})")
+    data_dir: str | None = setting(None, help="where mnist.npz / IDX / torchvision files live (default: $DASS_DATA)")
+    # Only the predictor-guided strategy needs one; the command line fills in the shipped checkpoint.
+    checkpoint: str | None = setting(None, help="predictor checkpoint for --strategy ours (default: the shipped one)")
+    space: str = setting("default", choices=SPACES.names(), help="search space: {choices}")
+    objective: str = setting("params", choices=COST_KINDS, help="cost objective: {choices} (default: {default})")
+    # Hard budgets; each one given is a constraint of the search (none: the front is unconstrained).
+    max_params: float | None = setting(None, type=float, help="parameter budget of the student")
+    max_flops: float | None = setting(None, type=float, help="multiply-add budget of one forward pass of one input")
+    max_latency: float | None = setting(  # measured on this machine's CPU with a batch of one
+        None, type=float, metavar="MS", help="latency budget, ms per image on the CPU"
+    )
+    # The strategy the tool is for; the others are the baselines it is measured against.
+    strategy: str = setting("ours", help="{choices} (default: {default})")
     # NSGA-II: the predictor makes a generation nearly free, so many small generations are cheap, and
     # `ours` keeps a large population for its rungs to choose from (None: 100 for ours, 32 for the others,
     # whose population costs trainings: UniADS-style's fitness is one, random/DisWOT/AutoKD count them).
-    generations: int = 20
-    population: int | None = None
+    generations: int = setting(20, type=positive_int, help="NSGA-II generations ({default})")
+    population: int | None = setting(
+        None,
+        type=positive_int,
+        default_text=f"{OURS_POPULATION} for ours, {POPULATION} otherwise",
+        help="NSGA-II population ({default})",
+    )
     # Successive-halving budgets in epochs; the last one is the full budget every reported student gets.
     # 1/3/6 spans the steep start of the learning curves of these small students.
-    rungs: tuple[int, ...] = (1, 3, 6)
-    rung_every: int = 5  # a bracket of rungs every this many generations
-    rung_size: int = 9  # candidates trained at the first rung of a bracket
-    eta: int = 3  # keep ceil(n / eta) of n at every rung (Hyperband's usual rate)
-    verify: int = 8  # final Pareto candidates (at most) trained at the full budget
+    rungs: tuple[int, ...] = setting(
+        (1, 3, 6), type=increasing_epochs, help="successive-halving budgets in epochs; the last is full ({default})"
+    )
+    # Five generations let NSGA-II move the population before the predictor is corrected again.
+    rung_every: int = setting(5, type=positive_int, help="a bracket of rungs every this many generations ({default})")
+    # Nine at 1 epoch, three at 3, one at 6 with eta 3: a bracket costs 9/6 + 3/2 + 1 = 4 full trainings.
+    rung_size: int = setting(9, type=positive_int, help="candidates at the first rung of a bracket ({default})")
+    # keep ceil(n / eta) of n at every rung (Hyperband's usual rate)
+    eta: int = setting(3, type=positive_int, help="keep 1/eta of the candidates at every rung ({default})")
+    # Enough to span a front of a few students under one budget, few enough to cost a handful of trainings.
+    verify: int = setting(8, type=positive_int, help="final Pareto candidates trained at the full budget ({default})")
     # Stop after this many full-budget-equivalent trainings (sum(epochs) / full budget); None: no limit
     # for ours/uniads (the generations bound them), `population` trainings for random/diswot/autokd.
-    max_trainings: float | None = None
-    exploration: float = 1.0  # weight of the predictor's std in the optimistic rung selection
+    max_trainings: float | None = setting(None, type=float, help="stop at this many full-budget-equivalent trainings")
+    # Weight of the predictor's std in the optimistic rung selection: 1 is the plain upper confidence bound.
+    exploration: float = setting(1.0, cli=False, help="weight of the predictor's std in the rung selection")
     # Share of each bracket's and of the final verification's candidates taken by (predicted or first-rung)
     # accuracy alone; the rest spread along the front. 0: the front only; 1: the most accurate only. Half:
     # the tool's first answer is the best student under the budget, its second the front around it.
-    accuracy_share: float = 0.5
-    adapt_steps: int = 20  # fine-tuning steps of the predictor on this task's records after a bracket
-    executor: str = "local"  # local (in-process, or a pool with workers > 1) or ray
-    workers: int = 1
-    ray_address: str | None = None
-    device: str = "auto"  # training device: auto picks CUDA when present (the in-process executor)
-    seed: int = 0  # the one seed: NSGA-II, sampling, training seeds
-    save_best: bool = True  # retrain the best student to save its weights in best/
-    wandb: bool = False
+    accuracy_share: float = setting(
+        0.5,
+        type=float,
+        metavar="S",
+        help="share of the candidates picked by accuracy alone, the rest spread along the front ({default})",
+    )
+    # Fine-tuning steps of the predictor on this task's records after a bracket: a few, so that a handful of
+    # records corrects the predictor without overwriting what meta-training taught it.
+    adapt_steps: int = setting(20, cli=False, help="fine-tuning steps of the predictor after a bracket")
+    # Where the trainings run; the result does not depend on it, so a resumed run may change it.
+    executor: str = setting("local", choices=EXECUTORS, help="{choices} (default: {default})")
+    workers: int = setting(1, type=positive_int, help="local worker processes (1: train in this process)")
+    ray_address: str | None = setting(None, help="Ray cluster address for --executor ray ('local' starts one here)")
+    # auto picks CUDA when present (the in-process executor)
+    device: str = setting("auto", choices=DEVICES, help="training device: {choices} (default: {default})")
+    seed: int = setting(0, type=non_negative_int, help="the one seed: NSGA-II, sampling, training seeds ({default})")
+    # The saved weights are what a user deploys; a benchmark comparing strategies skips the retraining.
+    save_best: bool = setting(
+        True, flag="--no-best", switch=False, help="do not retrain the best student to save its weights"
+    )
+    wandb: bool = setting(False, switch=True, help="log rungs and the front to Weights & Biases (offline)")
 
     def __post_init__(self) -> None:
         check_cost_kind(self.objective)
-        from search.executors import EXECUTORS
-        from search.strategies import STRATEGIES
-
-        STRATEGIES.get(self.strategy)  # an unknown name is a ValueError listing the valid ones
         if self.population is None:
             self.population = OURS_POPULATION if self.strategy == "ours" else POPULATION
         if self.executor not in EXECUTORS:
@@ -108,9 +146,6 @@ class SearchConfig:
                 setattr(self, name, os.path.abspath(value))
         if os.path.exists(self.teacher):  # a TorchScript file (a zoo name or module:callable stays as it is)
             self.teacher = os.path.abspath(self.teacher)
-        from distill.tasks import TaskSpec
-        from distill.trainer import TrainConfig
-
         TrainConfig(device=self.device)  # a bad device fails here, not in every training
 
         spec = TaskSpec.parse(self.task)  # a bad spec fails here, before anything runs
@@ -132,8 +167,6 @@ class SearchConfig:
         return d
 
     def save(self, directory: str | os.PathLike) -> Path:
-        from distill.io import write_json
-
         return write_json(Path(directory) / CONFIG_FILE, self.to_dict())
 
     @classmethod
@@ -151,3 +184,7 @@ class SearchConfig:
             raise ValueError(f"{str(path)!r} has unknown settings {unknown} (written by another dass version?)")
         d["out"] = os.fspath(Path(directory).resolve())  # the directory may have moved
         return cls(**d)
+
+
+# Where the trainings run: the only settings a resumed run may change (the result does not depend on them).
+RESUMABLE = ("executor", "workers", "ray_address")

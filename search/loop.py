@@ -31,8 +31,9 @@ from typing import Any
 
 from distill.genome import Genome
 from distill.io import write_json
-from search.config import CONFIG_FILE, SearchConfig
-from search.context import Progress, SearchRun
+from search.config import CONFIG_FILE, RESUMABLE, SearchConfig
+from search.context import SearchRun
+from search.progress import Progress
 from search.report import (
     empty_front_reason,
     front_rows,
@@ -43,7 +44,7 @@ from search.report import (
     write_front,
     write_report,
 )
-from search.strategies import STRATEGIES
+from search.strategies import STRATEGIES, run_strategy
 
 log = logging.getLogger(__name__)
 HISTORY_FILE = "history.json"
@@ -69,7 +70,7 @@ def verify(run: SearchRun, candidates: list[Genome]) -> None:
     full = run.config.full_budget
     seen: set[str] = set()
     candidates = [g for g in candidates if not (g.hash in seen or seen.add(g.hash))]
-    n = run.trainer.affordable(candidates, full, run.room())
+    n = run.budget.affordable(candidates, full)
     if n < len(candidates):
         log.warning("the training budget verifies %d of %d final candidates", n, len(candidates))
     if n:
@@ -87,12 +88,12 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         resume: continue the run in ``config.out`` instead of starting a new one.
         progress: show a progress bar (default: when stderr is a terminal).
     """
+    strategy = STRATEGIES.get(config.strategy)  # an unknown name is a ValueError listing the valid ones
     out = Path(config.out)
     if not resume and (out / CONFIG_FILE).exists():
         raise ValueError(f"{out} already holds a search run: resume it with --resume {out}, or pick another --out")
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    strategy = STRATEGIES.get(config.strategy)
     bar = Progress(progress)
     try:
         run = SearchRun(config, strategy.needs_predictor, bar)  # bad input fails here, before any training
@@ -104,7 +105,7 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
     if not resume:
         config.save(out)
     try:
-        candidates = strategy.run(run)
+        candidates = run_strategy(strategy.factory(), run)
         verify(run, candidates)
         rows = front_rows(run)
         best = None
@@ -128,11 +129,11 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         plot_pareto(out / "pareto.png", run, rows)
         quality = plot_predicted_vs_measured(out / "predicted_vs_measured.png", run)
         plot_best_vs_trainings(out / "best_vs_trainings.png", run.history, config.strategy)
-        session_s = run.session_s
+        session_s = run.clock.session_s
         notes = {
-            "wall_s": run.wall_before + session_s,
+            "wall_s": run.clock.wall_before + session_s,
             "session_s": session_s,
-            "sessions": run.sessions,
+            "sessions": run.clock.sessions,
             "predicted_vs_measured": quality,
         }
         write_report(out / "report.md", run, rows, best, notes)
@@ -154,7 +155,7 @@ def resume_search(directory: str | os.PathLike, progress: bool | None = None, **
     not depend on them.
     """
     config = SearchConfig.load(directory)
-    allowed = {"executor", "workers", "ray_address"}
+    allowed = set(RESUMABLE)
     bad = sorted(set(overrides) - allowed)
     if bad:
         raise ValueError(f"--resume takes the run's own settings; only {', '.join(sorted(allowed))} may change")

@@ -292,7 +292,7 @@ def write_report(
     limits = ", ".join(f"{k} <= {format_cost(k, v)}" for k, v in run.limits.items()) or "none"
     by_budget: dict[int, int] = {}
     for key in run.trainer.ledger:
-        by_budget[key[3]] = by_budget.get(key[3], 0) + 1
+        by_budget[key.budget] = by_budget.get(key.budget, 0) + 1
     lines = [
         f"# dass search: {run.task.name} / {c.teacher}",
         "",

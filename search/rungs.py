@@ -30,8 +30,9 @@ from pymoo.operators.survival.rank_and_crowding.metrics import calc_crowding_dis
 from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
 from datasets_meta.collector import collect
-from datasets_meta.store import Job, JobKey, RecordStore
+from datasets_meta.store import RecordStore
 from distill.genome import Genome
+from distill.records import Job, JobKey
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class Trainer:
 
     Args:
         store: the run's record store.
-        executor: a collector executor; it is reused across calls (see :mod:`search.executors`).
+        executor: the run's executor (:mod:`distill.executors`); it is reused across calls.
         job_fields: the fields every job shares: ``task_id``, ``teacher_id``, ``task_spec``, ``teacher``,
             ``seed``, ``suite`` and ``tags``.
         full_budget: epochs of a full training.
@@ -106,7 +107,7 @@ class Trainer:
     @property
     def spent(self) -> float:
         """Full-budget-equivalent trainings this run has paid for."""
-        return sum(key[3] for key in self.ledger) / self.full_budget
+        return sum(key.budget for key in self.ledger) / self.full_budget
 
     def cost(self, genomes: Sequence[Genome], budget: int) -> float:
         """What training ``genomes`` at ``budget`` would add to :attr:`spent` (known jobs are free)."""
@@ -126,7 +127,7 @@ class Trainer:
         self.ledger = []
         self._in_ledger = set()
         for key in keys:
-            self._add(tuple(key))
+            self._add(JobKey(*key))
 
     def _add(self, key: JobKey) -> None:
         if key not in self._in_ledger:
@@ -148,8 +149,8 @@ class Trainer:
         if record is None or record["state"] not in ("done", "failed"):
             raise AssertionError(f"job {key} has not finished")
         if record["state"] == "failed":
-            return Measurement(genome, key[3], "failed", record=record)
-        return Measurement(genome, key[3], record["status"], record["val_acc"], record["test_acc"], record)
+            return Measurement(genome, record["budget"], "failed", record=record)
+        return Measurement(genome, record["budget"], record["status"], record["val_acc"], record["test_acc"], record)
 
     def ledger_records(self, n: int | None = None) -> list[dict[str, Any]]:
         """Finished flat records of the first ``n`` ledger jobs (all when ``None``), in ledger order."""
@@ -160,9 +161,9 @@ class Trainer:
                 out.append(record)
         return out
 
-    def trained_hashes(self) -> set[str]:
-        """Genome hashes this run has trained at any budget."""
-        return {key[2] for key in self.ledger}
+    def trained_hashes(self, min_budget: int = 1) -> set[str]:
+        """Genome hashes this run has trained at ``min_budget`` epochs or more (any budget by default)."""
+        return {key.genome_hash for key in self.ledger if key.budget >= min_budget}
 
 
 # --------------------------------------------------------------------------------------------- ranking

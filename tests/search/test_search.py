@@ -1,4 +1,4 @@
-"""dass search: the pymoo problem, the rungs, every strategy end to end (tiny, on digits), resume, bad input."""
+"""dass search: the pymoo problem, the search end to end (tiny, on digits), resume, bad input."""
 
 import json
 import signal
@@ -11,49 +11,17 @@ import pytest
 import torch
 
 from dass.cli import main
-from datasets_meta.collector import InlineExecutor, collect, expand
-from datasets_meta.store import InMemoryStore, SQLiteStore
-from datasets_meta.suite import Suite
+from datasets_meta.collector import collect
+from datasets_meta.store import SQLiteStore
 from distill.genome import Genome, Recipe, StageGene, get_space
-from predictor.data import to_example
-from predictor.estimator import AccuracyPredictor
-from search import STRATEGIES, CostModel, SearchConfig, StudentProblem, resume_search, run_search
+from search import STRATEGIES, CostModel, SearchConfig, StudentProblem, run_search
 from search.problem import Decoder, GenomeDuplicateElimination, check_budget, smallest_students
-from search.rungs import (
-    Measurement,
-    non_dominated,
-    pareto_order,
-    select_candidates,
-    successive_halving,
-    with_accuracy_share,
-)
 
 TASK = "digits:classes=0-4"
 TEACHER = ["--teacher", "cnn-s", "--teacher-epochs", "2"]  # the teacher the checkpoint fixture trains and caches
 # A tiny search: 4 generations of 8, a bracket (4 students x 1 epoch, the best 2 x 2 epochs) every 2.
 TINY = ["--generations", "4", "--population", "8", "--rungs", "1,2", "--rung-every", "2", "--rung-size", "4"]
 TINY += ["--eta", "2", "--verify", "2", "--max-params", "20000", "--seed", "3", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    """A predictor fitted on a real tiny meta-dataset (6 distillations of 1 epoch on digits)."""
-    suite = {
-        "name": "tiny-search",
-        "budget": 1,
-        "teacher_epochs": 2,
-        "students_per_pair": 3,
-        "recipes_per_student": 1,
-        "replicate_fraction": 0.0,
-        "groups": [{"source": "digits", "classes": ["0-4"], "teachers": ["cnn-s"], "teachers_per_task": 1}],
-    }
-    store = InMemoryStore()
-    store.add_jobs(expand(Suite.from_dict(suite)))
-    collect(store, InlineExecutor())
-    records = [to_example(r) for r in store.records() if r["status"] == "ok"]
-    path = tmp_path_factory.mktemp("predictor") / "p.pt"
-    AccuracyPredictor(n_models=2, epochs=2).fit(records).save(path)
-    return str(path)
 
 
 def _front_is_non_dominated(rows):
@@ -130,75 +98,6 @@ def test_infeasible_budget_names_the_budget_and_the_smallest_cost(digits_task):
     check_budget(space, costs, {"params": smallest})  # exactly the smallest student fits
     with pytest.raises(ValueError, match=rf"--max-params 100 is infeasible.*{int(smallest):,} parameters"):
         check_budget(space, costs, {"params": 100})
-
-
-def test_population_defaults_to_a_large_one_only_where_it_costs_no_training(tmp_path):
-    def config(**kw):
-        return SearchConfig(task="digits", teacher="cnn-s", out=str(tmp_path), **kw)
-
-    assert config(strategy="ours").population == 100  # the predictor scores it
-    assert config(strategy="uniads").population == 32  # its fitness is a training
-    assert config(strategy="random").population == 32
-    assert config(strategy="ours", population=8).population == 8
-    with pytest.raises(ValueError, match="population"):
-        config(strategy="ours", population=1)
-
-
-# ------------------------------------------------------------------------------------------ rungs
-def test_pareto_order_ranks_fronts_then_crowding_and_puts_failures_last():
-    acc = np.array([0.9, 0.8, 0.95, 0.7, 0.99, np.nan])
-    cost = np.array([10.0, 5.0, 20.0, 6.0, 1.0, 1.0])
-    ok = np.array([True, True, True, True, False, True])
-    order = pareto_order(acc, cost, ok)
-    # front 0 = {1, 0, 2} (ends first: 2 most accurate, 1 cheapest), then 3; failed 4 and NaN 5 last
-    assert set(order[:3]) == {0, 1, 2} and order[3] == 3 and set(order[4:]) == {4, 5}
-    assert list(order[:3]).index(0) == 2  # the middle of the front is the least crowded
-    assert non_dominated(acc[:4], cost[:4]).tolist() == [1, 0, 2]
-
-
-def test_selection_prefers_uncertain_students_among_equals():
-    F = np.array([[-0.8, 100.0], [-0.8, 100.0], [-0.5, 50.0], [-0.9, 200.0]])
-    std = np.array([0.0, 0.2, 0.0, 0.0])
-    eligible = np.array([True, True, True, False])
-    chosen = select_candidates(F, std, eligible, n=2)
-    assert 3 not in chosen and chosen[0] == 1  # optimistic 1.0 beats 0.8; 3 is not eligible
-
-
-def test_accuracy_share_interleaves_the_front_with_the_most_accurate():
-    # a front spread by crowding (ends first), and 5 points off it that are more accurate than its middle
-    front = [0, 1, 2, 3]
-    accuracy = np.array([0.95, 0.50, 0.70, 0.60, 0.90, 0.80, 0.85, 0.2, 0.1])
-    assert with_accuracy_share(front, accuracy, 0.0, pool=range(9)) == front  # 0: the front alone
-    assert with_accuracy_share(front, accuracy, 1.0) == [0, 2, 3, 1]  # 1: by accuracy
-    # 0.5: every second slot is the most accurate not yet taken, from the pool; then the rest
-    assert with_accuracy_share(front, accuracy, 0.5, pool=range(9)) == [0, 4, 1, 6, 2, 5, 3, 7, 8]
-    # the bracket's selection: a share of the rung goes to the most accurate (optimistic) ones
-    F = np.column_stack([-accuracy, [10.0, 1.0, 4.0, 2.0, 30.0, 20.0, 25.0, 50.0, 60.0]])
-    eligible = np.ones(9, dtype=bool)
-    assert select_candidates(F, np.zeros(9), eligible, n=3, accuracy_share=0.0).tolist() == [0, 1, 2]
-    assert select_candidates(F, np.zeros(9), eligible, n=3, accuracy_share=0.5).tolist() == [0, 4, 1]
-
-
-def test_successive_halving_promotes_by_pareto_rank_and_never_a_diverged_run():
-    genomes = [Genome(8, (StageGene("conv", 1, w), StageGene("conv", 1, w)), Recipe.plain()) for w in (8, 16, 24, 32)]
-    accuracy = {8: 0.5, 16: 0.9, 24: 0.7, 32: None}  # the widest one diverges
-    trained = []
-
-    def train(gs, budget):
-        trained.append((budget, [g.stages[0].width for g in gs]))
-        return [
-            Measurement(
-                g, budget, "diverged" if accuracy[g.stages[0].width] is None else "ok", accuracy[g.stages[0].width]
-            )
-            for g in gs
-        ]
-
-    levels = successive_halving(
-        genomes, train, (1, 3), eta=2, cost=lambda gs: np.array([g.stages[0].width for g in gs])
-    )
-    # the two ends of the first front (cheapest and most accurate) go up; the diverged run never does
-    assert trained[0] == (1, [8, 16, 24, 32]) and trained[1][0] == 3 and sorted(trained[1][1]) == [8, 16]
-    assert len(levels) == 2
 
 
 # ------------------------------------------------------------------------------------------ end to end
@@ -324,37 +223,6 @@ def test_the_search_loads_its_task_as_a_training_worker_does(tmp_path):
     with single_threaded_torch():
         worker = load_task(spec)
     assert run.task.input_mean == worker.input_mean and torch.equal(run.task.x_train, worker.x_train)
-
-
-@pytest.mark.parametrize("strategy", STRATEGIES.names())
-def test_every_strategy_searches_within_the_training_budget(strategy, checkpoint, tmp_path):
-    config = SearchConfig(
-        task=TASK,
-        teacher="cnn-s",
-        teacher_epochs=2,
-        out=str(tmp_path / strategy),
-        checkpoint=checkpoint,
-        strategy=strategy,
-        max_params=20000,
-        generations=2,
-        population=4,
-        rungs=(1, 2),
-        rung_every=1,
-        rung_size=3,
-        eta=2,
-        verify=2,
-        max_trainings=4,
-        save_best=False,
-        seed=1,
-    )
-    result = run_search(config)
-    assert result.front and _front_is_non_dominated(result.front) and _front_in_store(result.out, result.front)
-    assert result.trainings <= 4 + 1e-9
-    best = [h["best_val_acc"] for h in result.history if h["best_val_acc"] is not None]
-    assert best == sorted(best) and best[-1] == max(r["val_acc"] for r in result.front)
-    assert json.loads((result.out / "history.json").read_text()) == result.history  # the run's curve, on disk
-    again = resume_search(result.out)  # resuming a finished run trains nothing and gives the same front
-    assert again.front == result.front and again.trainings == result.trainings
 
 
 def test_a_diverging_candidate_is_recorded_and_the_search_goes_on(checkpoint, tmp_path, monkeypatch):

@@ -1,0 +1,89 @@
+"""What a search strategy is, the registry of them, and the loop that drives one.
+
+A strategy is an object, like a pymoo algorithm with ask/tell: :meth:`~SearchStrategy.setup` binds it to
+a :class:`~search.context.SearchRun`, every :meth:`~SearchStrategy.step` does one unit of work (a
+generation, a batch of trainings) and says whether there is more, :meth:`~SearchStrategy.candidates`
+returns the final Pareto candidates to verify, and :meth:`~SearchStrategy.state_dict` /
+:meth:`~SearchStrategy.load_state_dict` carry what it needs to resume (``None``: it replays from the seed,
+reading every finished training back from the store).
+
+A strategy acts only through the run's verbs and never changes the run's settings: a cap of its own
+(e.g. a baseline's number of trainings) is kept by the strategy.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from distill.genome import Genome
+from distill.registry import Registry
+from search.context import SearchRun
+
+__all__ = ["STRATEGIES", "SearchStrategy", "Strategy", "register", "run_strategy"]
+
+
+class SearchStrategy(ABC):
+    """A search strategy: set up on a run, stepped until it is done, then asked for its candidates."""
+
+    run: SearchRun
+
+    def setup(self, run: SearchRun) -> None:
+        """Bind to ``run`` and build what the search needs (no training yet)."""
+        self.run = run
+
+    @abstractmethod
+    def step(self) -> bool:
+        """Do one unit of work; ``False`` when the search is over (nothing was done)."""
+
+    def candidates(self) -> list[Genome]:
+        """The final candidates to verify at the full budget, most wanted first (none by default)."""
+        return []
+
+    def state_dict(self) -> dict[str, Any] | None:
+        """What resuming needs after a step: ``generation``, JSON values, and numpy ``arrays``; ``None``
+        when the strategy replays from its seed instead."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a saved :meth:`state_dict` (after :meth:`setup`); a replaying strategy has none."""
+        del state
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A registry entry: how to make a strategy and what it needs."""
+
+    name: str
+    description: str
+    factory: Callable[[], SearchStrategy]
+    needs_predictor: bool = False
+
+
+STRATEGIES: Registry[Strategy] = Registry("search strategy")
+
+
+def register(name: str, description: str, needs_predictor: bool = False) -> Callable:
+    """Class decorator: register a :class:`SearchStrategy` under ``name``."""
+
+    def decorator(cls: type[SearchStrategy]) -> type[SearchStrategy]:
+        STRATEGIES.add(name, Strategy(name, description, cls, needs_predictor))
+        return cls
+
+    return decorator
+
+
+def run_strategy(strategy: SearchStrategy, run: SearchRun) -> list[Genome]:
+    """Set ``strategy`` up on ``run``, resume it from the run's saved state, step it to the end (saving the
+    state after every step), and return its final candidates."""
+    strategy.setup(run)
+    state = run.load_state()
+    if state is not None:
+        strategy.load_state_dict(state)
+    while strategy.step():
+        state = strategy.state_dict()
+        if state is not None:
+            run.save_state(state)
+    return strategy.candidates()

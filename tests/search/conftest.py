@@ -1,0 +1,30 @@
+"""Fixtures of the search tests: a predictor fitted on a real tiny meta-dataset, shared by the modules."""
+
+import pytest
+
+from datasets_meta.collector import InlineExecutor, collect, expand
+from datasets_meta.store import InMemoryStore
+from datasets_meta.suite import Suite
+from predictor.data import to_example
+from predictor.estimator import AccuracyPredictor
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A predictor fitted on a real tiny meta-dataset (6 distillations of 1 epoch on digits)."""
+    suite = {
+        "name": "tiny-search",
+        "budget": 1,
+        "teacher_epochs": 2,
+        "students_per_pair": 3,
+        "recipes_per_student": 1,
+        "replicate_fraction": 0.0,
+        "groups": [{"source": "digits", "classes": ["0-4"], "teachers": ["cnn-s"], "teachers_per_task": 1}],
+    }
+    store = InMemoryStore()
+    store.add_jobs(expand(Suite.from_dict(suite)))
+    collect(store, InlineExecutor())
+    records = [to_example(r, label="test_acc") for r in store.records() if r["status"] == "ok"]
+    path = tmp_path_factory.mktemp("predictor") / "p.pt"
+    AccuracyPredictor(n_models=2, epochs=2).fit(records).save(path)
+    return str(path)
