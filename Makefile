@@ -28,7 +28,7 @@ test: lint
 	$(VENV)/bin/pytest -q
 
 bench: install
-	$(PY) benchmarks/kd_overhead.py
+	$(PY) -m benchmarks.kd_overhead
 
 clean:
 	rm -rf runs .pytest_cache

@@ -7,8 +7,9 @@
 3. the test set is capped at ``n_test``; the training pool at ``n_train``; then ``val_fraction`` of
    the pool becomes the validation set (or, with ``n_val``, the validation set is ``n_val`` further
    images and all ``n_train`` are trained on). All three are stratified and deterministic;
-4. the images become float ``(N, C, H, W)`` in [0, 1], are resized to ``size`` (bilinear,
-   antialiased) and pass through the domain transform (``DOMAIN_TRANSFORMS``), all splits alike;
+4. the images become float ``(N, C, H, W)`` in [0, 1], take the spec's ``color`` (gray or RGB), are
+   resized to ``size`` (bilinear, antialiased) and pass through the domain transform
+   (``DOMAIN_TRANSFORMS``), all splits alike;
 5. every split is normalised with the training set's per-channel mean and std (``norm=train``, the
    default), with given constants (``norm=MEAN/STD``, a teacher's own preprocessing), or not at all
    (``norm=none``: images in [0, 1]). What was subtracted and divided is kept in the task
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from distill.tasks.color import convert_color
 from distill.tasks.formatting import format_classes
 from distill.tasks.sources.base import TASK_SOURCES, check_raw_data
 from distill.tasks.spec import TaskSpec, norm_constants
@@ -153,6 +155,8 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
 
     # One tensor for all splits, so that resizing and the transform treat them exactly alike.
     x = _float_images(np.concatenate([raw.x_train[train], raw.x_train[val], raw.x_test[test]]))  # (N, C, H, W)
+    if spec.color is not None:
+        x = convert_color(x, spec.color)
     if spec.size is not None and x.shape[-2:] != (spec.size, spec.size):
         x = F.interpolate(x, size=(spec.size, spec.size), mode="bilinear", antialias=True, align_corners=False)
         x = x.clamp_(0, 1)

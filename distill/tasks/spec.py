@@ -1,8 +1,9 @@
 """The task spec grammar: ``SOURCE[:KEY=VALUE]...``, its validation and its canonical string.
 
 The spec string is a task's name, and (without its path) part of its id, so parsing and printing must
-round-trip exactly. What the grammar knows about a source (whether it takes a ``path``) comes from the
-source's own declaration in ``TASK_SOURCES``; what it knows about a transform, from ``DOMAIN_TRANSFORMS``.
+round-trip exactly. What the grammar knows about a source (whether it takes a ``path``, which options
+of its own it takes) comes from the source's own declaration in ``TASK_SOURCES``; what it knows about a
+transform, from ``DOMAIN_TRANSFORMS``.
 """
 
 from __future__ import annotations
@@ -10,18 +11,24 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 
+from distill.tasks.color import COLORS
 from distill.tasks.formatting import format_classes, format_number
-from distill.tasks.sources.base import TASK_SOURCES, path_sources
+from distill.tasks.sources.base import TASK_SOURCES, OptionValue, path_sources
 from distill.tasks.sources.files import DATA_ENV
 from distill.tasks.transforms import canonical_transform
 
 MAX_SIZE = 1024  # small students on small images: a larger side is a typo, and would not fit in memory
+# Where the keys print in the canonical string: the source's own options come right after its path.
+_FORMAT_ORDER = (
+    "path", "options", "classes", "transform", "size", "color", "n_train", "n_val", "n_test", "val_fraction", "seed",
+    "norm",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,10 @@ class TaskSpec:
       per-channel mean and std), ``none`` (images in [0, 1]) or ``MEAN/STD`` per channel, e.g.
       ``0.1307/0.3081`` or ``0.485,0.456,0.406/0.229,0.224,0.225``: use the preprocessing your own
       teacher was trained with.
+    - ``color``: ``gray`` or ``rgb``: the channels the networks see, whatever the source's own
+      (gray -> rgb repeats the channel; rgb -> gray takes the luminance 0.299 R + 0.587 G + 0.114 B);
+      left out, the source's channels stay.
+    - any option the source declares (``TASK_SOURCES.get(name).options``), e.g. ``glyphs:fonts=system``.
 
     Example: ``mnist:classes=0-4:transform=noise0.3:size=16:n_train=3000:n_test=2000:seed=1``.
     """
@@ -58,9 +69,21 @@ class TaskSpec:
     val_fraction: float = 0.15
     seed: int = 0  # seed of the n_train subsample, the val split and the noise transform
     norm: str = "train"  # "train", "none" or "MEAN/STD" per channel (comma-separated); see the docstring
+    color: str | None = None  # "gray" or "rgb": convert the images to it; None keeps the source's channels
+    # The source's own options (a mapping or (name, value) pairs), stored as the pairs that differ from their
+    # defaults, in the source's declaration order: an option at its default is not part of the name or the id.
+    options: tuple[tuple[str, OptionValue], ...] = ()
 
     def __post_init__(self) -> None:
         source = TASK_SOURCES.get(self.source)  # an unknown source is a ValueError listing the valid ones
+        given = dict(self.options.items() if isinstance(self.options, Mapping) else self.options)
+        checked = {name: source.option(name).check(value) for name, value in given.items()}
+        options = tuple(
+            (o.name, checked[o.name]) for o in source.options if o.name in checked and checked[o.name] != o.default
+        )
+        object.__setattr__(self, "options", options)
+        if self.color is not None and self.color not in COLORS:
+            raise ValueError(f"the task spec's 'color' must be one of {{{', '.join(COLORS)}}}; got {self.color!r}")
         if self.path is not None:
             if not source.takes_path:
                 raise ValueError(
@@ -92,10 +115,16 @@ class TaskSpec:
                 f"the task spec gives both n_val={self.n_val} and val_fraction={self.val_fraction:g}; give one of them"
             )
 
+    def option(self, name: str) -> OptionValue:
+        """The value of the source's option ``name``: the spec's, or the declared default."""
+        default = TASK_SOURCES.get(self.source).option(name).default
+        return dict(self.options).get(name, default)
+
     @classmethod
     def parse(cls, text: str) -> TaskSpec:
         """Reads ``SOURCE[:KEY=VALUE]...`` (see the class docstring); a bad key or value is a ``ValueError``."""
         source, *parts = text.strip().split(":")
+        declared = {o.name: o for o in TASK_SOURCES.get(source.strip()).options}
         values: dict[str, str] = {}
         last_key = None
         for part in parts:
@@ -105,13 +134,16 @@ class TaskSpec:
             key, sep, value = (s.strip() for s in part.partition("="))
             if not sep:
                 raise ValueError(f"task spec {text!r}: {part!r} is not KEY=VALUE")
-            if key not in _SPEC_PARSERS:
-                raise ValueError(f"task spec {text!r}: unknown key {key!r}; valid keys: {', '.join(_SPEC_PARSERS)}")
+            if key not in _SPEC_PARSERS and key not in declared:
+                valid = ", ".join([*_SPEC_PARSERS, *declared])
+                raise ValueError(f"task spec {text!r}: unknown key {key!r}; valid keys: {valid}")
             if key in values:
                 raise ValueError(f"task spec {text!r}: key {key!r} is given twice")
             values[key] = value
             last_key = key
-        return cls(source=source.strip(), **{key: _SPEC_PARSERS[key](key, value) for key, value in values.items()})
+        options = {key: declared[key].parse(values.pop(key)) for key in list(values) if key in declared}
+        parsed = {key: _SPEC_PARSERS[key](key, value) for key, value in values.items()}
+        return cls(source=source.strip(), options=options, **parsed)
 
     def __str__(self) -> str:
         return self._format(with_path=True)
@@ -123,9 +155,13 @@ class TaskSpec:
 
     def _format(self, with_path: bool) -> str:
         parts = [self.source]
-        for f in fields(self)[1:]:
+        for f in sorted(fields(self)[1:], key=lambda f: _FORMAT_ORDER.index(f.name)):
             value = getattr(self, f.name)
             if value == f.default or (f.name == "path" and not with_path):
+                continue
+            if f.name == "options":
+                source = TASK_SOURCES.get(self.source)
+                parts.extend(f"{name}={source.option(name).format(v)}" for name, v in value)
                 continue
             if f.name == "classes":
                 value = format_classes(value)
@@ -170,6 +206,7 @@ _SPEC_PARSERS: dict[str, Callable[[str, str], Any]] = {
     "val_fraction": _parse_float,
     "seed": _parse_int,
     "norm": lambda key, value: value,
+    "color": lambda key, value: value,
 }
 
 

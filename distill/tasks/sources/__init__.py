@@ -8,7 +8,15 @@ The sources that existed first are imported in a fixed order, because registrati
 import importlib
 import pkgutil
 
-from distill.tasks.sources.base import TASK_SOURCES, RawData, TaskSource, check_raw_data, path_sources, task_source
+from distill.tasks.sources.base import (
+    TASK_SOURCES,
+    RawData,
+    SourceOption,
+    TaskSource,
+    check_raw_data,
+    path_sources,
+    task_source,
+)
 from distill.tasks.sources.files import DATA_ENV, resolve_data_dir
 
 _LISTED_FIRST = ("digits", "mnist", "npz", "folder", "torchvision_datasets")
@@ -19,6 +27,7 @@ __all__ = [
     "DATA_ENV",
     "TASK_SOURCES",
     "RawData",
+    "SourceOption",
     "TaskSource",
     "check_raw_data",
     "path_sources",

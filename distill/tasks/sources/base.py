@@ -1,7 +1,8 @@
 """The source contract: a registered :class:`TaskSource` reads a whole dataset as :class:`RawData`.
 
 A source is declared once, with what the spec grammar must know about it (whether it reads the
-spec's ``path``); :func:`check_raw_data` is the one gate every loader's output passes, so a source
+spec's ``path``, and the options of its own it takes, each a :class:`SourceOption` with a default and
+its allowed values); :func:`check_raw_data` is the one gate every loader's output passes, so a source
 only has to return arrays and the pipeline can trust their shapes, dtypes, labels and fingerprint.
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from distill.registry import Registry
+from distill.tasks.formatting import format_number
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -39,6 +41,67 @@ class RawData:
     fingerprint: str | None = None
 
 
+OptionValue = str | int | float
+
+
+@dataclass(frozen=True)
+class SourceOption:
+    """An option that one source declares for its specs, e.g. ``glyphs:fonts=system``.
+
+    The kind follows the default: a ``str`` default makes a choice among ``choices``; an ``int`` or
+    ``float`` default a number of that type within ``[minimum, maximum]``. A spec leaves an option at
+    its default out of its string, so declaring a new option changes no existing task's id.
+    """
+
+    name: str
+    default: OptionValue
+    help: str  # one line for listings and errors
+    choices: tuple[str, ...] = ()  # the allowed values of a choice option
+    minimum: float | None = None  # bounds of a number option (inclusive); None: unbounded
+    maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        assert (isinstance(self.default, str)) == bool(self.choices), f"{self.name}: choices go with a str default"
+        assert not self.choices or self.default in self.choices, f"{self.name}: default not among the choices"
+
+    @property
+    def allowed(self) -> str:
+        """The allowed values, in words: ``one of {bundled, system}`` or ``an integer >= 0``."""
+        if self.choices:
+            return "one of {" + ", ".join(self.choices) + "}"
+        kind = "an integer" if isinstance(self.default, int) else "a number"
+        bounds = [f">= {format_number(self.minimum)}" if self.minimum is not None else ""]
+        bounds.append(f"<= {format_number(self.maximum)}" if self.maximum is not None else "")
+        return " ".join([kind, " and ".join(b for b in bounds if b)]).strip()
+
+    def parse(self, text: str) -> OptionValue:
+        """The checked value that the spec text ``text`` names (a ``ValueError`` saying what is allowed)."""
+        if self.choices:
+            return self.check(text.strip())
+        try:
+            value = int(text) if isinstance(self.default, int) else float(text)
+        except ValueError:
+            raise ValueError(f"the task spec's {self.name!r} must be {self.allowed}; got {text!r}") from None
+        return self.check(value)
+
+    def check(self, value: Any) -> OptionValue:
+        """``value`` as this option's type if it is allowed, else a ``ValueError`` listing what is."""
+        if self.choices:
+            if value not in self.choices:
+                raise ValueError(f"the task spec's {self.name!r} must be {self.allowed}; got {value!r}")
+            return str(value)
+        is_int = isinstance(self.default, int)
+        number_types = (int, np.integer) if is_int else (int, float, np.integer, np.floating)
+        if isinstance(value, bool) or not isinstance(value, number_types) or not np.isfinite(value):
+            raise ValueError(f"the task spec's {self.name!r} must be {self.allowed}; got {value!r}")
+        if (self.minimum is not None and value < self.minimum) or (self.maximum is not None and value > self.maximum):
+            raise ValueError(f"the task spec's {self.name!r} must be {self.allowed}; got {value!r}")
+        return int(value) if is_int else float(value)
+
+    def format(self, value: OptionValue) -> str:
+        return format_number(value) if isinstance(value, float) else str(value)
+
+
 # loader(spec, data_dir) -> RawData, with spec a distill.tasks.spec.TaskSpec: typed Any here because the spec
 # module validates source names against this registry, and this module must not import it back.
 Loader = Callable[[Any, str | None], RawData]
@@ -54,6 +117,15 @@ class TaskSource:
     name: str
     load: Loader  # (spec, data_dir) -> RawData; reads the whole dataset, ignoring the task options it need not apply
     takes_path: bool = False  # reads the spec's `path` (and needs one); other sources refuse a path
+    options: tuple[SourceOption, ...] = ()  # the spec keys of this source alone, in the order specs print them
+
+    def option(self, name: str) -> SourceOption:
+        """The declared option ``name``; another name is a ``ValueError`` listing this source's options."""
+        for option in self.options:
+            if option.name == name:
+                return option
+        valid = ", ".join(o.name for o in self.options) or "none"
+        raise ValueError(f"the {self.name!r} source takes no option {name!r}; its options: {valid}")
 
     def __call__(self, spec: Any, data_dir: str | None) -> RawData:
         return self.load(spec, data_dir)
@@ -62,11 +134,17 @@ class TaskSource:
 TASK_SOURCES: Registry[TaskSource] = Registry("task source")
 
 
-def task_source(name: str, takes_path: bool = False) -> Callable[[Loader], Loader]:
-    """Decorator that registers ``loader(spec, data_dir) -> RawData`` in ``TASK_SOURCES`` under ``name``."""
+def task_source(
+    name: str, takes_path: bool = False, options: Sequence[SourceOption] = ()
+) -> Callable[[Loader], Loader]:
+    """Decorator that registers ``loader(spec, data_dir) -> RawData`` in ``TASK_SOURCES`` under ``name``.
+
+    ``options`` are the spec keys this source takes besides the common ones; the loader reads them with
+    ``spec.option(name)``.
+    """
 
     def decorator(load: Loader) -> Loader:
-        TASK_SOURCES.add(name, TaskSource(name, load, takes_path))
+        TASK_SOURCES.add(name, TaskSource(name, load, takes_path, tuple(options)))
         return load
 
     return decorator

@@ -1,5 +1,6 @@
 """load_task on digits (always available) and an npz: subsets, splits, sizes, transforms, normalisation."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,3 +139,22 @@ def test_train_val_and_test_share_no_image(tmp_path, raw_images, save_npz):
     assert len(ids["train"]) == len(task.y_train) == 60 and len(ids["val"]) == len(task.y_val) == 20
     assert not ids["train"] & ids["val"] and not (ids["train"] | ids["val"]) & ids["test"]
     assert ids["train"] | ids["val"] == set(range(80)) and ids["test"] == set(range(100, 120))
+
+
+def test_color_rgb_repeats_a_gray_channel_and_gray_keeps_it(raw_images):
+    gray, rgb = load_task("digits:classes=0-2"), load_task("digits:classes=0-2:color=rgb")
+    assert rgb.in_shape == (3, 8, 8) and rgb.id != gray.id
+    images = raw_images(rgb, "train")
+    assert torch.equal(images[:, 0], images[:, 1]) and torch.equal(images[:, 1], images[:, 2])
+    assert torch.allclose(images[:, 0], raw_images(gray, "train")[:, 0], atol=1e-5)
+    assert torch.equal(load_task("digits:classes=0-2:color=gray").x_train, gray.x_train)
+
+
+def test_color_gray_takes_the_luminance_of_rgb_images(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (30, 4, 4, 3), dtype=np.uint8)
+    np.savez(tmp_path / "c.npz", x_train=x, y_train=np.arange(30) % 3, x_test=x[:6], y_test=np.arange(6) % 3)
+    task = load_task(f"npz:path={tmp_path / 'c.npz'}:color=gray:norm=none:val_fraction=0:n_test=6")
+    assert task.in_shape == (1, 4, 4)
+    expected = (x[:6] / 255.0 * [0.299, 0.587, 0.114]).sum(axis=-1)  # all six test images, in the file's order
+    assert np.allclose(task.x_test[:, 0].numpy(), expected, atol=1e-6)

@@ -20,6 +20,9 @@ from distill.tasks import TaskSpec
         "digits:norm=none",
         "mnist:size=16:norm=0.1307/0.3081",
         "npz:path=/data/rgb.npz:norm=0.485,0.456,0.406/0.229,0.224,0.225",
+        "digits:color=rgb",
+        "glyphs:fonts=system:classes=0-9:size=16:color=gray:n_train=1000",
+        "shapes:background=plain:data_seed=3:classes=0,2:transform=rotate30",
     ],
 )
 def test_spec_round_trip(text):
@@ -67,8 +70,38 @@ def test_spec_parse_values_and_canonical_form():
         ("mnist:norm=imagenet", r"'norm' must be 'train', 'none' or MEAN/STD per channel.*got 'imagenet'"),
         ("mnist:norm=0.5/0", r"'norm' must be .*positive stds\); got '0.5/0'"),
         ("mnist:norm=0.5,0.5/0.2", r"'norm' must be .*got '0.5,0.5/0.2'"),
+        ("mnist:color=blue", r"'color' must be one of \{gray, rgb\}; got 'blue'"),
+        ("mnist:fonts=system", r"unknown key 'fonts'; valid keys: path, .*, norm, color$"),
+        ("shapes:background=grass", r"'background' must be one of \{clutter, texture, plain\}; got 'grass'"),
+        ("shapes:data_seed=1.5", r"'data_seed' must be an integer >= 0; got '1.5'"),
+        ("shapes:data_seed=1:data_seed=2", r"'data_seed' is given twice"),
     ],
 )
 def test_spec_errors_name_the_value_and_what_is_allowed(text, match):
     with pytest.raises(ValueError, match=match):
         TaskSpec.parse(text)
+
+
+def test_source_options_are_canonical_and_left_out_at_their_default():
+    spec = TaskSpec("shapes", classes=(0, 1), options={"data_seed": 2, "background": "clutter"})
+    assert spec.options == (("data_seed", 2),) and str(spec) == "shapes:data_seed=2:classes=0,1"
+    assert spec == TaskSpec.parse("shapes:classes=0,1:background=clutter:data_seed=2")
+    assert spec.option("background") == "clutter" and spec.option("data_seed") == 2
+    assert TaskSpec("shapes", options=[("background", "plain")]).id_text == "shapes:background=plain"
+    with pytest.raises(
+        ValueError, match=r"the 'shapes' source takes no option 'fonts'; its options: background, data_seed"
+    ):
+        TaskSpec("shapes", options={"fonts": "system"})
+    with pytest.raises(ValueError, match=r"the 'digits' source takes no option 'x'; its options: none"):
+        TaskSpec("digits").option("x")
+    assert hash(spec) == hash(TaskSpec.parse(str(spec)))
+
+
+def test_declared_options_do_not_shadow_the_common_keys():
+    from dataclasses import fields
+
+    from distill.tasks import TASK_SOURCES
+
+    common = {f.name for f in fields(TaskSpec)}
+    for name in TASK_SOURCES:
+        assert not common & {o.name for o in TASK_SOURCES.get(name).options}, name

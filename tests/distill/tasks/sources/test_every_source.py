@@ -1,7 +1,7 @@
 """The source contract, checked for every registered source (a new source is tested here for free).
 
 A source that needs files gets tiny hand-made ones below; any other source (e.g. a generated one) is
-loaded from its bare name.
+loaded from its name with small n_train and n_test (a generated source makes exactly that many images).
 """
 
 import numpy as np
@@ -42,7 +42,7 @@ def _spec_and_data_dir(name: str, tmp_path) -> tuple[str, str | None]:
         return "mnist", str(tmp_path)
     if name in TORCHVISION_SOURCES:
         pytest.skip("torchvision's dataset files cannot be made here (test_torchvision_datasets.py checks the rest)")
-    return name, None
+    return f"{name}:n_train=60:n_test=20", None
 
 
 @pytest.mark.parametrize("name", TASK_SOURCES.names())
