@@ -26,14 +26,12 @@ import numpy as np
 from datasets_meta.store import RecordStore
 from datasets_meta.suite import Suite, stable_seed
 from distill import job as train
-from distill.cost import count_params
 from distill.executors import Executor, RayExecutor, check_ray_address
 from distill.executors import InProcessExecutor as InlineExecutor
 from distill.executors import PoolExecutor as LocalExecutor
 from distill.genome import get_space
 from distill.io import code_commit, write_json
 from distill.job import PROBE_SIZE, THREADS_PER_WORKER
-from distill.nets import build_student
 from distill.records import DONE_OUTCOMES, Job, Result
 from distill.tasks import load_task
 from distill.teachers import cache_dir, parse_zoo_name, teacher_config, teacher_id
@@ -84,7 +82,7 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
         if spec not in archs:  # architectures depend on the task only: teachers of a task share students
             rng = np.random.default_rng(stable_seed(suite.seed, spec, "archs"))
             pool = [space.sample(rng, distill=False) for _ in range(8 * suite.students_per_pair)]
-            sizes = np.log([count_params(build_student(g, task.in_shape, task.num_classes)) for g in pool])
+            sizes = np.log([g.count_params(task.in_shape, task.num_classes) for g in pool])
             order = np.argsort(sizes, kind="stable")
             archs[spec] = [
                 pool[i] for i in order[np.linspace(0, len(order) - 1, suite.students_per_pair).round().astype(int)]

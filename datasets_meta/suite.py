@@ -46,6 +46,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from distill.genome import get_space
+from distill.teachers import parse_zoo_name, zoo_names
+
 
 @dataclass(frozen=True)
 class TaskGroup:
@@ -136,9 +139,6 @@ class Suite:
         return suite
 
     def validate(self) -> None:
-        from distill.genome import get_space
-        from distill.teachers import parse_zoo_name, zoo_names
-
         get_space(self.space)
         for name in ("budget", "students_per_pair", "teacher_epochs", "label_seeds"):
             if getattr(self, name) < 1:

@@ -24,6 +24,7 @@ import numpy as np
 from distill import losses
 from distill.families.base import FAMILIES, StudentFamily, check_choice, check_keys
 from distill.families.staged_cnn import BLOCK_TYPES, StagedCNNSpace, StageGene
+from distill.io import require_file
 from distill.registry import Registry
 
 # The recipe's gene values are the registries' names, in registration order (the order of the
@@ -368,8 +369,6 @@ def _as_float_if_number(cls: type, name: str, value: Any) -> Any:
 
 def load_genome(path: str) -> Genome:
     """Read a genome JSON file; a missing file or a bad genome is a one-line error."""
-    from distill.io import require_file
-
     require_file(path, "genome file")
     try:
         with open(path, encoding="utf-8") as f:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
-from distill.genome import Genome
+from distill.genome import Genome, get_space
 from predictor.data import groups, mean_labels
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,6 @@ def rank_metrics(pred: np.ndarray, true: np.ndarray, accuracy: bool = False) -> 
 def flat_features(example: dict[str, Any]) -> np.ndarray:
     """One-hot genome genes, log parameters, budget and the task's global features (for the forest)."""
     g = Genome.from_json(example["genome"])
-    from distill.genome import get_space
-
     space = get_space(g.space)
     v = g.to_vector()
     onehot = np.concatenate([np.eye(len(c))[i] for i, (_, c) in zip(v, space.vector_choices())])

@@ -11,29 +11,19 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.ensemble import RandomForestRegressor
 
-from distill.genome import Genome, SearchSpace
+from distill.genome import Genome
 from search.context import SearchRun
 from search.problem import sample_feasible, without_hint
 from search.strategies.base import register
 from search.strategies.baselines import FullBudgetBaseline
 from search.strategies.nsga import unique
 
-__all__ = ["AutoKD", "expected_improvement", "one_hot"]
+__all__ = ["AutoKD", "expected_improvement"]
 
 # Random students scored by AutoKD's acquisition function at every step (plus mutations of the incumbents).
 AUTOKD_POOL = 64
 # The incumbents (best measured) whose mutations join the pool, and mutations tried per incumbent.
 INCUMBENTS, MUTATIONS = 5, 8
-
-
-def one_hot(genomes: list[Genome], space: SearchSpace) -> np.ndarray:
-    """Flat features of genomes: one-hot of every position of the integer vector, ``(N, sum of choices)``."""
-    sizes = np.array([len(choices) for _, choices in space.vector_choices()])
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    out = np.zeros((len(genomes), int(sizes.sum())), dtype=np.float32)
-    for row, g in enumerate(genomes):
-        out[row, offsets + g.to_vector()] = 1.0
-    return out
 
 
 def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float, xi: float = 0.0) -> np.ndarray:
@@ -97,8 +87,8 @@ class AutoKD(FullBudgetBaseline):
         genomes = [g for g, _ in self.measured.values()]
         target = np.array([acc for _, acc in self.measured.values()])
         forest = RandomForestRegressor(n_estimators=100, random_state=c.seed + len(self.measured), n_jobs=1)
-        forest.fit(one_hot(genomes, run.space), target)
-        features = one_hot(pool, run.space)
+        forest.fit(run.space.one_hot(genomes), target)
+        features = run.space.one_hot(pool)
         per_tree = np.stack([tree.predict(features) for tree in forest.estimators_])  # (trees, pool)
         ei = expected_improvement(per_tree.mean(0), per_tree.std(0), float(target.max()))
         order = np.lexsort((np.arange(len(pool)), -ei))

@@ -13,8 +13,8 @@ from collections import deque
 import numpy as np
 import torch
 
-from datasets_meta.collector import PROBE_SIZE
 from distill.genome import Genome, Recipe
+from distill.job import PROBE_SIZE
 from distill.nets import build_student
 from distill.proxies import PROXIES
 from search.context import SearchRun
