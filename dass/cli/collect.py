@@ -1,0 +1,105 @@
+"""``dass collect``: build the meta-dataset (train a suite's jobs, store every result), or show, export and
+import the record store."""
+
+from __future__ import annotations
+
+import argparse
+
+from dass.cli.common import Command, UsageError, positive_int
+from datasets_meta.collector import collect, expand_cached, progress_bar
+from datasets_meta.store import SQLiteStore
+from datasets_meta.suite import Suite
+from distill.executors import PoolExecutor, RayExecutor
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", required=True, help="SQLite record store (created if missing)")
+    p.add_argument("--suite", help="suite TOML file (see datasets_meta/suites/)")
+    p.add_argument("--workers", type=positive_int, default=1, help="local worker processes (one core each)")
+    p.add_argument("--ray-address", help="run on a Ray cluster (an address, or 'local' to start one here)")
+    p.add_argument("--data-dir", help="data directory (default: the suite's, else $DASS_DATA)")
+    p.add_argument("--max-jobs", type=positive_int, help="stop after this many jobs")
+    p.add_argument("--status", action="store_true", help="print done / running / failed / pending, rate and ETA")
+    p.add_argument("--export", metavar="FILE", help="write every finished record to FILE (.csv.gz or .parquet)")
+    p.add_argument("--import", dest="import_file", metavar="FILE", help="load records from an export into --db")
+
+
+def run(args: argparse.Namespace) -> int:
+    given = {"--status": args.status, "--export": args.export, "--import": args.import_file, "--suite": args.suite}
+    actions = [flag for flag, value in given.items() if value]
+    if len(actions) > 1:
+        raise UsageError(
+            f"dass collect does one of --status, --export, --import, --suite at a time; got {' and '.join(actions)}: "
+            "run one command for each"
+        )
+    if args.status:
+        with SQLiteStore(args.db, writer=False) as store:
+            print_status(store)
+        return 0
+    if args.export:
+        with SQLiteStore(args.db, writer=False) as store:
+            n = store.export(args.export)
+        print(f"exported {n} finished records to {args.export}")
+        return 0
+    if args.import_file:
+        with SQLiteStore(args.db) as store:
+            n = store.import_records(args.import_file)
+        print(f"imported {n} new records into {args.db}")
+        return 0
+    if not args.suite:
+        raise UsageError("dass collect needs --suite FILE (or --status / --export FILE / --import FILE)")
+
+    suite = Suite.load(args.suite)
+    data_dir = args.data_dir or suite.data_dir or None
+    jobs = expand_cached(suite, data_dir)
+    with SQLiteStore(args.db) as store:
+        new = store.add_jobs(jobs)
+        counts = store.counts()
+        print(
+            f"suite {suite.name}: {len(jobs)} jobs ({new} new); done {counts['done']}, failed {counts['failed']}, "
+            f"pending {counts['pending'] + counts['running']}"
+        )
+        # a pool even with one worker: a training that crashes its process fails only its job
+        executor = RayExecutor(args.ray_address, data_dir) if args.ray_address else PoolExecutor(args.workers, data_dir)
+        bar = progress_bar(len(jobs), counts["done"] + counts["failed"])
+
+        def on_result(job, outcome):
+            if bar is not None:
+                bar.update(1)
+            elif args.verbose:
+                print(
+                    f"{outcome.get('status')}: {job.task_spec} {job.teacher} {job.genome_hash} "
+                    f"{outcome.get('test_acc') or outcome.get('reason')}",
+                    flush=True,
+                )
+
+        try:
+            with executor:  # stops the workers when the collection ends, also on Ctrl-C
+                progress = collect(store, executor, max_jobs=args.max_jobs, on_result=on_result)
+        finally:
+            if bar is not None:
+                bar.close()
+        print(f"this run: {progress.done} done, {progress.failed} failed")
+        print_status(store)
+    return 0
+
+
+def print_status(store: SQLiteStore) -> None:
+    """One line: how many jobs are done / running / failed / pending, the recent rate and the ETA."""
+    s = store.stats()
+    rate = f"{s['per_hour']:.0f} records/hour" if s.get("per_hour") else "no recent throughput"
+    eta = ""
+    if s.get("eta_s"):
+        eta = f", ETA {s['eta_s'] / 60:.0f} min" if s["eta_s"] < 3600 else f", ETA {s['eta_s'] / 3600:.1f} h"
+    print(f"done {s['done']}, running {s['running']}, failed {s['failed']}, pending {s['pending']}; {rate}{eta}")
+
+
+COMMANDS = [
+    Command(
+        "collect",
+        "build the meta-dataset: train a suite's jobs and store every result",
+        add_arguments,
+        run,
+        file_options=("db",),
+    ),
+]

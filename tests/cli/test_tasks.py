@@ -1,0 +1,27 @@
+"""``dass tasks``, ``dass teachers``, ``dass genome`` (dass/cli/tasks.py)."""
+
+import json
+
+from dass.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_tasks_and_teachers_list(capsys):
+    code, out, _ = run(capsys, "tasks")
+    assert code == 0 and "digits" in out and "rotate" in out
+    code, out, _ = run(capsys, "teachers")
+    assert code == 0 and "resnet-s" in out and "mobilenet-l" in out
+    code, out, _ = run(capsys, "tasks", "--show", "digits:classes=0-2")
+    assert code == 0 and json.loads(out)["num_classes"] == 3
+
+
+def test_genome_sample_round_trips(capsys, tmp_path):
+    code, out, _ = run(capsys, "genome", "--space", "mobilenet", "--seed", "3")
+    assert code == 0 and json.loads(out)["space"] == "mobilenet"
+    code, out, _ = run(capsys, "genome", "--no-distill", "--out", str(tmp_path / "g.json"))
+    assert code == 0 and json.loads((tmp_path / "g.json").read_text())["recipe"]["logit_loss"] == "none"
