@@ -15,6 +15,8 @@ import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from distill.argtypes import int_at_least
+
 __all__ = [
     "add_flags",
     "flag_fields",
@@ -140,23 +142,8 @@ def given_settings(args: argparse.Namespace, cls: type) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ text parsers
-def _int_at_least(minimum: int, what: str) -> Callable[[str], int]:
-    """A flag parser: an integer >= ``minimum``, else an error that says ``what`` it must be."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}")
-        return value
-
-    return parse
-
-
-positive_int = _int_at_least(1, "a positive integer")
-non_negative_int = _int_at_least(0, "an integer >= 0")
+positive_int = int_at_least(1, "a positive integer")
+non_negative_int = int_at_least(0, "an integer >= 0")
 
 
 def increasing_epochs(text: str) -> tuple[int, ...]:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from distill.argtypes import int_at_least
+
 EXIT_USAGE = 2
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "predictor_v1.pt"
@@ -48,21 +50,6 @@ class Command:
 
 
 # ---------------------------------------------------------------- argument types
-def int_at_least(minimum: int, what: str) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``minimum``, else an error that says ``what`` it must be."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum:
-            raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}")
-        return value
-
-    return parse
-
-
 seed = int_at_least(0, "an integer >= 0")
 positive_int = int_at_least(1, "a positive integer")
 
