@@ -13,8 +13,12 @@ How many places to add...
   * a hint distance, hint transform or logit loss: 1 -- an entry appended to its registry in
     :mod:`distill.losses` (registration order is the gene order; ``@uses_temperature`` for a tempered loss).
   * a student family: 1 module here (space dataclass with ``family``, stage gene, a :class:`StudentFamily`
-    subclass with its ``spaces``, registered in :data:`FAMILIES`) + its import line below, plus its tests.
+    subclass with its ``spaces``, registered in :data:`FAMILIES`), plus its tests: every module of this package
+    is imported below, after the staged CNN (whose spaces come first in ``SPACES``).
 """
+
+import importlib
+import pkgutil
 
 from distill.families.base import (
     FAMILIES,
@@ -39,3 +43,6 @@ __all__ = [
     "get_family",
     "ragged_arange",
 ]
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
