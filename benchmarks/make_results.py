@@ -71,6 +71,16 @@ class Benchmark:
 
 BENCHMARKS = [
     Benchmark(
+        "refit_identical",
+        "Is a refit of the shipped predictor, with its card's settings, bit-identical to the shipped checkpoint "
+        "(the check that a refactoring changed nothing the predictor computes)?",
+        f"{PY}refit_identical",
+        "benchmarks/results/refit_identical.json",
+        run_time=lambda d: f"{d['wall_s']:,.0f} s (the fit, {d['date']})",
+        notes="It runs `dass pretrain` as a user would and compares every tensor of the two files. Its recorded run "
+        "time was taken while the test suite ran beside it on the same two cores; the card records the fit alone.",
+    ),
+    Benchmark(
         "kd_overhead",
         "How much does distillation with cached teacher outputs cost over plain training, and how long does a "
         "mid-size student take?",
