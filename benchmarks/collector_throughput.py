@@ -20,9 +20,10 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks.common import DATA_DIR, provenance, result_path, write_json
-from datasets_meta.collector import LocalExecutor, collect, expand
+from datasets_meta.collector import collect, expand
 from datasets_meta.store import SQLiteStore
 from datasets_meta.suite import Suite
+from distill.executors import PoolExecutor
 
 
 def main() -> None:
@@ -58,7 +59,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dass-throughput-"))
     with SQLiteStore(work / "warm.db") as store:  # train the teacher and fill the caches first
         store.add_jobs(jobs[:1])
-        collect(store, LocalExecutor(1, args.data_dir))
+        with PoolExecutor(1, args.data_dir) as executor:
+            collect(store, executor)
     print(f"{len(jobs)} jobs: {suite.groups[0].specs()[0][0]}, teacher resnet-s, budget {suite.budget} epochs\n")
     print("| workers | wall time (s) | records/hour | speed-up |\n|---:|---:|---:|---:|")
     base = None
@@ -67,7 +69,8 @@ def main() -> None:
         with SQLiteStore(work / f"w{w}.db") as store:
             store.add_jobs(jobs)
             start = time.perf_counter()
-            progress = collect(store, LocalExecutor(w, args.data_dir))
+            with PoolExecutor(w, args.data_dir) as executor:
+                progress = collect(store, executor)
             wall = time.perf_counter() - start
         assert progress.done == len(jobs), progress
         rate = 3600 * len(jobs) / wall

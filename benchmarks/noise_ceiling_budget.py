@@ -28,9 +28,10 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 import numpy as np
 
 from benchmarks.common import DATA_DIR, ROOT, provenance, result_path, write_json
-from datasets_meta.collector import InlineExecutor, LocalExecutor, collect, expand
+from datasets_meta.collector import collect, expand
 from datasets_meta.store import SQLiteStore
 from datasets_meta.suite import Suite
+from distill.executors import InProcessExecutor, PoolExecutor
 from predictor.data import to_example
 from predictor.evaluate import noise_ceiling, spearman_brown
 
@@ -82,8 +83,9 @@ def main() -> None:
             store = SQLiteStore(out / f"b{budget}_t{n_test}.db")
             try:
                 store.add_jobs(expand(suite_for(budget, n_test, args.students, args.label_seeds), DATA))
-                executor = LocalExecutor(args.workers, DATA) if args.workers > 1 else InlineExecutor(DATA)
-                collect(store, executor)
+                executor = PoolExecutor(args.workers, DATA) if args.workers > 1 else InProcessExecutor(DATA)
+                with executor:
+                    collect(store, executor)
                 records = [to_example(r, label="test_acc") for r in store.records() if r["status"] == "ok"]
             finally:
                 store.close()

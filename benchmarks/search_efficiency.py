@@ -45,9 +45,10 @@ from pymoo.core.termination import NoTermination
 from benchmarks.common import DATA_DIR, ROOT, best_at, result_path, write_json
 from benchmarks.search_runs import GENERATIONS, TEACHER_EPOCHS, one_run, slug, teacher_features
 from dass.cli import DEFAULT_CHECKPOINT
-from datasets_meta.collector import InlineExecutor, collect, expand
+from datasets_meta.collector import collect, expand
 from datasets_meta.store import InMemoryStore
 from datasets_meta.suite import Suite
+from distill.executors import InProcessExecutor
 from distill.genome import get_space
 from distill.tasks import load_task
 from predictor.data import to_example
@@ -87,7 +88,7 @@ def tiny_checkpoint(path: Path) -> Path:
     }
     store = InMemoryStore()
     store.add_jobs(expand(Suite.from_dict(suite)))
-    collect(store, InlineExecutor())
+    collect(store, InProcessExecutor())
     records = [to_example(r, label="test_acc") for r in store.records() if r["status"] == "ok"]
     path.parent.mkdir(parents=True, exist_ok=True)
     AccuracyPredictor(n_models=2, epochs=2).fit(records).save(path)

@@ -18,6 +18,7 @@ cached in the output JSON, so an interrupted run goes on where it stopped.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sqlite3
 import sys
@@ -29,7 +30,8 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 import numpy as np
 
 from benchmarks.common import ROOT, best_at, result_path, write_json
-from datasets_meta.collector import run_job
+from distill.job import run_job
+from distill.records import Job
 from search.loop import HISTORY_FILE
 
 # the training budgets at which each strategy's pick is retrained (random search's 200 is its reference)
@@ -37,9 +39,9 @@ POINTS = {"random": (20.0, 200.0)}
 DEFAULT_POINTS = (20.0,)
 
 
-def job_of(run_dir: Path, genome_hash: str) -> tuple[dict, str | None]:
-    """The stored full-budget job of ``genome_hash`` in a run's record store, as ``run_job`` takes it, and
-    the data directory the run used."""
+def job_of(run_dir: Path, genome_hash: str) -> tuple[Job, int, str | None]:
+    """The stored full-budget job of ``genome_hash`` in a run's record store, its student's parameter count,
+    and the data directory the run used."""
     config = json.loads((run_dir / "config.json").read_text())
     full = int(config["rungs"][-1])
     conn = sqlite3.connect(f"file:{run_dir / 'records.db'}?mode=ro", uri=True)
@@ -54,7 +56,7 @@ def job_of(run_dir: Path, genome_hash: str) -> tuple[dict, str | None]:
         raise SystemExit(f"{run_dir}: no finished full-budget job of {genome_hash}")
     job = dict(row)
     job["tags"] = json.loads(job["tags"])
-    return job, config["data_dir"]
+    return Job.from_record(job), job["params"], config["data_dir"]
 
 
 def main() -> None:
@@ -75,13 +77,13 @@ def main() -> None:
             genome_hash = best_at(history, point, "best_hash")
             if not isinstance(genome_hash, str):  # no full-budget student yet (NaN)
                 continue
-            job, data_dir = job_of(run_dir, genome_hash)
+            job, params, data_dir = job_of(run_dir, genome_hash)
             tests = []
             for seed in range(100, 100 + args.seeds):
-                key = f"{job['task_id']}/{job['teacher_id']}/{genome_hash}/{job['budget']}/{seed}"
+                key = f"{job.task_id}/{job.teacher_id}/{genome_hash}/{job.budget}/{seed}"
                 if key not in cache:
-                    result = run_job({**job, "seed": seed}, data_dir=data_dir)
-                    cache[key] = {"status": result["status"], "test_acc": result.get("test_acc")}
+                    result = run_job(dataclasses.replace(job, seed=seed), data_dir=data_dir)
+                    cache[key] = {"status": result.status, "test_acc": result.test_acc}
                     write_json(out_path, {"trainings": cache, "picks": picks})  # resumable after every training
                 if cache[key]["status"] == "ok":
                     tests.append(cache[key]["test_acc"])
@@ -93,7 +95,7 @@ def main() -> None:
                     "run": run_dir.name,
                     "at_trainings": point,
                     "genome_hash": genome_hash,
-                    "params": job["params"],
+                    "params": params,
                     "test_acc_found": found,
                     "test_acc_reseeded": tests,
                 }

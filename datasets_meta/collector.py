@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -26,28 +25,18 @@ import numpy as np
 from datasets_meta.store import RecordStore
 from datasets_meta.suite import Suite, stable_seed
 from distill import job as train
-from distill.executors import Executor, RayExecutor, check_ray_address
-from distill.executors import InProcessExecutor as InlineExecutor
-from distill.executors import PoolExecutor as LocalExecutor
+from distill.executors import Executor
 from distill.genome import get_space
 from distill.io import code_commit, write_json
-from distill.job import PROBE_SIZE, THREADS_PER_WORKER
 from distill.records import DONE_OUTCOMES, Job, Result
 from distill.tasks import load_task
 from distill.teachers import cache_dir, parse_zoo_name, teacher_config, teacher_id
 
 log = logging.getLogger(__name__)
 
-__all__ = [  # the executors and the job's constants are re-exported for the code that imports them from here
-    "PROBE_SIZE",
-    "THREADS_PER_WORKER",
-    "InlineExecutor",
-    "LocalExecutor",
+__all__ = [
     "Progress",
-    "RayExecutor",
-    "check_ray_address",
     "collect",
-    "default_workers",
     "expand",
     "expand_cached",
     "progress_bar",
@@ -266,6 +255,3 @@ def progress_bar(total: int, initial: int) -> Any | None:
 
     return tqdm(total=total, initial=initial, unit="job", dynamic_ncols=True)
 
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)

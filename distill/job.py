@@ -253,6 +253,13 @@ class JobOutput:
     trained: TrainedStudent | None = None
 
 
+def probe_batch(task: Task) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed probe images (and labels) of a task on which a student's training-free proxies are scored:
+    the same ``PROBE_SIZE`` training images for every student, so their proxies compare."""
+    idx = torch.randperm(len(task.x_train), generator=torch.Generator().manual_seed(0))[:PROBE_SIZE]
+    return task.x_train[idx], task.y_train[idx]
+
+
 def train_job(
     job: Job,
     data_dir: str | None = None,
@@ -285,9 +292,7 @@ def train_job(
         genome = Genome.from_json(job.genome)
         # proxies of the student at initialisation (the same weights training starts from)
         student = build_student(genome, task.in_shape, task.num_classes, seed=job.seed)
-        probe = torch.Generator().manual_seed(0)
-        idx = torch.randperm(len(task.x_train), generator=probe)[:PROBE_SIZE]
-        proxies = init_proxies(student, loaded.teacher.model, task.x_train[idx], task.y_train[idx])
+        proxies = init_proxies(student, loaded.teacher.model, *probe_batch(task))
         config = TrainConfig(epochs=job.budget, device=device)
         outputs = loaded.outputs if genome.recipe.distills else None
         trained = train_student(genome, task, outputs, config, seed=job.seed)

@@ -29,6 +29,7 @@ from datasets_meta.store import SQLiteStore
 from distill.executors import Executor, make_executor
 from distill.genome import Genome, get_space
 from distill.io import write_json
+from distill.records import KEY_FIELDS, JobKey
 from distill.tasks import load_task
 from predictor.data import to_example
 from predictor.estimator import AccuracyPredictor
@@ -59,8 +60,8 @@ def adapt_example(record: dict[str, Any]) -> dict[str, Any]:
     return to_example(record, label="val_acc")
 
 
-def _key_of(record: dict[str, Any]) -> tuple:
-    return (record["task_id"], record["teacher_id"], record["genome_hash"], record["budget"], record["seed"])
+def _key_of(record: dict[str, Any]) -> JobKey:
+    return JobKey(*(record[name] for name in KEY_FIELDS))
 
 
 def job_fields(config: SearchConfig, task_id: str, task_spec: str, teacher_id: str) -> dict[str, Any]:
@@ -165,10 +166,7 @@ class SearchRun:
 
     def feasible(self, genomes: list[Genome]) -> np.ndarray:
         """``(N,)`` bool: within every budget that was given."""
-        ok = np.ones(len(genomes), dtype=bool)
-        for kind, limit in self.limits.items():
-            ok &= self.costs(genomes, kind) <= limit
-        return ok
+        return self.costs.within(genomes, self.limits)
 
     def trained_hashes(self, min_budget: int = 1) -> set[str]:
         """Genome hashes this run has trained at ``min_budget`` epochs or more."""

@@ -105,7 +105,8 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
     if not resume:
         config.save(out)
     try:
-        candidates = run_strategy(strategy.factory(), run)
+        searcher = strategy.factory()
+        candidates = run_strategy(searcher, run)
         verify(run, candidates)
         rows = front_rows(run)
         best = None
@@ -139,7 +140,7 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         write_report(out / "report.md", run, rows, best, notes)
         if run.logger is not None:
             _log_front(run.logger, rows)
-        reason = None if rows else empty_front_reason(run)
+        reason = None if rows else empty_front_reason(run, searcher.training_cap())
         return SearchResult(out, rows, best, run.trainer.spent, list(run.history), reason)
     finally:
         bar.close()

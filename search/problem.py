@@ -146,6 +146,13 @@ class CostModel:
         """The ``kind`` cost of every genome, shape ``(N,)`` float64."""
         return np.array([self._measure(g, (kind,))[kind] for g in genomes], dtype=np.float64)
 
+    def within(self, genomes: Sequence[Genome], limits: dict[str, float]) -> np.ndarray:
+        """``(N,)`` bool: whether each genome fits every budget of ``limits`` (cost kind -> largest cost)."""
+        ok = np.ones(len(genomes), dtype=bool)
+        for kind, limit in limits.items():
+            ok &= self(genomes, kind) <= limit
+        return ok
+
     def all_of(self, genome: Genome, kinds: Sequence[str] = ("params", "flops")) -> dict[str, float]:
         return dict(self._measure(genome, kinds))
 
@@ -305,10 +312,7 @@ class StudentProblem(Problem):
 
     def feasible(self, genomes: Sequence[Genome]) -> np.ndarray:
         """Whether each genome fits every budget, ``(N,)`` bool."""
-        ok = np.ones(len(genomes), dtype=bool)
-        for kind, limit in self.limits.items():
-            ok &= self.costs(genomes, kind) <= limit
-        return ok
+        return self.costs.within(genomes, self.limits)
 
     def _evaluate(self, X: np.ndarray, out: dict, *args, **kwargs) -> None:
         genomes = self.decode(X)  # N genomes

@@ -99,9 +99,10 @@ def front_rows(run: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def empty_front_reason(run: Any) -> str:
+def empty_front_reason(run: Any, cap: float | None) -> str:
     """Why a run has no verified student, on one line: failed trainings (the first reason), no training
-    at the full budget before the training budget ran out, or full-budget trainings that diverged."""
+    at the full budget before the training budget (``cap`` trainings) ran out, or full-budget trainings
+    that diverged."""
     records = run.trainer.ledger_records()
     failed = [r for r in records if r["state"] == "failed"]
     if failed:
@@ -111,10 +112,10 @@ def empty_front_reason(run: Any) -> str:
         )
     full = [r for r in records if r["budget"] == run.config.full_budget]
     if not full:
-        cap = "" if run.max_trainings is None else f" (--max-trainings {run.max_trainings:g})"
+        cap_text = "" if cap is None else f" (--max-trainings {cap:g})"
         return (
             f"no student was trained at the full budget of {run.config.full_budget} epoch(s) before the "
-            f"training budget{cap} ran out; raise --max-trainings"
+            f"training budget{cap_text} ran out; raise --max-trainings"
         )
     diverged = sum(r["status"] == "diverged" for r in full)
     return f"{len(full)} full-budget training(s) gave no usable accuracy ({diverged} diverged)"

@@ -33,7 +33,7 @@ class SearchTeacher:
             weights: a state_dict for a zoo or ``module:callable`` teacher.
             epochs: epochs of a zoo teacher trained on demand.
         """
-        # exactly as the collector's run_job builds it, so that both get the same teacher (and id)
+        # exactly as distill.job.WorkerCache builds it for a worker, so that both get the same teacher (and id)
         teacher = get_teacher(name, task, weights=weights, config=teacher_config(epochs))
         # A teacher that exposes no feature maps (a plain TorchScript module) cannot give a feature hint.
         hints = teacher.has_feature_maps(task.x_val[:2])

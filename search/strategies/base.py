@@ -51,6 +51,11 @@ class SearchStrategy(ABC):
         """Continue from a saved :meth:`state_dict` (after :meth:`setup`); a replaying strategy has none."""
         del state
 
+    def training_cap(self) -> float | None:
+        """The full-budget-equivalent trainings this strategy may spend: the run's ``--max-trainings``
+        unless the strategy keeps a cap of its own (``None``: no limit)."""
+        return self.run.max_trainings
+
 
 @dataclass(frozen=True)
 class Strategy:

@@ -49,3 +49,6 @@ class FullBudgetBaseline(SearchStrategy):
 
     def start_progress(self) -> None:
         self.run.progress.start(int(self.cap), "training", self.run.config.strategy)
+
+    def training_cap(self) -> float | None:
+        return self.cap

@@ -11,10 +11,9 @@ import math
 from collections import deque
 
 import numpy as np
-import torch
 
 from distill.genome import Genome, Recipe
-from distill.job import PROBE_SIZE
+from distill.job import probe_batch
 from distill.nets import build_student
 from distill.proxies import PROXIES
 from search.context import SearchRun
@@ -29,11 +28,6 @@ __all__ = ["DisWOT"]
 MUTATION_TRIES = 50
 
 
-def probe_batch(run: SearchRun) -> tuple[torch.Tensor, torch.Tensor]:
-    """The same probe images as the collector's proxies."""
-    idx = torch.randperm(len(run.task.x_train), generator=torch.Generator().manual_seed(0))[:PROBE_SIZE]
-    return run.task.x_train[idx], run.task.y_train[idx]
-
 
 def default_recipe(run: SearchRun) -> Recipe | None:
     """DisWOT distils with plain KD: the default recipe, when the search space allows it."""
@@ -47,7 +41,7 @@ class DisWOT(FullBudgetBaseline):
     def setup(self, run: SearchRun) -> None:
         super().setup(run)
         self.rng = np.random.default_rng(run.config.seed)
-        self.x, self.y = probe_batch(run)
+        self.x, self.y = probe_batch(run.task)
         self.proxy = PROXIES.get("diswot")
         self.recipe = default_recipe(run)
         self.scores: dict[str, float] = {}  # architecture key -> DisWOT score

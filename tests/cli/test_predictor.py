@@ -5,9 +5,10 @@ import json
 import pytest
 
 from dass.cli import main
-from datasets_meta.collector import InlineExecutor, collect, expand
+from datasets_meta.collector import collect, expand
 from datasets_meta.store import InMemoryStore
 from datasets_meta.suite import Suite
+from distill.executors import InProcessExecutor
 from predictor.data import load_records, split_by_task
 from predictor.estimator import AccuracyPredictor
 
@@ -29,7 +30,7 @@ SUITE = {
 def export(tmp_path_factory):
     store = InMemoryStore()
     store.add_jobs(expand(Suite.from_dict(SUITE)))
-    collect(store, InlineExecutor())
+    collect(store, InProcessExecutor())
     path = tmp_path_factory.mktemp("meta") / "tiny.csv.gz"
     store.export(path)
     return path

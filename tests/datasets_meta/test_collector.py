@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from datasets_meta.collector import InlineExecutor, LocalExecutor, collect, expand
+from datasets_meta.collector import collect, expand
 from datasets_meta.store import InMemoryStore, SQLiteStore, StoreLockedError
 from datasets_meta.suite import Suite
+from distill.executors import InProcessExecutor, PoolExecutor
 
 TINY = {
     "name": "tiny",
@@ -191,7 +192,7 @@ def test_collect_records_everything_once():
     store = InMemoryStore()
     jobs = expand(Suite.from_dict(TINY))
     store.add_jobs(jobs)
-    progress = collect(store, InlineExecutor())
+    progress = collect(store, InProcessExecutor())
     assert progress.done == len(jobs) and progress.failed == 0
     recs = store.records()
     assert len(recs) == len(jobs)
@@ -200,7 +201,7 @@ def test_collect_records_everything_once():
         assert set(r["extra"]["proxies"]) >= {"diswot", "nwot", "synflow"}
         assert len(r["extra"]["task_features"]["classes"]) == 3
     # a second run finds nothing to do
-    assert collect(store, InlineExecutor()).done == 0
+    assert collect(store, InProcessExecutor()).done == 0
 
 
 def test_failing_and_diverging_jobs_are_recorded(monkeypatch):
@@ -224,7 +225,7 @@ def test_failing_and_diverging_jobs_are_recorded(monkeypatch):
     store = InMemoryStore(max_attempts=1)
     jobs = expand(Suite.from_dict(TINY))
     store.add_jobs(jobs)
-    progress = collect(store, InlineExecutor())
+    progress = collect(store, InProcessExecutor())
     assert progress.failed == 1 and progress.done == len(jobs) - 1
     failed = store.records(status="failed")
     assert len(failed) == 1 and "simulated crash in training" in failed[0]["error"]
@@ -256,7 +257,7 @@ def test_process_pool_executor_runs_jobs_and_collect_leaves_it_open():
     store = InMemoryStore()
     jobs = expand(Suite.from_dict(TINY))[:4]
     store.add_jobs(jobs[:2])
-    with LocalExecutor(2, None) as executor:
+    with PoolExecutor(2, None) as executor:
         assert collect(store, executor).done == 2
         processes = list(executor.pool._processes.values())
         store.add_jobs(jobs[2:])
@@ -266,7 +267,7 @@ def test_process_pool_executor_runs_jobs_and_collect_leaves_it_open():
 
 
 def test_collect_never_closes_the_callers_executor_even_when_interrupted():
-    class Interrupting(InlineExecutor):
+    class Interrupting(InProcessExecutor):
         closed = 0
 
         def close(self):
@@ -324,7 +325,7 @@ def test_ray_worker_killed_mid_job_is_retried_and_recorded_once():
     psutil = pytest.importorskip("psutil")
     import threading
 
-    from datasets_meta.collector import RayExecutor
+    from distill.executors import RayExecutor
 
     store = InMemoryStore()
     jobs = expand(Suite.from_dict(TINY))[:4]
@@ -356,7 +357,7 @@ def test_ray_worker_killed_mid_job_is_retried_and_recorded_once():
 def test_an_unreachable_ray_address_fails_at_once_with_a_hint():
     import socket
 
-    from datasets_meta.collector import check_ray_address
+    from distill.executors import check_ray_address
 
     with socket.socket() as s:  # a port nothing listens on once the socket is closed
         s.bind(("127.0.0.1", 0))

@@ -2,9 +2,10 @@
 
 import pytest
 
-from datasets_meta.collector import InlineExecutor, collect, expand
+from datasets_meta.collector import collect, expand
 from datasets_meta.store import InMemoryStore
 from datasets_meta.suite import Suite
+from distill.executors import InProcessExecutor
 from predictor.data import to_example
 from predictor.estimator import AccuracyPredictor
 
@@ -23,7 +24,7 @@ def checkpoint(tmp_path_factory):
     }
     store = InMemoryStore()
     store.add_jobs(expand(Suite.from_dict(suite)))
-    collect(store, InlineExecutor())
+    collect(store, InProcessExecutor())
     records = [to_example(r, label="test_acc") for r in store.records() if r["status"] == "ok"]
     path = tmp_path_factory.mktemp("predictor") / "p.pt"
     AccuracyPredictor(n_models=2, epochs=2).fit(records).save(path)
