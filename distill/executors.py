@@ -21,16 +21,14 @@ import abc
 import logging
 import multiprocessing
 import os
-import signal
 import socket
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from distill.job import THREADS_PER_WORKER
+from distill.worker_watch import init_worker
 
 log = logging.getLogger(__name__)
 
@@ -104,18 +102,6 @@ class InProcessExecutor(Executor):
         return future.result()
 
 
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and stops the pool
-    parent = os.getppid()
-
-    def exit_with_the_driver() -> None:
-        # A driver killed with SIGKILL cannot stop its pool; without this its workers idle forever.
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=exit_with_the_driver, daemon=True).start()
-
 
 class PoolExecutor(Executor):
     """A pool of ``workers`` processes on this machine; a dead worker's pool is replaced on the next submit."""
@@ -129,8 +115,12 @@ class PoolExecutor(Executor):
     def _new_pool(self) -> ProcessPoolExecutor:
         # "spawn": forked workers would inherit the store's writer lock and keep it after the
         # driver is killed, refusing every restart until they exit.
+        # The watch gets this process's pid: a worker that starts after the driver died exits at once.
         return ProcessPoolExecutor(
-            max_workers=self.workers, initializer=_init_worker, mp_context=multiprocessing.get_context("spawn")
+            max_workers=self.workers,
+            initializer=init_worker,
+            initargs=(os.getpid(),),
+            mp_context=multiprocessing.get_context("spawn"),
         )
 
     def submit(self, fn: JobFn, payload: Any) -> Future:

@@ -1,6 +1,10 @@
 """Executors: owned by the caller as context managers; every job gets the worker's data directory and device."""
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -79,3 +83,44 @@ def test_ray_runs_jobs_and_shuts_down_on_exit():
         assert _run_all(executor, ["x", "y"]) == ["x/d/cpu", "y/d/cpu"]
         assert ray.is_initialized()
     assert not ray.is_initialized()
+
+
+_DRIVER = """
+import sys, time
+from distill.executors import PoolExecutor
+executor = PoolExecutor(2)
+executor.submit(max, 0)  # each submit starts a worker
+executor.submit(max, 1)
+print(" ".join(str(pid) for pid in executor.pool._processes), flush=True)
+time.sleep(120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()  # a zombie (dead, not yet reaped by PID 1) is gone
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_driver_is_killed_while_they_start():
+    # The kill lands while the spawned workers are still importing (torch takes a second or more): they used
+    # to arm their parent watch after being adopted by PID 1, and then watched PID 1 for ever.
+    driver = subprocess.Popen([sys.executable, "-c", _DRIVER], stdout=subprocess.PIPE, text=True)
+    pids: list[int] = []
+    try:
+        pids = [int(p) for p in driver.stdout.readline().split()]
+        driver.kill()
+        driver.wait()
+        assert len(pids) == 2
+        deadline = time.monotonic() + 30
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [p for p in pids if _alive(p)] == []
+    finally:
+        driver.kill()
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
