@@ -86,6 +86,7 @@ BENCHMARKS = [
         "mid-size student take?",
         f"{PY}kd_overhead",
         "benchmarks/results/kd_overhead.json",
+        run_time="4 min 24 s (2026-12-04, timed with `time`)",
         notes="The same student and task for every recipe; recipes interleaved within every repeat, so that drifts "
         "of the machine hit all of them alike; the median of the repeats after a warm-up. `make bench` runs it.",
     ),
@@ -117,6 +118,7 @@ BENCHMARKS = [
         "What does the meta-dataset hold, and how well can its labels be ranked at all (the noise ceiling)?",
         f"{PY}meta_dataset_stats datasets_meta/meta_v1.csv.gz --min-students 30",
         "benchmarks/results/meta_dataset_stats.json",
+        run_time="19 s (2026-12-04, timed with `time`)",
         notes="The noise ceiling of a (task, teacher) group is the Spearman correlation between two independent "
         "labels of the same students; no predictor can rank the labels better.",
     ),
