@@ -183,7 +183,7 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
     try:
         typed = Job(**fields)
     except (TypeError, ValueError) as e:  # the worker boundary: a malformed job fails with its reason
-        return {"status": "error", "reason": f"{type(e).__name__}: {' '.join(str(e).split())[:400]}"}
+        return {"status": "error", "reason": train.error_reason(e)}
     return dict(vars(train.run_job(typed, data_dir, device, code_commit=commit)))
 
 

@@ -253,6 +253,11 @@ class JobOutput:
     trained: TrainedStudent | None = None
 
 
+def error_reason(e: BaseException) -> str:
+    """A failed job's reason as stored: the exception's type and its message on one line."""
+    return f"{type(e).__name__}: {' '.join(str(e).split())[:400]}"
+
+
 def probe_batch(task: Task) -> tuple[torch.Tensor, torch.Tensor]:
     """The fixed probe images (and labels) of a task on which a student's training-free proxies are scored:
     the same ``PROBE_SIZE`` training images for every student, so their proxies compare."""
@@ -319,7 +324,7 @@ def train_job(
         )
         return JobOutput(result, trained)
     except Exception as e:  # the worker boundary: any failure is recorded with its reason, never lost
-        return JobOutput(Result("error", reason=f"{type(e).__name__}: {' '.join(str(e).split())[:400]}"))
+        return JobOutput(Result("error", reason=error_reason(e)))
 
 
 def run_job(
