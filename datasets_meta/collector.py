@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from distill import job as train
 from distill.executors import Executor
 from distill.genome import get_space
 from distill.io import code_commit, write_json
+from distill.progress import Progress as ProgressDisplay
 from distill.records import DONE_OUTCOMES, Job, Result
 from distill.tasks import load_task
 from distill.teachers import cache_dir, parse_zoo_name, teacher_config, teacher_id
@@ -247,11 +247,7 @@ def collect(
     return progress
 
 
-def progress_bar(total: int, initial: int) -> Any | None:
-    """A tqdm bar on a terminal, else ``None``."""
-    if not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=initial, unit="job", dynamic_ncols=True)
-
+def progress_bar(total: int, initial: int) -> ProgressDisplay:
+    """The collection's progress (:class:`distill.progress.Progress`): a bar with an ETA on a terminal, a status
+    line every so often otherwise. ``initial``: jobs already finished by earlier runs."""
+    return ProgressDisplay("dass collect", total=total, unit="job", initial=initial)

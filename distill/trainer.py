@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from distill.devices import check_device
 from distill.genome import Genome
 from distill.losses import LOGIT_LOSSES, HintLoss
 from distill.nets import build_student
@@ -51,12 +52,7 @@ class TrainConfig:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1; got {self.batch_size}")
         if self.device != "auto":
-            try:
-                torch.device(self.device)
-            except RuntimeError:
-                raise ValueError(f"the device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {self.device!r}") from None
-            if self.device.startswith("cuda") and not torch.cuda.is_available():
-                raise ValueError(f"device {self.device!r}: no CUDA device is available here; use 'auto' or 'cpu'")
+            check_device(self.device)  # one this machine has: `torch.device("mps")` parses on any machine
 
 
 @dataclass
@@ -134,11 +130,13 @@ def fit(
     config: TrainConfig,
     seed: int,
     extra_modules: tuple[nn.Module, ...] = (),
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` (and ``extra_modules``, e.g. hint connectors) on ``task`` with ``loss_fn``.
 
     The model must provide ``forward_features``. Never raises for a failed run: the status and
-    reason say what happened.
+    reason say what happened. ``on_epoch(epochs done, validation accuracy)`` is called after each
+    epoch (a progress bar); it only observes, so the run is the same with or without it.
     """
     start = time.perf_counter()
     curve: list[float] = []
@@ -178,6 +176,8 @@ def fit(
                 sched.step()
             recalibrate_bn(model, calib, config.eval_batch_size)
             curve.append(accuracy(model, x_val, y_val, config.eval_batch_size))
+            if on_epoch is not None:
+                on_epoch(epoch + 1, curve[-1])
         test_acc = accuracy(model, task.x_test.to(device), task.y_test.to(device), config.eval_batch_size)
         return TrainResult(
             "ok",

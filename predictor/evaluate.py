@@ -36,6 +36,7 @@ import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
 from distill.genome import Genome, get_space
+from distill.progress import Progress
 from predictor.data import groups, mean_labels
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ def evaluate(
     control_predictor: Any | None = None,
     seed: int = 0,
     label_seeds: int = 2,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Score ``predictor`` and the baselines on every meta-test group of ``test``.
 
@@ -193,19 +195,28 @@ def evaluate(
         control_predictor: the same GNN fitted on no-distillation records only (skipped when ``None``).
         seed: picks the adaptation records.
         label_seeds: a student's label is its mean final accuracy over training seeds 0 .. label_seeds-1.
+        progress: where to show how far the scoring is (one unit per group); nothing shown when ``None``.
 
     Returns:
         ``{"groups": {group: {method: metrics}}, "mean": {method: metrics}, "noise_ceiling": ...,
         "recipe_awareness": ..., "predictions": [...]}``
     """
+    progress = progress or Progress.off()
     rng = np.random.default_rng(seed)
-    forest = _fit_forest(train, seed) if train else None
+    forest = None
+    if train:
+        progress.phase("fitting the random-forest baseline", total=1, unit="fit")
+        forest = _fit_forest(train, seed)
+        progress.update()
     per_group: dict[str, dict[str, dict[str, float]]] = {}
     source_of: dict[str, str] = {}
     predictions: list[dict[str, Any]] = []
     awareness: list[float] = []
     labels = mean_labels(test, label_seeds)
     label_groups = groups(labels, seed=None)
+    progress.phase(
+        "scoring groups", total=sum(len(exs) >= MIN_GROUP_STUDENTS for exs in label_groups.values()), unit="group"
+    )
     for group, exs in sorted(label_groups.items()):
         if len(exs) < MIN_GROUP_STUDENTS:
             continue
@@ -256,6 +267,7 @@ def evaluate(
                 res[name] = rank_metrics(vals, true)
         per_group[group] = res
         source_of[group] = exs[0]["tags"].get("source", "?")
+        progress.update()
     # a group's labels average the seeds its students have (digits may have 4 where MNIST has 2)
     seeds_of = {g: Counter(e["seeds"] for e in exs).most_common(1)[0][0] for g, exs in label_groups.items()}
     single = noise_ceiling(test)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.io import code_commit, file_sha256, write_json
+from distill.progress import Progress
 from predictor.data import describe_split, load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
 from predictor.evaluate import evaluate, unscorable
@@ -45,6 +46,7 @@ def pretrain(
     evaluate_test: bool = True,
     logger: Any | None = None,
     label_seeds: int = 2,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Fit on meta-train, score meta-validation (and meta-test), save the checkpoint and its card.
 
@@ -58,6 +60,7 @@ def pretrain(
         logger: an object with ``log(dict)`` (e.g. a W&B run), or ``None``.
         label_seeds: a student's label is its mean final accuracy over training seeds 0 .. label_seeds-1
             (:func:`predictor.data.mean_labels`), in training and in evaluation.
+        progress: where to show how far meta-training is (fits, then scored groups); nothing shown when ``None``.
 
     Returns:
         The card.
@@ -79,7 +82,7 @@ def pretrain(
         )
     train = mean_labels(split["train"], label_seeds)
     start = time.perf_counter()
-    model, selection = select_model({**split, "train": train}, settings, label_seeds)
+    model, selection = select_model({**split, "train": train}, settings, label_seeds, progress)
     fit_s = time.perf_counter() - start
     card: dict[str, Any] = {
         "format_version": 1,
@@ -97,7 +100,7 @@ def pretrain(
     if unscored:
         card["unscored"] = unscored
     if not why_not["meta_validation"]:
-        val = evaluate(model, split["val"], adapt_records=0, baselines=True, label_seeds=label_seeds)
+        val = evaluate(model, split["val"], adapt_records=0, baselines=True, label_seeds=label_seeds, progress=progress)
         card["meta_validation"] = {"mean": val["mean"], "noise_ceiling": _ceiling_card(val)}
         if logger:
             logger.log({f"val/{k}": v for k, v in val["mean"].get("ours (zero-shot)", {}).items()})
@@ -107,8 +110,9 @@ def pretrain(
             split["test"],
             train,
             adapt_records=10,
-            control_predictor=control_baseline(model, train),
+            control_predictor=control_baseline(model, train, progress),
             label_seeds=label_seeds,
+            progress=progress,
         )
         names = {e["group"]: f"{e['task_spec']} / {e['teacher']}" for e in split["test"]}
         if len(set(names.values())) < len(names):  # e.g. one teacher name trained for different epochs
@@ -135,11 +139,19 @@ def pretrain(
     return card
 
 
-def control_baseline(model: AccuracyPredictor, train: list[dict[str, Any]]) -> AccuracyPredictor | None:
+def control_baseline(
+    model: AccuracyPredictor, train: list[dict[str, Any]], progress: Progress | None = None
+) -> AccuracyPredictor | None:
     """The distillation-unaware baseline: the same GNN and settings as ``model``, fitted on the
     no-distillation records of ``train`` only (``None`` when there are none)."""
     controls = [e for e in train if e["tags"].get("control")]
-    return AccuracyPredictor(**model.get_params()).fit(controls) if controls else None
+    if not controls:
+        return None
+    progress = progress or Progress.off()
+    progress.phase("fitting the no-KD baseline", total=1, unit="fit")
+    baseline = AccuracyPredictor(**model.get_params()).fit(controls)
+    progress.update()
+    return baseline
 
 
 def _ceiling_card(report: dict[str, Any]) -> dict[str, Any]:
@@ -156,9 +168,11 @@ def _ceiling_card(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def select_model(
-    split: dict[str, list], grid: list[dict[str, Any]], label_seeds: int = 2
+    split: dict[str, list], grid: list[dict[str, Any]], label_seeds: int = 2, progress: Progress | None = None
 ) -> tuple[AccuracyPredictor, list[dict]]:
     """Fit every hyper-parameter set on meta-train; keep the best by mean Spearman on meta-validation."""
+    progress = progress or Progress.off()
+    progress.phase("fitting the predictor", total=len(grid), unit="setting")
     best, best_score, tried = None, -math.inf, []
     for params in grid:
         model = AccuracyPredictor(**params).fit(split["train"])
@@ -170,6 +184,7 @@ def select_model(
         log.info("hyper-parameters %s: meta-validation Spearman %.3f", params, score)
         if best is None or score > best_score:  # NaN never wins over a real score
             best, best_score = model, score
+        progress.update()
     return best, tried
 
 

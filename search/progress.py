@@ -1,39 +1,46 @@
-"""The search's progress bar: a tqdm bar on a terminal (stderr), nothing otherwise."""
+"""The search's progress: the shared :class:`distill.progress.Progress` (a bar on a terminal, a status line every
+so often otherwise), started by a strategy once it knows its unit and total."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from tqdm import tqdm
+from distill.progress import Progress as _Shown
 
 __all__ = ["Progress"]
 
 
 class Progress:
-    """A tqdm bar on a terminal (stderr), nothing otherwise; strategies start it with their own unit.
+    """The search's progress; strategies start it with their own unit (generations, trainings).
 
     Args:
-        enabled: show the bar (default: when stderr is a terminal).
+        enabled: ``None`` (default): a bar on a terminal, a status line every so often otherwise (nothing in a
+            pool worker); ``True``: a bar; ``False``: nothing.
     """
 
     def __init__(self, enabled: bool | None = None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self.bar: Any = None
+        self.mode = {None: None, True: "bar", False: "off"}[enabled]
+        self.enabled = enabled is not False
+        self.bar: _Shown | None = None
         self.postfix: dict[str, Any] = {}
 
     def start(self, total: int, unit: str, desc: str) -> None:
         if self.enabled and self.bar is None:
-            self.bar = tqdm(total=total, unit=unit, desc=desc, dynamic_ncols=True)
+            self.bar = _Shown(f"dass search ({desc})", total=total, unit=unit, mode=self.mode)
+            if self.postfix:
+                self.bar.note(**self.postfix)
 
     def advance(self, n: int = 1, to: int | None = None) -> None:
         if self.bar is not None:
-            self.bar.update((to - self.bar.n) if to is not None else n)
+            if to is not None:
+                self.bar.update_to(to)
+            else:
+                self.bar.update(n)
 
     def note(self, **postfix: Any) -> None:
         self.postfix.update(postfix)
         if self.bar is not None:
-            self.bar.set_postfix(self.postfix, refresh=True)
+            self.bar.note(**postfix)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -1,13 +1,23 @@
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("WANDB_MODE", "disabled")
-# Teachers and teacher outputs go to a per-run temporary cache, never the user's. Set at import
-# time so that module- and session-scoped fixtures see it too.
-os.environ["DASS_CACHE"] = tempfile.mkdtemp(prefix="dass-test-cache-")
+# Teachers, teacher outputs and generated tasks go to a per-run temporary cache ($DASS_CACHE, which
+# distill.teachers and distill.tasks read), never the user's. Set at import time so that module- and
+# session-scoped fixtures see it too; removed when the run ends (pytest_unconfigure), so that no run
+# leaves its tens of megabytes behind.
+TEST_CACHE = tempfile.mkdtemp(prefix="dass-test-cache-")
+os.environ["DASS_CACHE"] = TEST_CACHE
+
+
+def pytest_unconfigure(config):
+    """The end of the run (also after a failure or Ctrl-C): remove the run's cache."""
+    shutil.rmtree(TEST_CACHE, ignore_errors=True)
+
 
 MNIST = Path(os.environ.get("DASS_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")) / "mnist.npz"
 

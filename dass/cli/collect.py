@@ -4,10 +4,12 @@ import the record store."""
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 
 from dass.cli.common import Command, UsageError, positive_int
 from datasets_meta.collector import collect, expand_cached, progress_bar
-from datasets_meta.store import SQLiteStore
+from datasets_meta.store import DONE_OUTCOMES, SQLiteStore
 from datasets_meta.suite import Suite
 from distill.executors import PoolExecutor, RayExecutor
 
@@ -62,11 +64,12 @@ def run(args: argparse.Namespace) -> int:
         # a pool even with one worker: a training that crashes its process fails only its job
         executor = RayExecutor(args.ray_address, data_dir) if args.ray_address else PoolExecutor(args.workers, data_dir)
         bar = progress_bar(len(jobs), counts["done"] + counts["failed"])
+        this_run = {"done": 0}
 
         def on_result(job, outcome):
-            if bar is not None:
-                bar.update(1)
-            elif args.verbose:
+            this_run["done"] += outcome.get("status") in DONE_OUTCOMES
+            bar.update(1)
+            if bar.mode != "bar" and args.verbose:
                 print(
                     f"{outcome.get('status')}: {job.task_spec} {job.teacher} {job.genome_hash} "
                     f"{outcome.get('test_acc') or outcome.get('reason')}",
@@ -74,14 +77,33 @@ def run(args: argparse.Namespace) -> int:
                 )
 
         try:
-            with executor:  # stops the workers when the collection ends, also on Ctrl-C
+            with bar, executor:  # stops the workers when the collection ends, also on Ctrl-C
                 progress = collect(store, executor, max_jobs=args.max_jobs, on_result=on_result)
-        finally:
-            if bar is not None:
-                bar.close()
+        except KeyboardInterrupt:
+            print(resume_hint(args, store, this_run), file=sys.stderr, flush=True)
+            return 130
         print(f"this run: {progress.done} done, {progress.failed} failed")
         print_status(store)
     return 0
+
+
+def resume_hint(args: argparse.Namespace, store: SQLiteStore, this_run: dict[str, int]) -> str:
+    """The one line an interrupted collection ends with: what is kept, and the command that goes on."""
+    counts = store.counts()
+    command = ["dass", "collect", "--suite", args.suite, "--db", args.db]
+    for flag, value, default in (
+        ("--workers", args.workers, 1),
+        ("--ray-address", args.ray_address, None),
+        ("--data-dir", args.data_dir, None),
+        ("--max-jobs", args.max_jobs, None),
+    ):
+        if value != default:
+            command += [flag, str(value)]
+    return (
+        f"dass collect: interrupted; kept in {args.db}: {counts['done']} jobs done, {counts['failed']} failed "
+        f"({this_run['done']} done in this run), {counts['pending'] + counts['running']} to go; "
+        f"resume with the same command: {shlex.join(command)}"
+    )
 
 
 def print_status(store: SQLiteStore) -> None:

@@ -24,6 +24,7 @@ from dass.cli.teacher import load_teacher
 from distill.genome import load_genome
 from distill.io import write_json
 from distill.probe import probe_features
+from distill.progress import Progress
 from distill.tasks import load_task
 from predictor import data as meta_data
 from predictor.estimator import AccuracyPredictor
@@ -76,9 +77,16 @@ def run_pretrain(args: argparse.Namespace) -> int:
     }
     grid = [{**base, "epochs": e, "rank_weight": r} for e in args.epochs for r in args.rank_weight]
     logger = wandb_logger(config={**base, "grid": grid}) if args.wandb else None
-    card = pretrain(
-        args.data, args.out, grid=grid, evaluate_test=not args.no_test, logger=logger, label_seeds=args.label_seeds
-    )
+    with Progress("dass pretrain") as progress:
+        card = pretrain(
+            args.data,
+            args.out,
+            grid=grid,
+            evaluate_test=not args.no_test,
+            logger=logger,
+            label_seeds=args.label_seeds,
+            progress=progress,
+        )
     if len(grid) > 1:
         for t in card["model_selection"]:
             print(
@@ -179,15 +187,17 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if why:
         raise UsageError(f"nothing to score in {args.data}: {why}")
     train = meta_data.mean_labels(split["train"], args.label_seeds)
-    control = None if args.no_control_baseline else control_baseline(model, train)  # as on the card
-    report = evaluate(
-        model,
-        split[args.split],
-        train,
-        adapt_records=args.adapt,
-        control_predictor=control,
-        label_seeds=args.label_seeds,
-    )
+    with Progress("dass evaluate") as progress:
+        control = None if args.no_control_baseline else control_baseline(model, train, progress)  # as on the card
+        report = evaluate(
+            model,
+            split[args.split],
+            train,
+            adapt_records=args.adapt,
+            control_predictor=control,
+            label_seeds=args.label_seeds,
+            progress=progress,
+        )
     print(f"{scored} tasks of {args.data}:")
     print(format_table(report))
     if args.out:

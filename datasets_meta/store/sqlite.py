@@ -2,7 +2,8 @@
 
 The table's columns are the flat form of :class:`distill.records.Record` (:mod:`datasets_meta.store.columns`); a
 row is read back through ``Record.from_dict`` like every other record. ``PRAGMA user_version`` holds the schema
-version, checked on open with an error that says what to do; the writer holds an advisory lock on ``<db>.lock``.
+version, checked on open with an error that says what to do; the writer holds an advisory lock on the database
+file itself, so that no path to it (a link, a relative path) gets a second writer.
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ class SQLiteStore(RecordStore):
     Each write is one ``BEGIN IMMEDIATE`` transaction with ``synchronous=FULL``, so a result is either fully on disk
     with its job's state or not there at all, even if the process is killed (or the machine loses power) at any
     moment. ``PRAGMA user_version`` holds the schema version; a db written by another version is refused with what
-    to do. The writer takes an exclusive ``flock`` on ``<db>.lock`` (released by ``close`` or by the kernel when the
-    process dies); readers (``writer=False``) need no lock and are read-only.
+    to do. The writer takes an exclusive ``flock`` on the database file itself, whatever path names it (released by
+    ``close`` or by the kernel when the process dies); readers (``writer=False``) need no lock and are read-only.
 
     Args:
         path: the database file; a writer creates it if missing.
@@ -90,16 +91,17 @@ class SQLiteStore(RecordStore):
         self.path = Path(path)
         self.writer = writer
         self._lock = threading.RLock()  # one connection, shared by e.g. a heartbeat thread
-        self._lock_fd: int | None = None
+        self._lock_fds: tuple[int, ...] = ()
         self._conn: sqlite3.Connection | None = None
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"the directory of the record store {self.path} does not exist")
         if not writer and not self.path.is_file():
             raise FileNotFoundError(f"no record store at {self.path}; check --db or run dass collect first")
         _check_sqlite_header(self.path)
+        _check_one_name(self.path)
         try:
             if writer:
-                self._lock_fd = _take_writer_lock(self.path)
+                self._lock_fds = _take_writer_lock(self.path)
             self._open()
         except BaseException:
             self.close()
@@ -180,9 +182,9 @@ class SQLiteStore(RecordStore):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-            if self._lock_fd is not None:
-                os.close(self._lock_fd)  # closing the descriptor releases the flock
-                self._lock_fd = None
+            for fd in self._lock_fds:  # after the connection (see _take_writer_lock); closing releases the flock
+                os.close(fd)
+            self._lock_fds = ()
 
     def _insert(self, records: list[Record]) -> int:
         sql = (
@@ -324,17 +326,79 @@ def _check_sqlite_header(path: Path) -> None:
         raise ValueError(f"{path} is not a SQLite database; pass a new --db or a file written by dass collect")
 
 
-def _take_writer_lock(db_path: Path) -> int:
-    lock_path = db_path.with_name(db_path.name + ".lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+def _check_one_name(path: Path) -> None:
+    """Refuse a database file with several hard links: SQLite keeps the write-ahead log beside the name a database
+    is opened by, so a second name would not see the records committed through the first (and a second writer
+    through it would train finished jobs again)."""
+    if path.is_file() and (links := path.stat().st_nlink) > 1:
+        raise ValueError(
+            f"{path} has {links} hard links (names of one file); SQLite keeps a database's write-ahead log beside "
+            "the name it is opened by, so two names see different records: keep one name (a symbolic link is fine)"
+        )
+
+
+def _take_writer_lock(db_path: Path) -> tuple[int, int]:
+    """The writer lock of the database file at ``db_path``: an exclusive ``flock`` on the file itself.
+
+    A lock on a name (``<db>.lock`` beside the path as typed) lets a symbolic or hard link to the same database
+    have a second writer; the ``flock`` of the file belongs to its inode, whatever path, link or ``..`` led to it.
+    The file is created (empty: SQLite makes it a database) when missing, so that two writers racing to create it
+    still meet on one inode. ``<real path>.lock`` then holds the writer's pid for the message a second writer
+    gets, locked too, so that a collector of an older dass (which locks only that file) is refused as well.
+
+    The descriptor stays open as long as the store: closing any descriptor of a file drops the POSIX locks that
+    SQLite's own connections in this process hold on it, so ``close`` closes it only after the connection.
+
+    Returns:
+        The descriptors of the database file and of the pid file, both locked.
+    """
+    db_fd = os.open(db_path, os.O_RDONLY | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(db_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(db_fd)
+        raise _locked(db_path) from None
+    pid_path = _pid_path(db_path)
+    try:
+        pid_fd = os.open(pid_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except BaseException:
+        os.close(db_fd)
+        raise
+    try:
+        fcntl.flock(pid_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:  # a collector of an older dass, which locks only the pid file
+        for fd in (pid_fd, db_fd):
+            os.close(fd)
+        raise _locked(db_path) from None
+    os.ftruncate(pid_fd, 0)
+    os.pwrite(pid_fd, str(os.getpid()).encode(), 0)
+    return db_fd, pid_fd
+
+
+def _pid_path(db_path: Path) -> Path:
+    real = Path(os.path.realpath(db_path))
+    return real.with_name(real.name + ".lock")
+
+
+def _locked(db_path: Path) -> StoreLockedError:
+    real = os.path.realpath(db_path)
+    same = f" (the file {real})" if real != os.path.abspath(db_path) else ""
+    return StoreLockedError(
+        f"another collector (pid {_holder_pid(db_path)}) is writing to {db_path}{same}; wait for it or use --status"
+    )
+
+
+def _holder_pid(db_path: Path) -> str:
+    """The pid in ``<real path>.lock`` while its writer holds it; "unknown" when that file is not locked (the
+    writer came through a hard link of another name, or the pid there is of a writer long gone)."""
+    try:
+        fd = os.open(_pid_path(db_path), os.O_RDONLY)
+    except OSError:
+        return "unknown"
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return "unknown"  # nobody holds it: what it says is stale
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+    finally:
         os.close(fd)
-        raise StoreLockedError(
-            f"another collector (pid {holder}) is writing to {db_path}; wait for it or use --status"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)
-    return fd

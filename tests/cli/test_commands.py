@@ -59,3 +59,65 @@ def test_a_command_imports_only_its_own_module():
     modules = imported_after(["tasks"])
     assert {m for m in modules if m.startswith("dass.cli.")} == {"dass.cli.common", "dass.cli.tasks"}
     assert "search" not in modules and "predictor" not in modules  # the core alone lists the tasks
+
+
+COLLECT_SUITE = """
+name = "tiny-resume"
+budget = 1
+teacher_epochs = 1
+students_per_pair = 3
+recipes_per_student = 1
+replicate_fraction = 0.0
+
+[[groups]]
+source = "digits"
+classes = ["0-2"]
+n_test = 0
+teachers = ["cnn-s"]
+teachers_per_task = 1
+"""
+
+
+def test_an_interrupted_collection_says_what_it_kept_and_how_to_resume(tmp_path, monkeypatch, capsys):
+    import shlex
+
+    from dass.cli import collect as collect_cli
+    from dass.cli import main
+    from datasets_meta.store import SQLiteStore
+    from distill.executors import InProcessExecutor
+
+    suite, db = tmp_path / "tiny.toml", tmp_path / "m.db"
+    suite.write_text(COLLECT_SUITE)
+    monkeypatch.setenv("DASS_PROGRESS_INTERVAL", "3600")  # a status line would come every hour: none in this test
+    monkeypatch.setattr(collect_cli, "PoolExecutor", lambda workers, data_dir: InProcessExecutor(data_dir))
+    real_collect = collect_cli.collect
+
+    def ctrl_c_after_the_first_result(store, executor, max_jobs=None, on_result=None):
+        def first_then_ctrl_c(job, outcome):
+            on_result(job, outcome)
+            raise KeyboardInterrupt
+
+        return real_collect(store, executor, max_jobs=max_jobs, on_result=first_then_ctrl_c)
+
+    monkeypatch.setattr(collect_cli, "collect", ctrl_c_after_the_first_result)
+    assert main(["collect", "--suite", str(suite), "--db", str(db)]) == 130
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    with SQLiteStore(db, writer=False) as store:
+        counts = store.counts()
+    assert counts["done"] == 1 and counts["running"] == 0 and counts["pending"] > 0
+    assert err.startswith(f"dass collect: interrupted; kept in {db}: 1 jobs done, 0 failed (1 done in this run), ")
+    assert f"{counts['pending']} to go" in err
+    command = err.split("resume with the same command: ")[1]
+    assert shlex.split(command) == ["dass", "collect", "--suite", str(suite), "--db", str(db)]
+
+    monkeypatch.setattr(collect_cli, "collect", real_collect)
+    shown, real_bar = [], collect_cli.progress_bar
+    monkeypatch.setattr(collect_cli, "progress_bar", lambda *a: shown.append(real_bar(*a)) or shown[-1])
+    assert main(shlex.split(command)[1:]) == 0  # the printed command goes on where the first run stopped
+    out = capsys.readouterr().out
+    assert f"this run: {counts['pending']} done, 0 failed" in out
+    # the progress counts from the jobs an earlier run finished; without a terminal it is a periodic status line
+    (progress,) = shown
+    assert progress.mode == "lines" and progress.n == progress.total == 1 + counts["pending"]
+    assert progress.status_line().startswith(f"dass collect: {progress.total}/{progress.total} jobs (100%), ")

@@ -9,6 +9,7 @@ from datasets_meta.collector import collect, expand
 from datasets_meta.store import InMemoryStore
 from datasets_meta.suite import Suite
 from distill.executors import InProcessExecutor
+from distill.progress import Progress
 from predictor.data import load_records, split_by_task
 from predictor.estimator import AccuracyPredictor
 
@@ -43,8 +44,38 @@ def test_split_is_by_task(export):
     assert {e["task_spec"] for e in split["test"]} == {"digits:classes=0-4"}
 
 
-def test_pretrain_predict_evaluate(export, tmp_path, capsys):
+class RecordedProgress(Progress):
+    """The progress a command shows, with every phase it went through: (what, units done, total)."""
+
+    made: list["RecordedProgress"] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.phases = []
+        RecordedProgress.made.append(self)
+
+    def phase(self, *args, **kwargs):
+        self.phases.append((self.desc, self.n, self.total))
+        super().phase(*args, **kwargs)
+
+    def close(self):
+        if self.phases[-1:] != [(self.desc, self.n, self.total)]:
+            self.phases.append((self.desc, self.n, self.total))
+        super().close()
+
+
+def shown_progress():
+    """The phases the last command showed, and how it showed them."""
+    (progress,) = RecordedProgress.made
+    RecordedProgress.made = []
+    return progress.mode, [p for p in progress.phases if p[2] is not None]
+
+
+def test_pretrain_predict_evaluate(export, tmp_path, capsys, monkeypatch):
     ckpt = tmp_path / "p.pt"
+    RecordedProgress.made = []
+    monkeypatch.setattr("dass.cli.predictor.Progress", RecordedProgress)
+    monkeypatch.setenv("DASS_PROGRESS_INTERVAL", "3600")  # a status line would come every hour: none in this test
     assert (
         main(
             [
@@ -69,6 +100,15 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
     )
     out = capsys.readouterr().out
     assert "meta-test" in out and "ours (zero-shot)" in out
+    mode, phases = shown_progress()  # pretrain shows how far it is: fits, then the groups it scores
+    assert mode == "lines"  # stderr is not a terminal here: a status line every interval
+    assert phases == [
+        ("dass pretrain: fitting the predictor", 2, 2),
+        ("dass pretrain: scoring groups", 1, 1),  # meta-validation
+        ("dass pretrain: fitting the no-KD baseline", 1, 1),
+        ("dass pretrain: fitting the random-forest baseline", 1, 1),
+        ("dass pretrain: scoring groups", 1, 1),  # meta-test
+    ]
     card = json.loads(ckpt.with_suffix(".json").read_text())
     assert card["data"]["records"] > 20 and len(card["data"]["sha256"]) == 64
     assert card["splits"]["test"]["tasks"] == 1 and card["hyper_parameters"]["n_models"] == 2
@@ -107,6 +147,14 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys):
     code = main(["evaluate", "--data", str(export), "--checkpoint", str(ckpt), "--adapt", "3", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0 and "params" in out and "random forest" in out and "GNN, no-KD data" in out
+    assert shown_progress() == (
+        "lines",
+        [
+            ("dass evaluate: fitting the no-KD baseline", 1, 1),
+            ("dass evaluate: fitting the random-forest baseline", 1, 1),
+            ("dass evaluate: scoring groups", 1, 1),
+        ],
+    )
     report = json.loads((tmp_path / "evaluation.json").read_text())
     assert report["predictions"] and (tmp_path / "predicted_vs_measured.png").stat().st_size > 1000
 

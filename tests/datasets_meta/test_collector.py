@@ -240,12 +240,15 @@ def test_second_collector_is_refused(tmp_path):
             SQLiteStore(db)
         suite = tmp_path / "tiny.toml"
         suite.write_text(TINY_TOML)
-        proc = subprocess.run(
-            [sys.executable, "-m", "dass", "collect", "--suite", str(suite), "--db", str(db)],
-            capture_output=True,
-            text=True,
-        )
-        assert proc.returncode == 2 and "another collector" in proc.stderr and "Traceback" not in proc.stderr
+        link = tmp_path / "link.db"
+        link.symlink_to(db)
+        for path in (db, link):  # the lock is the database file's, whatever path leads to it
+            proc = subprocess.run(
+                [sys.executable, "-m", "dass", "collect", "--suite", str(suite), "--db", str(path)],
+                capture_output=True,
+                text=True,
+            )
+            assert proc.returncode == 2 and "another collector" in proc.stderr and "Traceback" not in proc.stderr
         # reading the status is always allowed
         proc = subprocess.run(
             [sys.executable, "-m", "dass", "collect", "--status", "--db", str(db)], capture_output=True, text=True

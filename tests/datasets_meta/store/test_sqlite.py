@@ -119,3 +119,65 @@ def test_sqlite_results_survive_sigkill_mid_loop(tmp_path, make_job):
             assert record["status"] == "ok" and record["val_acc"] == seed / 1000 and record["params"] == seed
             assert record["curve"] == [seed / 1000] * 50 and record["extra"] == {"pad": "x" * 4000}
             assert record["finished_at"] is not None and record["attempts"] == 1
+
+
+def _other_spelling(db: Path, how: str) -> Path:
+    """Another path to the same database file: a symbolic link, a hard link, a relative or a detoured path."""
+    if how == "symlink":
+        link = db.with_name("link.db")
+        link.symlink_to(db)
+        return link
+    if how == "symlinked directory":
+        link = db.parent.parent / "dir-link"
+        link.symlink_to(db.parent, target_is_directory=True)
+        return link / db.name
+    if how == "relative":
+        return Path(os.path.relpath(db))
+    (db.parent / "x").mkdir()
+    return db.parent / "x" / ".." / db.name  # "detour"
+
+
+@pytest.mark.parametrize("how", ["symlink", "symlinked directory", "relative", "detour"])
+def test_sqlite_second_writer_is_refused_whatever_the_path_spelling(tmp_path, monkeypatch, make_job, how):
+    """The lock belongs to the database file, not to the path as typed: no spelling gets a second writer."""
+    (tmp_path / "data").mkdir()
+    db = tmp_path / "data" / "r.db"
+    monkeypatch.chdir(tmp_path)
+    with SQLiteStore(db) as first:
+        first.add_jobs([make_job(0)])
+        other = _other_spelling(db, how)
+        with pytest.raises(StoreLockedError, match="another collector"):
+            SQLiteStore(other)
+        with SQLiteStore(other, writer=False) as reader:  # reading through any spelling is fine
+            assert reader.counts()["pending"] == 1
+    with SQLiteStore(other) as second:  # and once the first writer is gone, any spelling may write
+        assert second.add_jobs([make_job(1)]) == 1
+
+
+def test_sqlite_writer_lock_is_taken_on_a_new_database_through_a_symlink(tmp_path):
+    """Two writers racing to create the same new database through different names: one wins."""
+    db = tmp_path / "new.db"
+    link = tmp_path / "link.db"
+    link.symlink_to(db)  # dangling until the first writer creates the file
+    with SQLiteStore(link):
+        assert db.is_file()
+        with pytest.raises(StoreLockedError, match="another collector"):
+            SQLiteStore(db)
+
+
+def test_sqlite_refuses_a_hard_linked_database_whatever_its_name(tmp_path, make_job):
+    """SQLite keeps a database's write-ahead log beside the name it was opened by: a second name of the same
+    file would miss the first one's committed records. So neither a second writer nor a reader gets in through
+    a hard link, and neither name is opened while both exist."""
+    db = tmp_path / "r.db"
+    with SQLiteStore(db) as first:
+        first.add_jobs([make_job(0)])
+        os.link(db, tmp_path / "hard.db")
+        for path in (tmp_path / "hard.db", db):
+            with pytest.raises(ValueError, match=r"has 2 hard links .*keep one name"):
+                SQLiteStore(path)
+            with pytest.raises(ValueError, match=r"has 2 hard links"):
+                SQLiteStore(path, writer=False)
+    (tmp_path / "hard.db").unlink()
+    with SQLiteStore(db) as store:
+        assert store.counts()["pending"] == 1
