@@ -30,6 +30,7 @@ from torch import nn
 from distill.genome import HINT_DEPTH, StageGene, hint_index
 from distill.io import file_sha256, load_error, require_file, write_atomic, write_json
 from distill.nets import build_net, stage_features
+from distill.progress import Progress
 from distill.registry import Registry
 from distill.tasks import Task
 from distill.trainer import TeacherOutputs, TrainConfig, accuracy, fit
@@ -40,6 +41,12 @@ log = logging.getLogger(__name__)
 # the cache of a 60k-image task stays a few hundred MB.
 MAX_FEATURE_SIDE = 8
 TEACHER_CONFIG = TrainConfig(epochs=15, lr=3e-3)
+# A teacher is checked on at most this many validation images (see check_teacher): the standard error of an
+# accuracy measured on them is at most 0.016, enough to tell a teacher at chance, and they take a fraction of
+# a second where its outputs on the whole training set take seconds.
+CHECK_IMAGES = 1024
+# "Near chance": less than this share of the way from chance to a perfect accuracy.
+NEAR_CHANCE = 0.1
 
 
 def teacher_config(epochs: int | None = None) -> TrainConfig:
@@ -184,8 +191,19 @@ def get_teacher(
 ) -> Teacher:
     """The teacher ``name`` for ``task``: a zoo name, a TorchScript file, or ``module:callable``.
 
-    A zoo teacher without ``weights`` is trained on ``task`` (once; then read from the cache).
+    A zoo teacher without ``weights`` is trained on ``task`` (once; then read from the cache). Every teacher is
+    checked on the task before it is handed out (:func:`check_teacher`): every command and every worker gets its
+    teacher here, so a broken one stops before any student is trained.
     """
+    teacher = _build_teacher(name, task, weights, seed, config, cache, train)
+    check_teacher(teacher, task)
+    return teacher
+
+
+def _build_teacher(
+    name: str, task: Task, weights: str | None, seed: int, config: TrainConfig, cache: str | None, train: bool
+) -> Teacher:
+    """:func:`get_teacher` without the check on the task."""
     if ":" in name and not os.path.exists(name):
         return _check_against_task(_load_callable(name, weights), task)
     if os.path.exists(name) or name.endswith((".pt", ".pth", ".ts", ".jit")):
@@ -209,7 +227,15 @@ def get_teacher(
             raise FileNotFoundError(f"teacher {name!r} for task {task.name!r} is not in the cache {path.parent}")
         else:
             log.info("training teacher %s on %s (%d epochs)", name, task.name, config.epochs)
-            result = fit(model, task, lambda logits, _f, _i, y: F.cross_entropy(logits, y), config, seed)
+            with Progress(f"training teacher {name} on {task.name}", total=config.epochs, unit="epoch") as shown:
+                result = fit(
+                    model,
+                    task,
+                    lambda logits, _f, _i, y: F.cross_entropy(logits, y),
+                    config,
+                    seed,
+                    on_epoch=lambda _epoch, val_acc: (shown.update(), shown.note(val=f"{val_acc:.3f}")),
+                )
             if result.status != "ok":
                 raise RuntimeError(f"training teacher {name!r} on {task.name!r} failed: {result.reason}")
             model.cpu()
@@ -232,7 +258,7 @@ def teacher_id(
         family, size = parse_zoo_name(name)
         key = _zoo_key(family, size, task, config, seed)
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return get_teacher(name, task, weights=weights).id
+    return _build_teacher(name, task, weights, seed, config, None, train=True).id  # an id only: no check
 
 
 def _load_into(model: nn.Module, path: str | Path, what: str) -> None:
@@ -335,13 +361,56 @@ def _shape(out: object) -> str:
 
 
 @torch.no_grad()
+def check_teacher(teacher: Teacher, task: Task, batch_size: int = 512) -> float:
+    """Checks that ``teacher`` can teach ``task``, on at most :data:`CHECK_IMAGES` of its validation images.
+
+    Non-finite outputs (damaged weights, a diverged training, inputs the network does not expect) are a
+    ``ValueError``: every student would diverge. An accuracy at or near chance (the share of the most frequent
+    class) is a warning: the teacher runs, but it has little to teach -- most often its class order or its input
+    normalisation differs from the task's. It stays a warning because an untrained or weak teacher is a
+    legitimate point of a meta-dataset, and a smoke test's teacher.
+
+    Returns:
+        The teacher's accuracy on the checked images.
+    """
+    split = "validation" if len(task.y_val) else "training"  # val_fraction=0 leaves no validation images
+    x, y = (task.x_val, task.y_val) if len(task.y_val) else (task.x_train, task.y_train)
+    step = -(-len(y) // CHECK_IMAGES)  # every step-th image: all classes in proportion, even in a sorted split
+    x, y = x[::step], y[::step]
+    model = teacher.model.eval()
+    logits = torch.cat([model(x[i : i + batch_size]).float() for i in range(0, len(x), batch_size)])
+    bad = int((~torch.isfinite(logits)).any(1).sum())
+    if bad:
+        raise ValueError(
+            f"teacher {teacher.name!r} gives non-finite outputs (NaN or inf) on {bad} of {len(y)} {split} images "
+            f"of task {task.name!r}: its weights are damaged (a diverged training?) or it does not expect these "
+            "inputs; no student can learn from it"
+        )
+    correct = int((logits.argmax(1) == y).sum())
+    majority = int(torch.bincount(y, minlength=task.num_classes).max())  # what always naming one class gets
+    acc, chance = correct / len(y), majority / len(y)
+    if acc < chance + NEAR_CHANCE * (1 - chance):
+        verdict = "no better than chance" if correct <= majority else "near chance"
+        log.warning(
+            "teacher %s is %s on task %s: %s accuracy %.3f on %d images; chance (the most frequent class) %.3f. "
+            "Check that its class order and its input normalisation (the task's norm=%s) are the ones it was "
+            "trained with: a student distilled from it learns little",
+            teacher.name, verdict, task.name, split, acc, len(y), chance, task.spec.norm,
+        )  # fmt: skip
+    return acc
+
+
+@torch.no_grad()
 def teacher_outputs(teacher: Teacher, task: Task, cache: str | None = None, batch_size: int = 512) -> TeacherOutputs:
     """Logits on the training set, feature maps at the hint positions and accuracies, cached on disk."""
     path = cache_dir(cache) / "outputs" / f"{teacher.id}-{task.id}.pt"
     if path.exists():
         try:
             d = torch.load(path, map_location="cpu", weights_only=True)
-            return TeacherOutputs(d["logits_train"], dict(d["features"]), float(d["val_acc"]), float(d["test_acc"]))
+            cached = TeacherOutputs(d["logits_train"], dict(d["features"]), float(d["val_acc"]), float(d["test_acc"]))
+            if torch.isfinite(cached.logits_train).all():
+                return cached
+            log.warning("recomputing teacher outputs: cache %s holds non-finite logits", path)
         except Exception as e:  # a damaged cache entry is recomputed, never fatal
             log.warning("recomputing teacher outputs: cache %s unreadable (%s)", path, e)
     model = teacher.model.eval()
@@ -350,6 +419,12 @@ def teacher_outputs(teacher: Teacher, task: Task, cache: str | None = None, batc
         lg, fs = teacher.features(task.x_train[i : i + batch_size])
         logits.append(lg.float())
         feats.append([_shrink(f) for f in fs])
+    bad = sum(int((~torch.isfinite(lg)).any(1).sum()) for lg in logits)
+    if bad:  # every student would diverge on them: say so now, and cache nothing
+        raise ValueError(
+            f"teacher {teacher.name!r} gives non-finite outputs (NaN or inf) on {bad} of {len(task.x_train)} "
+            f"training images of task {task.name!r}; no student can learn from it"
+        )
     stage_feats = [torch.cat(col) for col in zip(*feats)] if feats and feats[0] else []
     features = {pos: stage_feats[hint_index(pos, len(stage_feats))] for pos in HINT_DEPTH} if stage_feats else {}
     out = TeacherOutputs(
@@ -376,6 +451,7 @@ __all__ = [
     "TEACHER_FAMILIES",
     "Teacher",
     "cache_dir",
+    "check_teacher",
     "get_teacher",
     "parse_zoo_name",
     "teacher_outputs",

@@ -16,11 +16,14 @@ with a renderer that draws one class's images from per-image generators.
 To add a transform: one function ``fn(x, param, generator) -> x`` on ``(N, C, H, W)`` images in [0, 1] in
 ``transforms.py``, decorated ``@domain_transform("name", default=..., allowed=..., minimum=...)``.
 
+A task is held in memory whole: ``limits.py`` says how large it may be (checked before images are made).
+
 Importing this package reads no file; sources import their optional dependencies (scikit-learn,
 PIL, torchvision) only when used.
 """
 
 from distill.tasks.color import COLORS
+from distill.tasks.limits import MAX_TASK_BYTES
 from distill.tasks.pipeline import Task, load_task
 from distill.tasks.sources import TASK_SOURCES, RawData, TaskSource, check_raw_data, task_source
 from distill.tasks.sources.base import NPZ_KEYS, SourceOption
@@ -36,6 +39,7 @@ __all__ = [
     "DATA_ENV",
     "DOMAIN_TRANSFORMS",
     "MAX_SIZE",
+    "MAX_TASK_BYTES",
     "MNIST_IDX_FILES",
     "NORM_HELP",
     "NPZ_KEYS",

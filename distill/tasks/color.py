@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 COLORS = ("gray", "rgb")
+COLOR_CHANNELS = {"gray": 1, "rgb": 3}  # the channels each color gives
 # ITU-R BT.601 luma, the weights of PIL's convert("L") and of most grayscale datasets made from colour ones.
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 

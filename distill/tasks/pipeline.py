@@ -4,9 +4,11 @@
 
 1. the source (``TASK_SOURCES``) reads the whole dataset as a :class:`RawData`, checked by ``check_raw_data``;
 2. the class subset is kept and relabelled ``0..K-1`` in sorted order of the original labels;
-3. the test set is capped at ``n_test``; the training pool at ``n_train``; then ``val_fraction`` of
+3. the test set is cut to ``n_test`` images; the training pool to ``n_train``; then ``val_fraction`` of
    the pool becomes the validation set (or, with ``n_val``, the validation set is ``n_val`` further
-   images and all ``n_train`` are trained on). All three are stratified and deterministic;
+   images and all ``n_train`` are trained on). All three are stratified and deterministic; asking for
+   more images than the data holds is an error that names the maximum, and so is a task whose float
+   images would exceed ``limits.MAX_TASK_BYTES`` (checked before they are made);
 4. the images become float ``(N, C, H, W)`` in [0, 1], take the spec's ``color`` (gray or RGB), are
    resized to ``size`` (bilinear, antialiased) and pass through the domain transform
    (``DOMAIN_TRANSFORMS``), all splits alike;
@@ -29,8 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from distill.tasks.color import convert_color
+from distill.tasks.color import COLOR_CHANNELS, convert_color
 from distill.tasks.formatting import format_classes
+from distill.tasks.limits import check_task_bytes
 from distill.tasks.sources.base import TASK_SOURCES, check_raw_data
 from distill.tasks.spec import TaskSpec, norm_constants
 from distill.tasks.splits import TEST_SEED, stratified_split
@@ -124,6 +127,7 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
         )
     pool = np.flatnonzero(np.isin(raw.y_train, classes))  # indices into raw.x_train
     test = np.flatnonzero(np.isin(raw.y_test, classes))  # indices into raw.x_test
+    _check_count("n_test", spec.n_test, len(test), f"test images of these classes in {spec.source!r}")
     if spec.n_test is not None and spec.n_test < len(test):
         test = test[stratified_split(raw.y_test[test], spec.n_test, np.random.default_rng(TEST_SEED))[0]]
     rng = np.random.default_rng(spec.seed)
@@ -135,9 +139,15 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
             )
         val_pos, rest_pos = stratified_split(raw.y_train[pool], spec.n_val, rng, keep_one=True)
         val, train = pool[val_pos], pool[rest_pos]
+        _check_count(
+            "n_train", spec.n_train, len(train), f"training images left beside n_val={spec.n_val} in {spec.source!r}"
+        )
         if spec.n_train is not None and spec.n_train < len(train):
             train = train[stratified_split(raw.y_train[train], spec.n_train, rng)[0]]
     else:
+        _check_count(
+            "n_train", spec.n_train, len(pool), f"training images of these classes in {spec.source!r} (train + val)"
+        )
         if spec.n_train is not None and spec.n_train < len(pool):
             pool = pool[stratified_split(raw.y_train[pool], spec.n_train, rng)[0]]
         split = round(spec.val_fraction * len(pool))
@@ -153,6 +163,12 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
             f"n_train={spec.n_train} is too small for {num_classes} classes: every class needs a training example"
         )
 
+    # Refuse what cannot fit before any float image is made: the images as read, and as resized and coloured.
+    n_images = len(train) + len(val) + len(test)
+    native = raw.x_train.shape[1:]  # (H, W, C)
+    check_task_bytes(n_images, (native[2], native[0], native[1]), str(spec))
+    side = (spec.size, spec.size) if spec.size is not None else native[:2]
+    check_task_bytes(n_images, (COLOR_CHANNELS.get(spec.color, native[2]), *side), str(spec))
     # One tensor for all splits, so that resizing and the transform treat them exactly alike.
     x = _float_images(np.concatenate([raw.x_train[train], raw.x_train[val], raw.x_test[test]]))  # (N, C, H, W)
     if spec.color is not None:
@@ -200,6 +216,13 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
     )
     logger.debug("loaded %r", task)
     return task
+
+
+def _check_count(key: str, asked: int | None, available: int, what: str) -> None:
+    """An explicit ``n_train`` / ``n_test`` above what the data holds is an error naming the maximum: capping it
+    silently would give a smaller task than the spec says (and another id for the same tensors)."""
+    if asked is not None and asked > available:
+        raise ValueError(f"{key}={asked} is more than the {available} {what}; give at most {available}")
 
 
 def _float_images(x: np.ndarray) -> torch.Tensor:

@@ -43,6 +43,7 @@ class TaskSpec:
     - ``transform``: ``rotate[DEGREES]``, ``invert``, ``noise[STD]``, ``blur[SIGMA]``, ``downsample[FACTOR]``;
       a left-out number takes the default (``rotate`` -> ``rotate30``).
     - ``size``, ``n_train``, ``n_test``: positive integers; ``val_fraction``: in [0, 1); ``seed``: integer >= 0.
+      ``n_train`` and ``n_test`` are stratified subsets: more than the data holds is an error naming the maximum.
     - ``n_val``: a validation set of this many images from outside the training pool, instead of
       ``val_fraction`` of it (a larger validation set picks the best student more reliably).
     - ``norm``: what the networks see: ``train`` (default; standardised with the training set's
@@ -62,9 +63,9 @@ class TaskSpec:
     classes: tuple[int, ...] | None = None  # original labels to keep, stored sorted; relabelled 0..K-1
     transform: str | None = None  # domain transform with its parameter written out ("rotate30")
     size: int | None = None  # side length after resizing; None keeps the native size
-    n_train: int | None = None  # cap on the training pool (train + val), stratified by `seed`
+    n_train: int | None = None  # size of the training pool (train + val), stratified by `seed`; None: all of it
     n_val: int | None = None  # validation images drawn beside the n_train pool; replaces val_fraction
-    n_test: int | None = None  # cap on the test set, stratified with the fixed TEST_SEED
+    n_test: int | None = None  # size of the test set, stratified with the fixed TEST_SEED; None: all of it
     # 15% of the pool is enough to pick epochs and compare students, and leaves 85% to train on.
     val_fraction: float = 0.15
     seed: int = 0  # seed of the n_train subsample, the val split and the noise transform

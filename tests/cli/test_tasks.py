@@ -25,3 +25,10 @@ def test_genome_sample_round_trips(capsys, tmp_path):
     assert code == 0 and json.loads(out)["space"] == "mobilenet"
     code, out, _ = run(capsys, "genome", "--no-distill", "--out", str(tmp_path / "g.json"))
     assert code == 0 and json.loads((tmp_path / "g.json").read_text())["recipe"]["logit_loss"] == "none"
+
+
+def test_a_task_too_large_for_memory_is_one_line_and_exit_2(capsys):
+    code = main(["tasks", "--show", "digits:size=1000"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "digits:size=1000" in err and "the limit of 4 GiB" in err

@@ -172,3 +172,53 @@ def test_user_callable_that_raises_is_one_line(tmp_path, monkeypatch, digits_tas
     torch.save({}, weights)
     with pytest.raises(ValueError, match=r"calling make\(\) failed \(RuntimeError: no GPU here\)"):
         get_teacher("broken_teacher:make", digits_task, weights=str(weights))
+
+
+class ConstantTeacher(nn.Module):
+    """Logits ``value`` everywhere, with class 0 a little ahead: no better than the most frequent class."""
+
+    def __init__(self, value: float, classes: int = 5) -> None:
+        super().__init__()
+        self.value, self.classes = value, classes
+
+    def forward(self, x):
+        logits = torch.full((x.shape[0], self.classes), self.value)
+        logits[:, 0] += 1.0
+        return logits
+
+
+def test_a_teacher_with_non_finite_outputs_is_refused_before_any_student(tmp_path, digits_task):
+    """A NaN teacher used to be accepted and every student 'diverged' (issue 22, item 6)."""
+    path = tmp_path / "nan.pt"
+    torch.jit.save(torch.jit.script(ConstantTeacher(float("nan"))), str(path))
+    with pytest.raises(ValueError, match=rf"teacher '{re.escape(str(path))}' gives non-finite outputs \(NaN or inf\)"):
+        get_teacher(str(path), digits_task)
+    # a zoo architecture with damaged weights, and outputs computed without get_teacher, are refused alike
+    weights = tmp_path / "nan_weights.pt"
+    net = get_teacher("cnn-s", digits_task, config=TrainConfig(epochs=1)).model
+    torch.save(
+        {k: v.float().fill_(float("nan")) if v.is_floating_point() else v for k, v in net.state_dict().items()}, weights
+    )
+    with pytest.raises(ValueError, match=r"teacher 'cnn-s' gives non-finite outputs"):
+        get_teacher("cnn-s", digits_task, weights=str(weights))
+    from distill.teachers import Teacher
+
+    bad = Teacher("bad", "0" * 16, "user", ConstantTeacher(float("inf")))
+    with pytest.raises(ValueError, match=r"teacher 'bad' gives non-finite outputs .* on 536 of 536 training images"):
+        teacher_outputs(bad, digits_task, cache=str(tmp_path / "cache"))
+    assert not (tmp_path / "cache" / "outputs").exists() or not any((tmp_path / "cache" / "outputs").iterdir())
+
+
+def test_a_teacher_at_or_near_chance_is_a_warning(tmp_path, digits_task, caplog):
+    path = tmp_path / "constant.pt"
+    torch.jit.save(torch.jit.script(ConstantTeacher(0.0)), str(path))
+    with caplog.at_level("WARNING", logger="distill.teachers"):
+        teacher = get_teacher(str(path), digits_task)  # still usable: a warning, not an error
+    assert teacher.family == "user"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "no better than chance" in warnings[0], warnings
+    assert re.search(r"validation accuracy 0\.\d+ on 95 images; chance \(the most frequent class\) 0\.\d+", warnings[0])
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="distill.teachers"):
+        get_teacher("cnn-s", digits_task, config=TrainConfig(epochs=1))
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

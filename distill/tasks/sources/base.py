@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from distill.registry import Registry
-from distill.tasks.formatting import format_number
+from distill.tasks.formatting import format_classes, format_number
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -28,7 +28,8 @@ class RawData:
     Args:
         x_train, x_test: images ``(N, H, W)`` or ``(N, H, W, C)`` with C 1 or 3 (channels last),
             uint8 in 0..255 or float in [0, 1].
-        y_train, y_test: ``(N,)`` integer labels >= 0 (any values; a task relabels them 0..K-1).
+        y_train, y_test: ``(N,)`` integer labels >= 0: below ``len(class_names)``, or without class names
+            consecutive integers from any start (a task relabels them 0..K-1).
         class_names: the name of each original label, indexed by label; None names label ``i`` ``"i"``.
         fingerprint: hex digest of the content, part of the task id; None lets :func:`check_raw_data` hash the arrays.
     """
@@ -188,16 +189,45 @@ def check_raw_data(raw: RawData, source: str) -> RawData:
             f"{source}: train images are {arrays['x_train'].shape[1:]} (H, W, C) but test images are "
             f"{arrays['x_test'].shape[1:]}"
         )
+    names = raw.class_names
+    _check_labels(arrays["y_train"], names, source)
     unseen = np.setdiff1d(arrays["y_test"], arrays["y_train"])
     if unseen.size:
         raise ValueError(f"{source}: y_test has label(s) {unseen.tolist()} that y_train lacks")
-    names = raw.class_names
-    if names is not None and len(names) <= arrays["y_train"].max():
-        raise ValueError(f"{source}: {len(names)} class names for labels up to {arrays['y_train'].max()}")
     fingerprint = raw.fingerprint
     if fingerprint is None:
         fingerprint = fingerprint_arrays(*(arrays[k] for k in NPZ_KEYS), extra="\n".join(map(str, names or ())))
     return RawData(**arrays, class_names=names, fingerprint=fingerprint)
+
+
+def _check_labels(y: np.ndarray, names: Sequence[str] | None, source: str) -> None:
+    """Training labels must be the classes the data declares: below ``len(class_names)``, or, without class
+    names, one run of consecutive integers (from any start: a task relabels them ``0..K-1``).
+
+    A stray label (one 15 among the digits 0-9) would otherwise silently become a class of its own, with one
+    image; the error names every stray label with its number of images.
+    """
+    labels, counts = np.unique(y, return_counts=True)
+    if names is not None:
+        stray = labels >= len(names)
+        where = f"beyond the {len(names)} class_names (labels 0-{len(names) - 1})"
+        fix = "relabel or drop those images, or give a class name to every label"
+    else:
+        runs = np.split(np.arange(len(labels)), np.flatnonzero(np.diff(labels) > 1) + 1)
+        main = max(runs, key=lambda run: counts[run].sum())  # the run that holds most images; ties: the lowest
+        stray = np.ones(len(labels), dtype=bool)
+        stray[main] = False
+        gaps = [(a + 1, b - 1) for a, b in zip(labels[:-1].tolist(), labels[1:].tolist()) if b - a > 1]
+        missing = ",".join(str(a) if a == b else f"{a}-{b}" for a, b in gaps)
+        where = f"outside the classes {format_classes(labels[main].tolist())} (labels {missing} missing)"
+        fix = "labels must be consecutive classes: relabel or drop those images, or give class_names"
+    if stray.any():
+        listed = ", ".join(
+            f"{label} ({count} image{'s' if count > 1 else ''})"
+            for label, count in zip(labels[stray].tolist(), counts[stray].tolist())
+        )
+        plural = "s" if stray.sum() > 1 else ""
+        raise ValueError(f"{source}: y_train has label{plural} {listed} {where}; {fix}")
 
 
 def fingerprint_arrays(*arrays: np.ndarray, extra: str = "") -> str:

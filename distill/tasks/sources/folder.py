@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from distill.tasks.limits import check_task_bytes
 from distill.tasks.sources.base import RawData, task_source
 from distill.tasks.splits import TEST_SEED, stratified_split
 
@@ -40,9 +41,9 @@ def folder_source(spec: TaskSpec, data_dir: str | None) -> RawData:
     files, labels = _class_files(train_dir, class_names, is_test=False)
     if test_dir is not None:
         test_files, test_labels = _class_files(test_dir, class_names, is_test=True)
-        x = _read_images(files + test_files, spec.size)
+        x = _read_images(files + test_files, spec.size, str(spec))
         return RawData(x[: len(files)], labels, x[len(files) :], test_labels, class_names)
-    x = _read_images(files, spec.size)
+    x = _read_images(files, spec.size, str(spec))
     test, train = stratified_split(
         labels, round(FOLDER_TEST_FRACTION * len(labels)), np.random.default_rng(TEST_SEED), keep_one=True
     )
@@ -64,8 +65,12 @@ def _class_files(directory: Path, class_names: list[str], is_test: bool) -> tupl
     return files, np.asarray(labels, dtype=np.int64)
 
 
-def _read_images(files: list[Path], size: int | None) -> np.ndarray:
-    """Image files -> (N, H, W, C) uint8; grayscale unless any image has colour."""
+def _read_images(files: list[Path], size: int | None, task: str) -> np.ndarray:
+    """Image files -> (N, H, W, C) uint8; grayscale unless any image has colour.
+
+    A folder too large for memory is refused after its first image, before the others are read: the
+    images must share one size (``size``, or the first image's), so the first one tells the task's bytes.
+    """
     try:
         from PIL import Image  # optional: Pillow comes with matplotlib, and only this source needs it
     except ImportError as err:
@@ -77,6 +82,8 @@ def _read_images(files: list[Path], size: int | None) -> np.ndarray:
             if size is not None and image.size != (size, size):
                 image = image.resize((size, size), Image.Resampling.BILINEAR)  # antialiased when shrinking
             images.append(np.asarray(image))
+        if len(images) == 1:  # RGB: the task is in colour as soon as any image is
+            check_task_bytes(len(files), (3, *images[0].shape[:2]), task)
     first = images[0].shape[:2]
     odd = next((i for i, a in enumerate(images) if a.shape[:2] != first), None)
     if odd is not None:

@@ -84,7 +84,11 @@ def test_n_train_is_a_stratified_cap_on_train_plus_val():
     pool = torch.bincount(full.y_train, minlength=10) + torch.bincount(full.y_val, minlength=10)
     counts = torch.bincount(task.y_train, minlength=10) + torch.bincount(task.y_val, minlength=10)
     assert ((counts - pool * 500 / pool.sum()).abs() < 1).all()  # every class keeps its share, within rounding
-    assert len(load_task("digits:n_train=100000").y_train) == len(full.y_train)  # a cap, not a target
+    with pytest.raises(ValueError, match=r"n_train=100000 is more than the 1258 training images .* 'digits'"):
+        load_task("digits:n_train=100000")  # said, not silently capped (issue 22, item 4)
+    assert len(load_task("digits:n_train=1258").y_train) == len(full.y_train)  # the whole pool, as without n_train
+    with pytest.raises(ValueError, match=r"n_train=1000 is more than the 758 training images left beside n_val=500"):
+        load_task("digits:n_train=1000:n_val=500")
 
 
 def test_n_val_is_a_validation_set_beside_the_training_pool(raw_images):
@@ -107,6 +111,11 @@ def test_n_test_is_a_stratified_cap_independent_of_the_seed(raw_images):
     a, b = load_task("digits:n_test=100"), load_task("digits:n_test=100:seed=3")
     assert len(a.y_test) == 100 and torch.bincount(a.y_test).tolist() == [10] * 10
     assert torch.equal(raw_images(a, "test"), raw_images(b, "test"))
+    with pytest.raises(
+        ValueError, match=r"n_test=999999 is more than the 539 test images of these classes in 'digits'"
+    ):
+        load_task("digits:n_test=999999")  # said, not silently capped (issue 22, item 4)
+    assert len(load_task("digits:n_test=539").y_test) == 539
 
 
 def test_too_small_n_train_is_an_error():
@@ -158,3 +167,20 @@ def test_color_gray_takes_the_luminance_of_rgb_images(tmp_path):
     assert task.in_shape == (1, 4, 4)
     expected = (x[:6] / 255.0 * [0.299, 0.587, 0.114]).sum(axis=-1)  # all six test images, in the file's order
     assert np.allclose(task.x_test[:, 0].numpy(), expected, atol=1e-6)
+
+
+def test_a_task_too_large_for_memory_is_refused_before_any_image_is_made(monkeypatch):
+    """``digits:size=1000`` took 101 s and 16.5 GB before failing (issue 22, item 5): refused up front."""
+    from distill.tasks import MAX_TASK_BYTES, pipeline
+
+    def no_allocation(x):
+        raise AssertionError("the images were converted before the size was checked")
+
+    monkeypatch.setattr(pipeline, "_float_images", no_allocation)
+    limit = f"{MAX_TASK_BYTES // 2**30} GiB"
+    with pytest.raises(
+        ValueError, match=rf"1797 images of 1x1000x1000 as float32, 6.7 GiB: more than the limit of {limit}"
+    ):
+        load_task("digits:size=1000")
+    with pytest.raises(ValueError, match=r"give a smaller 'size', or fewer images with n_train / n_test"):
+        load_task("digits:size=1000:n_train=1000")

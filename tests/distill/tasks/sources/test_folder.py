@@ -52,3 +52,22 @@ def test_folder_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty has no images"):
         load_task(f"folder:path={tmp_path}")
+
+
+def test_a_folder_too_large_for_memory_is_refused_after_its_first_image(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    from distill.tasks import limits
+
+    for name in ("a", "b"):
+        for i in range(3):
+            _save_png(tmp_path / name / f"{i}.png", 100)
+    monkeypatch.setattr(limits, "MAX_TASK_BYTES", 2**20)
+    opened = []
+    real_open = PILImage.open
+    monkeypatch.setattr(PILImage, "open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k))
+    with pytest.raises(
+        ValueError, match=r"would hold 6 images of 3x300x300 as float32, 6.2 MiB: more than the limit of 1 MiB"
+    ):
+        load_task(f"folder:path={tmp_path}:size=300")
+    assert len(opened) == 1

@@ -72,3 +72,22 @@ def test_npz_missing_or_unreadable_file(tmp_path):
     (tmp_path / "text.npz").write_text("not a zip")
     with pytest.raises(ValueError, match="is not a readable .npz file"):
         load_task(f"npz:path={tmp_path / 'text.npz'}")
+
+
+def test_a_stray_label_is_an_error_naming_it_and_its_count(tmp_path, save_npz):
+    """One label 15 among the classes 0-3 must not make a fifth class (issue 22, item 4)."""
+    y_train = np.arange(40) % 4
+    y_train[7] = 15
+    path = save_npz(tmp_path / "stray.npz", y_train=y_train)
+    with pytest.raises(
+        ValueError, match=r"y_train has label 15 \(1 image\) outside the classes 0-3 \(labels 4-14 missing\)"
+    ):
+        load_task(f"npz:path={path}")
+    y_train[[3, 9]] = 12  # two stray labels, named with their counts
+    path = save_npz(tmp_path / "strays.npz", y_train=y_train)
+    with pytest.raises(ValueError, match=r"labels 12 \(2 images\), 15 \(1 image\) outside the classes 0-3"):
+        load_task(f"npz:path={path}")
+    # with class_names, the file declares its classes: a label beyond them is named, with its count
+    path = save_npz(tmp_path / "named.npz", y_train=y_train, class_names=np.array(["a", "b", "c", "d"]))
+    with pytest.raises(ValueError, match=r"labels 12 \(2 images\), 15 \(1 image\) beyond the 4 class_names"):
+        load_task(f"npz:path={path}")
