@@ -33,6 +33,8 @@ A suite file is TOML::
                                # (a group added to a suite already collected leaves its picks as they were)
     seeds = 0                  # n > 0: every student of the group is trained with at least seeds 0 .. n-1
                                # (more precise labels where the evaluation rests on them)
+    colors = ["gray", "rgb"]   # colour modes, expanded like the lists above (empty: the source's own)
+    options = ["background=texture"]  # the source's own options, added to every task spec of the group
 
 Everything here is data; the same suite always expands to the same jobs.
 """
@@ -47,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.genome import get_space
+from distill.tasks import TaskSpec
 from distill.teachers import parse_zoo_name, zoo_names
 
 
@@ -67,24 +70,33 @@ class TaskGroup:
     # group to a suite leaves the picks (and so the jobs) of the groups already collected unchanged
     replicate_candidates: bool = True
     seeds: int = 0  # n > 0: every student of the group gets at least seeds 0 .. n-1
+    colors: tuple[str, ...] = ("",)  # "" keeps the source's own colour mode
+    options: tuple[str, ...] = ()  # source options ("key=value"), added to every task spec of the group
 
     def specs(self) -> list[tuple[str, dict[str, Any]]]:
         """``(task spec, tags)`` for every task of the group."""
         out = []
-        for classes, transform, n_train in itertools.product(self.classes, self.transforms, self.n_train):
-            parts = [self.source]
+        for classes, transform, color, n_train in itertools.product(
+            self.classes, self.transforms, self.colors, self.n_train
+        ):
+            parts = [self.source, *self.options]
             if classes:
                 parts.append(f"classes={classes}")
             if transform and transform != "none":
                 parts.append(f"transform={transform}")
             if self.size:
                 parts.append(f"size={self.size}")
+            if color:
+                parts.append(f"color={color}")
             if n_train:
                 parts.append(f"n_train={n_train}")
             if self.n_test:
                 parts.append(f"n_test={self.n_test}")
             domain = (transform or "none").rstrip("0123456789.")
-            out.append((":".join(parts), {"source": self.source, "domain": domain, "heldout": self.heldout}))
+            tags = {"source": self.source, "domain": domain, "heldout": self.heldout}
+            if color:  # only when the suite names one: the jobs of earlier suites keep their tags
+                tags["color"] = color
+            out.append((":".join(parts), tags))
         return out
 
 
@@ -155,6 +167,11 @@ class Suite:
                             f"groups[{i}].{key}: unknown teacher {t!r}; a suite's teachers are zoo names: "
                             f"{', '.join(zoo_names())}"
                         ) from None
+            for spec, _ in g.specs():  # a bad colour, option or transform fails here, before any training
+                try:
+                    TaskSpec.parse(spec)
+                except ValueError as e:
+                    raise ValueError(f"groups[{i}]: {e}") from None
             if g.seeds < 0:
                 raise ValueError(f"groups[{i}].seeds must be 0 (the suite's rule) or a positive count; got {g.seeds}")
             if not 1 <= g.teachers_per_task <= len(g.teachers):

@@ -208,6 +208,12 @@ class StagedCNN(StudentFamily):
             expansions=(1, 3, 6),
             se=(False, True),
         ),
+        # The default space with wider stems and stages (up to 96 channels): students of about 3k to 2M
+        # parameters, the range 32x32 colour inputs call for (meta-dataset v2 draws its 32x32 students here).
+        "wide": StagedCNNSpace(
+            stem_widths=(8, 16, 24, 32),
+            widths=(8, 12, 16, 24, 32, 48, 64, 96),
+        ),
     }
     graph_features = (
         *(f"block:{b}" for b in BLOCK_TYPES),
