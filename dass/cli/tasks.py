@@ -9,7 +9,7 @@ import numpy as np
 
 from dass.cli.common import Command, seed
 from distill.cost import count_flops, count_params
-from distill.genome import get_space
+from distill.genome import SPACES, get_space
 from distill.io import write_atomic
 from distill.nets import build_net
 from distill.tasks import DOMAIN_TRANSFORMS, TASK_SOURCES, load_task
@@ -56,7 +56,7 @@ def run_teachers(args: argparse.Namespace) -> int:
 
 
 def add_genome_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--space", default="default", help="search space: default, resnet, mobilenet")
+    p.add_argument("--space", default="default", help=f"search space: {', '.join(SPACES.names())}")
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-distill", action="store_true", help="a no-distillation control (plain cross-entropy)")
     p.add_argument("--out", help="write to this file instead of stdout")
