@@ -227,7 +227,7 @@ def main() -> None:
     if args.quick:
         tasks, rungs, teacher_epochs = QUICK_TASKS, (1, 2), 1
         generations, population, rung_size = 3, 6, 3
-        args.seeds, args.max_trainings = min(args.seeds, 1), min(args.max_trainings, 3.0)
+        args.seeds, args.max_trainings = min(args.seeds, 1), min(args.max_trainings, 4.0)  # uniads needs 4
         args.random_trainings = min(args.random_trainings, 6.0)
         args.overhead_generations = min(args.overhead_generations, 3)
     if not (MNIST_DIR / "mnist.npz").is_file():

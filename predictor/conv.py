@@ -46,8 +46,12 @@ class DirectedAdjacency(NamedTuple):
             crow = torch.zeros(num_nodes + 1, dtype=torch.long)
             torch.cumsum(torch.bincount(dst[mask], minlength=num_nodes), 0, out=crow[1:])
             col = src[mask]
-            with warnings.catch_warnings():  # torch warns once per process that CSR support is "beta"
-                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            # The indices are valid by construction, so the invariant checks are off, and off *explicitly* for the
+            # whole process: torch (2.11 and others) warns on every process that it finds them "implicitly
+            # disabled" when an operation later consults the global setting, whatever the constructor was told.
+            # The context manager sets the setting explicitly and leaves the same value (off) behind.
+            with warnings.catch_warnings(), torch.sparse.check_sparse_tensor_invariants(enable=False):
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")  # once per process
                 return torch.sparse_csr_tensor(
                     crow, col, torch.ones(col.numel()), (num_nodes, num_nodes), check_invariants=False
                 )

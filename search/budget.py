@@ -7,12 +7,13 @@ the run's settings never change.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from distill.genome import Genome
 from search.rungs import Trainer
 
-__all__ = ["BudgetExhausted", "TrainingBudget"]
+__all__ = ["BudgetExhausted", "TrainingBudget", "bracket_cost"]
 
 # Spent and room are sums of fractions: a training that exactly fills the budget still fits.
 TOLERANCE = 1e-9
@@ -59,3 +60,21 @@ class TrainingBudget:
     def affordable(self, genomes: Sequence[Genome], budget: int) -> int:
         """How many of the first ``genomes`` can be trained at ``budget``."""
         return self.trainer.affordable(genomes, budget, self.room())
+
+
+def bracket_cost(n: int, rungs: Sequence[int], eta: int, start_level: int = 0) -> tuple[float, str]:
+    """What one successive-halving bracket of ``n`` candidates costs when every level is paid in full, in
+    full-budget-equivalent trainings, and its trainings as text (``"9 x 1 + 3 x 3 + 1 x 6 epochs"``).
+
+    Args:
+        n: candidates at ``rungs[start_level]``.
+        rungs: the budgets (epochs) of the levels; the last is the full budget.
+        eta: ``ceil(k / eta)`` of the ``k`` candidates of a level go up to the next.
+        start_level: the first level trained.
+    """
+    terms = []
+    for epochs in rungs[start_level:]:
+        terms.append((n, int(epochs)))
+        n = math.ceil(n / eta)
+    cost = sum(k * epochs for k, epochs in terms) / rungs[-1]
+    return cost, " + ".join(f"{k} x {epochs}" for k, epochs in terms) + " epochs"

@@ -63,7 +63,9 @@ class SearchConfig:
         None, type=float, metavar="MS", help="latency budget, ms per image on the CPU"
     )
     # The strategy the tool is for; the others are the baselines it is measured against.
-    strategy: str = setting("ours", help="{choices} (default: {default})")
+    strategy: str = setting(
+        "ours", help="{choices} (default: {default}, dass's own predictor-guided search; the others are baselines)"
+    )
     # NSGA-II: the predictor makes a generation nearly free, so many small generations are cheap, and
     # `ours` keeps a large population for its rungs to choose from (None: 100 for ours, 32 for the others,
     # whose population costs trainings: UniADS-style's fitness is one, random/DisWOT/AutoKD count them).

@@ -17,9 +17,11 @@ clock over sessions (:mod:`search.clock`), the state files (:mod:`search.state`)
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
+import os
+import re
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +35,12 @@ from distill.records import KEY_FIELDS, JobKey
 from distill.tasks import load_task
 from predictor.data import to_example
 from predictor.estimator import AccuracyPredictor
-from predictor.pretrain import wandb_logger
 from search.budget import BudgetExhausted, TrainingBudget
 from search.clock import RunClock
 from search.config import SearchConfig
 from search.problem import CostModel, check_budget, single_threaded_torch
 from search.progress import Progress
+from search.run_files import DamagedFile, read_json
 from search.rungs import Measurement, Trainer, successive_halving
 from search.state import StateFiles
 from search.teacher import SearchTeacher
@@ -48,6 +50,8 @@ log = logging.getLogger(__name__)
 __all__ = ["BudgetExhausted", "Progress", "SearchRun", "adapt_example"]
 
 COSTS_FILE = "costs.json"
+# What every saved state holds besides the strategy's own (see SearchRun.save_state).
+STATE_KEYS = ("ledger", "adapted_on", "history", "predictions")
 DB_FILE = "records.db"
 # Each training job may be tried twice: a worker that died or ran out of memory gets a second chance,
 # a deterministic error does not waste a third.
@@ -78,6 +82,33 @@ def job_fields(config: SearchConfig, task_id: str, task_spec: str, teacher_id: s
         "suite": f"search-{config.strategy}",
         "tags": tags,
     }
+
+
+def open_run_store(path: Path) -> SQLiteStore:
+    """The run's record store at ``path``; one that cannot be opened is a one-line error about the run (the
+    store's own advice is about ``dass collect --db``, an option ``dass search`` does not have)."""
+    try:
+        return SQLiteStore(path, max_attempts=MAX_ATTEMPTS)
+    except (ValueError, sqlite3.DatabaseError) as e:
+        message = " ".join(str(e).split())
+        if isinstance(e, ValueError) and "--db" not in message:
+            raise  # the store's advice holds here too (e.g. a database file with two names)
+        problem = re.split(r"; |: (?=export)", message, maxsplit=1)[0]  # the store's finding, not its --db advice
+        raise ValueError(
+            f"the run's record store cannot be opened: {problem}; a run cannot go on without its trainings: "
+            "start a new --out (the file is left as it is)"
+        ) from None
+
+
+def wandb_run(out: Path, config: dict[str, Any]) -> Any:
+    """The search's W&B run (offline without an API key), its files in the run directory (``out/wandb``), never
+    in the working directory."""
+    try:
+        import wandb  # an optional dependency
+    except ImportError:
+        raise ValueError("--wandb needs W&B: pip install 'dass[wandb]'") from None
+    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
+    return wandb.init(project="dass-search", config=config, mode=mode, dir=str(out))
 
 
 def load_predictor(config: SearchConfig) -> AccuracyPredictor:
@@ -116,7 +147,7 @@ class SearchRun:
         self.logger: Any = None
         self.store: SQLiteStore | None = None
         self.clock = RunClock(self.out)
-        self.state_files = StateFiles(self.out, config.strategy)
+        self.state_files = StateFiles(self.out, config.strategy, required=STATE_KEYS)
         self._resources = contextlib.ExitStack()
 
         # Loaded as a training worker loads it, on one thread: a task's normalisation statistics are float32
@@ -125,20 +156,19 @@ class SearchRun:
         with single_threaded_torch():
             self.task = load_task(config.task, config.data_dir)
         self.costs = CostModel(self.task.in_shape, self.task.num_classes)
-        if (self.out / COSTS_FILE).is_file():
-            self.costs.load_state_dict(json.loads((self.out / COSTS_FILE).read_text()))
+        self._load_costs()
         check_budget(self.space, self.costs, self.limits)  # an infeasible budget fails before any training
         if needs_predictor:
             self.predictor = load_predictor(config)
         try:
             if config.wandb:
-                self.logger = wandb_logger(project="dass-search", config=config.to_dict())
+                self.logger = wandb_run(self.out, config.to_dict())
             self.executor: Executor = self._resources.enter_context(
                 make_executor(config.executor, config.workers, config.data_dir, config.device, config.ray_address)
             )
             teacher = SearchTeacher.load(config.teacher, self.task, config.teacher_weights, config.teacher_epochs)
             self.teacher, self.hints, self.features = teacher.teacher, teacher.hints, teacher.features
-            self.store = SQLiteStore(self.out / DB_FILE, max_attempts=MAX_ATTEMPTS)
+            self.store = open_run_store(self.out / DB_FILE)
             self._resources.callback(self.store.close)
             self._resources.callback(self._save_costs_and_clock)  # on close, before the store closes
         except BaseException:
@@ -286,6 +316,26 @@ class SearchRun:
             self.adapt(state["adapted_on"])
         log.info("resumed at generation %d after %.2f trainings", state["generation"], self.trainer.spent)
         return {**state, "arrays": arrays}
+
+    # ------------------------------------------------------------------ the run's files
+    def _load_costs(self) -> None:
+        """The costs measured by earlier sessions (``costs.json``). A damaged file is measured again, with a
+        warning; unless a measured latency is part of the search (it may come out differently): then the
+        error says what to do."""
+        path = self.out / COSTS_FILE
+        if not path.is_file():
+            return
+        try:
+            self.costs.load_state_dict(read_json(path))
+        except (DamagedFile, AttributeError, KeyError, TypeError, ValueError) as e:
+            problem = e if isinstance(e, DamagedFile) else f"{path} is not a cost table (written by another dass?)"
+            if self.config.objective == "latency" or "latency" in self.limits:
+                raise ValueError(
+                    f"{problem}; it holds the latencies the earlier sessions measured: delete it to measure them "
+                    "again (they may come out differently), or start a new --out"
+                ) from None
+            log.warning("%s; the costs are computed again", problem)
+            self.costs = CostModel(self.task.in_shape, self.task.num_classes)
 
     # ------------------------------------------------------------------ closing
     def _save_costs_and_clock(self) -> None:

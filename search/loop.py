@@ -13,6 +13,7 @@ The run directory::
     records.db            every training of the run (SQLite record store): idempotent, resumable
     state.json            generation, ledger of trainings paid for, RNG state, histories (commit point)
     state-GGGGG.npz       the population's arrays (no pickles)
+    state-previous.json   the checkpoint before (and its npz): a damaged state.json or npz falls back to it
     costs.json            parameters / FLOPs / measured latency per architecture
     clock.json            wall time and sessions so far (a resumed run reports its whole time)
     front.csv, front.json the verified Pareto front (hash, genome, recipe, costs, predicted, measured)
@@ -24,6 +25,7 @@ The run directory::
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import Any
 
 from distill.genome import Genome
 from distill.io import write_json
+from search.budget import TOLERANCE
 from search.config import CONFIG_FILE, RESUMABLE, SearchConfig
 from search.context import SearchRun
 from search.progress import Progress
@@ -44,7 +47,7 @@ from search.report import (
     write_front,
     write_report,
 )
-from search.strategies import STRATEGIES, run_strategy
+from search.strategies import STRATEGIES, SearchStrategy, run_strategy
 
 log = logging.getLogger(__name__)
 HISTORY_FILE = "history.json"
@@ -77,6 +80,19 @@ def verify(run: SearchRun, candidates: list[Genome]) -> None:
         run.train(candidates[:n], full)
 
 
+def check_training_budget(config: SearchConfig, strategy: type[SearchStrategy]) -> None:
+    """Refuse a ``--max-trainings`` that cannot pay for what the strategy needs to verify one student."""
+    if config.max_trainings is None:
+        return
+    need, what = strategy.min_trainings(config)
+    if config.max_trainings + TOLERANCE < need:
+        least = math.ceil(need * 100 - TOLERANCE) / 100  # shown with two decimals, never below the need
+        raise ValueError(
+            f"--max-trainings {config.max_trainings:g} cannot pay for {what}, the least the {config.strategy!r} "
+            f"strategy needs to verify a student: give at least {least:g} full-budget-equivalent trainings"
+        )
+
+
 def run_search(config: SearchConfig, resume: bool = False, progress: bool | None = None) -> SearchResult:
     """Run (or, with ``resume``, continue) the search ``config`` describes; see the module docstring.
 
@@ -89,6 +105,7 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         progress: show a progress bar (default: when stderr is a terminal).
     """
     strategy = STRATEGIES.get(config.strategy)  # an unknown name is a ValueError listing the valid ones
+    check_training_budget(config, strategy.factory)  # before the task, the teacher and the first training
     out = Path(config.out)
     if not resume and (out / CONFIG_FILE).exists():
         raise ValueError(f"{out} already holds a search run: resume it with --resume {out}, or pick another --out")
@@ -105,6 +122,7 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
     if not resume:
         config.save(out)
     try:
+        run.clock.start_session()  # counted now: a session killed before its first save still counts
         searcher = strategy.factory()
         candidates = run_strategy(searcher, run)
         verify(run, candidates)
@@ -129,13 +147,16 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         write_json(out / HISTORY_FILE, run.history)
         plot_pareto(out / "pareto.png", run, rows)
         quality = plot_predicted_vs_measured(out / "predicted_vs_measured.png", run)
-        plot_best_vs_trainings(out / "best_vs_trainings.png", run.history, config.strategy)
+        plot_best_vs_trainings(
+            out / "best_vs_trainings.png", run.history, config.strategy, chance=1 / run.task.num_classes
+        )
         session_s = run.clock.session_s
         notes = {
             "wall_s": run.clock.wall_before + session_s,
             "session_s": session_s,
             "sessions": run.clock.sessions,
             "predicted_vs_measured": quality,
+            "strategy_description": strategy.description,  # what `ours` (or any other name) is
         }
         write_report(out / "report.md", run, rows, best, notes)
         if run.logger is not None:

@@ -245,45 +245,96 @@ def plot_pareto(path: Path, run: Any, rows: list[dict[str, Any]]) -> None:
     fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
+# A rank correlation of fewer pairs is mostly noise (with 11 its 95% interval spans about 1.2 of its [-1, 1]):
+# below this many, the plot and the report say how few pairs there are and print none.
+MIN_RANK_PAIRS = 20
+
+
+def rank_correlation(pred: np.ndarray, true: np.ndarray) -> dict[str, float] | None:
+    """Spearman's rho of ``pred`` and ``true`` with a 95% interval (Fisher z, standard error
+    ``1.06 / sqrt(n - 3)``, Fieller et al. 1957); ``None`` below :data:`MIN_RANK_PAIRS` pairs or without spread."""
+    from scipy.stats import spearmanr
+
+    n = len(pred)
+    if n < MIN_RANK_PAIRS or np.ptp(pred) == 0 or np.ptp(true) == 0:
+        return None
+    rho = float(spearmanr(pred, true).statistic)
+    z, half = np.arctanh(np.clip(rho, -0.999999, 0.999999)), 1.96 * 1.06 / np.sqrt(n - 3)
+    return {"spearman": rho, "low": float(np.tanh(z - half)), "high": float(np.tanh(z + half))}
+
+
+def describe_rank_quality(quality: dict[str, Any]) -> str:
+    """One line on how well the predictions ranked the measured students, with how many there were."""
+    n = quality["n"]
+    if quality.get("spearman") is None:
+        return (
+            f"n={n} student(s) predicted and then measured: too few for a rank correlation (it needs {MIN_RANK_PAIRS})"
+        )
+    return (
+        f"Spearman {quality['spearman']:.2f} over n={n} students (95% interval {quality['low']:.2f} to "
+        f"{quality['high']:.2f})"
+    )
+
+
 def plot_predicted_vs_measured(path: Path, run: Any) -> dict[str, float | int | None]:
     """Prediction made when a student was chosen for training vs its measured full-budget accuracy.
 
     Returns:
-        ``{"n": pairs, "spearman": rank correlation or None}``.
+        ``{"n": pairs, "spearman": rank correlation or None, "low", "high": its 95% interval}``; ``None`` below
+        :data:`MIN_RANK_PAIRS` pairs (see :func:`rank_correlation`).
     """
-    from scipy.stats import spearmanr
-
     measured = {m.genome.hash: m.val_acc for m in run.full_results()}
     pairs = [(run.predictions[h][0], run.predictions[h][1], acc) for h, acc in measured.items() if h in run.predictions]
     fig, ax = _figure(5.0, 5.0)
-    rho = None
+    quality: dict[str, Any] = {"n": len(pairs), "spearman": None}
     if pairs:
         pred, std, true = (np.array(c) for c in zip(*pairs))
         ax.errorbar(pred, true, xerr=std, fmt="o", ms=4)
         lo, hi = float(min(pred.min(), true.min())), float(max(pred.max(), true.max()))
         ax.plot([lo, hi], [lo, hi], color="0.5", ls="--", lw=1)
-        if len(pairs) >= 3 and np.ptp(pred) > 0 and np.ptp(true) > 0:
-            rho = float(spearmanr(pred, true).statistic)
-        ax.set_title(f"n={len(pairs)}" + (f", Spearman {rho:.2f}" if rho is not None else ""))
+        quality.update(rank_correlation(pred, true) or {})
+        ax.set_title(describe_rank_quality(quality), fontsize=8, wrap=True)
     else:
         ax.text(0.5, 0.5, "no predicted student was trained at the full budget", ha="center", transform=ax.transAxes)
     ax.set_xlabel("predicted accuracy (when chosen for training)")
     ax.set_ylabel(f"measured validation accuracy ({run.config.full_budget} epochs)")
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    return {"n": len(pairs), "spearman": rho}
+    return quality
 
 
-def plot_best_vs_trainings(path: Path, history: list[dict[str, Any]], label: str) -> None:
-    """Best measured accuracy under the budget against the trainings paid for (full-budget equivalents)."""
+def plot_best_vs_trainings(
+    path: Path, history: list[dict[str, Any]], label: str, chance: float | None = None
+) -> tuple[float, float]:
+    """Best measured accuracy under the budget against the trainings paid for (full-budget equivalents).
+
+    The accuracy axis starts at chance (``chance``, 1 / classes; drawn) and ends at 1, so a gain reads at its
+    true size: an axis fitted to the curve made 0.995 -> 1.000 look like a leap. The title states the gain.
+
+    Returns:
+        The accuracy axis's limits.
+    """
     fig, ax = _figure()
     points = [(h["trainings"], h["best_val_acc"]) for h in history if h["best_val_acc"] is not None]
     if points:
         x, y = zip(*points)
         ax.step(x, y, where="post", marker="o", ms=3, label=label)
-        ax.legend(fontsize=8)
+        first, last = points[0], points[-1]
+        ax.set_title(
+            f"best {first[1]:.4f} after {first[0]:.2f} trainings, {last[1]:.4f} after {last[0]:.2f} "
+            f"({last[1] - first[1]:+.4f})",
+            fontsize=9,
+        )
+    floor = 0.0 if chance is None else chance
+    if chance is not None:
+        ax.axhline(chance, color="0.5", ls=":", lw=1, label=f"chance ({chance:.2f})")
+    low = min([floor, *(p[1] for p in points)])
+    ax.set_ylim(max(0.0, low - 0.02), 1.005)
+    if points or chance is not None:
+        ax.legend(fontsize=8, loc="lower right")
     ax.set_xlabel("trainings (full-budget equivalents: sum of epochs / full budget)")
     ax.set_ylabel("best validation accuracy under the budget")
     fig.savefig(path, dpi=120, bbox_inches="tight")
+    return ax.get_ylim()
 
 
 def write_report(
@@ -297,7 +348,9 @@ def write_report(
     lines = [
         f"# dass search: {run.task.name} / {c.teacher}",
         "",
-        f"- strategy: `{c.strategy}`; objective: {c.objective}; budget: {limits}; seed {c.seed}",
+        f"- strategy: `{c.strategy}`"
+        + (f" ({notes['strategy_description']})" if notes.get("strategy_description") else "")
+        + f"; objective: {c.objective}; budget: {limits}; seed {c.seed}",
         f"- teacher id {run.teacher.id}; task id {run.task.id}; search space `{c.space}`",
         f"- trainings: {run.trainer.spent:.2f} full-budget equivalents ({c.full_budget} epochs each); "
         + ", ".join(f"{n} at {b} epoch(s)" for b, n in sorted(by_budget.items())),
@@ -308,9 +361,8 @@ def write_report(
             else ""
         ),
     ]
-    if notes.get("predicted_vs_measured", {}).get("spearman") is not None:
-        pm = notes["predicted_vs_measured"]
-        lines.append(f"- predicted vs measured (n={pm['n']}): Spearman {pm['spearman']:.2f}")
+    if notes.get("predicted_vs_measured", {}).get("n"):
+        lines.append(f"- predicted vs measured: {describe_rank_quality(notes['predicted_vs_measured'])}")
     lines += [
         "",
         "## Verified Pareto front",
@@ -352,7 +404,8 @@ def write_report(
         "## Files",
         "",
         "`config.json` (settings; `dass search --resume DIR`), `records.db` (every training, SQLite), "
-        "`state.json` + `state-*.npz` (search state), `costs.json`, `front.csv`, `front.json`, `best/`, "
+        "`state.json` + `state-*.npz` (search state; `state-previous.json`: the checkpoint before), "
+        "`costs.json`, `front.csv`, `front.json`, `best/`, "
         "`pareto.png`, `predicted_vs_measured.png`, `best_vs_trainings.png`.",
         "",
     ]

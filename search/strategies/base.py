@@ -20,6 +20,7 @@ from typing import Any
 
 from distill.genome import Genome
 from distill.registry import Registry
+from search.config import SearchConfig
 from search.context import SearchRun
 
 __all__ = ["STRATEGIES", "SearchStrategy", "Strategy", "register", "run_strategy"]
@@ -50,6 +51,13 @@ class SearchStrategy(ABC):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a saved :meth:`state_dict` (after :meth:`setup`); a replaying strategy has none."""
         del state
+
+    @classmethod
+    def min_trainings(cls, config: SearchConfig) -> tuple[float, str]:
+        """The fewest full-budget-equivalent trainings with which this strategy, run with ``config``, can verify
+        one student, and what they pay for: a smaller ``--max-trainings`` is refused before anything runs
+        (it would spend its trainings and end with an empty front). By default: one full-budget training."""
+        return 1.0, f"one training at the full budget of {config.full_budget} epoch(s)"
 
     def training_cap(self) -> float | None:
         """The full-budget-equivalent trainings this strategy may spend: the run's ``--max-trainings``

@@ -28,7 +28,6 @@ __all__ = ["DisWOT"]
 MUTATION_TRIES = 50
 
 
-
 def default_recipe(run: SearchRun) -> Recipe | None:
     """DisWOT distils with plain KD: the default recipe, when the search space allows it."""
     recipe = Recipe()

@@ -18,7 +18,8 @@ from pymoo.operators.repair.rounding import RoundingRepair
 from pymoo.operators.sampling.rnd import IntegerRandomSampling
 
 from distill.genome import Genome
-from search.budget import BudgetExhausted
+from search.budget import BudgetExhausted, bracket_cost
+from search.config import SearchConfig
 from search.context import SearchRun
 from search.problem import GenomeDuplicateElimination, StudentProblem
 from search.rungs import non_dominated, pareto_order, with_accuracy_share
@@ -92,6 +93,15 @@ class EvolutionStrategy(SearchStrategy):
 
     def bracket(self) -> None:
         """Train some of the population for real (called every ``rung_every`` generations)."""
+
+    @classmethod
+    def min_trainings(cls, config: SearchConfig) -> tuple[float, str]:
+        """One bracket paid in full, when the run has one (its first full-budget student comes from there);
+        else the verification of one student."""
+        if config.generations < config.rung_every:
+            return super().min_trainings(config)
+        need, trainings = bracket_cost(min(config.rung_size, config.population), config.rungs, config.eta)
+        return need, f"one bracket of rungs ({trainings})"
 
     def setup(self, run: SearchRun) -> None:
         super().setup(run)

@@ -18,7 +18,12 @@ from search.strategies.nsga import EvolutionStrategy
 __all__ = ["PredictorGuided"]
 
 
-@register("ours", "predictor-guided NSGA-II with successive-halving rungs and online adaptation", True)
+@register(
+    "ours",
+    "dass's own search: NSGA-II scored by the meta-trained accuracy predictor, successive-halving rungs that "
+    "train the most promising students, and the predictor adapted to every result",
+    True,
+)
 class PredictorGuided(EvolutionStrategy):
     label = "predicted (final population)"
 

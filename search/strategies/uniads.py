@@ -11,7 +11,8 @@ import math
 import numpy as np
 
 from distill.genome import Genome
-from search.budget import BudgetExhausted
+from search.budget import BudgetExhausted, bracket_cost
+from search.config import SearchConfig
 from search.problem import StudentProblem
 from search.rungs import pareto_order, with_accuracy_share
 from search.strategies.base import register
@@ -25,6 +26,21 @@ class UniADS(EvolutionStrategy):
     @property
     def label(self) -> str:
         return f"measured at {self.run.config.rungs[0]} epoch(s) (final population)"
+
+    @classmethod
+    def min_trainings(cls, config: SearchConfig) -> tuple[float, str]:
+        """The first generation's fitness (the whole population at the first rung), then one bracket from the
+        second rung (or, without one, the verification of one student)."""
+        rungs, full = config.rungs, config.full_budget
+        first = config.population * rungs[0] / full
+        what = f"the first generation's fitness ({config.population} x {rungs[0]} epochs)"
+        if len(rungs) == 1:  # the fitness is a full-budget training
+            return first, what
+        if config.generations < config.rung_every:
+            return first + 1.0, f"{what} and one training at the full budget of {full} epoch(s)"
+        promoted = math.ceil(min(config.rung_size, config.population) / config.eta)
+        rest, trainings = bracket_cost(promoted, rungs, config.eta, start_level=1)
+        return first + rest, f"{what} and one bracket from the second rung ({trainings})"
 
     def make_problem(self) -> StudentProblem:
         run, c = self.run, self.run.config

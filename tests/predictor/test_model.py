@@ -149,6 +149,30 @@ def test_sequential_in_place_never_writes_its_input():
     assert torch.equal(x, before)
 
 
+_NO_SPARSE_WARNING = """
+import warnings
+import torch
+from predictor.conv import DirectedAdjacency
+adj = DirectedAdjacency.from_edges(torch.tensor([[0, 1], [1, 2]]), torch.tensor([0, 1]), 3, 1)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    # what torch 2.11 does inside the graph products: consult the process's invariant-check setting
+    torch.sparse_csr_tensor(adj.forward.crow_indices(), adj.forward.col_indices(), adj.forward.values(), (3, 3))
+print([str(w.message)[:60] for w in caught if "invariant" in str(w.message)])
+"""
+
+
+def test_graphs_leave_the_sparse_invariant_checks_explicitly_off():
+    """torch warns every search that sparse invariant checks are "implicitly disabled" unless the setting was
+    chosen explicitly; building an adjacency chooses it (off), so no later sparse operation warns. A fresh
+    interpreter: torch warns once per process."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _NO_SPARSE_WARNING], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
 def _task(rng: np.random.Generator, k: int) -> dict:
     return {"classes": rng.random((k, 8)).tolist(), "global": rng.random(13).tolist()}
 

@@ -65,7 +65,7 @@ def test_the_search_help_states_every_default_from_the_fields():
         "--resume DIR",
     ):
         assert phrase in text, phrase
-    assert f"{', '.join(STRATEGIES.names())} (default: ours)" in text
+    assert f"{', '.join(STRATEGIES.names())} (default: ours, dass's own predictor-guided search; " in text
 
 
 def test_flag_parsers_name_what_they_want():
