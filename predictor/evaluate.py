@@ -88,13 +88,33 @@ def rank_metrics(pred: np.ndarray, true: np.ndarray, accuracy: bool = False) -> 
     return out
 
 
-def flat_features(example: dict[str, Any]) -> np.ndarray:
-    """One-hot genome genes, log parameters, budget and the task's global features (for the forest)."""
+def flat_choices(examples: Sequence[dict[str, Any]]) -> list[tuple[str, tuple]]:
+    """The flat encoding's gene positions and choices: those of the search spaces the examples' genomes come
+    from, each position with the union of their choices (in first-seen order), so genomes of several spaces
+    (e.g. ``default`` at 16x16 and ``wide`` at 32x32) share one encoding. Examples of one space get exactly that
+    space's choices."""
+    names = sorted({Genome.from_json(e["genome"]).space for e in examples})
+    union: dict[str, list] = {}
+    for name in names:
+        for gene, choices in get_space(name).vector_choices():
+            seen = union.setdefault(gene, [])
+            seen.extend(c for c in choices if c not in seen)
+    return [(gene, tuple(choices)) for gene, choices in union.items()]
+
+
+def flat_features(example: dict[str, Any], choices: Sequence[tuple[str, tuple]] | None = None) -> np.ndarray:
+    """One-hot genome genes, active stages, log parameters, budget and the task's global features (for the forest).
+
+    ``choices`` is the encoding (:func:`flat_choices` of the meta-train examples); by default the genome's own
+    space's. A gene value outside it (a space the forest never saw) is all zeros.
+    """
     g = Genome.from_json(example["genome"])
     space = get_space(g.space)
-    v = g.to_vector()
-    onehot = np.concatenate([np.eye(len(c))[i] for i, (_, c) in zip(v, space.vector_choices())])
-    active = np.array([i < len(g.stages) for i in range(space.max_stages)], float)
+    values = {gene: c[i] for i, (gene, c) in zip(g.to_vector(), space.vector_choices())}
+    choices = space.vector_choices() if choices is None else choices
+    onehot = np.concatenate([[float(values.get(gene) == v) for v in c] for gene, c in choices])
+    n_stages = sum(gene.endswith(".block") for gene, _ in choices)
+    active = np.array([i < len(g.stages) for i in range(n_stages)], float)
     extra = [math.log10(max(1, example.get("params") or 1)), math.log2(example["budget"])]
     return np.concatenate([onehot, active, extra, np.asarray(example["task_features"]["global"], float)])
 
@@ -258,7 +278,9 @@ def evaluate(
             m_c, _ = control_predictor.predict(genomes, features, budget)
             res["GNN, no-KD data"] = rank_metrics(m_c, true, accuracy=True)
         if forest is not None:
-            res["random forest"] = rank_metrics(forest.predict(np.stack([flat_features(e) for e in exs])), true, True)
+            res["random forest"] = rank_metrics(
+                forest.predict(np.stack([flat_features(e, forest.flat_choices) for e in exs])), true, True
+            )
         if baselines:
             res["params"] = rank_metrics(np.array([e["params"] or np.nan for e in exs], float), true)
             res["FLOPs"] = rank_metrics(np.array([e["flops"] or np.nan for e in exs], float), true)
@@ -376,9 +398,12 @@ def _num(v: Any) -> float:
 def _fit_forest(train: list[dict[str, Any]], seed: int) -> Any:
     from sklearn.ensemble import RandomForestRegressor
 
-    x = np.stack([flat_features(e) for e in train])
+    choices = flat_choices(train)
+    x = np.stack([flat_features(e, choices) for e in train])
     y = np.array([e["target"] for e in train])
-    return RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(x, y)
+    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed, n_jobs=1).fit(x, y)
+    forest.flat_choices = choices  # the encoding its test examples must use
+    return forest
 
 
 def _mean_over_groups(per_group: dict[str, dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:

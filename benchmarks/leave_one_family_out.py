@@ -1,0 +1,186 @@
+"""Leave one task family out: how well the predictor ranks students of a kind of data it never saw.
+
+A task family is a task source (``glyphs``, ``shapes``, ``textures``, ``fractals``, ``mnist``, ``digits``).
+For each family F, a predictor is meta-trained (the checkpoint card's hyper-parameters) on every record of
+the other families -- meta-datasets v1 and v2 together -- and scored on every (task, teacher) group of F:
+zero-shot, adapted to 10 records of the group (the mean over draws, beside zero-shot on the same remaining
+records), the baselines (parameters, FLOPs, the training-free proxies), the label noise ceiling of F, the
+MAE, the top-10 % precision, and the calibration of the predicted +-1 sigma interval (the share of measured
+accuracies inside it). This is the honest measure of "an unseen dataset": nothing of F shaped the predictor.
+
+Resumable: each fold's result is written to the result file as soon as it is scored, and a rerun skips the
+folds already there for the same data files and settings; each fold's checkpoint is kept under
+``--fold-dir`` (default ``$DASS_CACHE/lofo_folds``) for the search benchmarks on held-out families.
+
+    .venv/bin/python -m benchmarks.leave_one_family_out --data datasets_meta/meta_v1.csv.gz \\
+        datasets_meta/meta_v2/*.csv.gz [--families glyphs shapes] [--set n_models=4] [--exclude-teachers vgg]
+"""
+
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import ROOT, card_hyper_parameters, file_sha256, provenance, result_path, write_json
+from distill.teachers import cache_dir
+from predictor.data import load_records, mean_labels
+from predictor.estimator import AccuracyPredictor
+from predictor.evaluate import evaluate
+
+METHODS = ("ours (zero-shot)", "ours (adapted 10)", "ours (zero-shot, same records)", "params", "FLOPs", "nwot")
+
+
+def family_of(example: dict[str, Any]) -> str:
+    """The task family of a record: its source (``mnist``, ``glyphs``, ...)."""
+    return example["tags"].get("source") or example["task_spec"].split(":", 1)[0]
+
+
+def calibration(predictions: list[dict[str, Any]]) -> dict[str, float]:
+    """Share of measured accuracies inside the predicted +-1 sigma (and +-2 sigma) interval; mean |error| and sigma."""
+    measured = np.array([p["measured"] for p in predictions])
+    predicted = np.array([p["predicted"] for p in predictions])
+    std = np.array([p["std"] for p in predictions])
+    err = np.abs(measured - predicted)
+    return {
+        "within_1sigma": float(np.mean(err <= std)),
+        "within_2sigma": float(np.mean(err <= 2 * std)),
+        "mean_abs_error": float(err.mean()),
+        "mean_sigma": float(std.mean()),
+        "bias": float(np.mean(predicted - measured)),  # > 0: over-predicts
+        "n": len(predictions),
+    }
+
+
+def kd_gain(examples: list[dict[str, Any]]) -> dict[str, float]:
+    """Per architecture and group: the mean label of its distilled students minus its no-distillation control."""
+    by_arch: dict[tuple, dict[str, list[float]]] = {}
+    for e in examples:
+        arch = (e["group"], e["tags"].get("arch", e["genome_hash"]))
+        kind = "control" if e["tags"].get("control") else "kd"
+        by_arch.setdefault(arch, {"control": [], "kd": []})[kind].append(e["target"])
+    gains = np.array([np.mean(v["kd"]) - np.mean(v["control"]) for v in by_arch.values() if v["kd"] and v["control"]])
+    if not len(gains):
+        return {"n": 0}
+    return {
+        "n": int(len(gains)),
+        "mean": float(gains.mean()),
+        "median": float(np.median(gains)),
+        "p10": float(np.percentile(gains, 10)),
+        "p90": float(np.percentile(gains, 90)),
+        "kd_hurts": float(np.mean(gains < 0)),
+    }
+
+
+def score_fold(
+    family: str,
+    examples: list[dict[str, Any]],
+    params: dict[str, Any],
+    label_seeds: int,
+    exclude_teachers: set[str],
+    fold_dir: Path,
+) -> dict[str, Any]:
+    train_runs = [
+        e for e in examples if family_of(e) != family and e["tags"].get("teacher_family") not in exclude_teachers
+    ]
+    test_runs = [e for e in examples if family_of(e) == family]
+    train = mean_labels(train_runs, label_seeds)
+    checkpoint = fold_dir / f"without-{family}.pt"
+    start = time.perf_counter()
+    if checkpoint.is_file():
+        model = AccuracyPredictor.load(checkpoint)
+    else:
+        model = AccuracyPredictor(**params).fit(train)
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        model.save(checkpoint)
+    fit_s = time.perf_counter() - start
+    report = evaluate(model, test_runs, train, adapt_records=10, label_seeds=label_seeds)
+    labels = mean_labels(test_runs, label_seeds)
+    return {
+        "family": family,
+        "train": {"records": len(train_runs), "students": len(train), "tasks": len({e["task_id"] for e in train})},
+        "test": {
+            "records": len(test_runs),
+            "tasks": len({e["task_id"] for e in test_runs}),
+            "groups": len(report["groups"]),
+        },
+        "fit_seconds": round(fit_s, 1),
+        "mean": {m: report["mean"][m] for m in METHODS if m in report["mean"]},
+        "noise_ceiling": report["noise_ceiling"]["mean"],
+        "noise_ceiling_groups": report["noise_ceiling"].get("n"),
+        "calibration": calibration(report["predictions"]),
+        "kd_gain": kd_gain(labels),
+        "per_group": {
+            g: {m: round(r[m]["spearman"], 4) for m in ("ours (zero-shot)", "ours (adapted 10)") if m in r}
+            for g, r in report["groups"].items()
+        },
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", nargs="+", required=True, help="meta-dataset exports (.csv.gz), read together")
+    ap.add_argument("--families", nargs="*", help="families to hold out in turn (default: every family in --data)")
+    ap.add_argument("--card", default=str(ROOT / "checkpoints" / "predictor_v1.json"))
+    ap.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE", help="override a hyper-parameter (JSON)")
+    ap.add_argument("--label-seeds", type=int, default=2)
+    ap.add_argument(
+        "--exclude-teachers", nargs="*", default=[], help="teacher families left out of every fold's training"
+    )
+    ap.add_argument("--fold-dir", default=str(cache_dir() / "lofo_folds"), help="where each fold's checkpoint is kept")
+    ap.add_argument("--out", default=str(result_path("leave_one_family_out")))
+    args = ap.parse_args()
+
+    params = card_hyper_parameters(args.card)
+    params.update({k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)})
+    examples = [e for path in args.data for e in load_records(path)]
+    families = args.families or sorted({family_of(e) for e in examples})
+    settings = {
+        "data": {Path(p).name: file_sha256(p) for p in args.data},
+        "hyper_parameters": params,
+        "label_seeds": args.label_seeds,
+        "exclude_teachers": sorted(args.exclude_teachers),
+    }
+    out = Path(args.out)
+    results = json.loads(out.read_text()) if out.is_file() else {}
+    if results.get("settings") != settings:  # another data set or setting: start over rather than mix
+        results = {"settings": settings, "folds": {}}
+    fold_dir = Path(args.fold_dir) / settings_hash(settings)
+    for family in families:
+        if family in results["folds"]:
+            print(f"{family}: done before")
+            continue
+        print(f"{family}: meta-training without it ...", flush=True)
+        fold = score_fold(family, examples, params, args.label_seeds, set(args.exclude_teachers), fold_dir)
+        results["folds"][family] = fold
+        results["provenance"] = provenance()
+        write_json(out, results)
+        m = fold["mean"]
+        if "ours (zero-shot)" not in m:
+            print(f"{family}: no (task, teacher) group has enough students to score", flush=True)
+            continue
+        print(
+            f"{family}: zero-shot {m['ours (zero-shot)']['spearman']:.3f}, "
+            f"adapted {m.get('ours (adapted 10)', {}).get('spearman', float('nan')):.3f}, "
+            f"ceiling {fold['noise_ceiling']:.3f}, within 1 sigma {fold['calibration']['within_1sigma']:.2f}",
+            flush=True,
+        )
+
+
+def settings_hash(settings: dict[str, Any]) -> str:
+    """A short name for the folds' checkpoints of one setting."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+if __name__ == "__main__":
+    main()
