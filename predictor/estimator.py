@@ -42,6 +42,7 @@ from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, encode_batch, select_graphs
 from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, adjacency_of
+from predictor.residual import ResidualGP
 
 __all__ = ["FORMAT_VERSION", "AccuracyPredictor", "NotFittedError"]
 
@@ -53,6 +54,7 @@ FORMAT_VERSION = 1
 PREDICT_CHUNK = 256
 _REQUIRED_KEYS = ("genome", "task_features", "budget", "group", "target")
 _ADAPT_PARAMS = ("head", "context", "task", "all")
+_ADAPT_METHODS = ("finetune", "residual")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -440,9 +442,18 @@ class AccuracyPredictor(BaseEstimator):
 
     # ---- adaptation ----
     def adapt(
-        self, records: Sequence[dict], steps: int = 20, lr: float = 3e-3, params: str = "all", anchor: float = 1.0
+        self,
+        records: Sequence[dict],
+        steps: int = 20,
+        lr: float = 3e-3,
+        params: str = "all",
+        anchor: float = 1.0,
+        method: str = "finetune",
     ) -> AccuracyPredictor:
-        """Fine-tune a copy of the meta-trained ensemble on a few ground-truth records of a new task.
+        """Adapt to a few ground-truth records of a new task: fine-tune a copy of the meta-trained ensemble
+        (``method="finetune"``), or leave it as it is and model its errors on the task (``method="residual"``:
+        a Gaussian process on the residuals, :mod:`predictor.residual`; ``steps``, ``lr``, ``params`` and
+        ``anchor`` are not used then).
 
         Every call starts again from the weights :meth:`fit` produced (``meta_states_``), so calling it
         with all the records gathered so far never compounds earlier adaptations. The few records are
@@ -465,10 +476,18 @@ class AccuracyPredictor(BaseEstimator):
                 ``"all"``: every weight.
             anchor: weight of the L2 pull towards the meta-trained weights.
 
+            method: ``"finetune"`` or ``"residual"``.
+
         Returns:
-            ``self``, whose ``models_`` are now the adapted ones.
+            ``self``, whose ``models_`` are now the adapted ones (``"finetune"``) or whose predictions are
+            corrected by ``residual_`` (``"residual"``).
         """
         self._check_fitted("adapt")
+        if method not in _ADAPT_METHODS:
+            allowed = ", ".join(repr(m) for m in _ADAPT_METHODS)
+            raise ValueError(f"the 'method' parameter must be one of {{{allowed}}}; got {method!r}")
+        if method == "residual":
+            return self._adapt_residual(records)
         if params not in _ADAPT_PARAMS:
             allowed = ", ".join(repr(p) for p in _ADAPT_PARAMS)
             raise ValueError(f"the 'params' parameter must be one of {{{allowed}}}; got {params!r}")
@@ -483,8 +502,21 @@ class AccuracyPredictor(BaseEstimator):
                 self._workers(len(self.meta_states_)),
             )
         self.models_ = models
+        self.residual_ = None
         self.adapted_ = True
         logger.info("adapted %d ensemble members on %d records (%s)", len(models), len(records), params)
+        return self
+
+    def _adapt_residual(self, records: Sequence[dict]) -> AccuracyPredictor:
+        self.reset_adaptation()
+        if not records:
+            return self
+        data = _examples(records, 0.0)  # one example per record: final accuracies only
+        genomes = [data.genomes[i] for i in data.genome_index.tolist()]
+        mean, _, emb = self._predict(genomes, data.tasks, data.task_index, data.log2_budget, with_embeddings=True)
+        self.residual_ = ResidualGP.fit(emb, data.target.double().numpy() - mean)
+        self.adapted_ = True
+        logger.info("adapted to %d records by a residual Gaussian process", len(genomes))
         return self
 
     def _adapt_member(
@@ -517,6 +549,7 @@ class AccuracyPredictor(BaseEstimator):
         """Go back to the meta-trained weights."""
         self._check_fitted("reset_adaptation")
         self.models_ = [self._member(state) for state in self.meta_states_]
+        self.residual_ = None
         self.adapted_ = False
         return self
 
@@ -533,9 +566,22 @@ class AccuracyPredictor(BaseEstimator):
         return model.eval()
 
     def _predict(
-        self, genomes: Sequence[Genome], tasks: _Tasks, task_index: Tensor, log2_budget: Tensor
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self,
+        genomes: Sequence[Genome],
+        tasks: _Tasks,
+        task_index: Tensor,
+        log2_budget: Tensor,
+        with_embeddings: bool = False,
+    ) -> tuple[np.ndarray, ...]:
+        """``(mean, std)`` of the ensemble, corrected by a residual adaptation when there is one; with
+        ``with_embeddings``, the uncorrected ``(mean, std, embeddings)``, the members' mean graph embedding
+        of every genome as the third."""
+        residual = None if with_embeddings else getattr(self, "residual_", None)
         out = torch.empty(len(self.models_), len(genomes))  # each member's predicted accuracy
+        emb = None  # the members' mean graph embedding: mean and max pooling, plus the optional readouts
+        if residual is not None or with_embeddings:
+            c = self.config_
+            emb = torch.zeros(len(genomes), c.hidden * (2 + int(c.recipe_readout) + int(c.sum_readout)))
 
         @torch.inference_mode()  # (a per-thread mode)
         def predict_chunk(start: int) -> None:
@@ -546,6 +592,8 @@ class AccuracyPredictor(BaseEstimator):
                 g = model.embed_graphs(graph.x, adj, graph.batch, stop - start)  # (G, R)
                 logits = model.head_logits(g, task_emb[k][task_index[start:stop]], log2_budget[start:stop])
                 out[k, start:stop] = torch.sigmoid(logits)
+                if emb is not None:
+                    emb[start:stop] += g / len(self.models_)
 
         starts = range(0, len(genomes), PREDICT_CHUNK)
         with _single_threaded_torch():
@@ -553,7 +601,13 @@ class AccuracyPredictor(BaseEstimator):
                 task_emb = [m.embed_tasks(tasks.classes, tasks.class_batch, tasks.glob) for m in self.models_]
             _parallel_map(predict_chunk, starts, self._workers(len(starts)))
         members = out.double().numpy()
-        return members.mean(0), members.std(0)
+        mean, std = members.mean(0), members.std(0)
+        if with_embeddings:
+            return mean, std, emb.double().numpy()
+        if residual is not None:
+            shift, var = residual.predict(emb.double().numpy())
+            mean, std = np.clip(mean + shift, 0.0, 1.0), np.sqrt(std**2 + var)
+        return mean, std
 
     def predict(
         self, genomes: Sequence[Genome | str], task_features: dict, budget: int | Sequence[int]
@@ -621,6 +675,7 @@ class AccuracyPredictor(BaseEstimator):
             },
             "models": [m.state_dict() for m in self.models_],
             "meta_models": [] if not self.adapted_ else self.meta_states_,
+            **({} if getattr(self, "residual_", None) is None else {"residual": self.residual_.state_dict()}),
             "info": {
                 "n_records": self.n_records_,
                 "n_tasks": self.n_tasks_,
@@ -667,6 +722,7 @@ class AccuracyPredictor(BaseEstimator):
             info = state["info"]
             est.n_records_, est.n_tasks_, est.adapted_ = int(info["n_records"]), int(info["n_tasks"]), info["adapted"]
             est.budgets_ = (int(info["budgets"][0]), int(info["budgets"][1])) if "budgets" in info else None
+            est.residual_ = ResidualGP.from_state_dict(state["residual"]) if "residual" in state else None
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise ValueError(f"predictor file {path!r} is damaged: {_first_line(e)}") from None
         est.feature_dims_, est.n_features_in_ = _feature_dims(est.config_), est.config_.node_features

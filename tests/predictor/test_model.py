@@ -10,13 +10,14 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
 from distill.cost import count_params
-from distill.genome import SPACES, Genome, get_space
+from distill.genome import SPACES, Genome, Recipe, get_space
 from distill.nets import build_student
 from predictor.conv import DirectedAdjacency, DirectedGINEConv, sequential_in_place
 from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, encode_batch, genome_to_graph
 from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, TaskEncoder, adjacency_of
+from predictor.residual import ResidualGP
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -589,3 +590,70 @@ def test_adapt_argument_errors(fitted, toy):
         fitted.adapt(toy["train"][:3], params="everything")
     with pytest.raises(ValueError, match="the 'steps' parameter must be a non-negative integer"):
         fitted.adapt(toy["train"][:3], steps=-1)
+
+
+def test_residual_adaptation_corrects_an_offset_without_reordering_and_saves(toy, fitted, tmp_path):
+    rng = np.random.default_rng(5)
+    task = _task(rng, 6)
+    genomes = [toy["genomes"][i] for i in range(330, 420)]
+    est = copy.deepcopy(fitted)
+    zero_mean, zero_std = est.predict(genomes, task, 10)
+    # the measured accuracies of this task sit 0.15 below the predictions, whatever the student
+    records = [
+        {
+            "genome": toy["genomes"][i].to_json(),
+            "task_features": task,
+            "budget": 10,
+            "group": "new",
+            "target": float(m - 0.15),
+        }
+        for i, m in zip(range(300, 310), est.predict(toy["genomes"][300:310], task, 10)[0])
+    ]
+    est.adapt(records, method="residual")
+    mean, std = est.predict(genomes, task, 10)
+    assert est.adapted_ and abs(np.mean(mean - zero_mean) + 0.15) < 0.02
+    assert spearmanr(mean, zero_mean).statistic > 0.99  # an offset is no reason to reorder the students
+    assert (std >= zero_std).all()
+    est.save(tmp_path / "residual.pt")
+    loaded = AccuracyPredictor.load(tmp_path / "residual.pt")
+    np.testing.assert_allclose(loaded.predict(genomes, task, 10)[0], mean, atol=1e-12)
+    loaded.reset_adaptation()
+    np.testing.assert_array_equal(loaded.predict(genomes, task, 10)[0], zero_mean)
+    assert fitted.adapted_ is False
+
+
+def test_residual_adaptation_learns_a_systematic_error_from_enough_records(toy, fitted):
+    # on this task distillation hurts: a distilled student is 0.15 less accurate than the predictor says, a
+    # no-distillation control is as predicted; half the students are controls
+    rng = np.random.default_rng(6)
+    task = _task(rng, 6)
+    genomes = [g if i % 2 else g.with_recipe(Recipe.plain()) for i, g in enumerate(toy["genomes"][300:420])]
+    zero, _ = fitted.predict(genomes, task, 10)
+    truth = np.clip(zero - 0.15 * np.array([g.recipe.distills for g in genomes]), 0.0, 1.0)
+    records = [
+        {"genome": g.to_json(), "task_features": task, "budget": 10, "group": "new", "target": float(y)}
+        for g, y in zip(genomes[:48], truth[:48])
+    ]
+    est = copy.deepcopy(fitted).adapt(records, method="residual")
+    adapted = est.predict(genomes[48:], task, 10)[0]
+    before, after = spearmanr(zero[48:], truth[48:]).statistic, spearmanr(adapted, truth[48:]).statistic
+    assert (1 - after) < 0.6 * (1 - before), (before, after)  # the gap to a perfect ranking shrinks
+    assert np.abs(adapted - truth[48:]).mean() < 0.5 * np.abs(zero[48:] - truth[48:]).mean()
+
+
+def test_residual_gp_shrinks_to_the_offset_on_noise_and_is_surer_near_its_records():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 4))
+    gp = ResidualGP.fit(x, 0.05 + 0.01 * rng.normal(size=10))
+    far = x + 100.0
+    mean_far, var_far = gp.predict(far)
+    mean_near, var_near = gp.predict(x)
+    assert np.allclose(mean_far, mean_far[0]) and 0.03 < mean_far[0] < 0.07
+    assert (var_near <= var_far + 1e-12).all()
+    with pytest.raises(ValueError, match="finite"):
+        ResidualGP.fit(x, np.full(10, np.nan))
+
+
+def test_an_unknown_adaptation_method_is_refused(fitted, toy):
+    with pytest.raises(ValueError, match="'method' parameter must be one of"):
+        copy.deepcopy(fitted).adapt(toy["train"][:3], method="magic")
