@@ -1,12 +1,14 @@
 """What the meta-dataset holds: counts, the noise ceiling per task family, accuracies per task.
 
-    .venv/bin/python -m benchmarks.meta_dataset_stats datasets_meta/meta_v1.csv.gz [--plot FILE] [--label-seeds 2]
+    .venv/bin/python -m benchmarks.meta_dataset_stats datasets_meta/meta_v1.csv.gz [MORE.csv.gz ...] [--plot FILE]
+        [--label-seeds 2]
 
 The noise ceiling of a (task, teacher) group is the Spearman correlation between two independent
 labels of the same students: the final test accuracies of seed 0 and seed 1 (one-seed labels), and,
 where students have four seeds, the mean of seeds 0-1 against the mean of seeds 2-3 (the two-seed
-labels the predictor trains on). No predictor can rank the labels better. The counts and tables also go to
-``benchmarks/results/meta_dataset_stats.json`` (``--out``).
+labels the predictor trains on). No predictor can rank the labels better. Per task source it also gives what
+distillation buys over the no-distillation control of the same architecture, and how often it hurts. The
+counts and tables also go to ``benchmarks/results/meta_dataset_stats.json`` (``--out``).
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
@@ -24,12 +26,12 @@ import numpy as np
 
 from benchmarks.common import file_sha256, provenance, result_path, write_json
 from predictor.data import load_records, mean_labels
-from predictor.evaluate import noise_ceiling, spearman_brown
+from predictor.evaluate import kd_gain, noise_ceiling, spearman_brown
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("data")
+    parser.add_argument("data", nargs="+", help="meta-dataset exports, read together")
     parser.add_argument("--plot", help="write a box plot of accuracies per task here")
     parser.add_argument("--label-seeds", type=int, default=2, help="seeds a label averages")
     parser.add_argument(
@@ -38,7 +40,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(result_path("meta_dataset_stats")), help="the result JSON")
     args = parser.parse_args()
     k = args.label_seeds
-    ex = load_records(args.data)
+    ex = [e for path in args.data for e in load_records(path)]
     firsts = [e for e in ex if e["seed"] == 0]
     seeds_of = defaultdict(set)  # (group, genome): the seeds it was trained with
     for e in ex:
@@ -73,7 +75,7 @@ def main() -> None:
     mnist = [g for g in one if family[g].startswith("mnist")]
     rows += [("all MNIST", mnist)] if mnist and len(mnist) < len(one) else []
     ceilings = []
-    for fam, pairs in rows + [("all", list(one))]:
+    for fam, pairs in rows + ([("all", list(one))] if one else []):  # no pair has two seeds yet: no ceiling
         rhos = [one[g] for g in pairs]
         rk = [many[g] for g in pairs if g in many]
         cell = f"{np.mean(rk):.3f}" if rk else "-"
@@ -92,6 +94,20 @@ def main() -> None:
                 "label_seeds_measured": float(np.mean(rk)) if rk else None,
             }
         )
+
+    print("\n| source | records | tasks | architectures | KD gain: mean | median | p10 | p90 | KD hurts |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    sources = []
+    for source in sorted({e["tags"].get("source", "?") for e in ex}):
+        runs = [e for e in ex if e["tags"].get("source", "?") == source]
+        gain = kd_gain([e for e in labels if e["tags"].get("source", "?") == source])
+        cells = (
+            " | ".join(f"{gain[k]:+.3f}" for k in ("mean", "median", "p10", "p90")) if gain["n"] else "- | - | - | -"
+        )
+        hurts = f"{gain['kd_hurts']:.0%}" if gain["n"] else "-"
+        n_tasks = len({e["task_id"] for e in runs})
+        print(f"| {source} | {len(runs)} | {n_tasks} | {gain['n']} | {cells} | {hurts} |")
+        sources.append({"source": source, "records": len(runs), "tasks": n_tasks, "kd_gain": gain})
 
     by_task: dict[str, list[float]] = defaultdict(list)
     for e in firsts:
@@ -119,8 +135,8 @@ def main() -> None:
         args.out,
         {
             "measured": provenance(),
-            "data": args.data,
-            "data_sha256": file_sha256(args.data),
+            "data": args.data[0] if len(args.data) == 1 else args.data,
+            "data_sha256": file_sha256(args.data[0]) if len(args.data) == 1 else [file_sha256(p) for p in args.data],
             "label_seeds": k,
             "min_students": args.min_students,
             "records": len(ex),
@@ -136,6 +152,7 @@ def main() -> None:
             "students_with_twice_the_label_seeds": quads,
             "records_with_full_curve": curves,
             "noise_ceiling": ceilings,
+            "per_source": sources,
             "per_task": tasks,
         },
     )

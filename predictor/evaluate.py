@@ -88,6 +88,34 @@ def rank_metrics(pred: np.ndarray, true: np.ndarray, accuracy: bool = False) -> 
     return out
 
 
+def kd_gain(labels: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """What distillation buys, per architecture of a (task, teacher) group: the mean label of its distilled
+    students minus its no-distillation control's (``labels``: :func:`~predictor.data.mean_labels`). Returns the
+    distribution of these gains and ``kd_hurts``, the share of architectures whose distilled students are worse."""
+    by_arch: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: {"control": [], "kd": []})
+    for e in labels:
+        arch = (e["group"], e["tags"].get("arch", e["genome_hash"]))
+        by_arch[arch]["control" if e["tags"].get("control") else "kd"].append(e["target"])
+    gains = np.array([np.mean(v["kd"]) - np.mean(v["control"]) for v in by_arch.values() if v["kd"] and v["control"]])
+    if not len(gains):
+        return {"n": 0}
+    return {
+        "n": int(len(gains)),
+        "mean": float(gains.mean()),
+        "median": float(np.median(gains)),
+        "p10": float(np.percentile(gains, 10)),
+        "p90": float(np.percentile(gains, 90)),
+        "kd_hurts": float(np.mean(gains < 0)),
+    }
+
+
+def within_one_sigma(predictions: Sequence[dict[str, Any]]) -> float:
+    """Share of ``predictions`` (``evaluate``'s) whose measured accuracy lies within the predicted +-1 sigma."""
+    if not predictions:
+        return math.nan
+    return float(np.mean([abs(p["measured"] - p["predicted"]) <= p["std"] for p in predictions]))
+
+
 def flat_choices(examples: Sequence[dict[str, Any]]) -> list[tuple[str, tuple]]:
     """The flat encoding's gene positions and choices: those of the search spaces the examples' genomes come
     from, each position with the union of their choices (in first-seen order), so genomes of several spaces

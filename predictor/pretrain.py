@@ -18,9 +18,12 @@ from distill.io import code_commit, file_sha256, write_json
 from distill.progress import Progress
 from predictor.data import describe_split, load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
-from predictor.evaluate import evaluate, unscorable
+from predictor.evaluate import evaluate, unscorable, within_one_sigma
 
 log = logging.getLogger(__name__)
+
+
+MIN_CALIBRATION_RECORDS = 20  # meta-validation students needed to calibrate the uncertainty
 
 
 def card_path(checkpoint: str | Path) -> Path:
@@ -84,6 +87,9 @@ def pretrain(
     start = time.perf_counter()
     model, selection = select_model({**split, "train": train}, settings, label_seeds, progress)
     fit_s = time.perf_counter() - start
+    val_labels = mean_labels(split["val"], label_seeds)
+    if len(val_labels) >= MIN_CALIBRATION_RECORDS:  # the reported uncertainty, made honest on meta-validation
+        model.calibrate(val_labels)
     card: dict[str, Any] = {
         "format_version": 1,
         "checkpoint": Path(out).name,
@@ -95,6 +101,7 @@ def pretrain(
         "code_commit": code_commit(),
         "fit_seconds": round(fit_s, 1),
         "model_selection": selection,
+        "calibration": {"scale": model.calibration_[0], "floor": model.calibration_[1]},
     }
     unscored = {name: why for name, why in why_not.items() if why}
     if unscored:
@@ -102,6 +109,7 @@ def pretrain(
     if not why_not["meta_validation"]:
         val = evaluate(model, split["val"], adapt_records=0, baselines=True, label_seeds=label_seeds, progress=progress)
         card["meta_validation"] = {"mean": val["mean"], "noise_ceiling": _ceiling_card(val)}
+        card["calibration"]["val_within_1sigma"] = within_one_sigma(val["predictions"])
         if logger:
             logger.log({f"val/{k}": v for k, v in val["mean"].get("ours (zero-shot)", {}).items()})
     if evaluate_test and not why_not["meta_test"]:
@@ -117,6 +125,7 @@ def pretrain(
         names = {e["group"]: f"{e['task_spec']} / {e['teacher']}" for e in split["test"]}
         if len(set(names.values())) < len(names):  # e.g. one teacher name trained for different epochs
             names = {g: f"{name} ({g})" for g, name in names.items()}
+        card["calibration"]["test_within_1sigma"] = within_one_sigma(test["predictions"])
         card["meta_test"] = {
             "mean": test["mean"],
             "mean_by_source": test["mean_by_source"],

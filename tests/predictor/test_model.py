@@ -657,3 +657,32 @@ def test_residual_gp_shrinks_to_the_offset_on_noise_and_is_surer_near_its_record
 def test_an_unknown_adaptation_method_is_refused(fitted, toy):
     with pytest.raises(ValueError, match="'method' parameter must be one of"):
         copy.deepcopy(fitted).adapt(toy["train"][:3], method="magic")
+
+
+def test_calibrate_makes_the_interval_cover_what_it_says_and_is_saved(toy, fitted, tmp_path):
+    est = copy.deepcopy(fitted)
+    rng = np.random.default_rng(7)
+    noisy = lambda ids: [  # noqa: E731 (labels with seed noise the ensemble's spread knows nothing of)
+        {
+            **toy["train"][0],
+            "genome": toy["genomes"][i].to_json(),
+            "target": float(np.clip(toy["targets"][i] + 0.03 * rng.normal(), 0, 1)),
+        }
+        for i in ids
+    ]
+    held_out, check = noisy(range(300, 360)), noisy(range(360, 420))
+    raw_mean, raw_std = est.predict_records(check)
+    assert est.calibration_ == (1.0, 0.0)
+    est.calibrate(held_out)
+    mean, std = est.predict_records(check)
+    np.testing.assert_array_equal(mean, raw_mean)  # only the uncertainty changes
+    within = np.mean(np.abs(np.array([r["target"] for r in check]) - mean) <= std)
+    assert 0.5 <= within <= 0.85, within
+    est.save(tmp_path / "calibrated.pt")
+    loaded = AccuracyPredictor.load(tmp_path / "calibrated.pt")
+    assert loaded.calibration_ == est.calibration_
+    np.testing.assert_array_equal(loaded.predict_records(check)[1], std)
+    with pytest.raises(ValueError, match="at least 20 held-out records"):
+        est.calibrate(held_out[:5])
+    with pytest.raises(ValueError, match="'coverage' parameter must be in"):
+        est.calibrate(held_out, coverage=1.5)
