@@ -167,6 +167,13 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--adapt", type=non_negative_int, default=10, help="records of each task to adapt on (0: zero-shot only)"
     )
+    p.add_argument(
+        "--adapt-method",
+        choices=["finetune", "residual"],
+        default="finetune",
+        help="how to adapt: fine-tune the ensemble (default), or model its errors on the task with a Gaussian "
+        "process on its residuals (leaves the predictor as it is; see predictor/residual.py)",
+    )
     p.add_argument("--no-control-baseline", action="store_true", help="skip the GNN trained on no-KD records")
     p.add_argument(
         "--split",
@@ -194,6 +201,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             split[args.split],
             train,
             adapt_records=args.adapt,
+            adapt_options={"method": args.adapt_method},
             control_predictor=control,
             label_seeds=args.label_seeds,
             progress=progress,

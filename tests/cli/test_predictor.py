@@ -158,6 +158,24 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys, monkeypatch):
     report = json.loads((tmp_path / "evaluation.json").read_text())
     assert report["predictions"] and (tmp_path / "predicted_vs_measured.png").stat().st_size > 1000
 
+    # adapted by the residual Gaussian process instead of fine-tuning: the same table, scored the same way
+    code = main(
+        [
+            "evaluate",
+            "--data",
+            str(export),
+            "--checkpoint",
+            str(ckpt),
+            "--adapt",
+            "3",
+            "--adapt-method",
+            "residual",
+            "--no-control-baseline",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "ours (adapted 3)" in out
+
     # the meta-validation tasks instead (digits 6-8 falls in the default 15 % validation share)
     assert {e["task_spec"] for e in split_by_task(load_records(export))["val"]} == {"digits:classes=6-8"}
     code = main(["evaluate", "--data", str(export), "--checkpoint", str(ckpt), "--adapt", "0", "--split", "val"])
