@@ -7,6 +7,10 @@ directory and the device of the worker that runs it. The caller owns it and deci
         collect(store, executor)      # the collector: any number of calls ...
         collect(store, executor)      # ... on the same workers (the search runs one per rung)
 
+With several devices (``--devices 0,1``) a pool's ``i``-th worker trains on ``devices[i % n]`` for its whole
+life (its task and teacher outputs stay resident there), and a Ray task asks for ``1 / TRAININGS_PER_GPU`` of a
+GPU, so that several small trainings share one GPU: one alone leaves it mostly idle.
+
 Leaving the ``with`` block (or :meth:`Executor.close`) stops the workers, also after an exception or Ctrl-C;
 runs in flight are abandoned (a collector's jobs go back to pending).
 
@@ -27,6 +31,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from distill.devices import worker_device
 from distill.job import THREADS_PER_WORKER
 from distill.worker_watch import init_worker
 
@@ -39,9 +44,16 @@ __all__ = [
     "JobFn",
     "PoolExecutor",
     "RayExecutor",
+    "TRAININGS_PER_GPU",
     "check_ray_address",
     "make_executor",
+    "ray_task_resources",
 ]
+
+# Trainings that share one GPU on Ray (each task asks for 1/this of a GPU): a 40k-parameter student's training
+# is bound by kernel launches, so a lone one leaves an H200 mostly idle (issue 23: a 12-training search took
+# 84 s with 4 workers on one GPU, over 110 s in-process).
+TRAININGS_PER_GPU = 4
 
 # fn(payload, data_dir, device) -> outcome; a pool or Ray pickles it by reference, so a module-level function
 JobFn = Callable[[Any, "str | None", str], Any]
@@ -102,13 +114,42 @@ class InProcessExecutor(Executor):
         return future.result()
 
 
+# The device of this process when it is a pool worker with its own device (set once, by the pool's initializer).
+_worker_device: str | None = None
+
+
+def _init_device_worker(parent_pid: int, counter: Any, devices: list[str]) -> None:
+    """A pool worker's initializer: the watch of :func:`init_worker`, then this worker's device, the next in
+    round-robin order (``counter`` numbers the workers of a pool as they start)."""
+    global _worker_device
+    init_worker(parent_pid)
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    _worker_device = worker_device(index, devices)
+
+
+def _on_worker_device(fn: JobFn, payload: Any, data_dir: str | None, device: str) -> Any:
+    """Run ``fn`` on the device of the worker that runs it (``device`` when the worker has none of its own)."""
+    return fn(payload, data_dir, _worker_device or device)
+
 
 class PoolExecutor(Executor):
-    """A pool of ``workers`` processes on this machine; a dead worker's pool is replaced on the next submit."""
+    """A pool of ``workers`` processes on this machine; a dead worker's pool is replaced on the next submit.
 
-    def __init__(self, workers: int, data_dir: str | None = None, device: str = "cpu") -> None:
-        super().__init__(data_dir, device)
+    Args:
+        workers: how many processes.
+        data_dir: handed to every job.
+        device: the training device of every job, when ``devices`` is not given.
+        devices: the worker ``i`` trains every job it runs on ``devices[i % len(devices)]``.
+    """
+
+    def __init__(
+        self, workers: int, data_dir: str | None = None, device: str = "cpu", devices: list[str] | None = None
+    ) -> None:
+        super().__init__(data_dir, devices[0] if devices else device)
         self.workers = workers
+        self.devices = list(devices) if devices else None
         self.pool = self._new_pool()
         self._closed = False
 
@@ -116,21 +157,28 @@ class PoolExecutor(Executor):
         # "spawn": forked workers would inherit the store's writer lock and keep it after the
         # driver is killed, refusing every restart until they exit.
         # The watch gets this process's pid: a worker that starts after the driver died exits at once.
+        context = multiprocessing.get_context("spawn")
+        if self.devices is None:
+            initializer, initargs = init_worker, (os.getpid(),)
+        else:  # a new pool numbers its workers from 0 again: still round-robin over the devices
+            initializer, initargs = _init_device_worker, (os.getpid(), context.Value("i", 0), self.devices)
         return ProcessPoolExecutor(
-            max_workers=self.workers,
-            initializer=init_worker,
-            initargs=(os.getpid(),),
-            mp_context=multiprocessing.get_context("spawn"),
+            max_workers=self.workers, initializer=initializer, initargs=initargs, mp_context=context
         )
+
+    def _submit(self, fn: JobFn, payload: Any) -> Future:
+        if self.devices is None:
+            return self.pool.submit(fn, payload, self.data_dir, self.device)
+        return self.pool.submit(_on_worker_device, fn, payload, self.data_dir, self.device)
 
     def submit(self, fn: JobFn, payload: Any) -> Future:
         try:
-            return self.pool.submit(fn, payload, self.data_dir, self.device)
+            return self._submit(fn, payload)
         except BrokenProcessPool:  # a worker died (e.g. killed for memory): start a new pool and go on
             log.warning("a worker process died; starting a new pool")
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.pool = self._new_pool()
-            return self.pool.submit(fn, payload, self.data_dir, self.device)
+            return self._submit(fn, payload)
 
     def wait(self, futures: set, timeout: float) -> tuple[set, set]:
         done, pending = wait(futures, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -167,17 +215,39 @@ def check_ray_address(address: str, timeout_s: float = 5.0) -> None:
         raise ValueError(f"cannot reach a Ray cluster at {address!r} ({e.strerror or e}); {hint}") from None
 
 
+def ray_task_resources(device: str, cluster_gpus: float, per_gpu: int = TRAININGS_PER_GPU) -> tuple[dict, str]:
+    """What a Ray training task asks for, and the device it trains on.
+
+    A CUDA training (``device`` ``cuda``/``cuda:N``, or ``auto`` on a cluster with GPUs) asks for ``1 / per_gpu``
+    of a GPU and trains on ``cuda``: Ray shows the task only the GPU it was given. Anything else asks for a core.
+    """
+    cuda = device.startswith("cuda") or (device == "auto" and cluster_gpus > 0)
+    if not cuda:
+        return {"num_cpus": THREADS_PER_WORKER}, device
+    if per_gpu < 1:
+        raise ValueError(f"the trainings per GPU must be at least 1; got {per_gpu}")
+    return {"num_cpus": THREADS_PER_WORKER, "num_gpus": 1 / per_gpu}, "cuda"
+
+
 class RayExecutor(Executor):
     """Ray tasks with retries; results come back to the driver, which alone writes.
 
     Args:
         address: ``HOST:PORT`` of a cluster, ``auto``, or ``local`` to start one on this machine.
         data_dir: where the task's data files live on the workers.
-        device: the training device.
+        device: the training device; on CUDA each task asks for ``1 / per_gpu`` of a GPU.
         max_retries: how often Ray reruns a task whose worker died.
+        per_gpu: how many trainings share one GPU.
     """
 
-    def __init__(self, address: str, data_dir: str | None = None, device: str = "cpu", max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        address: str,
+        data_dir: str | None = None,
+        device: str = "cpu",
+        max_retries: int = 3,
+        per_gpu: int = TRAININGS_PER_GPU,
+    ) -> None:
         super().__init__(data_dir, device)
         try:
             import ray  # an optional dependency: imported only when a Ray executor is asked for
@@ -199,14 +269,18 @@ class RayExecutor(Executor):
                 f"cannot reach a Ray cluster at {address!r} ({' '.join(str(e).split())[:200]}); "
                 "start one with `ray start --head`, or use --workers N for a local pool"
             ) from None
-        self.workers = int(ray.cluster_resources().get("CPU", 1))
+        resources = ray.cluster_resources()
+        self.task_resources, self.device = ray_task_resources(device, resources.get("GPU", 0), per_gpu)
+        self.workers = int(resources.get("CPU", 1))
+        if "num_gpus" in self.task_resources:  # as many in flight as the GPUs take
+            self.workers = max(1, min(self.workers, int(resources.get("GPU", 0) * per_gpu)))
         self.max_retries = max_retries
         self._remote: dict[JobFn, Any] = {}  # one Ray remote function per job function
         self._closed = False
 
     def submit(self, fn: JobFn, payload: Any) -> Any:
         if fn not in self._remote:
-            self._remote[fn] = self.ray.remote(num_cpus=THREADS_PER_WORKER, max_retries=self.max_retries)(fn)
+            self._remote[fn] = self.ray.remote(**self.task_resources, max_retries=self.max_retries)(fn)
         return self._remote[fn].remote(payload, self.data_dir, self.device)
 
     def wait(self, futures: set, timeout: float) -> tuple[set, set]:
@@ -231,11 +305,13 @@ def make_executor(
     data_dir: str | None = None,
     device: str = "cpu",
     ray_address: str | None = None,
+    devices: list[str] | None = None,
 ) -> Executor:
     """The executor of ``kind`` (one of :data:`EXECUTORS`), behind ``--executor``/``--workers``/``--ray-address``.
 
     ``local`` with one worker trains in this process (no start-up cost, and Ctrl-C stops the training at
-    once); with more, in a pool of ``workers`` processes. ``ray`` needs ``ray_address``.
+    once) on ``devices[0]``; with more, in a pool of ``workers`` processes, worker ``i`` on
+    ``devices[i % len(devices)]`` (``None``: every job on ``device``). ``ray`` needs ``ray_address``.
     """
     if kind not in EXECUTORS:
         raise ValueError(f"the executor must be one of {', '.join(EXECUTORS)}; got {kind!r}")
@@ -247,5 +323,5 @@ def make_executor(
         except ValueError as e:
             raise ValueError(f"{e}; or run the search with --executor local") from None
     if workers <= 1:
-        return InProcessExecutor(data_dir, device)
-    return PoolExecutor(workers, data_dir, device)
+        return InProcessExecutor(data_dir, devices[0] if devices else device)
+    return PoolExecutor(workers, data_dir, device, devices)

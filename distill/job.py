@@ -34,7 +34,7 @@ from distill.io import write_atomic, write_json
 from distill.nets import build_student
 from distill.probe import probe_features
 from distill.proxies import PROXIES
-from distill.records import Job, Result
+from distill.records import Job, Result, job_precision
 from distill.tasks import Task, load_task
 from distill.teachers import TEACHER_CONFIG, Teacher, get_teacher, teacher_config, teacher_outputs
 from distill.trainer import TeacherOutputs, TrainConfig, TrainResult, distil
@@ -79,6 +79,7 @@ class TrainedStudent:
         task_name: the task it was trained on, and its id.
         task_id: see ``task_name``.
         teacher_test_acc: the teacher's test accuracy when it distilled from one, else ``None``.
+        precision: what it was trained in, ``"fp32"`` or ``"bf16"``.
     """
 
     genome: Genome
@@ -91,6 +92,7 @@ class TrainedStudent:
     task_name: str
     task_id: str
     teacher_test_acc: float | None
+    precision: str = "fp32"
 
     def metrics(self, teacher: str | None, teacher_id: str | None, **more: Any) -> dict[str, Any]:
         """What ``metrics.json`` holds: the result, the counts, what was trained on what, and ``more``.
@@ -111,6 +113,7 @@ class TrainedStudent:
             "teacher_test_acc": self.teacher_test_acc,
             "seed": self.seed,
             "config": self.config.__dict__,
+            "precision": self.precision,
             **more,
         }
 
@@ -149,6 +152,7 @@ def train_student(
     config: TrainConfig,
     seed: int = 0,
     threads: int | None = None,
+    precision: str = "fp32",
 ) -> TrainedStudent:
     """Distil ``genome``'s student from ``teacher``'s cached outputs on ``task`` and count its cost.
 
@@ -162,9 +166,10 @@ def train_student(
         config: the budget (``epochs``) and how to train (device, batch size, ...).
         seed: the training seed: initial weights, batch order.
         threads: torch threads for the training, restored afterwards; ``None`` keeps the current setting.
+        precision: ``"fp32"``, or ``"bf16"`` autocast (CUDA only: a ``ValueError`` elsewhere).
     """
     with torch_threads(threads):
-        result, student = distil(genome, task, teacher, config, seed=seed)
+        result, student = distil(genome, task, teacher, config, seed=seed, precision=precision)
     return TrainedStudent(
         genome=genome,
         result=result,
@@ -176,6 +181,7 @@ def train_student(
         task_name=task.name,
         task_id=task.id,
         teacher_test_acc=teacher.test_acc if teacher is not None else None,
+        precision=precision,
     )
 
 
@@ -300,7 +306,8 @@ def train_job(
         proxies = init_proxies(student, loaded.teacher.model, *probe_batch(task))
         config = TrainConfig(epochs=job.budget, device=device)
         outputs = loaded.outputs if genome.recipe.distills else None
-        trained = train_student(genome, task, outputs, config, seed=job.seed)
+        precision = job_precision(job)
+        trained = train_student(genome, task, outputs, config, seed=job.seed, precision=precision)
         result = Result(
             status=trained.result.status,
             val_acc=trained.result.val_acc,
@@ -319,6 +326,7 @@ def train_job(
                 "job_time_s": time.perf_counter() - start,
                 "threads": torch.get_num_threads(),
                 "device": device,
+                "precision": precision,
             },
             code_commit=code_commit,
         )

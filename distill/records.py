@@ -41,6 +41,33 @@ class JobKey(NamedTuple):
 KEY_FIELDS = JobKey._fields
 
 
+# Every record written before the precision was recorded was trained in fp32, the only precision there was.
+DEFAULT_PRECISION = "fp32"
+PRECISION_TAG = "precision"  # in a Job's tags (absent: fp32) and in a Result's extra
+
+
+def job_precision(job: Job) -> str:
+    """The precision ``job`` is to be trained in: its ``precision`` tag, fp32 when it has none."""
+    return str(job.tags.get(PRECISION_TAG, DEFAULT_PRECISION))
+
+
+def result_precision(result: Result) -> str:
+    """The precision ``result`` was trained in: its ``extra["precision"]``, fp32 for a record from before it was
+    recorded."""
+    return str(result.extra.get(PRECISION_TAG, DEFAULT_PRECISION))
+
+
+def with_precision(job: Job, precision: str) -> Job:
+    """``job`` to be trained in ``precision``. An fp32 job stays exactly as it was (no tag), so the jobs and
+    stores made before precisions existed stay the same; another precision is a tag the store keeps with it."""
+    if precision == job_precision(job):
+        return job
+    tags = {k: v for k, v in job.tags.items() if k != PRECISION_TAG}
+    if precision != DEFAULT_PRECISION:
+        tags[PRECISION_TAG] = precision
+    return dataclasses.replace(job, tags=tags)
+
+
 def group_key(task_id: str, teacher_id: str) -> str:
     """The name of a (task, teacher) group, ``"<task_id>/<teacher_id>"``: students are ranked inside a group.
 

@@ -2,10 +2,16 @@
 
 A bad run is a result, never a crash: a non-finite loss ends the run as ``diverged``, an
 exception as ``error`` (``oom`` for CUDA out-of-memory), each with its reason.
+
+On a GPU a training step must not wait for the GPU: reading the loss on the host every step (``if not
+torch.isfinite(loss)``) made a 40k-parameter student's training twice as slow on an H200. Divergence is
+therefore a device-side flag, read once per epoch; on the CPU the host read costs nothing (the loss is already
+computed), so there the flag is read every step and a run stops at its first non-finite loss, as it always did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -16,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from distill.devices import check_device
+from distill.devices import check_device, check_precision
 from distill.genome import Genome
 from distill.losses import LOGIT_LOSSES, HintLoss
 from distill.nets import build_student
@@ -112,11 +118,11 @@ def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 1024) ->
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1024) -> float:
     was_training = model.training
     model.eval()
-    correct = 0
+    correct = torch.zeros((), dtype=torch.long, device=x.device)  # counted on the device: one host read
     for i in range(0, len(x), batch_size):
-        correct += (model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum().item()
+        correct += (model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum()
     model.train(was_training)
-    return correct / max(1, len(x))
+    return int(correct) / max(1, len(x))
 
 
 # loss_fn(logits, stage features, batch indices, labels) -> scalar loss
@@ -131,17 +137,44 @@ def fit(
     seed: int,
     extra_modules: tuple[nn.Module, ...] = (),
     on_epoch: Callable[[int, float], None] | None = None,
+    *,
+    precision: str = "fp32",
+    check_every_step: bool | None = None,
 ) -> TrainResult:
     """Train ``model`` (and ``extra_modules``, e.g. hint connectors) on ``task`` with ``loss_fn``.
 
     The model must provide ``forward_features``. Never raises for a failed run: the status and
     reason say what happened. ``on_epoch(epochs done, validation accuracy)`` is called after each
     epoch (a progress bar); it only observes, so the run is the same with or without it.
+
+    Args:
+        precision: ``"fp32"``, or ``"bf16"`` for the forward pass and loss under bf16 autocast (CUDA only).
+        check_every_step: read the divergence flag on the host after every step (a run then stops at its
+            first non-finite loss) instead of once per epoch (a run that diverged goes on to the end of that
+            epoch on NaN weights, then ends as ``diverged`` with the same epoch and reason). ``None``: every
+            step on the CPU, where the read costs nothing, once per epoch on other devices.
     """
     start = time.perf_counter()
     curve: list[float] = []
+
+    def diverged(epoch: int, bad_loss: torch.Tensor) -> TrainResult:
+        return TrainResult(
+            "diverged",
+            curve=curve,
+            train_time_s=time.perf_counter() - start,
+            epochs_run=epoch,
+            reason=f"non-finite loss ({bad_loss.item()}) in epoch {epoch + 1}",
+        )
+
     try:
         device = resolve_device(config.device)
+        check_precision(precision, str(device))
+        per_step = device.type == "cpu" if check_every_step is None else check_every_step
+        autocast = (
+            (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+            if precision == "bf16"
+            else contextlib.nullcontext
+        )
         model.to(device)
         for m in extra_modules:
             m.to(device)
@@ -153,6 +186,9 @@ def fit(
         sched = _warmup_cosine(opt, steps_per_epoch * config.epochs, config.warmup_frac)
         gen = torch.Generator().manual_seed(seed)
         calib = x[torch.randperm(len(x), generator=gen)[: config.bn_recalibration].to(device)]
+        # Device-side: whether any loss so far was non-finite, and the first such loss (for the reason).
+        nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+        first_bad = torch.zeros((), device=device)
         model.train()
         for m in extra_modules:
             m.train()
@@ -160,20 +196,21 @@ def fit(
             order = torch.randperm(len(x), generator=gen).to(device)
             for i in range(0, len(x), config.batch_size):
                 idx = order[i : i + config.batch_size]
-                logits, feats = model.forward_features(x[idx])
-                loss = loss_fn(logits, feats, idx, y[idx])
-                if not torch.isfinite(loss):
-                    return TrainResult(
-                        "diverged",
-                        curve=curve,
-                        train_time_s=time.perf_counter() - start,
-                        epochs_run=epoch,
-                        reason=f"non-finite loss ({loss.item()}) in epoch {epoch + 1}",
-                    )
+                with autocast():
+                    logits, feats = model.forward_features(x[idx])
+                    loss = loss_fn(logits, feats, idx, y[idx])
+                if per_step:
+                    if not torch.isfinite(loss):
+                        return diverged(epoch, loss)
+                else:
+                    first_bad = torch.where(nonfinite, first_bad, loss.detach().float())
+                    nonfinite |= ~torch.isfinite(loss)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sched.step()
+            if not per_step and nonfinite.item():  # the one host read of the flag this epoch
+                return diverged(epoch, first_bad)
             recalibrate_bn(model, calib, config.eval_batch_size)
             curve.append(accuracy(model, x_val, y_val, config.eval_batch_size))
             if on_epoch is not None:
@@ -256,15 +293,19 @@ def distil(
     teacher: TeacherOutputs | None,
     config: TrainConfig = TrainConfig(),
     seed: int = 0,
+    precision: str = "fp32",
 ) -> tuple[TrainResult, nn.Module]:
     """Distil the student of ``genome`` from ``teacher``'s cached outputs on ``task``.
 
     Returns the result and the trained student (on the CPU). A no-distillation recipe needs no teacher.
+    ``precision`` (``"fp32"``, or ``"bf16"`` on CUDA) is checked first: a ``ValueError`` when this device
+    cannot train in it.
     """
     genome.validate()
+    check_precision(precision, str(resolve_device(config.device)))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the student's and the hint connector's initial weights
         student = build_student(genome, task.in_shape, task.num_classes)
         loss_fn, extra = kd_loss_fn(genome, teacher, student.stage_channels)
-    result = fit(student, task, loss_fn, config, seed, extra)
+    result = fit(student, task, loss_fn, config, seed, extra, precision=precision)
     return result, student.cpu()

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from distill.devices import PRECISIONS, check_precision, parse_devices
 from distill.executors import EXECUTORS
 from distill.genome import SPACES
 from distill.io import write_json
@@ -112,6 +113,17 @@ class SearchConfig:
     ray_address: str | None = setting(None, help="Ray cluster address for --executor ray ('local' starts one here)")
     # auto picks CUDA when present (the in-process executor)
     device: str = setting("auto", choices=DEVICES, help="training device: {choices} (default: {default})")
+    # With --workers N, worker i trains on devices[i % n]: a rung spreads over the GPUs, several per GPU.
+    devices: str | None = setting(
+        None,
+        metavar="LIST",
+        help="GPUs of the worker pool, e.g. 0,1 (default: every visible GPU; on a machine without one, the CPU)",
+    )
+    # fp32: what the meta-dataset and the shipped predictor were made with; bf16 is several times faster on a GPU,
+    # and the run's records say which they are.
+    precision: str = setting(
+        "fp32", choices=PRECISIONS, help="{choices} (default: {default}; bf16: autocast, CUDA only)"
+    )
     seed: int = setting(0, type=non_negative_int, help="the one seed: NSGA-II, sampling, training seeds ({default})")
     # The saved weights are what a user deploys; a benchmark comparing strategies skips the retraining.
     save_best: bool = setting(
@@ -149,6 +161,9 @@ class SearchConfig:
         if os.path.exists(self.teacher):  # a TorchScript file (a zoo name or module:callable stays as it is)
             self.teacher = os.path.abspath(self.teacher)
         TrainConfig(device=self.device)  # a bad device fails here, not in every training
+        if self.devices is not None:
+            parse_devices(self.devices)  # a GPU this machine lacks fails here too
+        check_precision(self.precision, self.device if self.devices is None else parse_devices(self.devices)[0])
 
         spec = TaskSpec.parse(self.task)  # a bad spec fails here, before anything runs
         if spec.path is not None:
@@ -157,6 +172,18 @@ class SearchConfig:
     @property
     def full_budget(self) -> int:
         return self.rungs[-1]
+
+    @property
+    def device_list(self) -> list[str] | None:
+        """The worker pool's devices (``--devices``); ``None`` when the run trains on ``device`` alone.
+
+        A pool on a machine with GPUs spreads over all of them unless ``--devices`` says otherwise; a run that
+        names a ``--device`` other than ``auto`` keeps every training there.
+        """
+        if self.devices is None and self.device != "auto":
+            return None
+        devices = parse_devices(self.devices)
+        return None if self.devices is None and devices == ["cpu"] else devices  # no GPU: as before, on `device`
 
     @property
     def limits(self) -> dict[str, float]:

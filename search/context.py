@@ -73,6 +73,8 @@ def job_fields(config: SearchConfig, task_id: str, task_spec: str, teacher_id: s
     tags: dict[str, Any] = {"teacher_epochs": config.teacher_epochs, "search": config.strategy}
     if config.teacher_weights:
         tags["teacher_weights"] = config.teacher_weights
+    if config.precision != "fp32":  # fp32 jobs keep the tags (and so the records) of earlier runs
+        tags["precision"] = config.precision
     return {
         "task_id": task_id,
         "teacher_id": teacher_id,
@@ -164,7 +166,14 @@ class SearchRun:
             if config.wandb:
                 self.logger = wandb_run(self.out, config.to_dict())
             self.executor: Executor = self._resources.enter_context(
-                make_executor(config.executor, config.workers, config.data_dir, config.device, config.ray_address)
+                make_executor(
+                    config.executor,
+                    config.workers,
+                    config.data_dir,
+                    config.device,
+                    config.ray_address,
+                    devices=config.device_list,
+                )
             )
             teacher = SearchTeacher.load(config.teacher, self.task, config.teacher_weights, config.teacher_epochs)
             self.teacher, self.hints, self.features = teacher.teacher, teacher.hints, teacher.features

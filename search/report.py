@@ -170,7 +170,15 @@ def save_best(run: Any, row: dict[str, Any], directory: Path) -> dict[str, Any]:
     genome = Genome.from_dict(row["genome"])
     outputs = teacher_outputs(run.teacher, run.task) if genome.recipe.distills else None
     config = TrainConfig(epochs=run.config.full_budget, device=run.config.device)
-    trained = train_student(genome, run.task, outputs, config, seed=run.config.seed, threads=THREADS_PER_WORKER)
+    trained = train_student(
+        genome,
+        run.task,
+        outputs,
+        config,
+        seed=run.config.seed,
+        threads=THREADS_PER_WORKER,
+        precision=run.config.precision,
+    )
     result = trained.result
     metrics = trained.metrics(
         run.config.teacher,

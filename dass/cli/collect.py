@@ -11,7 +11,9 @@ from dass.cli.common import Command, UsageError, positive_int
 from datasets_meta.collector import collect, expand_cached, progress_bar
 from datasets_meta.store import DONE_OUTCOMES, SQLiteStore
 from datasets_meta.suite import Suite
+from distill.devices import PRECISIONS, check_precision, parse_devices
 from distill.executors import PoolExecutor, RayExecutor
+from distill.records import Job, job_precision, with_precision
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -20,6 +22,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=positive_int, default=1, help="local worker processes (one core each)")
     p.add_argument("--ray-address", help="run on a Ray cluster (an address, or 'local' to start one here)")
     p.add_argument("--data-dir", help="data directory (default: the suite's, else $DASS_DATA)")
+    p.add_argument(
+        "--devices",
+        metavar="LIST",
+        help="GPUs the workers train on, e.g. 0,1 (worker i on the i-th, round-robin; default: every visible GPU)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="fp32",
+        help="fp32 (default), or bf16 autocast on CUDA; a store holds records of one precision",
+    )
     p.add_argument("--max-jobs", type=positive_int, help="stop after this many jobs")
     p.add_argument("--status", action="store_true", help="print done / running / failed / pending, rate and ETA")
     p.add_argument("--export", metavar="FILE", help="write every finished record to FILE (.csv.gz or .parquet)")
@@ -51,10 +64,13 @@ def run(args: argparse.Namespace) -> int:
     if not args.suite:
         raise UsageError("dass collect needs --suite FILE (or --status / --export FILE / --import FILE)")
 
+    devices = parse_devices(args.devices)
+    check_precision(args.precision, devices[0])
     suite = Suite.load(args.suite)
     data_dir = args.data_dir or suite.data_dir or None
-    jobs = expand_cached(suite, data_dir)
+    jobs = [with_precision(job, args.precision) for job in expand_cached(suite, data_dir)]
     with SQLiteStore(args.db) as store:
+        check_store_precision(store, jobs, args.db)
         new = store.add_jobs(jobs)
         counts = store.counts()
         print(
@@ -62,7 +78,13 @@ def run(args: argparse.Namespace) -> int:
             f"pending {counts['pending'] + counts['running']}"
         )
         # a pool even with one worker: a training that crashes its process fails only its job
-        executor = RayExecutor(args.ray_address, data_dir) if args.ray_address else PoolExecutor(args.workers, data_dir)
+        if args.ray_address:
+            executor = RayExecutor(args.ray_address, data_dir, "cuda" if devices[0].startswith("cuda") else "cpu")
+        else:  # on a machine without a GPU (and no --devices) every job trains on the CPU, as it always did
+            if args.devices is None and devices == ["cpu"]:
+                executor = PoolExecutor(args.workers, data_dir)
+            else:
+                executor = PoolExecutor(args.workers, data_dir, devices=devices)
         bar = progress_bar(len(jobs), counts["done"] + counts["failed"])
         this_run = {"done": 0}
 
@@ -95,6 +117,8 @@ def resume_hint(args: argparse.Namespace, store: SQLiteStore, this_run: dict[str
         ("--workers", args.workers, 1),
         ("--ray-address", args.ray_address, None),
         ("--data-dir", args.data_dir, None),
+        ("--devices", args.devices, None),
+        ("--precision", args.precision, "fp32"),
         ("--max-jobs", args.max_jobs, None),
     ):
         if value != default:
@@ -104,6 +128,19 @@ def resume_hint(args: argparse.Namespace, store: SQLiteStore, this_run: dict[str
         f"({this_run['done']} done in this run), {counts['pending'] + counts['running']} to go; "
         f"resume with the same command: {shlex.join(command)}"
     )
+
+
+def check_store_precision(store: SQLiteStore, jobs: list[Job], db: str) -> None:
+    """Refuse to collect ``jobs`` into a store that holds any of them in another precision: a job's key does not
+    name its precision, so the store would keep the old one's record and count it as this collection's."""
+    for job in jobs:
+        stored = store.get_record(job.key)
+        if stored is not None and job_precision(stored.job) != job_precision(job):
+            held = job_precision(stored.job)
+            raise UsageError(
+                f"--precision {job_precision(job)}: {db} already holds this suite's jobs in {held}; "
+                f"collect into another --db, or use --precision {held}"
+            )
 
 
 def print_status(store: SQLiteStore) -> None:

@@ -211,15 +211,15 @@ def test_failing_and_diverging_jobs_are_recorded(monkeypatch):
     real = trainer.distil
     calls = {"n": 0}
 
-    def flaky(genome, task, teacher, config, seed=0):
+    def flaky(genome, task, teacher, config, seed=0, precision="fp32"):
         calls["n"] += 1
         if calls["n"] == 1:
             raise RuntimeError("simulated crash in training")
         if calls["n"] == 2:
             return trainer.TrainResult("diverged", reason="non-finite loss (nan) in epoch 1"), real(
-                genome, task, teacher, config, seed
+                genome, task, teacher, config, seed, precision=precision
             )[1]
-        return real(genome, task, teacher, config, seed)
+        return real(genome, task, teacher, config, seed, precision=precision)
 
     monkeypatch.setattr(distill.job, "distil", flaky)  # what every job trains with
     store = InMemoryStore(max_attempts=1)

@@ -124,3 +124,43 @@ def test_workers_exit_when_the_driver_is_killed_while_they_start():
         for pid in pids:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_pool_workers_take_their_devices_round_robin(monkeypatch):
+    """Worker i of a pool trains on devices[i % n]: the initializer numbers the workers as they start."""
+    import multiprocessing
+
+    from distill import executors
+
+    monkeypatch.setattr(executors, "init_worker", lambda parent_pid: None)
+    counter = multiprocessing.get_context("spawn").Value("i", 0)
+    seen = []
+    for _ in range(5):
+        executors._init_device_worker(os.getpid(), counter, ["fake:0", "fake:1"])
+        seen.append(executors._worker_device)
+        assert executors._on_worker_device(JOB, "p", "d", "cpu") == f"p/d/{seen[-1]}"
+    monkeypatch.setattr(executors, "_worker_device", None)
+    assert seen == ["fake:0", "fake:1", "fake:0", "fake:1", "fake:0"]
+
+
+def test_a_pool_with_devices_hands_each_job_its_workers_device():
+    with make_executor("local", workers=2, data_dir="d", device="cpu", devices=["fake:1", "fake:0"]) as executor:
+        assert isinstance(executor, PoolExecutor) and executor.device == "fake:1"
+        results = _run_all(executor, [str(i) for i in range(6)])
+        assert all(r.rsplit("/", 1)[1] in ("fake:0", "fake:1") for r in results)
+        assert [r.rsplit("/", 1)[0] for r in results] == [f"{i}/d" for i in range(6)]
+    with make_executor("local", workers=2, data_dir="d", devices=["fake:3"]) as executor:
+        assert _run_all(executor, ["a", "b", "c"]) == ["a/d/fake:3", "b/d/fake:3", "c/d/fake:3"]
+    with make_executor("local", workers=1, data_dir="d", devices=["fake:2", "fake:0"]) as executor:
+        assert _run_all(executor, ["a"]) == ["a/d/fake:2"]  # in this process: the first device
+
+
+def test_ray_tasks_ask_for_a_share_of_a_gpu():
+    from distill.executors import TRAININGS_PER_GPU, ray_task_resources
+
+    assert ray_task_resources("cpu", 8) == ({"num_cpus": 1}, "cpu")
+    assert ray_task_resources("auto", 0) == ({"num_cpus": 1}, "auto")
+    assert ray_task_resources("auto", 2) == ({"num_cpus": 1, "num_gpus": 1 / TRAININGS_PER_GPU}, "cuda")
+    assert ray_task_resources("cuda:1", 1, per_gpu=8) == ({"num_cpus": 1, "num_gpus": 0.125}, "cuda")
+    with pytest.raises(ValueError, match="at least 1; got 0"):
+        ray_task_resources("cuda", 1, per_gpu=0)

@@ -17,7 +17,7 @@ from distill.job import (
     train_job,
     train_student,
 )
-from distill.records import Job
+from distill.records import Job, Result, job_precision, result_precision, with_precision
 from distill.tasks import load_task
 from distill.teachers import get_teacher, teacher_config, teacher_id, teacher_outputs
 from distill.trainer import TrainConfig, distil
@@ -76,6 +76,7 @@ def test_metrics_and_save(task, tmp_path):
     assert metrics["params"] == trained.params and metrics["task"] == task.name and metrics["task_id"] == task.id
     assert metrics["teacher"] == "cnn-s" and metrics["teacher_id"] is None and metrics["teacher_test_acc"] is None
     assert metrics["config"]["epochs"] == 1 and metrics["seed"] == 0 and metrics["note"] == "more"
+    assert metrics["precision"] == "fp32"
     trained.save(tmp_path / "run", metrics)
     assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert Genome.from_json((tmp_path / "run" / "genome.json").read_text()) == trained.genome
@@ -124,6 +125,7 @@ def test_run_job_measures_what_train_student_measures(task):
     assert set(result.extra["proxies"]) >= {"diswot", "nwot", "synflow"} and PROBE_SIZE == 64
     assert len(result.extra["task_features"]["classes"]) == 3
     assert result.extra["threads"] == THREADS_PER_WORKER and result.extra["device"] == "cpu"
+    assert result.extra["precision"] == "fp32" and result_precision(result) == "fp32"
 
 
 def test_a_worker_loads_each_task_and_teacher_once(task):
@@ -159,3 +161,21 @@ def test_a_failed_job_is_an_error_result_never_an_exception(task):
         and "the job expects 0000" in out.result.reason
     )
     assert missing.status == "error" and "unknown task source 'nope'" in missing.reason
+
+
+def test_a_jobs_precision_is_a_tag_only_when_it_is_not_fp32(task):
+    job = _job(task, _genome())
+    assert job_precision(job) == "fp32" and with_precision(job, "fp32") is job  # fp32 jobs stay as they were
+    bf16 = with_precision(job, "bf16")
+    assert job_precision(bf16) == "bf16" and bf16.tags == {**job.tags, "precision": "bf16"} and bf16.key == job.key
+    assert with_precision(bf16, "fp32") == job
+
+
+def test_an_old_result_without_a_precision_was_fp32():
+    assert result_precision(Result("ok", val_acc=0.5)) == "fp32"
+    assert result_precision(Result("ok", val_acc=0.5, extra={"precision": "bf16"})) == "bf16"
+
+
+def test_a_bf16_job_on_the_cpu_fails_with_its_reason(task):
+    result = run_job(with_precision(_job(task, _genome()), "bf16"), device="cpu", cache=WorkerCache())
+    assert result.status == "error" and "precision 'bf16' needs a CUDA device" in result.reason

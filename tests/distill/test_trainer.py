@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from distill.genome import Genome, Recipe, StageGene, get_space
+from distill.nets import build_student
 from distill.teachers import get_teacher, teacher_outputs
-from distill.trainer import TeacherOutputs, TrainConfig, distil
+from distill.trainer import TeacherOutputs, TrainConfig, distil, fit, kd_loss_fn
 
 FAST = TrainConfig(epochs=2, batch_size=64)
 
@@ -97,3 +98,21 @@ def test_sampled_genomes_train(teacher, digits_task):
         g = get_space("default").sample(rng)
         result, _ = distil(g, digits_task, teacher, TrainConfig(epochs=1), seed=1)
         assert result.status == "ok", (g.to_json(None), result.reason)
+
+
+def test_bf16_is_refused_off_cuda_and_unknown_precisions_name_the_choices(digits_task):
+    cpu = TrainConfig(epochs=1, device="cpu")
+    with pytest.raises(ValueError, match="precision 'bf16' needs a CUDA device"):
+        distil(_genome(Recipe.plain()), digits_task, None, cpu, precision="bf16")
+    with pytest.raises(ValueError, match=r"one of fp32, bf16; got 'fp16'"):
+        distil(_genome(Recipe.plain()), digits_task, None, cpu, precision="fp16")
+
+
+def test_the_divergence_flag_read_once_an_epoch_ends_the_run_in_that_epoch(teacher, digits_task):
+    bad = TeacherOutputs(torch.full_like(teacher.logits_train, math.nan), teacher.features, 0.0, 0.0)
+    student = _genome(Recipe("kl", 4.0, 0.5, 1.0))
+    net = build_student(student, digits_task.in_shape, digits_task.num_classes, seed=0)
+    loss_fn, extra = kd_loss_fn(student, bad, net.stage_channels)
+    result = fit(net, digits_task, loss_fn, FAST, 0, extra, check_every_step=False)
+    assert (result.status, result.epochs_run, result.curve) == ("diverged", 0, [])
+    assert result.reason == "non-finite loss (nan) in epoch 1"
