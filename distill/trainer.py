@@ -129,6 +129,157 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 LossFn = Callable[[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+class TrainingRun:
+    """One training in progress: what :func:`fit` does, cut at its steps so that a loop can interleave several.
+
+    :func:`fit` runs one of these to its end; :mod:`distill.multi_train` steps several in turn (on CUDA each on
+    its own stream). A run holds every piece of its state (model, optimiser, scheduler, its own shuffling
+    generator, its divergence flag) and touches no global state, so its result does not depend on what else
+    ran between its steps. Never raises for a failed run: ``result`` says what happened.
+
+    Driven as :func:`fit` drives it: :meth:`step` until ``epoch_done``, then :meth:`end_epoch`, until ``done``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        task: Task,
+        loss_fn: LossFn,
+        config: TrainConfig,
+        seed: int,
+        extra_modules: tuple[nn.Module, ...] = (),
+        on_epoch: Callable[[int, float], None] | None = None,
+        *,
+        precision: str = "fp32",
+        check_every_step: bool | None = None,
+    ) -> None:
+        self.model, self.task, self.loss_fn, self.config = model, task, loss_fn, config
+        self.extra_modules, self.on_epoch = extra_modules, on_epoch
+        self.result: TrainResult | None = None  # set once the run has ended, whatever the way
+        self.curve: list[float] = []  # validation accuracy after each epoch
+        self.epoch = 0  # epochs completed
+        self._start = time.perf_counter()
+        self._next = 0  # the first index of the next batch in this epoch's order
+        self._n = 0  # training images (0 until set up: an unset-up run has ended with an error)
+        with self._guard():
+            device = self.device = resolve_device(config.device)
+            check_precision(precision, str(device))
+            self._per_step = device.type == "cpu" if check_every_step is None else check_every_step
+            self._autocast = (
+                (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+                if precision == "bf16"
+                else contextlib.nullcontext
+            )
+            model.to(device)
+            for m in extra_modules:
+                m.to(device)
+            self._x, self._y = task.x_train.to(device), task.y_train.to(device)
+            self._x_val, self._y_val = task.x_val.to(device), task.y_val.to(device)
+            params = [p for m in (model, *extra_modules) for p in m.parameters()]
+            self._opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+            steps_per_epoch = math.ceil(len(self._x) / config.batch_size)
+            self._sched = _warmup_cosine(self._opt, steps_per_epoch * config.epochs, config.warmup_frac)
+            self._gen = torch.Generator().manual_seed(seed)
+            self._calib = self._x[
+                torch.randperm(len(self._x), generator=self._gen)[: config.bn_recalibration].to(device)
+            ]
+            # Device-side: whether any loss so far was non-finite, and the first such loss (for the reason).
+            self._nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+            self._first_bad = torch.zeros((), device=device)
+            model.train()
+            for m in extra_modules:
+                m.train()
+            self._order = torch.randperm(len(self._x), generator=self._gen).to(device)  # epoch 1's shuffle
+            self._n = len(self._x)
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has ended (``result`` is set)."""
+        return self.result is not None
+
+    @property
+    def epoch_done(self) -> bool:
+        """Whether every step of the current epoch has been taken (next: :meth:`end_epoch`)."""
+        return self._next >= self._n
+
+    def step(self) -> None:
+        """One optimiser step on the next batch of the current epoch."""
+        assert not self.done and not self.epoch_done, "step() of an ended run or a finished epoch"
+        with self._guard():
+            idx = self._order[self._next : self._next + self.config.batch_size]
+            self._next += self.config.batch_size
+            with self._autocast():
+                logits, feats = self.model.forward_features(self._x[idx])
+                loss = self.loss_fn(logits, feats, idx, self._y[idx])
+            if self._per_step:
+                if not torch.isfinite(loss):
+                    self._diverged(loss)
+                    return
+            else:
+                self._first_bad = torch.where(self._nonfinite, self._first_bad, loss.detach().float())
+                self._nonfinite |= ~torch.isfinite(loss)
+            self._opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self._opt.step()
+            self._sched.step()
+
+    def end_epoch(self) -> None:
+        """Close the current epoch: the divergence check, BatchNorm recalibration, validation; after the last
+        epoch the test accuracy and an ``ok`` result; else the next epoch's shuffle."""
+        assert not self.done and self.epoch_done, "end_epoch() of an ended run or before the epoch's last step"
+        with self._guard():
+            config = self.config
+            if not self._per_step and self._nonfinite.item():  # the one host read of the flag this epoch
+                self._diverged(self._first_bad)
+                return
+            recalibrate_bn(self.model, self._calib, config.eval_batch_size)
+            self.curve.append(accuracy(self.model, self._x_val, self._y_val, config.eval_batch_size))
+            self.epoch += 1
+            if self.on_epoch is not None:
+                self.on_epoch(self.epoch, self.curve[-1])
+            if self.epoch < config.epochs:
+                self._order = torch.randperm(self._n, generator=self._gen).to(self.device)
+                self._next = 0
+                return
+            x_test, y_test = self.task.x_test.to(self.device), self.task.y_test.to(self.device)
+            test_acc = accuracy(self.model, x_test, y_test, config.eval_batch_size)
+            self.result = TrainResult(
+                "ok",
+                val_acc=self.curve[-1],
+                test_acc=test_acc,
+                curve=self.curve,
+                train_time_s=time.perf_counter() - self._start,
+                epochs_run=config.epochs,
+            )
+
+    def _diverged(self, bad_loss: torch.Tensor) -> None:
+        self.result = TrainResult(
+            "diverged",
+            curve=self.curve,
+            train_time_s=time.perf_counter() - self._start,
+            epochs_run=self.epoch,
+            reason=f"non-finite loss ({bad_loss.item()}) in epoch {self.epoch + 1}",
+        )
+
+    @contextlib.contextmanager
+    def _guard(self):
+        """A failure ends the run as a result: ``oom`` for CUDA out-of-memory, ``error`` for the rest."""
+        try:
+            yield
+        except torch.cuda.OutOfMemoryError as e:
+            self.result = TrainResult(
+                "oom", curve=self.curve, train_time_s=time.perf_counter() - self._start, reason=_one_line(e)
+            )
+        except (RuntimeError, ValueError) as e:
+            log.warning("training failed: %s", _one_line(e))
+            self.result = TrainResult(
+                "error",
+                curve=self.curve,
+                train_time_s=time.perf_counter() - self._start,
+                reason=f"{type(e).__name__}: {_one_line(e)}",
+            )
+
+
 def fit(
     model: nn.Module,
     task: Task,
@@ -154,83 +305,23 @@ def fit(
             epoch on NaN weights, then ends as ``diverged`` with the same epoch and reason). ``None``: every
             step on the CPU, where the read costs nothing, once per epoch on other devices.
     """
-    start = time.perf_counter()
-    curve: list[float] = []
-
-    def diverged(epoch: int, bad_loss: torch.Tensor) -> TrainResult:
-        return TrainResult(
-            "diverged",
-            curve=curve,
-            train_time_s=time.perf_counter() - start,
-            epochs_run=epoch,
-            reason=f"non-finite loss ({bad_loss.item()}) in epoch {epoch + 1}",
-        )
-
-    try:
-        device = resolve_device(config.device)
-        check_precision(precision, str(device))
-        per_step = device.type == "cpu" if check_every_step is None else check_every_step
-        autocast = (
-            (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
-            if precision == "bf16"
-            else contextlib.nullcontext
-        )
-        model.to(device)
-        for m in extra_modules:
-            m.to(device)
-        x, y = task.x_train.to(device), task.y_train.to(device)
-        x_val, y_val = task.x_val.to(device), task.y_val.to(device)
-        params = [p for m in (model, *extra_modules) for p in m.parameters()]
-        opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-        steps_per_epoch = math.ceil(len(x) / config.batch_size)
-        sched = _warmup_cosine(opt, steps_per_epoch * config.epochs, config.warmup_frac)
-        gen = torch.Generator().manual_seed(seed)
-        calib = x[torch.randperm(len(x), generator=gen)[: config.bn_recalibration].to(device)]
-        # Device-side: whether any loss so far was non-finite, and the first such loss (for the reason).
-        nonfinite = torch.zeros((), dtype=torch.bool, device=device)
-        first_bad = torch.zeros((), device=device)
-        model.train()
-        for m in extra_modules:
-            m.train()
-        for epoch in range(config.epochs):
-            order = torch.randperm(len(x), generator=gen).to(device)
-            for i in range(0, len(x), config.batch_size):
-                idx = order[i : i + config.batch_size]
-                with autocast():
-                    logits, feats = model.forward_features(x[idx])
-                    loss = loss_fn(logits, feats, idx, y[idx])
-                if per_step:
-                    if not torch.isfinite(loss):
-                        return diverged(epoch, loss)
-                else:
-                    first_bad = torch.where(nonfinite, first_bad, loss.detach().float())
-                    nonfinite |= ~torch.isfinite(loss)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-            if not per_step and nonfinite.item():  # the one host read of the flag this epoch
-                return diverged(epoch, first_bad)
-            recalibrate_bn(model, calib, config.eval_batch_size)
-            curve.append(accuracy(model, x_val, y_val, config.eval_batch_size))
-            if on_epoch is not None:
-                on_epoch(epoch + 1, curve[-1])
-        test_acc = accuracy(model, task.x_test.to(device), task.y_test.to(device), config.eval_batch_size)
-        return TrainResult(
-            "ok",
-            val_acc=curve[-1],
-            test_acc=test_acc,
-            curve=curve,
-            train_time_s=time.perf_counter() - start,
-            epochs_run=config.epochs,
-        )
-    except torch.cuda.OutOfMemoryError as e:
-        return TrainResult("oom", curve=curve, train_time_s=time.perf_counter() - start, reason=_one_line(e))
-    except (RuntimeError, ValueError) as e:
-        log.warning("training failed: %s", _one_line(e))
-        return TrainResult(
-            "error", curve=curve, train_time_s=time.perf_counter() - start, reason=f"{type(e).__name__}: {_one_line(e)}"
-        )
+    run = TrainingRun(
+        model,
+        task,
+        loss_fn,
+        config,
+        seed,
+        extra_modules,
+        on_epoch,
+        precision=precision,
+        check_every_step=check_every_step,
+    )
+    while not run.done:
+        if run.epoch_done:
+            run.end_epoch()
+        else:
+            run.step()
+    return run.result
 
 
 def _one_line(e: BaseException) -> str:
