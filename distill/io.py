@@ -77,6 +77,8 @@ def load_error(e: BaseException) -> str:
         return "it is a TorchScript archive"
     if "Weights only load failed" in text:
         return "it is truncated or corrupted, or not a torch.save file"
+    if isinstance(e, (KeyError, IndexError, TypeError, AttributeError)):  # torch's pickle reader on foreign bytes
+        return "it is not a torch.save file (or it is truncated or corrupted)"
     first = text.strip().splitlines()[0][:160] if text.strip() else type(e).__name__
     return f"it is truncated or corrupted ({first})"
 

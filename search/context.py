@@ -156,7 +156,7 @@ class SearchRun:
         # reductions whose last bit depends on the thread count, and the best student's retraining must see
         # the very inputs its stored run saw (``save_best``).
         with single_threaded_torch():
-            self.task = load_task(config.task, config.data_dir)
+            self.task = load_task(config.task, config.data_dir).require_validation()
         self.costs = CostModel(self.task.in_shape, self.task.num_classes)
         self._load_costs()
         check_budget(self.space, self.costs, self.limits)  # an infeasible budget fails before any training

@@ -22,7 +22,7 @@ def add_tasks_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_tasks(args: argparse.Namespace) -> int:
-    if args.show:
+    if args.show is not None:
         task = load_task(args.show, args.data_dir)
         print(json.dumps({"id": task.id, "name": task.name, **task.describe()}, indent=2, default=str))
         return 0

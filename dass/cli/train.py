@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)  # one this machine has, before any work (a parse alone lets 'mps' through)
     check_precision(args.precision, args.device)
     genome = load_genome(args.genome)
-    task = load_task(args.task, args.data_dir)
+    task = load_task(args.task, args.data_dir).require_validation()
     config = TrainConfig(epochs=args.epochs, device=args.device)
     outputs = None
     teacher = None

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from distill.tasks.color import COLOR_CHANNELS, convert_color
-from distill.tasks.formatting import format_classes
+from distill.tasks.formatting import format_classes, format_number
 from distill.tasks.limits import check_task_bytes
 from distill.tasks.sources.base import TASK_SOURCES, check_raw_data
 from distill.tasks.spec import TaskSpec, norm_constants
@@ -69,6 +69,16 @@ class Task:
     @property
     def name(self) -> str:
         return str(self.spec)
+
+    def require_validation(self) -> Task:
+        """``self``, or a one-line ``ValueError`` when the task has no validation image: training reports, and the
+        search picks, students by their validation accuracy, which would then be 0 for every one."""
+        if len(self.y_val) == 0:
+            raise ValueError(
+                f"task {self.name!r} has no validation images: students are picked and reported by validation "
+                "accuracy; give a val_fraction above 0 or n_val"
+            )
+        return self
 
     def describe(self) -> dict[str, Any]:
         """Dataset descriptors (plain JSON types), e.g. as task features for the predictor."""
@@ -151,6 +161,11 @@ def load_task(spec: str | TaskSpec, data_dir: str | None = None) -> Task:
         if spec.n_train is not None and spec.n_train < len(pool):
             pool = pool[stratified_split(raw.y_train[pool], spec.n_train, rng)[0]]
         split = round(spec.val_fraction * len(pool))
+        if spec.val_fraction > 0 and split < 1:
+            raise ValueError(
+                f"val_fraction={format_number(spec.val_fraction)} of the {len(pool)} training images of "
+                f"{str(spec)!r} is no image: raise val_fraction or give n_val"
+            )
         val_pos, train_pos = stratified_split(raw.y_train[pool], split, rng, keep_one=True)
         train, val = pool[train_pos], pool[val_pos]
 
