@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export WANDB_MODE ?= disabled
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench readme-check clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: lint
 
 bench: install
 	$(PY) -m benchmarks.kd_overhead
+
+# Rerun the README's examples, as a new user would (fresh teacher cache), and compare what they print with what
+# the README shows (minutes: it trains two teachers and runs the demo's search). `--write` updates the README.
+readme-check: install
+	$(PY) -m benchmarks.readme_examples --check
 
 clean:
 	rm -rf runs .pytest_cache

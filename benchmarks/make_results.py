@@ -23,9 +23,14 @@ from pathlib import Path
 if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from benchmarks.bad_inputs import render as render_bad_inputs
 from benchmarks.common import ROOT
+from benchmarks.fault_injection import render as render_fault_injection
+from benchmarks.readme_examples import render as render_readme_examples
 from benchmarks.render import (
+    render_adapt_methods,
     render_adapt_tuning,
+    render_calibration,
     render_data_scaling,
     render_ensemble_draws,
     render_ensemble_size,
@@ -37,6 +42,7 @@ from benchmarks.render import (
     render_search_efficiency,
     render_search_students,
     render_search_tuning,
+    render_trainer_ab,
     render_variants,
     run_time_sum,
     table,
@@ -106,6 +112,33 @@ BENCHMARKS = [
         "that a diverged run is a finished record with its reason.",
     ),
     Benchmark(
+        "fault_injection",
+        "Does anything get lost, duplicated, retrained or left running when `dass collect` and `dass search` are "
+        "SIGKILLed at random moments, on a process pool and on Ray (local), and does every resume equal the "
+        "uninterrupted run?",
+        f"{PY}fault_injection --seed 0",
+        "benchmarks/results/fault_injection.json",
+        render_fault_injection,
+        lambda d: f"{d['wall_s']:,.0f} s ({d['measured']['date']}, beside a running collection)",
+        notes="Half the kills land 0-2 s after the first worker appears (pool workers still importing torch, or "
+        "Ray's first worker); the others at a random moment of the run. Every process of a killed run is found "
+        "by a marker in its environment, so that none of another run's is touched. Every count but the kills, "
+        "the chains, the exit time and the run time should be 0; equal resumes should equal the chains. Ray's "
+        "slowest exits are its two agents: on the raylet's death they report it to Ray's GCS, which died with the "
+        "driver, and wait out the timeout that Ray hard-codes for that call (`publish_error_to_driver` in "
+        "`ray/_private/utils.py`) before they exit.",
+    ),
+    Benchmark(
+        "bad_inputs",
+        "Does every bad input a user can give, to every command, end in a one-line error with exit code 2?",
+        f"{PY}bad_inputs",
+        "benchmarks/results/bad_inputs.json",
+        render_bad_inputs,
+        lambda d: f"{d['wall_s']:,.0f} s ({d['measured']['date']}, beside a running collection)",
+        notes="Each case is one command line with one mistake, run as a user runs `dass` in a scratch folder; "
+        "clean means exit code 2 and a one-line message without a traceback.",
+    ),
+    Benchmark(
         "predictor_throughput",
         "How many genomes per second does the predictor score, graph building included?",
         f"{PY}predictor_throughput",
@@ -159,6 +192,27 @@ BENCHMARKS = [
         "draws, Spearman on the rest; meta-test is not read. `head` is the FiLM conditioning and the head, "
         "`context` an offset of the task embedding, `task` the whole task encoder, `all` every weight. The best "
         "setting is the default of `AccuracyPredictor.adapt`, `dass evaluate --adapt` and the search's adaptation.",
+    ),
+    Benchmark(
+        "predictor_adapt_methods",
+        "Which adaptation to 10 records ranks a task's students better: fine-tuning the ensemble, or a Gaussian "
+        "process on its residuals (meta-validation)?",
+        f"{PY}predictor_adapt_methods",
+        "benchmarks/results/predictor_adapt_methods.json",
+        render_adapt_methods,
+        run_time_sum("seconds", lambda d: d["methods"].values(), "(both methods)"),
+        notes="The same draws of 10 records for both methods. The residual Gaussian process leaves the predictor "
+        "as it is and corrects its errors on the task (`predictor/residual.py`). Fine-tuning stays the default; "
+        "the leave-one-family-out benchmark scores both on kinds of data the predictor never saw.",
+    ),
+    Benchmark(
+        "predictor_calibration",
+        "Does the predictor's ±1σ cover what it says, before and after calibrating it on meta-validation?",
+        f"{PY}predictor_calibration",
+        "benchmarks/results/predictor_calibration.json",
+        render_calibration,
+        notes="The shipped v1 checkpoint, calibrated here on meta-validation only; `dass pretrain` now calibrates "
+        "every checkpoint it writes and records the coverage on its card.",
     ),
     Benchmark(
         "predictor_ensemble_draws",
@@ -296,6 +350,28 @@ BENCHMARKS = [
         render_search_tuning,
         notes="Same task as `search_tuning`. The default population of `ours` was chosen with the MNIST task "
         "of `search_efficiency.py` as well, so its figures there carry that selection.",
+    ),
+    Benchmark(
+        "trainer_cpu_ab",
+        "Is the CPU training path as fast as before the trainer lost its per-step host sync and became a "
+        "TrainingRun (issue 23)?",
+        f"{PY}trainer_cpu_ab --base 159ef71",
+        "benchmarks/results/trainer_cpu_ab.json",
+        render_trainer_ab,
+        notes="Both trees train the same student on one thread, alternately, each in its own process; below 1 "
+        "is faster. Measured beside a running collection, so single runs vary; the ratios are pair by pair.",
+    ),
+    Benchmark(
+        "readme_examples",
+        "Does every example in the top-level README.md print, from a fresh checkout and teacher cache, exactly the "
+        "output the README shows?",
+        f"{PY}readme_examples --check (or --write to put today's outputs into the README)",
+        "benchmarks/results/readme_examples.json",
+        render_readme_examples,
+        lambda d: f"{d['seconds']:,.0f} s (all examples, {d['measured']['date']})",
+        notes="Elapsed times, dates and the temporary directory's path are masked before comparing; every other "
+        "figure must be equal. The outputs hold for the machine and torch build named here: other CPUs, BLAS "
+        "libraries, thread counts or torch versions train to other weights and may print other figures.",
     ),
 ]
 

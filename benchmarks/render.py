@@ -395,3 +395,55 @@ def run_time_sum(field: str, rows: Callable[[dict], Iterable[dict]], what: str) 
         return f"{sum(seconds):,.0f} s {what}" if seconds else "not recorded"
 
     return cell
+
+
+def render_adapt_methods(data: dict) -> str:
+    """`predictor_adapt_methods`: each adaptation's Spearman and MAE against zero-shot on the same records."""
+    rows = []
+    for method, r in data["methods"].items():
+        zero, adapted = r["ours (zero-shot, same records)"], r["ours (adapted 10)"]
+        rows.append(
+            [
+                method,
+                f3(zero["spearman"]),
+                f3(adapted["spearman"]),
+                f3(zero["mae"]),
+                f3(adapted["mae"]),
+                r["groups"],
+                f"{r['seconds']:,.0f}",
+            ]
+        )
+    header = ["method", "zero-shot Spearman", "adapted Spearman", "zero-shot MAE", "adapted MAE", "groups", "seconds"]
+    return f"{data['split']} split of `{data['data']['file']}`, `{data['checkpoint']}`:\n\n" + table(header, rows)
+
+
+def render_calibration(data: dict) -> str:
+    """`predictor_calibration`: coverage of +-1 and +-2 sigma, raw and calibrated."""
+    rows = []
+    for name, key in (("raw ensemble spread", "raw"), ("calibrated on meta-validation", "calibrated")):
+        r = data[key]
+        scale, floor = r["calibration"]
+        rows.append(
+            [
+                name,
+                f"{scale:.3f} / {floor:.4f}",
+                f"{r['val']['within_1sigma']:.1%}",
+                f"{r['test']['within_1sigma']:.1%}",
+                f"{r['test']['within_2sigma']:.1%}",
+                f3(r["test"]["median_sigma"]),
+            ]
+        )
+    header = ["uncertainty", "scale / floor", "±1σ meta-val", "±1σ meta-test", "±2σ meta-test", "median σ (test)"]
+    return table(header, rows)
+
+
+def render_trainer_ab(data: dict) -> str:
+    """`trainer_cpu_ab`: this tree's CPU training time over an older commit's, pair by pair."""
+    rows = [
+        [kind, f"{r['median']:.3f}", f"{r['min']:.3f}", f"{r['max']:.3f}"]
+        for kind, r in (("CPU seconds", data["cpu_ratio"]), ("wall seconds", data["wall_ratio"]))
+    ]
+    return (
+        f"this tree / `{data['base']}`, {len(data['pairs'])} pairs, the same test accuracy "
+        f"({data['test_acc']:.4f}) in both:\n\n" + table(["ratio", "median", "min", "max"], rows)
+    )
