@@ -149,6 +149,8 @@ class SearchRun:
         self.logger: Any = None
         self.store: SQLiteStore | None = None
         self.clock = RunClock(self.out)
+        if self.clock.sessions > 1:  # a resumed run: this session counts from now, even if killed while loading
+            self.clock.start_session()
         self.state_files = StateFiles(self.out, config.strategy, required=STATE_KEYS)
         self._resources = contextlib.ExitStack()
 

@@ -157,6 +157,7 @@ def test_damaged_run_files_under_resume(checkpoint, tmp_path, capsys, caplog):
 def test_a_killed_session_is_counted(checkpoint, tmp_path, capsys, monkeypatch):
     """A session SIGKILLed before its first save (simulated: it stops without any cleanup) is one of the
     sessions the report counts."""
+    import search.context
     import search.loop
     from search.context import SearchRun
 
@@ -175,8 +176,12 @@ def test_a_killed_session_is_counted(checkpoint, tmp_path, capsys, monkeypatch):
         m.setattr(SearchRun, "_save_costs_and_clock", lambda self: None)
         with pytest.raises(Killed):
             main(["search", "--resume", str(out)])
+    with monkeypatch.context() as m:  # the third dies while it loads the task, before the run is under way
+        m.setattr(search.context, "load_task", killed)
+        with pytest.raises(Killed):
+            main(["search", "--resume", str(out)])
     assert main(["search", "--resume", str(out)]) == 0
-    assert "over 3 sessions" in (out / "report.md").read_text()
+    assert "over 4 sessions" in (out / "report.md").read_text()
 
 
 def test_wandb_files_go_to_the_run_directory(tmp_path, monkeypatch, capsys):
