@@ -114,6 +114,7 @@ ACCEPTED = {
     "tasks: generated source, size 2": "size >= 1 is the documented range",
     "search: resume with corrupt state.json": "it resumes from the previous state checkpoint, with a warning",
     "search: max-params inf": "an infinite budget is no limit, as when --max-params is left out",
+    "tasks: val_fraction 0": "showing a task without validation images is harmless; train and search refuse it",
 }
 
 
@@ -289,6 +290,7 @@ def cases() -> list[Case]:
         case("tasks: n_val 0", "tasks", "--show", "digits:n_val=0"),
         case("tasks: val_fraction 1.5", "tasks", "--show", "digits:val_fraction=1.5"),
         case("tasks: val_fraction 0", "tasks", "--show", "digits:val_fraction=0"),
+        case("tasks: val_fraction that rounds to no image", "tasks", "--show", "digits:val_fraction=0.0001"),
         case("tasks: val_fraction nan", "tasks", "--show", "digits:val_fraction=nan"),
         case("tasks: n_val and val_fraction", "tasks", "--show", "digits:n_val=100:val_fraction=0.1"),
         case("tasks: unknown transform", "tasks", "--show", "digits:transform=sharpen"),
@@ -346,6 +348,9 @@ def cases() -> list[Case]:
         # ---- train
         case("train: no --task", "train", *TEACHER, *GENOME, "--out", "t"),
         case("train: no --teacher", "train", "--task", "digits", *GENOME, "--out", "t"),
+        case(
+            "train: no validation images", "train", "--task", "digits:val_fraction=0", *TEACHER, *GENOME, "--out", "t"
+        ),
         case("train: bad task spec", "train", "--task", "digits:classes=0-99", *TEACHER, *GENOME, "--out", "t"),
         case("train: size too large", "train", "--task", "digits:size=5000", *TEACHER, *GENOME, "--out", "t"),
         case("train: genome missing", "train", "--task", "digits", *TEACHER, "--genome", "no.json", "--out", "t"),
