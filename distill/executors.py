@@ -31,9 +31,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from distill import worker_watch
 from distill.devices import worker_device
 from distill.job import THREADS_PER_WORKER
-from distill.worker_watch import init_worker
+from distill.worker_watch import init_numbered_worker, init_worker
 
 log = logging.getLogger(__name__)
 
@@ -114,24 +115,10 @@ class InProcessExecutor(Executor):
         return future.result()
 
 
-# The device of this process when it is a pool worker with its own device (set once, by the pool's initializer).
-_worker_device: str | None = None
-
-
-def _init_device_worker(parent_pid: int, counter: Any, devices: list[str]) -> None:
-    """A pool worker's initializer: the watch of :func:`init_worker`, then this worker's device, the next in
-    round-robin order (``counter`` numbers the workers of a pool as they start)."""
-    global _worker_device
-    init_worker(parent_pid)
-    with counter.get_lock():
-        index = counter.value
-        counter.value += 1
-    _worker_device = worker_device(index, devices)
-
-
-def _on_worker_device(fn: JobFn, payload: Any, data_dir: str | None, device: str) -> Any:
-    """Run ``fn`` on the device of the worker that runs it (``device`` when the worker has none of its own)."""
-    return fn(payload, data_dir, _worker_device or device)
+def _on_worker_device(fn: JobFn, payload: Any, data_dir: str | None, devices: list[str]) -> Any:
+    """Run ``fn`` on the device of the worker that runs it: the pool numbered it as it started
+    (:func:`~distill.worker_watch.init_numbered_worker`), worker ``i`` trains on ``devices[i % len(devices)]``."""
+    return fn(payload, data_dir, worker_device(worker_watch.worker_index or 0, devices))
 
 
 class PoolExecutor(Executor):
@@ -161,7 +148,7 @@ class PoolExecutor(Executor):
         if self.devices is None:
             initializer, initargs = init_worker, (os.getpid(),)
         else:  # a new pool numbers its workers from 0 again: still round-robin over the devices
-            initializer, initargs = _init_device_worker, (os.getpid(), context.Value("i", 0), self.devices)
+            initializer, initargs = init_numbered_worker, (os.getpid(), context.Value("i", 0))
         return ProcessPoolExecutor(
             max_workers=self.workers, initializer=initializer, initargs=initargs, mp_context=context
         )
@@ -169,7 +156,7 @@ class PoolExecutor(Executor):
     def _submit(self, fn: JobFn, payload: Any) -> Future:
         if self.devices is None:
             return self.pool.submit(fn, payload, self.data_dir, self.device)
-        return self.pool.submit(_on_worker_device, fn, payload, self.data_dir, self.device)
+        return self.pool.submit(_on_worker_device, fn, payload, self.data_dir, self.devices)
 
     def submit(self, fn: JobFn, payload: Any) -> Future:
         try:

@@ -12,8 +12,9 @@ import os
 import signal
 import threading
 import time
+from typing import Any
 
-__all__ = ["init_worker"]
+__all__ = ["init_numbered_worker", "init_worker", "worker_index"]
 
 POLL_S = 1.0  # how soon a worker notices that its driver died
 
@@ -31,3 +32,18 @@ def init_worker(driver_pid: int) -> None:
         os._exit(0)
 
     threading.Thread(target=exit_with_the_driver, daemon=True).start()
+
+
+# This worker's number in its pool (0, 1, ...), when the pool numbers its workers; ``None`` otherwise.
+worker_index: int | None = None
+
+
+def init_numbered_worker(driver_pid: int, counter: Any) -> None:
+    """:func:`init_worker`, then take the next number from ``counter`` (a shared ``multiprocessing.Value``): a
+    pool that spreads its workers over devices maps the number to a device when a job runs. Here, not in the
+    executors' module, so that the watch is armed before anything imports torch."""
+    global worker_index
+    init_worker(driver_pid)
+    with counter.get_lock():
+        worker_index = counter.value
+        counter.value += 1

@@ -127,20 +127,20 @@ def test_workers_exit_when_the_driver_is_killed_while_they_start():
 
 
 def test_pool_workers_take_their_devices_round_robin(monkeypatch):
-    """Worker i of a pool trains on devices[i % n]: the initializer numbers the workers as they start."""
+    """Worker i of a pool trains on devices[i % n]: the initializer numbers the workers as they start, from the
+    standard-library module that arms the parent watch (so a numbered worker imports nothing slow first)."""
     import multiprocessing
 
-    from distill import executors
+    from distill import executors, worker_watch
 
-    monkeypatch.setattr(executors, "init_worker", lambda parent_pid: None)
+    monkeypatch.setattr(worker_watch, "init_worker", lambda parent_pid: None)
     counter = multiprocessing.get_context("spawn").Value("i", 0)
     seen = []
     for _ in range(5):
-        executors._init_device_worker(os.getpid(), counter, ["fake:0", "fake:1"])
-        seen.append(executors._worker_device)
-        assert executors._on_worker_device(JOB, "p", "d", "cpu") == f"p/d/{seen[-1]}"
-    monkeypatch.setattr(executors, "_worker_device", None)
-    assert seen == ["fake:0", "fake:1", "fake:0", "fake:1", "fake:0"]
+        worker_watch.init_numbered_worker(os.getpid(), counter)
+        seen.append(executors._on_worker_device(JOB, "p", "d", ["fake:0", "fake:1"]))
+    monkeypatch.setattr(worker_watch, "worker_index", None)
+    assert seen == [f"p/d/fake:{i % 2}" for i in range(5)]
 
 
 def test_a_pool_with_devices_hands_each_job_its_workers_device():
