@@ -37,7 +37,9 @@ from torch import Tensor
 from distill.genome import Genome
 from distill.io import load_error, require_file
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
-from predictor.graph import EDGE_KINDS, FEATURE_NAMES, encode_batch, select_graphs
+from predictor import graph as graph_module
+from predictor.graph import encode_batch, select_graphs
+from predictor.layout import checkpoint_layout
 from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, adjacency_of
 from predictor.residual import ResidualGP
@@ -279,6 +281,9 @@ class AccuracyPredictor(BaseEstimator):
         models_: the ensemble, a list of :class:`~predictor.model.AccuracyNet` in eval mode.
         meta_states_: the state dicts :meth:`fit` produced; :meth:`adapt` always starts from them.
         config_: the :class:`~predictor.model.NetConfig` of the members.
+        layout_: the graph layout the members read (:mod:`predictor.layout`): today's full layout after
+            :meth:`fit`; after :meth:`load`, the one the file was trained in (the predictor reads today's graphs
+            projected onto it by name, and refuses a genome that needs a feature it was trained without).
         feature_dims_: sizes of the inputs: ``{"node": ..., "edge_types": ..., "class": ..., "global": ...}``.
         n_features_in_: node feature size of the student graphs.
         n_records_, n_tasks_: what ``fit`` saw.
@@ -352,18 +357,21 @@ class AccuracyPredictor(BaseEstimator):
         self._check_params()
         with _single_threaded_torch():
             data = _examples(records, self.curve_weight)
+            layout = graph_module.LAYOUT  # a fitted predictor reads today's full layout
             config = NetConfig(
                 hidden=self.hidden,
                 layers=self.layers,
                 recipe_readout=bool(self.recipe_readout),
                 sum_readout=bool(self.sum_readout),
+                node_features=layout.num_features,
+                num_edge_types=layout.num_edge_types,
             )
-            graphs = encode_batch(data.genomes)
+            graphs = encode_batch(data.genomes, layout)
             initial = []
             for seed in _member_seeds(self.random_state, self.n_models):
                 with torch.random.fork_rng(devices=[]):  # initial weights from the member's seed only
                     torch.manual_seed(seed)
-                    initial.append((AccuracyNet(config), seed))
+                    initial.append((AccuracyNet(config, layout), seed))
             # the members train side by side, each from its own seed and batch order
             trained = _parallel_map(
                 lambda item: self._fit_member(item[0], data, graphs, item[1]), initial, self._workers(len(initial))
@@ -373,6 +381,7 @@ class AccuracyPredictor(BaseEstimator):
             logger.info("ensemble member %d/%d: final training loss %.4f", k + 1, self.n_models, loss)
             models.append(model)
         self.config_ = config
+        self.layout_ = layout
         self.models_ = models
         self.meta_states_ = [copy.deepcopy(m.state_dict()) for m in models]
         self.feature_dims_, self.n_features_in_ = _feature_dims(config), config.node_features
@@ -424,7 +433,8 @@ class AccuracyPredictor(BaseEstimator):
         """The training loss of the records ``idx``; with a ``generator``, task features get ``task_noise``."""
         genome_ids, inverse = torch.unique(data.genome_index[idx], return_inverse=True)
         sub = select_graphs(graphs, genome_ids)
-        g = model.embed_graphs(sub.x, adjacency_of(sub), sub.batch, len(genome_ids))[inverse]  # (B, R)
+        adj = adjacency_of(sub, len(model.layout.edge_kinds))
+        g = model.embed_graphs(sub.x, adj, sub.batch, len(genome_ids))[inverse]  # (B, R)
         noise = self.task_noise if generator is not None else 0.0
         t = model.embed_tasks(data.tasks.classes, data.tasks.class_batch, data.tasks.glob, noise, generator)
         t = t[data.task_index[idx]]
@@ -510,7 +520,7 @@ class AccuracyPredictor(BaseEstimator):
             raise ValueError(f"the 'steps' parameter must be a non-negative integer; got {steps!r}")
         with _single_threaded_torch():
             data = _examples(records, self.curve_weight)
-            graphs = encode_batch(data.genomes)
+            graphs = encode_batch(data.genomes, self.layout_)
             models = _parallel_map(
                 lambda state: self._adapt_member(state, data, graphs, steps, lr, params, anchor),
                 self.meta_states_,
@@ -576,7 +586,7 @@ class AccuracyPredictor(BaseEstimator):
             )
 
     def _member(self, state: dict) -> AccuracyNet:
-        model = AccuracyNet(self.config_)
+        model = AccuracyNet(self.config_, self.layout_)
         model.load_state_dict(state)
         return model.eval()
 
@@ -601,8 +611,8 @@ class AccuracyPredictor(BaseEstimator):
         @torch.inference_mode()  # (a per-thread mode)
         def predict_chunk(start: int) -> None:
             stop = min(start + PREDICT_CHUNK, len(genomes))
-            graph = encode_batch(genomes[start:stop])
-            adj = adjacency_of(graph)  # shared by all members
+            graph = encode_batch(genomes[start:stop], self.layout_)  # in the members' own layout
+            adj = adjacency_of(graph, len(self.layout_.edge_kinds))  # shared by all members
             for k, model in enumerate(self.models_):
                 g = model.embed_graphs(graph.x, adj, graph.batch, stop - start)  # (G, R)
                 logits = model.head_logits(g, task_emb[k][task_index[start:stop]], log2_budget[start:stop])
@@ -733,9 +743,9 @@ class AccuracyPredictor(BaseEstimator):
             "format_version": FORMAT_VERSION,
             "params": {k: _plain(v) for k, v in self.get_params().items()},
             "config": self.config_.to_dict(),
-            "features": {
-                "node": list(FEATURE_NAMES),
-                "edge_kinds": list(EDGE_KINDS),
+            "features": {  # the layout the members read, by name (predictor.layout): not necessarily today's
+                "node": list(self.layout_.feature_names),
+                "edge_kinds": list(self.layout_.edge_kinds),
                 "class": list(CLASS_FEATURES),
                 "global": list(GLOBAL_FEATURES),
             },
@@ -761,8 +771,8 @@ class AccuracyPredictor(BaseEstimator):
 
         Raises:
             FileNotFoundError: no such file.
-            ValueError: (one line, naming the file) the file is truncated, corrupted, not a predictor, or
-                of another ``format_version``.
+            ValueError: (one line, naming the file) the file is truncated, corrupted, not a predictor, of
+                another ``format_version``, or needs a graph feature this dass no longer computes.
         """
         path = require_file(path, "predictor file")
         try:
@@ -779,10 +789,23 @@ class AccuracyPredictor(BaseEstimator):
             )
         try:
             features = state["features"]
-            if features["node"] != list(FEATURE_NAMES) or features["class"] != list(CLASS_FEATURES):
-                raise ValueError("its input features differ from this dass's")
+            if features["class"] != list(CLASS_FEATURES):
+                raise ValueError("its task features differ from this dass's")
+            saved_layout = [features["node"], features["edge_kinds"]]
+            if not all(isinstance(names, list) and all(isinstance(n, str) for n in names) for names in saved_layout):
+                raise ValueError("its feature names are not lists of names")
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"predictor file {path!r} is damaged: {_first_line(e)}") from None
+        # The members read graphs in the layout they were trained in, by name: today's layout may have grown
+        # since (a student family, a recipe loss), as long as it still computes every one of their inputs.
+        try:
+            layout = checkpoint_layout(graph_module.LAYOUT, *saved_layout)
+        except ValueError as e:
+            raise ValueError(f"predictor file {path!r}: {e}") from None
+        try:
             est = cls(**state["params"])
             est.config_ = NetConfig(**state["config"])
+            est.layout_ = layout
             est.models_ = [est._member(s) for s in state["models"]]
             meta = state["meta_models"] or state["models"]
             est.meta_states_ = [copy.deepcopy(est._member(s).state_dict()) for s in meta]

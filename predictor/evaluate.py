@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -35,6 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau, spearmanr
 
+from distill.families import FAMILIES
 from distill.genome import Genome, get_space
 from distill.progress import Progress
 from predictor.data import groups, mean_labels
@@ -116,33 +118,84 @@ def within_one_sigma(predictions: Sequence[dict[str, Any]]) -> float:
     return float(np.mean([abs(p["measured"] - p["predicted"]) <= p["std"] for p in predictions]))
 
 
+_STAGE_GENE = re.compile(r"^([\w-]+)\.stage(\d+)\.")  # "<family>.stage<i>.<gene>"
+
+
+def _space_genes(space: Any) -> list[tuple[str, tuple]]:
+    """``(gene, choices)`` of a space's vector, each architecture gene named ``<family>.<gene>``: a staged CNN's
+    width is the same gene in ``default`` and in ``mixed`` (which already names it so), and not a ViT's width.
+    A union space's ``family`` gene is left out (the family-named genes tell the family)."""
+    recipe = {gene for gene, _ in space.recipe_choices}
+    out = []
+    for gene, choices in space.vector_choices():
+        if gene in recipe:
+            out.append((gene, choices))
+        elif _is_union(space):
+            if gene != "family":
+                out.append((gene, choices))
+        else:
+            out.append((f"{space.arch.family}.{gene}", choices))
+    return out
+
+
+def _is_union(space: Any) -> bool:
+    """A space over several families (``mixed``): its first vector gene picks the family of a genome."""
+    first, choices = space.vector_choices()[0]
+    return first == "family" and all(c in FAMILIES for c in choices)
+
+
+def _genome_genes(g: Genome) -> tuple[str, dict[str, Any]]:
+    """The family of a genome and the values of its genes, named as in :func:`_space_genes`; a union space's
+    genome has only its own member family's genes (the others' vector positions are fillers)."""
+    space = get_space(g.space)
+    values = {gene: c[i] for i, (gene, c) in zip(g.to_vector(), space.vector_choices())}
+    if not _is_union(space):
+        family = space.arch.family
+        return family, {name: values[gene] for (name, _), (gene, _) in zip(_space_genes(space), space.vector_choices())}
+    family = values.pop("family")
+    return family, {gene: v for gene, v in values.items() if "." not in gene or gene.startswith(f"{family}.")}
+
+
 def flat_choices(examples: Sequence[dict[str, Any]]) -> list[tuple[str, tuple]]:
     """The flat encoding's gene positions and choices: those of the search spaces the examples' genomes come
     from, each position with the union of their choices (in first-seen order), so genomes of several spaces
-    (e.g. ``default`` at 16x16 and ``wide`` at 32x32) share one encoding. Examples of one space get exactly that
-    space's choices."""
+    (e.g. ``default`` at 16x16 and ``wide`` at 32x32) share one encoding. Architecture genes are named with
+    their family (``staged_cnn.stage0.width``), so the families' genes never share a column and one student
+    is encoded alike in every space that holds it. Examples of one space get exactly that space's choices."""
     names = sorted({Genome.from_json(e["genome"]).space for e in examples})
     union: dict[str, list] = {}
     for name in names:
-        for gene, choices in get_space(name).vector_choices():
+        for gene, choices in _space_genes(get_space(name)):
             seen = union.setdefault(gene, [])
             seen.extend(c for c in choices if c not in seen)
     return [(gene, tuple(choices)) for gene, choices in union.items()]
 
 
+def _stage_slots(choices: Sequence[tuple[str, tuple]]) -> list[tuple[str, int]]:
+    """``(family, stages)``: the stage positions of each family in the encoding, in first-seen order."""
+    slots: dict[str, int] = {}
+    for gene, _ in choices:
+        m = _STAGE_GENE.match(gene)
+        if m:
+            slots[m.group(1)] = max(slots.get(m.group(1), 0), int(m.group(2)) + 1)
+    return list(slots.items())
+
+
 def flat_features(example: dict[str, Any], choices: Sequence[tuple[str, tuple]] | None = None) -> np.ndarray:
-    """One-hot genome genes, active stages, log parameters, budget and the task's global features (for the forest).
+    """One-hot genome genes, active stages (per family), log parameters, budget and the task's global features
+    (for the forest).
 
     ``choices`` is the encoding (:func:`flat_choices` of the meta-train examples); by default the genome's own
-    space's. A gene value outside it (a space the forest never saw) is all zeros.
+    space's. A gene value outside it (a space the forest never saw) is all zeros, and so are the genes and the
+    stage flags of the families the genome is not of.
     """
     g = Genome.from_json(example["genome"])
-    space = get_space(g.space)
-    values = {gene: c[i] for i, (gene, c) in zip(g.to_vector(), space.vector_choices())}
-    choices = space.vector_choices() if choices is None else choices
+    family, values = _genome_genes(g)
+    choices = _space_genes(get_space(g.space)) if choices is None else choices
     onehot = np.concatenate([[float(values.get(gene) == v) for v in c] for gene, c in choices])
-    n_stages = sum(gene.endswith(".block") for gene, _ in choices)
-    active = np.array([i < len(g.stages) for i in range(n_stages)], float)
+    active = np.array(
+        [fam == family and i < len(g.stages) for fam, n in _stage_slots(choices) for i in range(n)], float
+    )
     extra = [math.log10(max(1, example.get("params") or 1)), math.log2(example["budget"])]
     return np.concatenate([onehot, active, extra, np.asarray(example["task_features"]["global"], float)])
 

@@ -25,7 +25,8 @@ and out, kernel, expansion, SE, stride-2, relative stage and chain position, spa
 log10 parameters and MACs, and the recipe genes. One-hots run over the module-level tuples of
 ``distill.genome`` (not over one space's choices), so every genome of every space has the same feature
 dimension. Genes without effect are read from ``genome.canonical()``, so equivalent genomes give equal
-graphs.
+graphs. A new family or a new registry entry grows the layout and moves columns and edge-type ids; a
+checkpoint reads the graphs in its own layout, by name (:mod:`predictor.layout`, ``encode_batch(.., layout)``).
 
 Edges follow the data (kinds in :data:`EDGE_KINDS`):
 
@@ -67,11 +68,13 @@ from distill.genome import (
     HINT_POSITIONS,
     HINT_TRANSFORMS,
     LOGIT_LOSSES,
+    OWN_OBJECTIVE_TRANSFORMS,
     TEMPERATURE_LOSSES,
     Genome,
     get_space,
 )
 from distill.nets import SHORTCUTS
+from predictor.layout import Layout, UnknownFeatureError, compose_layout, projection
 
 __all__ = [
     "EDGE_KINDS",
@@ -81,17 +84,13 @@ __all__ = [
     "NUM_EDGE_TYPES",
     "NUM_NODE_FEATURES",
     "SHORTCUTS",
+    "UnknownFeatureError",
     "block_cost",
     "encode_batch",
     "genome_to_graph",
     "select_graphs",
     "shortcut_of",
 ]
-
-
-def _union(*groups: Sequence[str]) -> tuple[str, ...]:
-    """The names of all groups, in order, each once."""
-    return tuple(dict.fromkeys(name for group in groups for name in group))
 
 
 _FAMILIES: list[StudentFamily] = [FAMILIES.get(name) for name in FAMILIES.names()]
@@ -109,15 +108,14 @@ RECIPE_FEATURES: tuple[str, ...] = (
     "hint_depth",  # HINT_DEPTH of the hint position
 )
 
-NODE_TYPES = _union(*(f.node_types for f in _FAMILIES), RECIPE_NODE_TYPES)
-EDGE_KINDS = _union(*(f.edge_kinds for f in _FAMILIES), RECIPE_EDGE_KINDS)
-NUM_EDGE_TYPES = 2 * len(EDGE_KINDS)  # forward kinds, then the reverse of each
-FEATURE_NAMES: tuple[str, ...] = _union(
-    tuple(f"node:{t}" for t in NODE_TYPES), *(f.graph_features for f in _FAMILIES), RECIPE_FEATURES
-)
-NUM_NODE_FEATURES = len(FEATURE_NAMES)
-LAYOUT = GraphLayout(FEATURE_NAMES, NODE_TYPES, EDGE_KINDS)
-_COL = {name: i for i, name in enumerate(FEATURE_NAMES)}
+# Today's layout. The encoders below read it from here at call time (tests swap it for a grown one); a
+# checkpoint reads graphs in its own layout through predictor.layout.Projection.
+LAYOUT: Layout = compose_layout(_FAMILIES, RECIPE_NODE_TYPES, RECIPE_EDGE_KINDS, RECIPE_FEATURES)
+NODE_TYPES = LAYOUT.node_types
+EDGE_KINDS = LAYOUT.edge_kinds
+NUM_EDGE_TYPES = LAYOUT.num_edge_types  # forward kinds, then the reverse of each
+FEATURE_NAMES: tuple[str, ...] = LAYOUT.feature_names
+NUM_NODE_FEATURES = LAYOUT.num_features
 assert all("stage_pos" in f.graph_features for f in _FAMILIES), "the hint node records its depth in stage_pos"
 
 _LOSS_ID = {x: i for i, x in enumerate(LOGIT_LOSSES)}
@@ -126,6 +124,7 @@ _TRANSFORM_ID = {x: i for i, x in enumerate(HINT_TRANSFORMS)}
 _DISTANCE_ID = {x: i for i, x in enumerate(HINT_DISTANCES)}
 _HINT_DEPTHS = np.array([HINT_DEPTH.get(p, -1.0) for p in HINT_POSITIONS])  # 'off' -> -1
 _TEMPERATURE_LOSS = np.array([x in TEMPERATURE_LOSSES for x in LOGIT_LOSSES])
+_OWN_OBJECTIVE = np.array([x in OWN_OBJECTIVE_TRANSFORMS for x in HINT_TRANSFORMS])  # their distance is 'mse'
 _NO_LOGIT_LOSS = _LOSS_ID["none"]
 _RECIPE_NODES = 1  # logit_kd; a hint node too when the hint is on
 
@@ -139,16 +138,17 @@ def genome_to_graph(genome: Genome) -> Data:
     Returns:
         ``Data(x=(N, NUM_NODE_FEATURES) float32, edge_index=(2, E) int64, edge_type=(E,) int64)``.
     """
+    layout = LAYOUT
     g = genome.canonical()
-    arch: ArchGraph = g.family.graph(g, LAYOUT)
+    arch: ArchGraph = g.family.graph(g, layout)
     rows = list(arch.x)
     edges = list(arch.edges)
 
     def add_node(kind: str, **features: float) -> int:
-        row = np.zeros(NUM_NODE_FEATURES, dtype=np.float32)
-        row[_COL[f"node:{kind}"]] = 1.0
+        row = np.zeros(layout.num_features, dtype=np.float32)
+        row[layout.col(f"node:{kind}")] = 1.0
         for name, value in features.items():
-            row[_COL[name]] = value
+            row[layout.col(name)] = value
         rows.append(row)
         return len(rows) - 1
 
@@ -160,7 +160,7 @@ def genome_to_graph(genome: Genome) -> Data:
         ce_weight=r.ce_weight,
         log2_kd_weight=np.log2(r.kd_weight) / 2,
     )
-    edges.append((kd, arch.output, LAYOUT.edge("logit_kd")))
+    edges.append((kd, arch.output, layout.edge("logit_kd")))
     hint_stage = g.hint_stage()
     if hint_stage is not None:
         hint = add_node(
@@ -170,9 +170,9 @@ def genome_to_graph(genome: Genome) -> Data:
             hint_depth=HINT_DEPTH[r.hint_position],
             stage_pos=hint_stage / max(len(arch.taps) - 1, 1),
         )
-        edges.append((hint, arch.taps[hint_stage], LAYOUT.edge("hint")))
+        edges.append((hint, arch.taps[hint_stage], layout.edge("hint")))
 
-    n_kinds = len(EDGE_KINDS)
+    n_kinds = len(layout.edge_kinds)
     both = [(s, d, k) for s, d, k in edges] + [(d, s, k + n_kinds) for s, d, k in edges]
     both.sort(key=lambda e: (e[1], e[0]))
     edge_array = np.array(both, dtype=np.int64).reshape(-1, 3)
@@ -224,18 +224,20 @@ def _recipe_table(genomes: Sequence[Genome]) -> np.ndarray:
     return np.array(rows, dtype=np.float64).reshape(-1, 8)
 
 
-def _arch_batches(genomes: Sequence[Genome]) -> list[tuple[np.ndarray, ArchGraphBatch]]:
+def _arch_batches(genomes: Sequence[Genome], layout: GraphLayout) -> list[tuple[np.ndarray, ArchGraphBatch]]:
     """``(positions, architecture graphs)`` of the genomes of each family."""
     out = []
     for family, positions in _by_family(genomes).items():
         members = genomes if len(positions) == len(genomes) else [genomes[i] for i in positions]
-        out.append((positions, FAMILIES.get(family).graph_batch(members, LAYOUT)))
+        out.append((positions, FAMILIES.get(family).graph_batch(members, layout)))
     return out
 
 
 def _encode_arrays(genomes: Sequence[Genome]) -> dict[str, np.ndarray]:
-    """Concatenated graph arrays of ``genomes``: x, edge_index, edge_type, node_ptr, edge_ptr."""
-    parts = _arch_batches(genomes)
+    """Concatenated graph arrays of ``genomes`` in today's :data:`LAYOUT`: x, edge_index, edge_type, node_ptr,
+    edge_ptr."""
+    layout = LAYOUT
+    parts = _arch_batches(genomes, layout)
     rc = _recipe_table(genomes)
     n_graphs = len(genomes)
     loss = rc[:, 0].astype(np.int64)
@@ -254,7 +256,7 @@ def _encode_arrays(genomes: Sequence[Genome]) -> dict[str, np.ndarray]:
     kd_node = off + arch_nodes
     hint_node = kd_node + 1
 
-    x = np.zeros((int(node_ptr[-1]), NUM_NODE_FEATURES), dtype=np.float32)
+    x = np.zeros((int(node_ptr[-1]), layout.num_features), dtype=np.float32)
     src, dst, kind, graph_of_edge = [], [], [], []
     h = np.flatnonzero(has_hint)
     h_depth = _HINT_DEPTHS[hint_pos[h]]
@@ -276,20 +278,26 @@ def _encode_arrays(genomes: Sequence[Genome]) -> dict[str, np.ndarray]:
         local = np.flatnonzero(has_hint[pos])
         hint_target[pos[local]] = off[pos[local]] + arch.tap_node[arch.tap_ptr[local] + stage[pos[local]]]
 
-    c = _COL
+    c = layout.columns
+    # the one-hot columns of each gene value (by name: a grown layout need not keep a group contiguous)
+    loss_col = np.array([c[f"logit_loss:{v}"] for v in LOGIT_LOSSES])
+    transform_col = np.array([c[f"hint_transform:{v}"] for v in HINT_TRANSFORMS])
+    distance_col = np.array([c[f"hint_distance:{v}"] for v in HINT_DISTANCES])
     # canonical(): the temperature only matters for KL/DIST, the KD weight only with a logit loss
     temperature = np.where(_TEMPERATURE_LOSS[loss], rc[:, 1], 1.0)
     kd_weight = np.where(loss == _NO_LOGIT_LOSS, 1.0, rc[:, 3])
     x[kd_node, c["node:logit_kd"]] = 1.0
-    x[kd_node, c["logit_loss:" + LOGIT_LOSSES[0]] + loss] = 1.0
+    x[kd_node, loss_col[loss]] = 1.0
     x[kd_node, c["log2_temperature"]] = np.log2(temperature) / 3
     x[kd_node, c["ce_weight"]] = rc[:, 2]
     x[kd_node, c["log2_kd_weight"]] = np.log2(kd_weight) / 2
 
     h_node = hint_node[h]
     x[h_node, c["node:hint"]] = 1.0
-    x[h_node, c["hint_transform:" + HINT_TRANSFORMS[0]] + rc[h, 5].astype(np.int64)] = 1.0
-    x[h_node, c["hint_distance:" + HINT_DISTANCES[0]] + rc[h, 6].astype(np.int64)] = 1.0
+    transform = rc[h, 5].astype(np.int64)
+    distance = np.where(_OWN_OBJECTIVE[transform], _DISTANCE_ID["mse"], rc[h, 6].astype(np.int64))  # canonical()
+    x[h_node, transform_col[transform]] = 1.0
+    x[h_node, distance_col[distance]] = 1.0
     x[h_node, c["log2_hint_weight"]] = np.log2(rc[h, 7]) / 2
     x[h_node, c["hint_depth"]] = h_depth
     x[h_node, c["stage_pos"]] = h_stage / np.maximum(n_taps[h] - 1, 1)
@@ -297,10 +305,10 @@ def _encode_arrays(genomes: Sequence[Genome]) -> dict[str, np.ndarray]:
     # ---- edges: the families', then the recipe's; every one twice (reversed), sorted by (target, source) ----
     src = np.concatenate([*src, kd_node, h_node])
     dst = np.concatenate([*dst, output, hint_target[h]])
-    kind = np.concatenate([*kind, np.full(n_graphs, LAYOUT.edge("logit_kd")), np.full(len(h), LAYOUT.edge("hint"))])
+    kind = np.concatenate([*kind, np.full(n_graphs, layout.edge("logit_kd")), np.full(len(h), layout.edge("hint"))])
     edge_graph = np.concatenate([*graph_of_edge, np.arange(n_graphs), h])
     src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
-    kind = np.concatenate([kind, kind + len(EDGE_KINDS)])
+    kind = np.concatenate([kind, kind + len(layout.edge_kinds)])
     order = np.argsort(dst * int(node_ptr[-1]) + src)  # (target, source) pairs are unique
     edge_index = np.stack([src[order], dst[order]])
     n_edges = 2 * np.bincount(edge_graph, minlength=n_graphs)
@@ -332,7 +340,7 @@ def _to_batch(arrays: dict[str, np.ndarray]) -> Batch:
     return batch
 
 
-def encode_batch(genomes: Sequence[Genome]) -> Batch:
+def encode_batch(genomes: Sequence[Genome], layout: GraphLayout | None = None) -> Batch:
     """The graphs of many genomes as one :class:`~torch_geometric.data.Batch`, built directly in numpy.
 
     Gives the same graphs as :func:`genome_to_graph` (``encode_batch(gs)[i]`` equals
@@ -341,14 +349,30 @@ def encode_batch(genomes: Sequence[Genome]) -> Batch:
 
     Args:
         genomes: valid genomes of any registered space.
+        layout: the layout to give the graphs in (a checkpoint's, :func:`~predictor.layout.checkpoint_layout`);
+            by default today's :data:`LAYOUT`. The graphs are built in today's and projected onto it by name.
 
     Returns:
-        A batch with ``x (N, NUM_NODE_FEATURES)``, ``edge_index (2, E)``, ``edge_type (E,)``, ``batch (N,)``
-        and ``ptr (G + 1,)``.
+        A batch with ``x (N, F)`` (``F`` features of ``layout``), ``edge_index (2, E)``, ``edge_type (E,)``,
+        ``batch (N,)`` and ``ptr (G + 1,)``.
+
+    Raises:
+        UnknownFeatureError: (a ``ValueError``, one line) a genome needs a feature or an edge kind that
+            ``layout`` lacks, e.g. a student of a family the checkpoint was trained without.
     """
     if len(genomes) == 0:
         raise ValueError("encode_batch needs at least one genome")
-    return _to_batch(_encode_arrays(genomes))
+    arrays = _encode_arrays(genomes)
+    project = None if layout is None else projection(LAYOUT, layout)
+    if project is not None:
+        node_ptr = arrays["node_ptr"]
+
+        def where(row: int) -> str:
+            graph = int(np.searchsorted(node_ptr, row, side="right")) - 1
+            return f"needed by a genome of space {genomes[graph].space!r}"
+
+        arrays["x"], arrays["edge_type"] = project(arrays["x"], arrays["edge_index"], arrays["edge_type"], where)
+    return _to_batch(arrays)
 
 
 def select_graphs(batch: Batch, index: torch.Tensor) -> Batch:

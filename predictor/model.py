@@ -22,12 +22,14 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import global_add_pool, global_max_pool, global_mean_pool
 
+from distill.families import GraphLayout
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
+from predictor import graph as graph_module
 from predictor.conv import DirectedAdjacency, DirectedGINEConv, sequential_in_place
-from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, NUM_NODE_FEATURES
+from predictor.graph import NUM_EDGE_TYPES, NUM_NODE_FEATURES
 
 IGNORED_STD = 1e6  # the scale of a task feature that did not vary in training (it contributes ~0)
-_RECIPE_COLUMNS = [FEATURE_NAMES.index("node:logit_kd"), FEATURE_NAMES.index("node:hint")]
+RECIPE_NODE_COLUMNS = ("node:logit_kd", "node:hint")  # what recipe_readout sums, by name
 INPUT_CLIP = 5.0  # standardised task features are clipped to +-INPUT_CLIP (also for checkpoints saved before)
 
 __all__ = ["AccuracyNet", "NetConfig", "TaskEncoder", "adjacency_of"]
@@ -45,6 +47,7 @@ class NetConfig:
     # the readout also takes the sum of the node states: the mean and the max do not see how many blocks
     # (nodes) a student has, the sum does (Xu et al., ICLR 2019); False for the checkpoints made before it
     sum_readout: bool = False
+    # the width of the layout the network reads (today's by default; a checkpoint's own, see predictor.layout)
     node_features: int = NUM_NODE_FEATURES
     num_edge_types: int = NUM_EDGE_TYPES
     class_features: int = len(CLASS_FEATURES)
@@ -63,9 +66,15 @@ def _mlp(*sizes: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def adjacency_of(graph) -> DirectedAdjacency:
-    """The :class:`DirectedAdjacency` of a batch from :func:`predictor.graph.encode_batch` (once per batch)."""
-    return DirectedAdjacency.from_edges(graph.edge_index, graph.edge_type, graph.num_nodes, len(EDGE_KINDS))
+def adjacency_of(graph, num_kinds: int | None = None) -> DirectedAdjacency:
+    """The :class:`DirectedAdjacency` of a batch from :func:`predictor.graph.encode_batch` (once per batch).
+
+    Args:
+        graph: the batch.
+        num_kinds: forward edge kinds of the layout the batch is in; by default today's.
+    """
+    num_kinds = len(graph_module.LAYOUT.edge_kinds) if num_kinds is None else num_kinds
+    return DirectedAdjacency.from_edges(graph.edge_index, graph.edge_type, graph.num_nodes, num_kinds)
 
 
 class TaskEncoder(nn.Module):
@@ -116,12 +125,23 @@ class AccuracyNet(nn.Module):
 
     Args:
         config: the sizes.
+        layout: the graph layout the network reads (its feature columns and edge kinds); by default today's
+            :data:`predictor.graph.LAYOUT`. Its sizes must be ``config``'s.
     """
 
-    def __init__(self, config: NetConfig | None = None) -> None:
+    def __init__(self, config: NetConfig | None = None, layout: GraphLayout | None = None) -> None:
         super().__init__()
         config = NetConfig() if config is None else config
+        layout = graph_module.LAYOUT if layout is None else layout
+        if (layout.num_features, 2 * len(layout.edge_kinds)) != (config.node_features, config.num_edge_types):
+            raise ValueError(
+                f"the layout has {layout.num_features} features and {2 * len(layout.edge_kinds)} edge types, the "
+                f"config {config.node_features} and {config.num_edge_types}"
+            )
         self.config = config
+        self.layout = layout
+        # the recipe nodes' type columns in the network's own layout (a plain attribute: not in the state dict)
+        self.recipe_columns = [layout.col(name) for name in RECIPE_NODE_COLUMNS]
         h = config.hidden
         self.node_lin = nn.Linear(config.node_features, h)
         self.convs = nn.ModuleList(
@@ -190,7 +210,7 @@ class AccuracyNet(nn.Module):
                 h = conv(h, adj).relu_()
         parts = [global_mean_pool(h, batch, num_graphs), global_max_pool(h, batch, num_graphs)]
         if self.config.recipe_readout:  # sum of the logit_kd and (when present) hint node states
-            is_recipe = (x[:, _RECIPE_COLUMNS] > 0.5).any(1, keepdim=True)  # (N, 1)
+            is_recipe = (x[:, self.recipe_columns] > 0.5).any(1, keepdim=True)  # (N, 1)
             parts.append(global_add_pool(h * is_recipe, batch, num_graphs))
         if self.config.sum_readout:
             parts.append(global_add_pool(h, batch, num_graphs))
@@ -241,7 +261,7 @@ class AccuracyNet(nn.Module):
             log2_budget: ``(G,)`` log2 of the training epochs.
             adj: the batch's adjacency, when the caller already built it.
         """
-        adj = adjacency_of(graph) if adj is None else adj
+        adj = adjacency_of(graph, len(self.layout.edge_kinds)) if adj is None else adj
         g = self.embed_graphs(graph.x, adj, graph.batch, graph.num_graphs)
         t = self.embed_tasks(classes, class_batch, glob)
         return self.head_logits(g, t[task_index], log2_budget)

@@ -638,7 +638,9 @@ def test_residual_adaptation_learns_a_systematic_error_from_enough_records(toy, 
     adapted = est.predict(genomes[48:], task, 10)[0]
     before, after = spearmanr(zero[48:], truth[48:]).statistic, spearmanr(adapted, truth[48:]).statistic
     assert (1 - after) < 0.6 * (1 - before), (before, after)  # the gap to a perfect ranking shrinks
-    assert np.abs(adapted - truth[48:]).mean() < 0.5 * np.abs(zero[48:] - truth[48:]).mean()
+    # the error shrinks: by 0.42-0.56x over the toy fit's seeds 0-4 (the fit's initial weights, hence this ratio,
+    # change whenever the graph layout grows by a family or a recipe loss), so 0.6x rather than the median 0.5x
+    assert np.abs(adapted - truth[48:]).mean() < 0.6 * np.abs(zero[48:] - truth[48:]).mean()
 
 
 def test_residual_gp_shrinks_to_the_offset_on_noise_and_is_surer_near_its_records():
