@@ -20,7 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 __all__ = ["Cost", "count_flops", "count_params", "eval_mode", "measure_cost", "measure_latency", "model_device"]
 
@@ -78,9 +80,11 @@ def count_flops(model: nn.Module, in_shape: tuple[int, int, int]) -> int:
 
     FLOPs here are multiply-adds (MACs), as in most NAS papers. They are counted with forward
     hooks on every convolution (``nn.Conv1d/2d/3d``, grouped and depthwise included) and
-    ``nn.Linear``; a module called twice is counted twice. Operations outside those modules
-    (``F.linear``, ``torch.matmul`` in a custom ``forward``, normalisation, activations,
-    pooling) are not counted.
+    ``nn.Linear``; a module called twice is counted twice. The two matmuls inside every call of
+    ``F.scaled_dot_product_attention`` (``Q K^T`` and ``A V``: ``L * S * (E_q + E_v)`` per batch and head) are
+    counted too, through a :class:`~torch.overrides.TorchFunctionMode`, since attention is a large share of
+    a transformer's cost. Other operations outside those modules (``F.linear``, ``torch.matmul`` in a custom
+    ``forward``, normalisation, activations, pooling) are not counted.
 
     The forward pass runs under ``torch.no_grad`` in eval mode (a batch of one would break
     BatchNorm in train mode) on a zero input placed on the model's device; the model's
@@ -112,13 +116,30 @@ def count_flops(model: nn.Module, in_shape: tuple[int, int, int]) -> int:
         elif isinstance(module, nn.Linear):
             handles.append(module.register_forward_hook(linear_hook))
     x = torch.zeros(1, *shape, device=model_device(model), dtype=_model_dtype(model))
+    attention = _AttentionCounter()
     try:
-        with eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad(), attention:
             model(x)
     finally:
         for handle in handles:
             handle.remove()
-    return int(total)
+    return int(total + attention.macs)
+
+
+class _AttentionCounter(TorchFunctionMode):
+    """Counts the multiply-adds of ``F.scaled_dot_product_attention`` calls made inside the mode."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.macs = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention:
+            q, k, v = args[:3]
+            # (..., L, E) @ (..., E, S) then (..., L, S) @ (..., S, Ev)
+            self.macs += q.shape[:-1].numel() * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+        return func(*args, **kwargs)
 
 
 def measure_latency(

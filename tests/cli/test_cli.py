@@ -45,7 +45,7 @@ def test_help_everywhere():
             ],
             "mnist.npz",
         ),
-        (["genome", "--space", "vit"], "unknown search space 'vit'"),
+        (["genome", "--space", "transformer"], "unknown search space 'transformer'"),
         (
             ["collect", "--db", "unused.db", "--import", "x.csv.gz", "--suite", "s.toml"],
             "does one of --status, --export, --import, --suite at a time; got --import and --suite",
@@ -98,10 +98,12 @@ def test_version_and_a_closed_pipe(capsys):
 
 def test_debug_shows_the_traceback():
     proc = subprocess.run(
-        [sys.executable, "-m", "dass", "--debug", "genome", "--space", "vit"], capture_output=True, text=True
+        [sys.executable, "-m", "dass", "--debug", "genome", "--space", "transformer"], capture_output=True, text=True
     )
     assert proc.returncode != 0 and "Traceback" in proc.stderr
-    proc = subprocess.run([sys.executable, "-m", "dass", "genome", "--space", "vit"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dass", "genome", "--space", "transformer"], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
