@@ -34,6 +34,8 @@ HINT_TRANSFORMS: tuple[str, ...] = tuple(losses.HINT_TRANSFORMS.names())
 HINT_DISTANCES: tuple[str, ...] = tuple(losses.HINT_DISTANCES.names())
 # Logit losses whose temperature gene matters; for the others it is canonicalised to 1.
 TEMPERATURE_LOSSES: tuple[str, ...] = losses.temperature_losses()
+# Hint transforms with their own objective: for them the hint distance gene is canonicalised to 'mse'.
+OWN_OBJECTIVE_TRANSFORMS: tuple[str, ...] = losses.own_objective_transforms()
 HINT_POSITIONS = ("off", "early", "mid", "late")
 # Relative depth of each hint position, used to pick a feature tap of the student and of the teacher.
 HINT_DEPTH = {"early": 0.0, "mid": 0.5, "late": 1.0}
@@ -45,6 +47,7 @@ __all__ = [
     "HINT_POSITIONS",
     "HINT_TRANSFORMS",
     "LOGIT_LOSSES",
+    "OWN_OBJECTIVE_TRANSFORMS",
     "SPACES",
     "TEMPERATURE_LOSSES",
     "Genome",
@@ -54,6 +57,7 @@ __all__ = [
     "get_space",
     "hint_index",
     "load_genome",
+    "space_of",
 ]
 
 
@@ -67,13 +71,16 @@ class SearchSpace:
 
     name: str = "default"
     arch: Any = StagedCNNSpace()  # the student family's gene choices; its class names the family
-    logit_losses: tuple[str, ...] = LOGIT_LOSSES
+    # The recipe choices of the first spaces, spelled out: an entry appended to a registry of distill.losses
+    # (e.g. the transformer recipes) enters only the spaces that opt into it (losses.TRANSFORMER_RECIPE),
+    # so the existing spaces sample, mutate and encode exactly as before.
+    logit_losses: tuple[str, ...] = losses.V1_LOGIT_LOSSES
     temperatures: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0)
     ce_weights: tuple[float, ...] = (0.0, 0.5, 1.0)
     kd_weights: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
     hint_positions: tuple[str, ...] = HINT_POSITIONS
-    hint_transforms: tuple[str, ...] = HINT_TRANSFORMS
-    hint_distances: tuple[str, ...] = HINT_DISTANCES
+    hint_transforms: tuple[str, ...] = losses.V1_HINT_TRANSFORMS
+    hint_distances: tuple[str, ...] = losses.V1_HINT_DISTANCES
     hint_weights: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
 
     def __post_init__(self) -> None:
@@ -174,11 +181,21 @@ class SearchSpace:
         return self.sample(rng, distill=True).recipe
 
 
+def space_of(name: str, arch: Any) -> SearchSpace:
+    """The search space ``name`` of the architecture choices ``arch``, with the default recipe choices unless
+    ``arch`` carries ``recipe_space``: a mapping of recipe-choice fields of :class:`SearchSpace` to their
+    choices, e.g. :data:`distill.losses.TRANSFORMER_RECIPE` (a family's spaces opt into new recipes this way)."""
+    overrides = dict(getattr(arch, "recipe_space", None) or {})
+    recipe_fields = {f.name for f in fields(SearchSpace)} - {"name", "arch"}
+    check_keys(f"the recipe_space of space {name!r}", overrides, recipe_fields)
+    return SearchSpace(name=name, arch=arch, **{k: tuple(v) for k, v in overrides.items()})
+
+
 SPACES: Registry[SearchSpace] = Registry("search space")
-# Every family's spaces (its architecture choices with the default recipe choices), in registration order.
+# Every family's spaces (its architecture choices with its recipe choices), in registration order.
 for _family in FAMILIES.names():
     for _name, _arch in FAMILIES.get(_family).spaces.items():
-        SPACES.add(_name, SearchSpace(name=_name, arch=_arch))
+        SPACES.add(_name, space_of(_name, _arch))
 
 
 def get_space(name: str) -> SearchSpace:
@@ -220,6 +237,8 @@ class Recipe:
             r = replace(r, kd_weight=1.0)
         if not r.has_hint:
             r = replace(r, hint_transform="connector", hint_distance="mse", hint_weight=1.0)
+        elif r.hint_transform in OWN_OBJECTIVE_TRANSFORMS:
+            r = replace(r, hint_distance="mse")
         return r
 
 

@@ -7,7 +7,10 @@ registration order), so adding a KD loss is one entry here plus its tests.
 
 - :data:`LOGIT_LOSSES`: ``name -> fn(student_logits, teacher_logits, temperature) -> scalar``.
 - :data:`HINT_TRANSFORMS`: ``name -> cls(student_channels, teacher_channels)``, an ``nn.Module``
-  whose ``forward(fs, ft)`` returns a pair ``(zs, zt)`` of equal shape.
+  whose ``forward(fs, ft)`` returns a pair ``(zs, zt)`` of equal shape. A transform with its own
+  ``objective(zs, zt)`` (attention relations: a KL) is scored by it instead of the recipe's distance; one
+  marked ``reads_qkv`` is given the queries, keys and values of an attention layer of each network
+  (:func:`qkv_maps`) when both are transformers, the feature maps otherwise.
 - :data:`HINT_DISTANCES`: ``name -> fn(a, b) -> scalar`` for ``a``, ``b`` of equal shape.
 
 Teacher tensors are constants: every loss and transform detaches them, so no gradient reaches
@@ -17,8 +20,10 @@ values and finite gradients.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from numbers import Integral
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +39,16 @@ HintDistance = Callable[[Tensor, Tensor], Tensor]
 LOGIT_LOSSES: Registry[LogitLoss] = Registry("logit loss")
 HINT_TRANSFORMS: Registry[type[nn.Module]] = Registry("hint transform")
 HINT_DISTANCES: Registry[HintDistance] = Registry("hint distance")
+
+
+# The choices of the spaces made before the transformer recipes (``default``, ``wide``, ...), spelled out so that
+# an entry appended to a registry does not enter them (their genomes, hashes and vectors are pinned).
+V1_LOGIT_LOSSES: tuple[str, ...] = ("none", "kl", "dist", "mse")
+V1_HINT_TRANSFORMS: tuple[str, ...] = ("connector", "attention", "relation", "channel")
+V1_HINT_DISTANCES: tuple[str, ...] = ("mse", "l1", "cosine", "pearson")
+# The recipe choices a transformer space opts into (as ``recipe_space`` of its architecture choices, read by
+# ``distill.genome.space_of``): the first ones plus self-attention relations.
+TRANSFORMER_RECIPE: dict[str, tuple[str, ...]] = {"hint_transforms": (*V1_HINT_TRANSFORMS, "attn_relation")}
 
 
 def uses_temperature(fn: LogitLoss) -> LogitLoss:
@@ -352,6 +367,127 @@ class ChannelDistribution(HintTransform):
         return F.softmax(f.flatten(2) / self.temperature, dim=2)  # (B, C, H*W)
 
 
+# MiniLMv2 uses 12 to 64 relation heads for 384- to 1024-wide models; our widths are 16 to 256, so 4 keeps a
+# relation head 4 to 64 wide; 4 divides every zoo and student width (8, 12, 16, 24, ...).
+RELATION_HEADS = 4
+
+
+@HINT_TRANSFORMS.register("attn_relation")
+class SelfAttentionRelation(HintTransform):
+    r"""Self-attention relation distillation (MiniLMv2), Wang et al., "MiniLMv2: Multi-Head Self-Attention
+    Relation Distillation for Compressing Pretrained Transformers", Findings of ACL 2021.
+
+    Between two transformers, the inputs are the queries, keys and values of one attention layer of each
+    (:func:`qkv_maps` stacks them as ``(B, 3, C, H, W)``). Each of ``Q``, ``K``, ``V`` (all heads concatenated,
+    ``(T, C)`` per image) is split into ``A`` *relation heads*, independent of either network's own head count,
+    so that students and teachers with different head counts and widths match:
+
+    .. math::
+        R^{a}_{XX} = \mathrm{softmax}\Big(\frac{X_a X_a^\top}{\sqrt{d_a}}\Big) \in \mathbb{R}^{T \times T},
+        \quad X \in \{Q, K, V\}, \quad d_a = C / A, \\
+        \mathcal{L} = \frac{1}{3 A T} \sum_{X} \sum_{a=1}^{A} \sum_{i=1}^{T}
+        \mathrm{KL}\big(R^{a,t}_{XX,i} \,\|\, R^{a,s}_{XX,i}\big),
+
+    averaged over the batch. When either network is a CNN, the inputs are the tapped feature maps ``(B, C, H,
+    W)`` instead (tokens = spatial positions, the map plays ``V``) and only the value relation is taken.
+    Token grids of different sizes are matched first by :func:`match_spatial` (the larger grid is
+    average-pooled to the smaller), so the token counts may differ too.
+
+    ``A = gcd(relation_heads, Cs, Ct)``: :data:`RELATION_HEADS` whenever it divides both widths (every
+    zoo and student width does), fewer for odd widths. The transform has no parameters; the objective is
+    its own (:meth:`objective`, the KL above), so the recipe's hint distance has no effect with it.
+
+    Args:
+        student_channels: channels of the student feature map (checked for maps; q/k/v stacks may have
+            any width).
+        teacher_channels: channels of the teacher feature map.
+        relation_heads: the most relation heads ``A``.
+
+    Shapes:
+        - **input:** fs ``(B, Cs, Hs, Ws)`` and ft ``(B, Ct, Ht, Wt)``, or fs ``(B, 3, Cs, Hs, Ws)`` and ft
+          ``(B, 3, Ct, Ht, Wt)``
+        - **output:** log-relations ``(B, R, A, T, T)`` for both, ``R`` = 1 or 3, ``T = H W`` after matching.
+    """
+
+    # between two transformers, the trainer hands it q/k/v stacks (see distill.trainer.kd_loss_fn)
+    reads_qkv: ClassVar[bool] = True
+
+    def __init__(self, student_channels: int, teacher_channels: int, relation_heads: int | None = None) -> None:
+        super().__init__(student_channels, teacher_channels)
+        self.relation_heads = RELATION_HEADS if relation_heads is None else int(relation_heads)
+        if self.relation_heads < 1:
+            raise ValueError(f"the 'relation_heads' parameter must be a positive int; got {relation_heads!r}")
+
+    def forward(self, fs: Tensor, ft: Tensor) -> tuple[Tensor, Tensor]:
+        if fs.dim() == 4 or ft.dim() == 4:
+            return super().forward(fs, ft)
+        for who, f in (("student", fs), ("teacher", ft)):
+            if f.dim() != 5 or f.shape[1] != 3:
+                raise ValueError(f"the {who} q/k/v must have shape (B, 3, C, H, W); got {tuple(f.shape)}")
+        if fs.shape[0] != ft.shape[0]:
+            raise ValueError(f"student and teacher batch sizes differ: {fs.shape[0]} and {ft.shape[0]}")
+        ms, mt = match_spatial(fs.flatten(1, 2), ft.detach().flatten(1, 2))  # (B, 3 C, H, W) each
+        return self.pair(ms.unflatten(1, (3, -1)), mt.unflatten(1, (3, -1)))
+
+    def pair(self, fs: Tensor, ft: Tensor) -> tuple[Tensor, Tensor]:
+        heads = math.gcd(self.relation_heads, fs.shape[-3], ft.shape[-3])
+        return _log_relations(fs, heads), _log_relations(ft, heads)
+
+    @staticmethod
+    def objective(zs: Tensor, zt: Tensor) -> Tensor:
+        r""":math:`\mathrm{KL}(R_t \| R_s)` of every row of the log-relations, averaged over rows, heads,
+        relations and the batch."""
+        _check_pair(zs, zt)
+        return (zt.exp() * (zt - zs)).sum(-1).mean()
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, relation_heads={self.relation_heads}"
+
+
+def _log_relations(f: Tensor, heads: int) -> Tensor:
+    """Row-wise log-softmax of the scaled dot products of ``heads`` relation heads, over tokens.
+
+    Shapes:
+        ``(B, C, H, W)`` (one relation) or ``(B, R, C, H, W)`` -> ``(B, R, A, T, T)``, ``T = H W``.
+    """
+    if f.dim() == 4:
+        f = f.unsqueeze(1)
+    tokens = f.flatten(3).transpose(2, 3)  # (B, R, T, C)
+    b, r, t, c = tokens.shape
+    per_head = tokens.reshape(b, r, t, heads, c // heads).transpose(2, 3)  # (B, R, A, T, d)
+    scores = per_head @ per_head.transpose(-1, -2) / math.sqrt(c // heads)  # (B, R, A, T, T)
+    return F.log_softmax(scores, dim=-1)
+
+
+def own_objective_transforms() -> tuple[str, ...]:
+    """Names of the hint transforms with their own objective (the recipe's hint distance has no effect)."""
+    return tuple(n for n in HINT_TRANSFORMS.names() if hasattr(HINT_TRANSFORMS.get(n), "objective"))
+
+
+def qkv_transforms() -> tuple[str, ...]:
+    """Names of the hint transforms that read a transformer's queries, keys and values when both nets have them."""
+    return tuple(n for n in HINT_TRANSFORMS.names() if getattr(HINT_TRANSFORMS.get(n), "reads_qkv", False))
+
+
+def qkv_maps(qkv: tuple[Tensor, Tensor, Tensor], maps: list[Tensor]) -> Tensor:
+    """A transformer's queries, keys and values, each ``(B, N, C)``, stacked as token maps ``(B, 3, C, H, W)``.
+
+    The token grid is that of the first feature map with ``N`` positions (a stage's output tokens reshaped, as
+    the model contract has them), else the square ``sqrt(N) x sqrt(N)`` grid.
+    """
+    q, k, v = qkv
+    b, n, c = q.shape
+    if k.shape != q.shape or v.shape != q.shape:
+        raise ValueError(f"q, k and v must have equal shapes (B, N, C); got {[tuple(t.shape) for t in qkv]}")
+    grid = next((tuple(m.shape[-2:]) for m in maps if m.shape[-2] * m.shape[-1] == n), None)
+    if grid is None:
+        side = math.isqrt(n)
+        if side * side != n:
+            raise ValueError(f"{n} tokens form no square grid and no feature map has {n} positions")
+        grid = (side, side)
+    return torch.stack((q, k, v), 1).transpose(2, 3).reshape(b, 3, c, *grid)  # (B, 3, C, H, W)
+
+
 # ---------------------------------------------------------------------------------------------
 # Hint distances: fn(a, b) -> scalar, a and b of equal shape (B, ...)
 # ---------------------------------------------------------------------------------------------
@@ -419,7 +555,8 @@ class HintLoss(nn.Module):
         self.transform_name = transform
         self.distance_name = distance
         self.transform = HINT_TRANSFORMS.get(transform)(student_channels, teacher_channels)
-        self.distance = HINT_DISTANCES.get(distance)
+        # a transform with its own objective (attention relations: a KL) ignores the recipe's distance
+        self.distance = getattr(self.transform, "objective", None) or HINT_DISTANCES.get(distance)
 
     def forward(self, fs: Tensor, ft: Tensor) -> Tensor:
         zs, zt = self.transform(fs, ft)

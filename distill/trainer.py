@@ -15,7 +15,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from distill.devices import check_device, check_precision
-from distill.genome import Genome
-from distill.losses import LOGIT_LOSSES, HintLoss
+from distill.genome import Genome, hint_index
+from distill.losses import LOGIT_LOSSES, HintLoss, qkv_maps, qkv_transforms
 from distill.nets import build_student
 from distill.tasks import Task
 
@@ -80,13 +80,17 @@ class TeacherOutputs:
     """A teacher's outputs on a task, computed once and shared by every student.
 
     ``features`` maps a hint position (``early``/``mid``/``late``) to the teacher's stage output
-    on the training set, ``(N, C, h, w)`` in float16 to halve memory.
+    on the training set, ``(N, C, h, w)`` in float16 to halve memory. ``qkv`` does the same for the queries,
+    keys and values of a transformer teacher's attention layer at that relative depth (one with
+    ``forward_qkv``), stacked as token maps ``(N, 3, C, h, w)`` (:func:`distill.losses.qkv_maps`); empty for
+    any other teacher.
     """
 
     logits_train: torch.Tensor  # (N, K)
     features: dict[str, torch.Tensor]
     val_acc: float
     test_acc: float
+    qkv: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -125,7 +129,9 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return int(correct) / max(1, len(x))
 
 
-# loss_fn(logits, stage features, batch indices, labels) -> scalar loss
+# loss_fn(logits, stage features, batch indices, labels) -> scalar loss. A loss that needs more of the student
+# than its stage features carries ``student_forward(model, x) -> (logits, features)``, which the training step
+# calls instead of ``model.forward_features`` (see kd_loss_fn: the attention relations of a transformer).
 LossFn = Callable[[torch.Tensor, list[torch.Tensor], torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -154,6 +160,7 @@ class TrainingRun:
         check_every_step: bool | None = None,
     ) -> None:
         self.model, self.task, self.loss_fn, self.config = model, task, loss_fn, config
+        self._forward = getattr(loss_fn, "student_forward", None) or _forward_features
         self.extra_modules, self.on_epoch = extra_modules, on_epoch
         self.result: TrainResult | None = None  # set once the run has ended, whatever the way
         self.curve: list[float] = []  # validation accuracy after each epoch
@@ -209,7 +216,7 @@ class TrainingRun:
             idx = self._order[self._next : self._next + self.config.batch_size]
             self._next += self.config.batch_size
             with self._autocast():
-                logits, feats = self.model.forward_features(self._x[idx])
+                logits, feats = self._forward(self.model, self._x[idx])
                 loss = self.loss_fn(logits, feats, idx, self._y[idx])
             if self._per_step:
                 if not torch.isfinite(loss):
@@ -324,6 +331,10 @@ def fit(
     return run.result
 
 
+def _forward_features(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    return model.forward_features(x)
+
+
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())[:500]
 
@@ -339,23 +350,48 @@ def _warmup_cosine(opt: torch.optim.Optimizer, total: int, warmup_frac: float) -
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-def kd_loss_fn(genome: Genome, teacher: TeacherOutputs | None, student_channels: list[int]) -> tuple[LossFn, tuple]:
-    """The loss of ``genome``'s recipe and the extra trainable modules it needs (hint connectors)."""
+def kd_loss_fn(
+    genome: Genome, teacher: TeacherOutputs | None, student: nn.Module | Sequence[int]
+) -> tuple[LossFn, tuple]:
+    """The loss of ``genome``'s recipe and the extra trainable modules it needs (hint connectors).
+
+    Args:
+        genome: the student and its recipe.
+        teacher: the teacher's cached outputs; ``None`` for a recipe that does not distil.
+        student: the student network (or, for a hint on stage features only, its stage channels). A hint
+            transform that reads attention (``attn_relation``) between a student with ``forward_qkv`` and a
+            teacher whose outputs hold q/k/v takes the q/k/v of the layer at the hint's relative depth of each:
+            the loss then carries ``student_forward``, one ``forward_qkv`` per step instead of
+            ``forward_features``. Otherwise it reads the tapped feature maps, as every other hint does.
+    """
     r = genome.recipe
     if r.distills and teacher is None:
         raise ValueError("the recipe distils but no teacher outputs were given")
+    student_channels = list(student.stage_channels if isinstance(student, nn.Module) else student)
     logit_loss = LOGIT_LOSSES.get(r.logit_loss)
     hint: HintLoss | None = None
     t_feat: torch.Tensor | None = None
-    if r.has_hint:
-        if r.hint_position not in teacher.features:
-            raise ValueError(
-                f"the teacher exposes no feature maps for the hint position {r.hint_position!r}; "
-                f"available: {sorted(teacher.features) or 'none'}"
-            )
-        t_feat = teacher.features[r.hint_position]
-        hint = HintLoss(r.hint_transform, r.hint_distance, student_channels[genome.hint_stage()], t_feat.shape[1])
     hint_stage = genome.hint_stage()
+    student_forward = None
+    if r.has_hint:
+        layer = _relation_layer(genome, teacher, student)
+        if layer is not None:  # two transformers: the relations of their attention layers
+            t_feat = teacher.qkv[r.hint_position]
+            hint = HintLoss(r.hint_transform, r.hint_distance, t_feat.shape[2], t_feat.shape[2])
+            hint_stage = -1  # student_forward appends the q/k/v stack to the stage features
+
+            def student_forward(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+                logits, maps, qkv = model.forward_qkv(x, layer)
+                return logits, [*maps, qkv_maps(qkv, maps)]
+
+        else:
+            if r.hint_position not in teacher.features:
+                raise ValueError(
+                    f"the teacher exposes no feature maps for the hint position {r.hint_position!r}; "
+                    f"available: {sorted(teacher.features) or 'none'}"
+                )
+            t_feat = teacher.features[r.hint_position]
+            hint = HintLoss(r.hint_transform, r.hint_distance, student_channels[hint_stage], t_feat.shape[1])
     t_logits = teacher.logits_train if teacher is not None else None
     moved: dict[str, torch.Tensor] = {}
 
@@ -375,7 +411,36 @@ def kd_loss_fn(genome: Genome, teacher: TeacherOutputs | None, student_channels:
             loss = loss + r.hint_weight * hint(feats[hint_stage], tf)
         return loss
 
+    if student_forward is not None:
+        loss_fn.student_forward = student_forward  # type: ignore[attr-defined]
     return loss_fn, ((hint,) if hint is not None else ())
+
+
+def _relation_layer(genome: Genome, teacher: TeacherOutputs, student: nn.Module | Sequence[int]) -> int | None:
+    """The student's attention layer whose q/k/v the hint reads, or ``None`` when it reads feature maps: the
+    transform reads attention, the student has ``forward_qkv`` and the teacher's outputs hold its q/k/v."""
+    r = genome.recipe
+    if r.hint_transform not in qkv_transforms() or r.hint_position not in teacher.qkv:
+        return None
+    if not hasattr(student, "forward_qkv"):
+        return None
+    return hint_index(r.hint_position, int(student.num_attention_layers))
+
+
+def prepare_student(
+    genome: Genome, task: Task, teacher: TeacherOutputs | None, seed: int
+) -> tuple[nn.Module, LossFn, tuple[nn.Module, ...]]:
+    """The student of ``genome``, its recipe's loss and that loss's trainable modules, initialised from ``seed``.
+
+    The one place a training is set up, for :func:`distil` and for :mod:`distill.multi_train`'s candidates:
+    the student's and the hint connector's initial weights are a function of ``seed`` alone (the global RNG is
+    left as it was).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        student = build_student(genome, task.in_shape, task.num_classes)
+        loss_fn, extra = kd_loss_fn(genome, teacher, student)
+    return student, loss_fn, extra
 
 
 def distil(
@@ -394,9 +459,6 @@ def distil(
     """
     genome.validate()
     check_precision(precision, str(resolve_device(config.device)))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # the student's and the hint connector's initial weights
-        student = build_student(genome, task.in_shape, task.num_classes)
-        loss_fn, extra = kd_loss_fn(genome, teacher, student.stage_channels)
+    student, loss_fn, extra = prepare_student(genome, task, teacher, seed)
     result = fit(student, task, loss_fn, config, seed, extra, precision=precision)
     return result, student.cpu()

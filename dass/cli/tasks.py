@@ -11,7 +11,6 @@ from dass.cli.common import Command, seed
 from distill.cost import count_flops, count_params
 from distill.genome import SPACES, get_space
 from distill.io import write_atomic
-from distill.nets import build_net
 from distill.tasks import DOMAIN_TRANSFORMS, TASK_SOURCES, load_task
 from distill.teachers import TEACHER_FAMILIES
 
@@ -47,8 +46,8 @@ def run_teachers(args: argparse.Namespace) -> int:
     print(f"{'name':<14}{'params':>10}{'MFLOPs':>9}  description   (params/FLOPs for 28x28 inputs, 10 classes)")
     for fam in TEACHER_FAMILIES:
         family = TEACHER_FAMILIES.get(fam)
-        for size, (stem, stages) in family.sizes.items():
-            net = build_net(stem, stages, shape, 10)
+        for size in family.sizes:
+            net = family.net(size, shape, 10)
             mflops = count_flops(net, shape) / 1e6
             print(f"{fam + '-' + size:<14}{count_params(net):>10,}{mflops:>9.2f}  {family.description}")
     print("\nor your own: a TorchScript file, or module:callable with --teacher-weights FILE")
