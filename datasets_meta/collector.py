@@ -6,6 +6,12 @@ or a Ray cluster (``--ray-address``); every job is :func:`distill.job.run_job`. 
 driver claims jobs, hands them out, heartbeats them while they run and records each result or
 failure in one transaction. Killing it at any moment loses at most the runs in flight: finished
 jobs are never trained again, and a restart (``dass collect`` on the same ``--db``) goes on.
+
+On a GPU a worker trains a *group* of jobs at once (``group`` > 1, :func:`distill.executors.train_group`):
+the driver hands out jobs of one task, teacher, budget and precision together, the worker trains them in one
+loop (:func:`distill.group_job.run_jobs`), and the driver records each job's result on its own, exactly the
+record the job would have had alone. A group killed mid-way is retrained on resume; its members that were
+recorded are not. With ``group`` 1 (the CPU's default) every job is :func:`distill.job.run_job`, as always.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ import numpy as np
 from datasets_meta.store import RecordStore
 from datasets_meta.suite import Suite, stable_seed
 from distill import job as train
-from distill.executors import Executor
+from distill.executors import Executor, check_group, train_group
 from distill.genome import get_space
+from distill.group_job import run_jobs
 from distill.io import code_commit, write_json
 from distill.progress import Progress as ProgressDisplay
 from distill.records import DONE_OUTCOMES, Job, Result
@@ -40,12 +47,13 @@ __all__ = [
     "expand",
     "expand_cached",
     "progress_bar",
+    "run_group",
     "run_job",
 ]
 
 
 # ----------------------------------------------------------------------------- jobs of a suite
-def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
+def expand(suite: Suite, data_dir: str | None = None, group: int = 1) -> list[Job]:
     """Every job of ``suite``: per (task, teacher), architectures spread across the size range,
     each with ``recipes_per_student`` distilling recipes and a no-distillation control, each
     trained with seeds ``0 .. label_seeds-1`` (the label is their mean).
@@ -57,6 +65,9 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
     students of a pair, spread across the size range, not over the few recipes of one architecture.
     A group marked ``replicate`` gets the further seeds for every student; a group with ``seeds = n``
     gets at least seeds ``0 .. n-1`` for every student.
+
+    ``group``: how many jobs a worker trains together (a GPU collection); above 1 the jobs come in an order
+    that gives full groups (:func:`_grouped_order`). The jobs themselves are the same.
     """
     space = get_space(suite.space)
     zoo_config = teacher_config(suite.teacher_epochs)
@@ -109,7 +120,8 @@ def expand(suite: Suite, data_dir: str | None = None) -> list[Job]:
                             },
                         )
                     )
-    return [jobs[i] for i in _collection_order(jobs, k)]
+    order = _collection_order(jobs, k) if group <= 1 else _grouped_order(jobs, k, group)
+    return [jobs[i] for i in order]
 
 
 def _replicate_pairs(suite: Suite) -> set[tuple[str, str]]:
@@ -154,18 +166,45 @@ def _collection_order(jobs: list[Job], label_seeds: int) -> list[int]:
     return [i for *_, i in sorted(keys)]
 
 
-def expand_cached(suite: Suite, data_dir: str | None = None, cache: str | None = None) -> list[Job]:
+def _grouped_order(jobs: list[Job], label_seeds: int, group: int) -> list[int]:
+    """The order of a collection whose workers train ``group`` jobs together (indices into ``jobs``).
+
+    A group is jobs of one (task, teacher) pair, so the pairs take turns in blocks: each block is a student's
+    label seeds (seeds ``0 .. label_seeds-1``) for ``group // label_seeds`` students of one pair (at least
+    one), every pair's first block before any pair's second. Then the further seeds (replicates, groups with
+    ``seeds``), one seed at a time as in :func:`_collection_order`, in blocks of ``group`` students of a pair.
+    An interrupted collection thus holds complete labels of fewer students, rather than first seeds of all.
+    """
+    per_block = max(1, group // label_seeds)
+    rank: dict[tuple, int] = {}
+    first: dict[tuple, int] = {}
+    keys = []
+    for i, job in enumerate(jobs):
+        pair = (job.task_id, job.teacher_id)
+        first.setdefault(pair, i)
+        if job.seed == 0:  # a student's seed 0 comes first among its jobs (see expand)
+            rank[pair] = rank.get(pair, -1) + 1
+        r = rank[pair]
+        if job.seed < label_seeds:
+            keys.append((0, 0, r // per_block, first[pair], r % per_block, job.seed, i))
+        else:
+            keys.append((1, job.seed, r // group, first[pair], r % group, 0, i))
+    return [i for *_, i in sorted(keys)]
+
+
+def expand_cached(suite: Suite, data_dir: str | None = None, cache: str | None = None, group: int = 1) -> list[Job]:
     """:func:`expand`, remembered on disk: a restarted collector is back at work in seconds."""
-    key = json.dumps(
-        {"suite": dataclasses.asdict(suite), "data_dir": data_dir, "commit": code_commit()}, sort_keys=True
-    )
+    what = {"suite": dataclasses.asdict(suite), "data_dir": data_dir, "commit": code_commit()}
+    if group > 1:  # another order of the same jobs; the one-at-a-time order keeps its cache file
+        what["group"] = group
+    key = json.dumps(what, sort_keys=True)
     path = cache_dir(cache) / "suites" / f"{suite.name}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
     if path.exists():
         try:
             return [Job(**d) for d in json.loads(path.read_text())]
         except (ValueError, TypeError) as e:
             log.warning("re-expanding the suite: %s is unreadable (%s)", path, e)
-    jobs = expand(suite, data_dir)
+    jobs = expand(suite, data_dir, group)
     write_json(path, [dataclasses.asdict(j) for j in jobs])
     return jobs
 
@@ -187,6 +226,58 @@ def run_job(job: dict[str, Any], data_dir: str | None = None, device: str = "cpu
     return dict(vars(train.run_job(typed, data_dir, device, code_commit=commit)))
 
 
+def run_group(jobs: list[dict[str, Any]], data_dir: str | None = None, device: str = "cpu") -> list[dict[str, Any]]:
+    """Train a group of jobs together (each the store's job as a dict, plus its ``code_commit``); each one's
+    :class:`Result` as a dict, in order, the same as :func:`run_job` gives it. Never raises.
+
+    The job function of :func:`collect` when its workers train groups (``group`` > 1); the training is
+    :func:`distill.group_job.run_jobs`.
+    """
+    out: list[dict[str, Any] | None] = [None] * len(jobs)
+    commit = jobs[0].get("code_commit") if jobs else None  # the driver's: the same for every job
+    typed, where = [], []
+    for i, job in enumerate(jobs):
+        fields = dict(job)
+        fields.pop("code_commit", None)
+        try:
+            typed.append(Job(**fields))
+            where.append(i)
+        except (TypeError, ValueError) as e:  # the worker boundary: a malformed job fails with its reason
+            out[i] = {"status": "error", "reason": train.error_reason(e)}
+    for i, result in zip(where, run_jobs(typed, data_dir, device, code_commit=commit)):
+        out[i] = dict(vars(result))
+    return out  # type: ignore[return-value] -- every entry is set
+
+
+def group_of(job: Job) -> tuple:
+    """What jobs trained together must share: the task, the teacher (and how it was made), the budget and the
+    precision (see :func:`distill.group_job.run_jobs`)."""
+    tags = job.tags
+    return (
+        job.task_spec,
+        job.teacher,
+        job.teacher_id,
+        tags.get("teacher_epochs"),
+        tags.get("teacher_weights"),
+        job.budget,
+        tags.get("precision"),
+    )
+
+
+def in_groups(jobs: list[Job], group: int) -> list[list[Job]]:
+    """``jobs`` cut into groups of at most ``group`` jobs that can train together, in the order of their first
+    job (with ``group`` 1: each job alone, in order)."""
+    by_key: dict[tuple, list[list[Job]]] = {}
+    out: list[list[Job]] = []
+    for job in jobs:
+        chunks = by_key.setdefault(group_of(job), [])
+        if not chunks or len(chunks[-1]) >= group:
+            chunks.append([])
+            out.append(chunks[-1])
+        chunks[-1].append(job)
+    return out
+
+
 @dataclass
 class Progress:
     done: int = 0
@@ -201,46 +292,58 @@ def collect(
     heartbeat_s: float = 30.0,
     max_jobs: int | None = None,
     on_result: Callable[[Job, dict[str, Any]], None] | None = None,
+    group: int | None = None,
 ) -> Progress:
     """Claim pending jobs, run them on ``executor``, record each outcome; returns when none are left.
 
     The executor is the caller's: it stays open, so that one set of workers serves many calls (a search calls
     this once per rung); the caller closes it (``with make_executor(...) as executor:``). Ctrl-C stops
     cleanly: the jobs in flight go back to pending, finished ones stay; closing the executor stops their runs.
-    Every job runs :func:`run_job` on a worker.
+    With ``group`` 1 every job runs :func:`run_job` on a worker; with more, a worker runs up to ``group`` jobs
+    of one task, teacher and budget together (:func:`run_group`), and each is recorded as it would have been
+    alone. ``None``: :func:`distill.executors.train_group` of the executor's device (1 on the CPU).
     """
+    group = train_group(executor.device) if group is None else check_group(group)
     progress = Progress()
     commit = code_commit()
-    in_flight: dict[Any, Job] = {}
+    in_flight: dict[Any, list[Job]] = {}
     last_beat = time.monotonic()
     submitted = 0
     # We hold the store's writer lock, so jobs still marked as ours were orphaned by a killed run.
     store.release(worker_name)
     try:
         while True:
-            room = executor.workers - len(in_flight)
+            room = (executor.workers - len(in_flight)) * group  # jobs: a worker runs a group at a time
             if max_jobs is not None:
                 room = min(room, max_jobs - submitted)
             if room > 0:
-                for job in store.claim(worker_name, n=room):
-                    in_flight[executor.submit(run_job, {**job.__dict__, "code_commit": commit})] = job
-                    submitted += 1
+                for jobs in in_groups(store.claim(worker_name, n=room), group):
+                    payloads = [{**job.__dict__, "code_commit": commit} for job in jobs]
+                    if group == 1:  # one job at a time: the path every CPU record was made by
+                        in_flight[executor.submit(run_job, payloads[0])] = jobs
+                    else:
+                        in_flight[executor.submit(run_group, payloads)] = jobs
+                    submitted += len(jobs)
             if not in_flight:
                 break
             done, _ = executor.wait(set(in_flight), timeout=heartbeat_s)
             for fut in done:
-                job = in_flight.pop(fut)
+                jobs = in_flight.pop(fut)
                 outcome = executor.result(fut)
-                if outcome.get("status") in DONE_OUTCOMES:
-                    store.finish(job.key, Result(**outcome), worker=worker_name)
-                    progress.done += 1
-                else:
-                    store.fail(job.key, outcome.get("reason") or "unknown error", worker=worker_name)
-                    progress.failed += 1
+                # a group's outcomes, one per job; a worker that died fails every job it held with its reason
+                outcomes = outcome if isinstance(outcome, list) else [outcome] * len(jobs)
+                for job, one in zip(jobs, outcomes):  # every job of the group recorded before anyone is told
+                    if one.get("status") in DONE_OUTCOMES:
+                        store.finish(job.key, Result(**one), worker=worker_name)
+                        progress.done += 1
+                    else:
+                        store.fail(job.key, one.get("reason") or "unknown error", worker=worker_name)
+                        progress.failed += 1
                 if on_result:
-                    on_result(job, outcome)
+                    for job, one in zip(jobs, outcomes):
+                        on_result(job, one)
             if time.monotonic() - last_beat > heartbeat_s / 2:
-                store.heartbeat(worker_name, [j.key for j in in_flight.values()])
+                store.heartbeat(worker_name, [j.key for jobs in in_flight.values() for j in jobs])
                 last_beat = time.monotonic()
     finally:
         store.release(worker_name)

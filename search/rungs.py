@@ -14,7 +14,8 @@ recorded in the store and ranked last.
 
 Every training goes through :func:`datasets_meta.collector.collect` into the run's own record store, so
 trainings are idempotent (a genome asked for again at the same budget is read back) and a killed run
-loses only the trainings in flight.
+loses only the trainings in flight. On a GPU a rung's candidates train together, a group of them per worker
+(``--group``, :func:`distill.executors.train_group`), each with the result it would have had alone.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ class Trainer:
             ``seed``, ``suite`` and ``tags``.
         full_budget: epochs of a full training.
         on_result: called with ``(job, outcome dict)`` after every finished training.
+        group: how many candidates a worker trains together; ``None``: ``$DASS_GROUP``, else 8 on CUDA and 1
+            (one at a time) on the CPU. The results do not depend on it.
     """
 
     def __init__(
@@ -92,12 +95,14 @@ class Trainer:
         job_fields: dict[str, Any],
         full_budget: int,
         on_result: Callable[[Job, dict[str, Any]], None] | None = None,
+        group: int | None = None,
     ) -> None:
         self.store = store
         self.executor = executor
         self.job_fields = dict(job_fields)
         self.full_budget = int(full_budget)
         self.on_result = on_result
+        self.group = group
         self.ledger: list[JobKey] = []
         self._in_ledger: set[JobKey] = set()
 
@@ -141,7 +146,7 @@ class Trainer:
         for job in jobs:
             self._add(job.key)
         if any(self.store.get(job.key)["state"] in ("pending", "running") for job in jobs):
-            collect(self.store, self.executor, worker_name=WORKER_NAME, on_result=self.on_result)
+            collect(self.store, self.executor, worker_name=WORKER_NAME, on_result=self.on_result, group=self.group)
         return [self.measurement(g, job.key) for g, job in zip(genomes, jobs)]
 
     def measurement(self, genome: Genome, key: JobKey) -> Measurement:

@@ -12,7 +12,7 @@ from datasets_meta.collector import collect, expand_cached, progress_bar
 from datasets_meta.store import DONE_OUTCOMES, SQLiteStore
 from datasets_meta.suite import Suite
 from distill.devices import PRECISIONS, check_precision, parse_devices
-from distill.executors import PoolExecutor, RayExecutor
+from distill.executors import GPU_GROUP, GROUP_ENV, PoolExecutor, RayExecutor, train_group
 from distill.records import Job, job_precision, with_precision
 
 
@@ -32,6 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=PRECISIONS,
         default="fp32",
         help="fp32 (default), or bf16 autocast on CUDA; a store holds records of one precision",
+    )
+    p.add_argument(
+        "--group",
+        type=positive_int,
+        metavar="N",
+        help=f"jobs a worker trains together in one loop (default: ${GROUP_ENV}, else {GPU_GROUP} on CUDA, 1 on the "
+        "CPU); the records do not depend on it",
     )
     p.add_argument("--max-jobs", type=positive_int, help="stop after this many jobs")
     p.add_argument("--status", action="store_true", help="print done / running / failed / pending, rate and ETA")
@@ -66,9 +73,11 @@ def run(args: argparse.Namespace) -> int:
 
     devices = parse_devices(args.devices)
     check_precision(args.precision, devices[0])
+    group = args.group if args.group is not None else train_group(devices[0])
     suite = Suite.load(args.suite)
     data_dir = args.data_dir or suite.data_dir or None
-    jobs = [with_precision(job, args.precision) for job in expand_cached(suite, data_dir)]
+    # a store keeps the order its jobs were first added in: one made with groups of 1 stays so
+    jobs = [with_precision(job, args.precision) for job in expand_cached(suite, data_dir, group=group)]
     with SQLiteStore(args.db) as store:
         check_store_precision(store, jobs, args.db)
         new = store.add_jobs(jobs)
@@ -100,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             with bar, executor:  # stops the workers when the collection ends, also on Ctrl-C
-                progress = collect(store, executor, max_jobs=args.max_jobs, on_result=on_result)
+                given = {"group": args.group} if args.group is not None else {}  # else the executor's device decides
+                progress = collect(store, executor, max_jobs=args.max_jobs, on_result=on_result, **given)
         except KeyboardInterrupt:
             print(resume_hint(args, store, this_run), file=sys.stderr, flush=True)
             return 130
@@ -119,6 +129,7 @@ def resume_hint(args: argparse.Namespace, store: SQLiteStore, this_run: dict[str
         ("--data-dir", args.data_dir, None),
         ("--devices", args.devices, None),
         ("--precision", args.precision, "fp32"),
+        ("--group", args.group, None),
         ("--max-jobs", args.max_jobs, None),
     ):
         if value != default:

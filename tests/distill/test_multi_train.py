@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from distill.genome import Recipe, get_space
+from distill.genome import Genome, Recipe, StageGene, get_space
 from distill.job import torch_threads
-from distill.multi_train import Candidate, distil_many, on_device, train_many
+from distill.multi_train import Candidate, distil_many, distil_together, on_device, train_many
 from distill.tasks import load_task
 from distill.teachers import get_teacher, teacher_outputs
 from distill.trainer import TeacherOutputs, TrainingRun, distil, fit
@@ -132,3 +132,56 @@ def test_distil_many_refuses_bf16_on_the_cpu_before_training(setting):
     task, teacher = setting
     with pytest.raises(ValueError, match="bf16"):
         distil_many(_candidates()[:1], task, teacher, CONFIG, precision="bf16")
+
+
+def _raise_from_call(n: int, loss_fn):
+    """``loss_fn`` whose ``n``-th call (from 1) raises an exception the trainer does not turn into a result."""
+    calls = [0]
+
+    def bad(logits, feats, idx, y):
+        calls[0] += 1
+        if calls[0] >= n:
+            raise TypeError("a bug in this candidate's loss")
+        return loss_fn(logits, feats, idx, y)
+
+    return bad
+
+
+def test_a_run_that_raises_ends_alone_with_its_exception_and_the_others_are_unchanged(setting):
+    """A step that raises (a bug, not a failed training: fit lets it through) is that run's outcome only."""
+    task, teacher = setting
+    g_kl = pins._genome(Recipe("kl", 4.0, 0.5, 1.0))
+
+    def setups():
+        out = []
+        for seed, raise_at in ((0, None), (1, 7), (2, None)):
+            student, loss_fn, extra = pins._setup(g_kl, task, teacher, seed)
+            out.append((student, _raise_from_call(raise_at, loss_fn) if raise_at else loss_fn, extra, seed))
+        return out
+
+    with torch_threads(1):
+        alone = [_summary(fit(s, task, f, CONFIG, seed, e), s) for s, f, e, seed in setups() if f.__name__ != "bad"]
+        runs, students = [], []
+        for student, loss_fn, extra, seed in setups():
+            runs.append(TrainingRun(student, task, loss_fn, CONFIG, seed, extra))
+            students.append(student)
+        outcomes = train_many(runs)
+    assert isinstance(outcomes[1], TypeError) and "a bug" in str(outcomes[1])
+    assert [_summary(outcomes[i], students[i]) for i in (0, 2)] == alone
+
+
+def test_distil_together_gives_a_candidate_that_cannot_start_its_exception_and_trains_the_others(setting):
+    """An invalid genome in a group: distil raises for it alone; distil_together gives that exception in its
+    place and trains the others as distil would; distil_many raises it, as distil would."""
+    task, teacher = setting
+    invalid = Genome(8, (StageGene("basic", 1, 8),), Recipe.plain())  # one stage: too few
+    candidates = [_candidates()[1], Candidate(invalid, seed=0), _candidates()[3]]
+    with torch_threads(1):
+        with pytest.raises(ValueError) as alone_error:
+            distil(invalid, task, teacher, CONFIG, seed=0)
+        outcomes = distil_together(candidates, task, teacher, CONFIG)
+        alone = _alone([candidates[0], candidates[2]], task, teacher)
+    assert isinstance(outcomes[1], ValueError) and str(outcomes[1]) == str(alone_error.value)
+    assert [_summary(*outcomes[i]) for i in (0, 2)] == alone
+    with pytest.raises(ValueError, match="number of stages"):
+        distil_many(candidates, task, teacher, CONFIG)
