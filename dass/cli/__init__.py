@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("predictor", "predict the distilled accuracy of students without training them"),
     "evaluate": ("predictor", "score the predictor and the baselines on the held-out tasks"),
     "search": ("search", "search a student and a distillation recipe for a teacher and a task"),
+    "supernet": ("supernet", "train weight-sharing supernets, or score sub-networks with inherited weights"),
 }
 
 
