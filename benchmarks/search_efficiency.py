@@ -1,8 +1,9 @@
 """Search efficiency: best distilled accuracy under a parameter budget against the trainings spent.
 
-Every strategy (``ours``, ``random``, ``diswot``, ``uniads``, ``autokd``) searches every task with every seed
-under the same parameter budget and the same training budget, counted in full-budget-equivalent trainings
-(``sum(epochs) / full budget``). After every batch of trainings a run records its best student so far (chosen
+Every strategy (``ours``, ``random``, ``diswot``, ``uniads``, ``autokd``, ``autodistil``) searches every task with
+every seed under the same parameter budget and the same training budget, counted in full-budget-equivalent trainings
+(``sum(epochs) / full budget``; ``autodistil``'s supernet trainings are charged in the same unit, from their
+``cost.json``, before its first student). After every batch of trainings a run records its best student so far (chosen
 by validation accuracy, among full-budget trainings under the budget); the table reports that student's
 *test* accuracy after a quarter, half and all of the training budget, mean ± std over seeds, and the plot
 shows the whole curves. The tasks are unseen by the predictor of meta-dataset v1: digits (an unseen dataset)

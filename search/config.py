@@ -35,6 +35,9 @@ CONFIG_FILE = "config.json"
 # benchmark's 10-class noisy MNIST task 100 instead of 32 raised the best student after 20 trainings from
 # 0.583 to 0.616 (benchmarks/RESULTS.md, "Population").
 OURS_POPULATION, POPULATION = 100, 32
+# autodistil's population is the sub-networks it scores with inherited weights per sub-space: AutoDistil's grid
+# of 4 x 4 x 4 x 4 = 256 (a forward pass of the validation set each, no training).
+AUTODISTIL_POPULATION = 256
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -74,8 +77,8 @@ class SearchConfig:
     population: int | None = setting(
         None,
         type=positive_int,
-        default_text=f"{OURS_POPULATION} for ours, {POPULATION} otherwise",
-        help="NSGA-II population ({default})",
+        default_text=f"{OURS_POPULATION} for ours, {AUTODISTIL_POPULATION} for autodistil, {POPULATION} otherwise",
+        help="NSGA-II population; for autodistil, sub-networks scored per supernet ({default})",
     )
     # Successive-halving budgets in epochs; the last one is the full budget every reported student gets.
     # 1/3/6 spans the steep start of the learning curves of these small students.
@@ -110,6 +113,16 @@ class SearchConfig:
     # Where the trainings run; the result does not depend on it, so a resumed run may change it.
     executor: str = setting("local", choices=EXECUTORS, help="{choices} (default: {default})")
     workers: int = setting(1, type=positive_int, help="local worker processes (1: train in this process)")
+    # A GPU trains several candidates in one interleaved loop (distill.executors.train_group); None: $DASS_GROUP,
+    # else 8 on CUDA and 1 on the CPU (one at a time, the path every CPU record was made by). Results never depend
+    # on it, so a resumed run may change it.
+    group: int | None = setting(
+        None,
+        type=positive_int,
+        metavar="N",
+        default_text="$DASS_GROUP, else 8 on CUDA, 1 on the CPU",
+        help="candidates a worker trains together in one loop ({default}); the results do not depend on it",
+    )
     ray_address: str | None = setting(None, help="Ray cluster address for --executor ray ('local' starts one here)")
     # auto picks CUDA when present (the in-process executor)
     device: str = setting("auto", choices=DEVICES, help="training device: {choices} (default: {default})")
@@ -124,6 +137,21 @@ class SearchConfig:
     precision: str = setting(
         "fp32", choices=PRECISIONS, help="{choices} (default: {default}; bf16: autocast, CUDA only)"
     )
+    # Weight-sharing supernets (distill.supernet). `ours` reads a trained directory as one more cheap fidelity;
+    # `autodistil` trains its own in OUT/supernets.
+    supernet: str | None = setting(
+        None,
+        metavar="DIR",
+        help="trained supernets of this task and teacher (`dass supernet --out DIR`): --strategy ours uses their "
+        "inherited-weight accuracy where it ranks the first rung better than the predictor",
+    )
+    # Without --max-trainings, autodistil trains each supernet for this many epochs of sandwich steps (as `dass
+    # supernet`); with it, the supernets share what the verification does not need (search.strategies.autodistil).
+    supernet_epochs: int = setting(
+        6,
+        type=positive_int,
+        help="sandwich epochs per supernet of --strategy autodistil without --max-trainings ({default})",
+    )
     seed: int = setting(0, type=non_negative_int, help="the one seed: NSGA-II, sampling, training seeds ({default})")
     # The saved weights are what a user deploys; a benchmark comparing strategies skips the retraining.
     save_best: bool = setting(
@@ -134,13 +162,18 @@ class SearchConfig:
     def __post_init__(self) -> None:
         check_cost_kind(self.objective)
         if self.population is None:
-            self.population = OURS_POPULATION if self.strategy == "ours" else POPULATION
+            defaults = {"ours": OURS_POPULATION, "autodistil": AUTODISTIL_POPULATION}
+            self.population = defaults.get(self.strategy, POPULATION)
         if self.executor not in EXECUTORS:
             raise ValueError(f"the executor must be one of {', '.join(EXECUTORS)}; got {self.executor!r}")
         self.rungs = tuple(int(r) for r in self.rungs)
         if not self.rungs or any(r < 1 for r in self.rungs) or list(self.rungs) != sorted(set(self.rungs)):
             raise ValueError(f"the rungs must be increasing positive epochs, e.g. 1,3,6; got {self.rungs}")
-        for name in ("generations", "population", "rung_every", "rung_size", "verify", "workers", "teacher_epochs"):
+        names = ("generations", "population", "rung_every", "rung_size", "verify", "workers", "teacher_epochs",
+                 "supernet_epochs")  # fmt: skip
+        if self.group is not None:
+            names += ("group",)
+        for name in names:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"the {name!r} setting must be a positive integer; got {value!r}")
@@ -154,7 +187,7 @@ class SearchConfig:
             raise ValueError("adapt_steps and exploration must be >= 0")
         if not 0 <= self.accuracy_share <= 1:
             raise ValueError(f"--accuracy-share must be in [0, 1]; got {self.accuracy_share}")
-        for name in ("teacher_weights", "checkpoint", "data_dir", "out"):
+        for name in ("teacher_weights", "checkpoint", "data_dir", "out", "supernet"):
             value = getattr(self, name)
             if value is not None:
                 setattr(self, name, os.path.abspath(value))
@@ -216,4 +249,4 @@ class SearchConfig:
 
 
 # Where the trainings run: the only settings a resumed run may change (the result does not depend on them).
-RESUMABLE = ("executor", "workers", "ray_address")
+RESUMABLE = ("executor", "workers", "group", "ray_address")

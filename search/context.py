@@ -28,11 +28,13 @@ from typing import Any
 import numpy as np
 
 from datasets_meta.store import SQLiteStore
-from distill.executors import Executor, make_executor
+from distill.executors import Executor, make_executor, train_group
 from distill.genome import Genome, get_space
 from distill.io import write_json
 from distill.records import KEY_FIELDS, JobKey
 from distill.tasks import load_task
+from distill.teachers import teacher_outputs
+from distill.trainer import TeacherOutputs
 from predictor.data import to_example
 from predictor.estimator import AccuracyPredictor
 from search.budget import BudgetExhausted, TrainingBudget
@@ -51,7 +53,7 @@ __all__ = ["BudgetExhausted", "Progress", "SearchRun", "adapt_example"]
 
 COSTS_FILE = "costs.json"
 # What every saved state holds besides the strategy's own (see SearchRun.save_state).
-STATE_KEYS = ("ledger", "adapted_on", "history", "predictions")
+STATE_KEYS = ("ledger", "adapted_on", "history", "predictions")  # and "charges" (absent in older runs' states)
 DB_FILE = "records.db"
 # Each training job may be tried twice: a worker that died or ran out of memory gets a second chance,
 # a deterministic error does not waste a third.
@@ -145,6 +147,7 @@ class SearchRun:
         self.predictions: dict[str, list[float]] = {}  # genome hash -> [mean, std] when first chosen to train
         self.adapted_on = 0  # the predictor is adapted on the records of the first `adapted_on` ledger jobs
         self.population_view: dict[str, Any] | None = None  # the final population, for the Pareto plot
+        self.notes: dict[str, str] = {}  # what the strategy decided, one line each, for the report
         self.predictor: AccuracyPredictor | None = None
         self.logger: Any = None
         self.store: SQLiteStore | None = None
@@ -187,7 +190,12 @@ class SearchRun:
             raise
         fields = job_fields(config, self.task.id, str(self.task.spec), self.teacher.id)
         on_result = lambda job, outcome: self.progress.note(trainings=f"{self.trainer.spent:.1f}")  # noqa: E731
-        self.trainer = Trainer(self.store, self.executor, fields, config.full_budget, on_result=on_result)
+        # the group is explicit (the run's setting, else the default of the executor's device), never read from
+        # the environment behind the run's back
+        self.group = config.group if config.group is not None else train_group(self.executor.device)
+        self.trainer = Trainer(
+            self.store, self.executor, fields, config.full_budget, on_result=on_result, group=self.group
+        )
         self.budget = TrainingBudget(self.trainer, config.max_trainings)
 
     # ------------------------------------------------------------------ what the run knows
@@ -198,8 +206,9 @@ class SearchRun:
 
     @property
     def workers(self) -> int:
-        """Trainings that run at once: a strategy that trains one by one batches this many."""
-        return max(1, self.executor.workers)
+        """Trainings that run at once (``workers x group``: each worker trains a group together): a strategy that
+        trains one by one batches this many."""
+        return max(1, self.executor.workers) * self.group
 
     def cost(self, genomes: list[Genome]) -> np.ndarray:
         """The cost objective of each genome, ``(N,)``."""
@@ -212,6 +221,14 @@ class SearchRun:
     def trained_hashes(self, min_budget: int = 1) -> set[str]:
         """Genome hashes this run has trained at ``min_budget`` epochs or more."""
         return self.trainer.trained_hashes(min_budget)
+
+    def note(self, name: str, text: str) -> None:
+        """A line of the report on what the strategy decided (e.g. which fidelity it trusts), under ``name``."""
+        self.notes[name] = text
+
+    def teacher_outputs(self) -> TeacherOutputs:
+        """The teacher's cached outputs on the task (logits, features): what a supernet is distilled from."""
+        return teacher_outputs(self.teacher, self.task)
 
     def show_population(self, view: dict[str, Any]) -> None:
         """Keep the final population (label, acc, std, cost, feasible) for the Pareto plot."""
@@ -249,6 +266,17 @@ class SearchRun:
         self.adapted_on = n
 
     # ------------------------------------------------------------------ training
+    def charge(self, name: str, trainings: float) -> None:
+        """Count ``trainings`` full-budget-equivalents spent outside the record store (e.g. a supernet's training)
+        against the training budget, under ``name`` (charging a name again replaces its amount); saved with the
+        state."""
+        self.trainer.charge(name, trainings)
+
+    @property
+    def charges(self) -> dict[str, float]:
+        """What :meth:`charge` counted, by name."""
+        return dict(self.trainer.charges)
+
     def train(self, genomes: list[Genome], budget: int) -> list[Measurement]:
         """Train (or read back) ``genomes`` at ``budget`` epochs; every result is recorded and logged."""
         measured = self.trainer.train(genomes, budget)
@@ -310,6 +338,7 @@ class SearchRun:
             "adapted_on": self.adapted_on,
             "history": self.history,
             "predictions": self.predictions,
+            "charges": dict(self.trainer.charges),
             **extra,
         }
         self.state_files.write(state, arrays)
@@ -321,6 +350,7 @@ class SearchRun:
         if state is None:
             return None
         self.trainer.restore_ledger(state["ledger"])
+        self.trainer.charges = {str(k): float(v) for k, v in state.get("charges", {}).items()}
         self.history = list(state["history"])
         self.predictions = dict(state["predictions"])
         if self.predictor is not None and state["adapted_on"]:

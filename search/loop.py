@@ -105,7 +105,8 @@ def run_search(config: SearchConfig, resume: bool = False, progress: bool | None
         progress: show a progress bar (default: when stderr is a terminal).
     """
     strategy = STRATEGIES.get(config.strategy)  # an unknown name is a ValueError listing the valid ones
-    check_training_budget(config, strategy.factory)  # before the task, the teacher and the first training
+    strategy.factory.check_config(config)  # before the task, the teacher and the first training
+    check_training_budget(config, strategy.factory)
     out = Path(config.out)
     if not resume and (out / CONFIG_FILE).exists():
         raise ValueError(f"{out} already holds a search run: resume it with --resume {out}, or pick another --out")

@@ -369,8 +369,15 @@ def write_report(
             else ""
         ),
     ]
+    if run.trainer.charges:  # work paid for outside the record store (a strategy's supernets)
+        lines.append(
+            "- of which outside the trainings: "
+            + ", ".join(f"{name} {value:.2f}" for name, value in sorted(run.trainer.charges.items()))
+        )
     if notes.get("predicted_vs_measured", {}).get("n"):
         lines.append(f"- predicted vs measured: {describe_rank_quality(notes['predicted_vs_measured'])}")
+    for name, text in getattr(run, "notes", {}).items():  # what the strategy decided, in its own words
+        lines.append(f"- {name}: {text}")
     lines += [
         "",
         "## Verified Pareto front",

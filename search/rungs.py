@@ -105,14 +105,20 @@ class Trainer:
         self.group = group
         self.ledger: list[JobKey] = []
         self._in_ledger: set[JobKey] = set()
+        # Work paid for outside the record store (a strategy's supernets), by name, in full-budget-equivalents.
+        self.charges: dict[str, float] = {}
 
     def job(self, genome: Genome, budget: int) -> Job:
         return Job(genome_hash=genome.hash, budget=int(budget), genome=genome.to_json(indent=None), **self.job_fields)
 
     @property
     def spent(self) -> float:
-        """Full-budget-equivalent trainings this run has paid for."""
-        return sum(key.budget for key in self.ledger) / self.full_budget
+        """Full-budget-equivalent trainings this run has paid for: its trainings and its :attr:`charges`."""
+        return sum(key.budget for key in self.ledger) / self.full_budget + sum(self.charges.values())
+
+    def charge(self, name: str, trainings: float) -> None:
+        """Pay ``trainings`` full-budget-equivalents for ``name`` (once: charging a name again replaces it)."""
+        self.charges[name] = float(trainings)
 
     def cost(self, genomes: Sequence[Genome], budget: int) -> float:
         """What training ``genomes`` at ``budget`` would add to :attr:`spent` (known jobs are free)."""

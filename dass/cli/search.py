@@ -1,21 +1,18 @@
 """``dass search``: search a student and a distillation recipe for a teacher and a task.
 
 Every setting of the run is a field of :class:`search.config.SearchConfig`, which declares its flag, help and
-default; this module adds only ``--cache-dir``, ``--group`` and ``--resume`` (``--group`` says how the rungs'
-trainings run, not what they compute: it is not part of the run's settings, and a resumed run may change it).
+default (``--group`` among them: how the rungs' trainings run, not what they compute, so a resumed run may change
+it); this module adds only ``--cache-dir`` and ``--resume``.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-from dass.cli.common import Command, UsageError, checkpoint, positive_int
-from distill.executors import GPU_GROUP, GROUP_ENV
+from dass.cli.common import Command, UsageError, checkpoint
 from search import format_front, resume_search, run_search
 from search.config import RESUMABLE, SearchConfig
 from search.flags import add_flags, flag_name, given_settings
@@ -25,32 +22,7 @@ from search.strategies import STRATEGIES
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_flags(p, SearchConfig, choices={"strategy": STRATEGIES.names()})
     p.add_argument("--cache-dir", help="teacher and teacher-output cache (default: $DASS_CACHE or ~/.cache/dass)")
-    p.add_argument(
-        "--group",
-        type=positive_int,
-        metavar="N",
-        help=f"rung candidates a worker trains together in one loop (default: ${GROUP_ENV}, else {GPU_GROUP} on "
-        "CUDA, 1 on the CPU); the results do not depend on it",
-    )
     p.add_argument("--resume", metavar="DIR", help="continue an interrupted search from its run directory")
-
-
-@contextlib.contextmanager
-def group_size(group: int | None) -> Iterator[None]:
-    """The block with ``$DASS_GROUP`` set to ``group`` (the rungs read it: :func:`distill.executors.train_group`),
-    then the environment as it was; ``None`` leaves it alone."""
-    if group is None:
-        yield
-        return
-    before = os.environ.get(GROUP_ENV)
-    os.environ[GROUP_ENV] = str(group)
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(GROUP_ENV, None)
-        else:
-            os.environ[GROUP_ENV] = before
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,23 +32,22 @@ def run(args: argparse.Namespace) -> int:
     where = {name: settings.pop(name) for name in RESUMABLE}  # where the trainings run: a resume may change it
     where["executor"] = where["executor"] or ("ray" if where["ray_address"] else None)
     try:
-        with group_size(args.group):  # for this run only
-            if args.resume:
-                given = sorted(k for k, v in settings.items() if v is not None)
-                if given:
-                    raise UsageError(
-                        f"--resume takes the run's settings from {args.resume}/config.json; "
-                        f"leave out {flag_name(SearchConfig, given[0])}"
-                    )
-                result = resume_search(args.resume, **where)
-            else:
-                missing = [f"--{k}" for k in ("task", "teacher", "out") if settings[k] is None]
-                if missing:
-                    raise UsageError(f"dass search needs {', '.join(missing)} (or --resume DIR)")
-                if STRATEGIES.get(args.strategy or "ours").needs_predictor:
-                    settings["checkpoint"] = str(checkpoint(args.checkpoint))
-                config = SearchConfig(**{k: v for k, v in {**settings, **where}.items() if v is not None})
-                result = run_search(config)
+        if args.resume:
+            given = sorted(k for k, v in settings.items() if v is not None)
+            if given:
+                raise UsageError(
+                    f"--resume takes the run's settings from {args.resume}/config.json; "
+                    f"leave out {flag_name(SearchConfig, given[0])}"
+                )
+            result = resume_search(args.resume, **where)
+        else:
+            missing = [f"--{k}" for k in ("task", "teacher", "out") if settings[k] is None]
+            if missing:
+                raise UsageError(f"dass search needs {', '.join(missing)} (or --resume DIR)")
+            if STRATEGIES.get(args.strategy or "ours").needs_predictor:
+                settings["checkpoint"] = str(checkpoint(args.checkpoint))
+            config = SearchConfig(**{k: v for k, v in {**settings, **where}.items() if v is not None})
+            result = run_search(config)
     except KeyboardInterrupt:
         run_dir = args.resume or args.out
         print(

@@ -59,6 +59,16 @@ class SearchStrategy(ABC):
         (it would spend its trainings and end with an empty front). By default: one full-budget training."""
         return 1.0, f"one training at the full budget of {config.full_budget} epoch(s)"
 
+    # Whether the strategy reads --supernet (a directory of trained supernets); the others refuse it.
+    reads_supernet = False
+
+    @classmethod
+    def check_config(cls, config: SearchConfig) -> None:
+        """Refuse settings this strategy cannot run with, before the task, the teacher and any training (a
+        one-line ``ValueError``). By default: a ``--supernet`` the strategy would not read."""
+        if config.supernet is not None and not cls.reads_supernet:
+            raise ValueError(f"--supernet is read by --strategy ours only; got --strategy {config.strategy}")
+
     def training_cap(self) -> float | None:
         """The full-budget-equivalent trainings this strategy may spend: the run's ``--max-trainings``
         unless the strategy keeps a cap of its own (``None``: no limit)."""

@@ -4,13 +4,10 @@ The records do not depend on it (a collection with ``--group 3`` stores the reco
 aside); a bad group is a one-line error with exit 2; ``dass search --group`` sets the rungs' group for its run only.
 """
 
-import os
-
 import pytest
 
 from dass.cli import collect as collect_cli
 from dass.cli import main
-from dass.cli.search import group_size
 from datasets_meta.store import SQLiteStore
 from distill.executors import GROUP_ENV, InProcessExecutor
 
@@ -78,15 +75,3 @@ def test_a_bad_group_is_one_line_with_exit_2(tmp_path, monkeypatch, capsys):
     assert main(["collect", "--suite", str(suite), "--db", str(tmp_path / "m.db")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "$DASS_GROUP must be a positive integer" in err and "'many'" in err
-
-
-def test_the_search_group_holds_for_its_run_only(monkeypatch):
-    with group_size(3):
-        assert os.environ[GROUP_ENV] == "3"
-    assert GROUP_ENV not in os.environ
-    monkeypatch.setenv(GROUP_ENV, "5")
-    with group_size(None):
-        assert os.environ[GROUP_ENV] == "5"
-    with group_size(2):
-        assert os.environ[GROUP_ENV] == "2"
-    assert os.environ[GROUP_ENV] == "5"

@@ -49,7 +49,9 @@ def test_the_search_help_states_every_default_from_the_fields():
     for phrase in (
         "epochs of a zoo teacher trained on demand (15)",
         "NSGA-II generations (20)",
-        "NSGA-II population (100 for ours, 32 otherwise)",
+        "for autodistil, sub-networks scored per supernet (100 for ours, 256 for autodistil, 32 otherwise)",
+        "--group N candidates a worker trains together",
+        "--supernet DIR",
         "the last is full (1,3,6)",
         "a bracket of rungs every this many generations (5)",
         "candidates at the first rung of a bracket (9)",
@@ -93,5 +95,5 @@ def test_config_json_round_trips_and_an_old_run_directory_still_loads(tmp_path):
 
 
 def test_only_where_trainings_run_may_change_on_resume():
-    assert RESUMABLE == ("executor", "workers", "ray_address")
+    assert RESUMABLE == ("executor", "workers", "group", "ray_address")
     assert set(RESUMABLE) <= {f.name for f in flag_fields(SearchConfig)}

@@ -55,7 +55,7 @@ def test_a_strategy_acts_through_the_runs_verbs_only(name):
 
 def test_an_unknown_strategy_is_refused_before_the_run_starts(tmp_path):
     config = SearchConfig(task="digits", teacher="cnn-s", out=str(tmp_path / "r"), strategy="grid")
-    with pytest.raises(ValueError, match="unknown search strategy 'grid'; valid: autokd, diswot, ours"):
+    with pytest.raises(ValueError, match="unknown search strategy 'grid'; valid: autodistil, autokd, diswot, ours"):
         run_search(config)
     assert not (tmp_path / "r").exists()
 
