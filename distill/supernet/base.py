@@ -97,6 +97,8 @@ class Supernet(nn.Module, ABC):
         batches) or an iterable of batches (tensors, or tuples whose first item is the inputs: a ``DataLoader``).
         """
         norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        if not norms:  # LayerNorms only (a transformer without a conv stem): no statistics to re-estimate
+            return self
         batches = (data[i : i + batch_size] for i in range(0, len(data), batch_size)) if torch.is_tensor(data) else data
         was_training, momenta = self.training, [m.momentum for m in norms]
         for m in norms:

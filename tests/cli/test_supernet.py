@@ -77,7 +77,7 @@ def test_other_settings_in_the_same_directory_are_refused(trained, capsys):
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["--space", "mobilenet"], "unknown supernet space 'mobilenet'; valid: default, resnet, wide"),
+        (["--space", "mobilenet"], "unknown supernet space 'mobilenet'; valid: default, resnet, vit, wide"),
         (["--subspaces", "huge"], "unknown supernet sub-space 'huge' of space 'default'; valid: base, small, tiny"),
         (["--sample", "3"], "--sample goes with --eval"),
     ],
@@ -96,3 +96,20 @@ def test_bad_eval_input(capsys, tmp_path, trained):
     assert code == 2 and "holds no trained supernet of sub-space 'base'; trained: tiny" in err
     code, _, err = run(capsys, "supernet", "--out", str(tmp_path / "o"))
     assert code == 2 and "training supernets needs --task and --teacher" in err
+
+
+@pytest.mark.slow  # a vit-s teacher is trained (one epoch)
+def test_a_vit_supernet_trains_on_attention_relations_and_scores_sub_networks(tmp_path, capsys):
+    out = tmp_path / "vit"
+    argv = ["supernet", "--task", TASK, "--teacher", "vit-s", "--teacher-epochs", "1", "--space", "vit"]
+    code, printed, err = run(capsys, *argv, "--subspaces", "tiny", "--loss", "relation", "--steps", "2",
+                             "--cache-dir", str(tmp_path / "cache"), "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    assert "tiny: 256 sub-networks" in printed and "inherited val acc largest" in printed
+    meta = json.loads((out / "supernet.json").read_text())
+    assert meta["space"] == "vit" and meta["config"]["objective"] == "relation"
+    assert meta["subspaces"]["tiny"]["family"] == "vit"
+    code, printed, err = run(capsys, "supernet", "--eval", "--out", str(out), "--sample", "2")
+    assert code == 0, err
+    rows = json.loads((out / "eval.json").read_text())["results"]
+    assert len(rows) == 2 and all(r["genome"]["space"] == "vit" for r in rows)
