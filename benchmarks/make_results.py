@@ -48,6 +48,7 @@ from benchmarks.render import (
     table,
 )
 from benchmarks.supernet_inherited import render as render_supernet_inherited
+from benchmarks.transformer_vs_cnn import render as render_transformer_vs_cnn
 
 README = ROOT / "benchmarks" / "README.md"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -388,6 +389,18 @@ BENCHMARKS = [
         '"params" ranks by parameter count. Supernet cost in full-budget-equivalent trainings, counted in image '
         "passes and in wall time against the mean stand-alone training; the time to score 1,000 sub-networks "
         "includes the BatchNorm recalibration of each (one torch thread).",
+    ),
+    Benchmark(
+        "transformer_vs_cnn",
+        "Are transformer students worth having: at equal parameters (and what MACs), how do the best and median "
+        "vision-transformer students compare with CNN students, with plain CE and logit KD?",
+        f"{PY}transformer_vs_cnn",
+        "benchmarks/results/transformer_vs_cnn.json",
+        render_transformer_vs_cnn,
+        lambda d: (
+            f"{sum(t['train_time_s'] for t in d['trainings'].values()):,.0f} s of training "
+            f"({d['measured']['date']}, 1 thread, beside a collection)"
+        ),
     ),
 ]
 

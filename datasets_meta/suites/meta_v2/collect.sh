@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../../.."
 DASS=${DASS:-.venv/bin/dass}
 DB_DIR=${DB_DIR:-${DASS_CACHE:-$HOME/.cache/dass}/meta_v2}
 WORKERS=${WORKERS:-2}
-PARTS=${PARTS:-"part1_16px part3_12px part2_32px"}
+PARTS=${PARTS:-"part1_16px part3_12px part2_32px part4_vit part4_vit_32px"}
 mkdir -p "$DB_DIR" datasets_meta/meta_v2
 for part in $PARTS; do
   out=datasets_meta/meta_v2/$part.csv.gz
