@@ -382,8 +382,12 @@ def write_report(
         "",
         "## Verified Pareto front",
         "",
-        "measured validation / test accuracy at the full budget; "
-        "predicted = the predictor's estimate when the student was chosen for training",
+        "measured validation / test accuracy at the full budget; predicted = "
+        + (
+            "the accuracy with weights inherited from its supernet"
+            if c.strategy == "autodistil"
+            else "the predictor's estimate when the student was chosen for training"
+        ),
         "",
     ]
     lines.append(f"| student | {c.objective} | val acc | test acc | predicted | recipe |")

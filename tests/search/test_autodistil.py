@@ -46,6 +46,7 @@ def test_autodistil_charges_its_supernets_and_verifies_an_inherited_front(tmp_pa
     assert result.history[0]["trainings"] >= sum(charges.values())  # the curve starts after the supernets' cost
     report = (result.out / "report.md").read_text()
     assert "of which outside the trainings: supernet" in report and "inherited-weight scoring" in report
+    assert "predicted = the accuracy with weights inherited from its supernet" in report
 
 
 def test_autodistil_resumed_after_interruptions_equals_an_uninterrupted_run(tmp_path, monkeypatch):
