@@ -83,8 +83,37 @@ class ElasticStage:
         )
 
 
+class GridMethods:
+    """What every sub-space derives from its ``stem_widths`` and its stages' ``choices`` (``(gene, values)``
+    pairs, in the order :meth:`genome` takes them): the largest, smallest and a random sub-network, the whole
+    grid, its size and the JSON definition. A sub-space dataclass inherits it and defines ``genome``."""
+
+    def largest(self) -> Genome:
+        return self.genome(max(self.stem_widths), [tuple(max(c) for _, c in s.choices) for s in self.stages])
+
+    def smallest(self) -> Genome:
+        return self.genome(min(self.stem_widths), [tuple(min(c) for _, c in s.choices) for s in self.stages])
+
+    def sample(self, rng: np.random.Generator) -> Genome:
+        stem = rng.choice(self.stem_widths)
+        return self.genome(stem, [tuple(rng.choice(c) for _, c in s.choices) for s in self.stages])
+
+    def genomes(self) -> Iterator[Genome]:
+        per_stage = [list(itertools.product(*(c for _, c in s.choices))) for s in self.stages]
+        for stem, *stages in itertools.product(self.stem_widths, *per_stage):
+            yield self.genome(stem, stages)
+
+    @property
+    def size(self) -> int:
+        return len(self.stem_widths) * math.prod(math.prod(len(c) for _, c in s.choices) for s in self.stages)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The definition as JSON data (lists, not tuples), as ``supernet.json`` records it."""
+        return json.loads(json.dumps({"family": self.family, **asdict(self)}))
+
+
 @dataclass(frozen=True)
-class StagedCNNSubSpace:
+class StagedCNNSubSpace(GridMethods):
     """A weight-sharing sub-space of the staged CNN family (see the module docstring).
 
     Args:
@@ -154,29 +183,6 @@ class StagedCNNSubSpace:
             StageGene(s.block, int(d), int(w), int(k), int(e), self.se) for s, (d, w, k, e) in zip(self.stages, stages)
         )
         return Genome(int(stem_width), genes, Recipe(), self.space).canonical()
-
-    def largest(self) -> Genome:
-        return self.genome(max(self.stem_widths), [tuple(max(c) for _, c in s.choices) for s in self.stages])
-
-    def smallest(self) -> Genome:
-        return self.genome(min(self.stem_widths), [tuple(min(c) for _, c in s.choices) for s in self.stages])
-
-    def sample(self, rng: np.random.Generator) -> Genome:
-        stem = rng.choice(self.stem_widths)
-        return self.genome(stem, [tuple(rng.choice(c) for _, c in s.choices) for s in self.stages])
-
-    def genomes(self) -> Iterator[Genome]:
-        per_stage = [list(itertools.product(*(c for _, c in s.choices))) for s in self.stages]
-        for stem, *stages in itertools.product(self.stem_widths, *per_stage):
-            yield self.genome(stem, stages)
-
-    @property
-    def size(self) -> int:
-        return len(self.stem_widths) * math.prod(math.prod(len(c) for _, c in s.choices) for s in self.stages)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The definition as JSON data (lists, not tuples), as ``supernet.json`` records it."""
-        return json.loads(json.dumps({"family": self.family, **asdict(self)}))
 
 
 def _mbconv(name: str, space: str, stems: tuple[int, ...], *stages: tuple[tuple, tuple, tuple]) -> StagedCNNSubSpace:

@@ -16,18 +16,12 @@ combination is a genome of the registered space.
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
-
-import numpy as np
+from dataclasses import dataclass
+from typing import ClassVar
 
 from distill.families.base import check_choice
 from distill.genome import Genome, Recipe, get_space
-from distill.supernet.subspace import SUBSPACES
+from distill.supernet.subspace import SUBSPACES, GridMethods
 from distill.vit import ViTStageGene
 
 __all__ = ["ElasticViTStage", "ViTSubSpace"]
@@ -56,7 +50,7 @@ class ElasticViTStage:
 
 
 @dataclass(frozen=True)
-class ViTSubSpace:
+class ViTSubSpace(GridMethods):
     """A weight-sharing sub-space of the vision-transformer family (see the module docstring).
 
     Args:
@@ -124,29 +118,6 @@ class ViTSubSpace:
         """The sub-network of ``stem_width`` and ``(patch, depth, width, heads, mlp_ratio)`` per stage."""
         genes = tuple(ViTStageGene(*(int(v) for v in s)) for s in stages)
         return Genome(int(stem_width), genes, Recipe(), self.space).canonical()
-
-    def largest(self) -> Genome:
-        return self.genome(max(self.stem_widths), [tuple(max(c) for _, c in s.choices) for s in self.stages])
-
-    def smallest(self) -> Genome:
-        return self.genome(min(self.stem_widths), [tuple(min(c) for _, c in s.choices) for s in self.stages])
-
-    def sample(self, rng: np.random.Generator) -> Genome:
-        stem = rng.choice(self.stem_widths)
-        return self.genome(stem, [tuple(rng.choice(c) for _, c in s.choices) for s in self.stages])
-
-    def genomes(self) -> Iterator[Genome]:
-        per_stage = [list(itertools.product(*(c for _, c in s.choices))) for s in self.stages]
-        for stem, *stages in itertools.product(self.stem_widths, *per_stage):
-            yield self.genome(stem, stages)
-
-    @property
-    def size(self) -> int:
-        return len(self.stem_widths) * math.prod(math.prod(len(c) for _, c in s.choices) for s in self.stages)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The definition as JSON data (lists, not tuples), as ``supernet.json`` records it."""
-        return json.loads(json.dumps({"family": self.family, **asdict(self)}))
 
 
 def _stage(patch: int, depths: tuple, widths: tuple, heads: tuple, mlp_ratios: tuple) -> ElasticViTStage:
