@@ -3,11 +3,14 @@
 A task family is a task source (``glyphs``, ``shapes``, ``textures``, ``fractals``, ``mnist``, ``digits``).
 For each family F, a predictor is meta-trained (the checkpoint card's hyper-parameters) on every record of
 the other families -- meta-datasets v1 and v2 together -- and scored on every (task, teacher) group of F:
-zero-shot; adapted to 10 records of the group by fine-tuning and by a residual Gaussian process (the mean
-over draws, beside zero-shot on the same remaining records); the baselines (parameters, FLOPs, the
+zero-shot; adapted to 10 records of the group by fine-tuning, by a residual Gaussian process and by the guarded
+choice between them (``predictor/guard.py``; the mean over draws, beside zero-shot on the same remaining
+records); the baselines (parameters, FLOPs, the
 training-free proxies, a random forest); the label noise ceiling of F; the MAE; the top-10 % precision; and
 the coverage of the predicted +-1 sigma interval (the share of measured accuracies inside it; the interval is
-calibrated on 15 % of the other families' tasks). This is
+calibrated on 15 % of the other families' tasks); and whether it predicts when distillation hurts (the
+predicted gain of each architecture's distilled students over its no-distillation control against the
+measured one). This is
 the honest measure of "an unseen dataset": nothing of F shaped the predictor.
 
 Resumable: each fold's result is written to the result file as soon as it is scored, and a rerun skips the
@@ -38,13 +41,14 @@ from benchmarks.common import ROOT, card_hyper_parameters, file_sha256, provenan
 from distill.teachers import cache_dir
 from predictor.data import load_records, mean_labels, split_of
 from predictor.estimator import AccuracyPredictor
-from predictor.evaluate import evaluate, kd_gain
+from predictor.evaluate import evaluate, kd_gain, kd_gain_prediction
 from predictor.pretrain import MIN_CALIBRATION_RECORDS
 
 METHODS = (
     "ours (zero-shot)",
     "ours (adapted 10)",
     "ours (adapted 10, residual)",
+    "ours (adapted 10, guarded)",
     "ours (zero-shot, same records)",
     "random forest",
     "params",
@@ -111,6 +115,16 @@ def score_fold(
     )
     if "ours (adapted 10)" in residual["mean"]:  # groups with too few students are not adapted
         report["mean"]["ours (adapted 10, residual)"] = residual["mean"]["ours (adapted 10)"]
+    guarded = evaluate(
+        model,
+        test_runs,
+        adapt_records=10,
+        adapt_options={"method": "guarded"},
+        baselines=False,
+        label_seeds=label_seeds,
+    )
+    if "ours (adapted 10)" in guarded["mean"]:
+        report["mean"]["ours (adapted 10, guarded)"] = guarded["mean"]["ours (adapted 10)"]
     labels = mean_labels(test_runs, label_seeds)
     return {
         "family": family,
@@ -127,6 +141,7 @@ def score_fold(
         "noise_ceiling_groups": report["noise_ceiling"].get("n"),
         "coverage": coverage(report["predictions"]),
         "kd_gain": kd_gain(labels),
+        "kd_gain_prediction": kd_gain_prediction(report["predictions"]),
         "per_group": {
             g: {m: round(r[m]["spearman"], 4) for m in ("ours (zero-shot)", "ours (adapted 10)") if m in r}
             for g, r in report["groups"].items()

@@ -11,7 +11,8 @@ predictor never saw, so they answer two questions the meta-test split does not:
 - whether its top picks are the good students: the best-by-validation student among its top ``k``, for
   several ``k``, against the best of all of them;
 - and whether adapting it to a search's own low-budget trainings (the records ``ours`` adapted to in its
-  runs, rungs below the full budget only) improves that ranking.
+  runs, rungs below the full budget only) improves that ranking: by fine-tuning, and by the guarded choice of
+  ``predictor/guard.py`` (which correction it chose is recorded).
 
 Reads the run directories; trains nothing. Run after ``search_efficiency.py``:
 
@@ -106,9 +107,18 @@ def one_task(task_dir: Path, checkpoint: str, data_dir: str) -> dict[str, Any] |
         if not records:
             continue
         records.sort(key=lambda r: (r["genome_hash"], r["budget"], r["seed"]))
-        predictor.adapt([adapt_example(r) for r in records], steps=SearchConfig.adapt_steps)
-        adapted, _ = predictor.predict(genomes, features, full)
-        out["adapted"].append({"run": db.parent.name, "records": len(records), **score(adapted, test, val, params)})
+        for method in ("finetune", "guarded"):
+            predictor.adapt([adapt_example(r) for r in records], steps=SearchConfig.adapt_steps, method=method)
+            adapted, _ = predictor.predict(genomes, features, full)
+            out["adapted"].append(
+                {
+                    "run": db.parent.name,
+                    "method": method,
+                    **({"chosen": predictor.adaptation_["method"]} if method == "guarded" else {}),
+                    "records": len(records),
+                    **score(adapted, test, val, params),
+                }
+            )
     predictor.reset_adaptation()
     return out
 
@@ -139,7 +149,7 @@ def main() -> None:
         p = result["params"]
         print(f"{'parameters':<28} {p['spearman']:>9.3f} {p['spearman_large']:>7.3f}")
         for name, s in [("predictor, zero-shot", z)] + [
-            (f"adapted ({a['run']}, {a['records']} rec.)", a) for a in result["adapted"]
+            (f"{a.get('method', 'finetune')} ({a['run']}, {a['records']} rec.)", a) for a in result["adapted"]
         ]:
             tops = "  ".join(f"{s['top'][str(k)]['best_by_val_test']:.4f}" for k in TOP_K)
             print(f"{name:<28} {s['spearman']:>9.3f} {s['spearman_large']:>7.3f}  {tops}")

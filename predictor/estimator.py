@@ -39,12 +39,13 @@ from distill.io import load_error, require_file
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
 from predictor import graph as graph_module
 from predictor.graph import encode_batch, select_graphs
+from predictor.guard import GUARD_FOLDS, GUARD_MARGIN, concordance, student_folds
 from predictor.layout import checkpoint_layout
 from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, adjacency_of
 from predictor.residual import ResidualGP
 
-__all__ = ["FORMAT_VERSION", "AccuracyPredictor", "NotFittedError"]
+__all__ = ["ADAPT_METHODS", "FORMAT_VERSION", "AccuracyPredictor", "NotFittedError"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ FORMAT_VERSION = 1
 PREDICT_CHUNK = 256
 _REQUIRED_KEYS = ("genome", "task_features", "budget", "group", "target")
 _ADAPT_PARAMS = ("head", "context", "task", "all")
-_ADAPT_METHODS = ("finetune", "residual")
+ADAPT_METHODS = ("finetune", "residual", "guarded")
 CALIBRATION_FLOORS = (0.0, 0.0025, 0.005, 0.01, 0.02)  # accuracy points: label noise the spread does not see
 
 
@@ -289,7 +290,10 @@ class AccuracyPredictor(BaseEstimator):
         n_records_, n_tasks_: what ``fit`` saw.
         budgets_: ``(fewest, most)`` training epochs among the labels ``fit`` saw (per-epoch curve points
             included); ``None`` for a file saved before it was recorded. See :meth:`budget_note`.
-        adapted_: whether :meth:`adapt` changed ``models_`` since ``fit``.
+        adapted_: whether :meth:`adapt` changed the predictions since ``fit``.
+        adaptation_: what the last :meth:`adapt` did (``{"method": ..., "records": ...}``, and the out-of-fold
+            concordance of each candidate for ``"guarded"``); ``None`` when not adapted.
+        shift_: the offset a guarded adaptation added to every prediction (0.0 otherwise).
         calibration_: ``(scale, floor)`` of the reported uncertainty, ``sqrt((scale * spread)^2 + floor^2)``
             with ``spread`` the members' standard deviation; ``(1.0, 0.0)`` (the raw spread) until
             :meth:`calibrate` is called on held-out records.
@@ -390,6 +394,7 @@ class AccuracyPredictor(BaseEstimator):
         epochs = torch.exp2(data.log2_budget).round()
         self.budgets_ = (int(epochs.min()), int(epochs.max()))
         self.adapted_ = False
+        self.shift_, self.adaptation_ = 0.0, None
         self.calibration_ = (1.0, 0.0)
         return self
 
@@ -478,7 +483,10 @@ class AccuracyPredictor(BaseEstimator):
         """Adapt to a few ground-truth records of a new task: fine-tune a copy of the meta-trained ensemble
         (``method="finetune"``), or leave it as it is and model its errors on the task (``method="residual"``:
         a Gaussian process on the residuals, :mod:`predictor.residual`; ``steps``, ``lr``, ``params`` and
-        ``anchor`` are not used then).
+        ``anchor`` are not used then), or let the records choose (``method="guarded"``, :mod:`predictor.guard`):
+        fine-tuning or the residual process where, fitted on part of the records, it orders the others better
+        than the meta-trained predictor does; else only one offset for the task (the mean residual), which
+        cannot change the ranking. ``adaptation_`` says what was done.
 
         Every call starts again from the weights :meth:`fit` produced (``meta_states_``), so calling it
         with all the records gathered so far never compounds earlier adaptations. The few records are
@@ -501,15 +509,15 @@ class AccuracyPredictor(BaseEstimator):
                 ``"all"``: every weight.
             anchor: weight of the L2 pull towards the meta-trained weights.
 
-            method: ``"finetune"`` or ``"residual"``.
+            method: ``"finetune"``, ``"residual"`` or ``"guarded"``.
 
         Returns:
             ``self``, whose ``models_`` are now the adapted ones (``"finetune"``) or whose predictions are
             corrected by ``residual_`` (``"residual"``).
         """
         self._check_fitted("adapt")
-        if method not in _ADAPT_METHODS:
-            allowed = ", ".join(repr(m) for m in _ADAPT_METHODS)
+        if method not in ADAPT_METHODS:
+            allowed = ", ".join(repr(m) for m in ADAPT_METHODS)
             raise ValueError(f"the 'method' parameter must be one of {{{allowed}}}; got {method!r}")
         if method == "residual":
             return self._adapt_residual(records)
@@ -518,18 +526,74 @@ class AccuracyPredictor(BaseEstimator):
             raise ValueError(f"the 'params' parameter must be one of {{{allowed}}}; got {params!r}")
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"the 'steps' parameter must be a non-negative integer; got {steps!r}")
+        if method == "guarded":
+            return self._adapt_guarded(records, steps, lr, params, anchor)
+        self.reset_adaptation()
+        self.models_ = self._finetuned(records, steps, lr, params, anchor)
+        self.adapted_ = True
+        self.adaptation_ = {"method": "finetune", "records": len(records)}
+        logger.info("adapted %d ensemble members on %d records (%s)", len(self.models_), len(records), params)
+        return self
+
+    def _finetuned(self, records: Sequence[dict], steps: int, lr: float, params: str, anchor: float) -> list:
+        """The meta-trained members fine-tuned on ``records`` (``models_`` is left as it is)."""
         with _single_threaded_torch():
             data = _examples(records, self.curve_weight)
             graphs = encode_batch(data.genomes, self.layout_)
-            models = _parallel_map(
+            return _parallel_map(
                 lambda state: self._adapt_member(state, data, graphs, steps, lr, params, anchor),
                 self.meta_states_,
                 self._workers(len(self.meta_states_)),
             )
-        self.models_ = models
-        self.residual_ = None
+
+    def _adapt_guarded(
+        self, records: Sequence[dict], steps: int, lr: float, params: str, anchor: float
+    ) -> AccuracyPredictor:
+        """Fine-tune, correct by a residual Gaussian process, or only shift: whichever orders the records best out
+        of fold (:mod:`predictor.guard`); a ranking-changing correction must set right ``GUARD_MARGIN`` of the
+        zero-shot order's discordant pairs."""
+        self.reset_adaptation()
+        if not records:
+            return self
+        data = _examples(records, 0.0)  # one example per record, in the records' order
+        genomes = [data.genomes[i] for i in data.genome_index.tolist()]
+        zero, _, emb = self._predict(genomes, data.tasks, data.task_index, data.log2_budget, with_embeddings=True)
+        target = data.target.double().numpy()
+        budget = data.log2_budget.numpy()
+        folds = student_folds([str(i) for i in data.genome_index.tolist()], GUARD_FOLDS, self.random_state)
+        scores = {"shift": concordance(zero, target, budget)}
+        if len(folds) >= 2:
+            out_of_fold = {"finetune": np.zeros(len(target)), "residual": np.zeros(len(target))}
+            meta_models = self.models_
+            for held in folds:
+                fit = np.setdiff1d(np.arange(len(target)), held)
+                gp = ResidualGP.fit(emb[fit], target[fit] - zero[fit])
+                out_of_fold["residual"][held] = zero[held] + gp.predict(emb[held])[0]
+                self.models_ = self._finetuned([records[i] for i in fit], steps, lr, params, anchor)
+                try:
+                    out_of_fold["finetune"][held] = self._predict(
+                        [genomes[i] for i in held], data.tasks, data.task_index[held], data.log2_budget[held]
+                    )[0]
+                finally:
+                    self.models_ = meta_models
+            scores.update({name: concordance(pred, target, budget) for name, pred in out_of_fold.items()})
+        changers = [m for m in ("finetune", "residual") if m in scores and np.isfinite(scores[m])]
+        best = max(changers, key=lambda m: scores[m], default=None)
+        base = scores["shift"] if np.isfinite(scores["shift"]) else 0.5
+        chosen = best if best is not None and scores[best] > base + GUARD_MARGIN * (1 - base) else "shift"
+        if chosen == "finetune":
+            self.models_ = self._finetuned(records, steps, lr, params, anchor)
+        elif chosen == "residual":
+            self.residual_ = ResidualGP.fit(emb, target - zero)
+        else:
+            self.shift_ = float(np.mean(target - zero))
         self.adapted_ = True
-        logger.info("adapted %d ensemble members on %d records (%s)", len(models), len(records), params)
+        self.adaptation_ = {
+            "method": chosen,
+            "records": len(records),
+            "concordance": {k: round(float(v), 6) for k, v in scores.items()},
+        }
+        logger.info("guarded adaptation on %d records: %s (out-of-fold concordance %s)", len(records), chosen, scores)
         return self
 
     def _adapt_residual(self, records: Sequence[dict]) -> AccuracyPredictor:
@@ -541,6 +605,7 @@ class AccuracyPredictor(BaseEstimator):
         mean, _, emb = self._predict(genomes, data.tasks, data.task_index, data.log2_budget, with_embeddings=True)
         self.residual_ = ResidualGP.fit(emb, data.target.double().numpy() - mean)
         self.adapted_ = True
+        self.adaptation_ = {"method": "residual", "records": len(records)}
         logger.info("adapted to %d records by a residual Gaussian process", len(genomes))
         return self
 
@@ -575,7 +640,9 @@ class AccuracyPredictor(BaseEstimator):
         self._check_fitted("reset_adaptation")
         self.models_ = [self._member(state) for state in self.meta_states_]
         self.residual_ = None
+        self.shift_ = 0.0
         self.adapted_ = False
+        self.adaptation_ = None
         return self
 
     # ---- prediction ----
@@ -635,6 +702,8 @@ class AccuracyPredictor(BaseEstimator):
         if residual is not None:
             shift, var = residual.predict(emb.double().numpy())
             mean, std = np.clip(mean + shift, 0.0, 1.0), np.sqrt(std**2 + var)
+        if getattr(self, "shift_", 0.0):
+            mean = np.clip(mean + self.shift_, 0.0, 1.0)
         return mean, std
 
     def predict(
@@ -713,12 +782,12 @@ class AccuracyPredictor(BaseEstimator):
         if len(records) < 20:
             raise ValueError(f"calibrate needs at least 20 held-out records; got {len(records)}")
         saved, self.calibration_ = getattr(self, "calibration_", (1.0, 0.0)), (1.0, 0.0)
-        adapted = getattr(self, "residual_", None)
-        self.residual_ = None
+        adapted = getattr(self, "residual_", None), getattr(self, "shift_", 0.0)
+        self.residual_, self.shift_ = None, 0.0
         try:
             mean, spread = self.predict_records(records)
         finally:
-            self.calibration_, self.residual_ = saved, adapted
+            self.calibration_, (self.residual_, self.shift_) = saved, adapted
         err = np.abs(np.array([_check_accuracy(r["target"], f"record {i}") for i, r in enumerate(records)]) - mean)
         best = None
         for floor in CALIBRATION_FLOORS:
@@ -756,6 +825,8 @@ class AccuracyPredictor(BaseEstimator):
                 "n_records": self.n_records_,
                 "n_tasks": self.n_tasks_,
                 "adapted": self.adapted_,
+                **({} if not getattr(self, "shift_", 0.0) else {"shift": float(self.shift_)}),
+                **({} if getattr(self, "adaptation_", None) is None else {"adaptation": self.adaptation_}),
                 **({} if self.calibration_ == (1.0, 0.0) else {"calibration": list(self.calibration_)}),
                 **({} if self.budgets_ is None else {"budgets": list(self.budgets_)}),
             },
@@ -813,6 +884,8 @@ class AccuracyPredictor(BaseEstimator):
             est.n_records_, est.n_tasks_, est.adapted_ = int(info["n_records"]), int(info["n_tasks"]), info["adapted"]
             est.budgets_ = (int(info["budgets"][0]), int(info["budgets"][1])) if "budgets" in info else None
             est.residual_ = ResidualGP.from_state_dict(state["residual"]) if "residual" in state else None
+            est.shift_ = float(info.get("shift", 0.0))
+            est.adaptation_ = info.get("adaptation")
             est.calibration_ = tuple(float(v) for v in info.get("calibration", (1.0, 0.0)))
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise ValueError(f"predictor file {path!r} is damaged: {_first_line(e)}") from None

@@ -111,6 +111,49 @@ def kd_gain(labels: Sequence[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def kd_gain_prediction(predictions: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Does the predictor know when distillation pays? Per architecture of a group (``evaluate``'s
+    ``predictions``), the predicted gain of its distilled students over its no-distillation control (mean
+    predicted accuracy of the distilled minus the control's) against the measured one.
+
+    Returns ``n`` (architectures with both), ``measured_hurts`` / ``predicted_hurts`` (share with a negative
+    gain), ``hurts_recall`` (of the architectures KD hurt, the share predicted to be hurt; NaN when none was),
+    ``hurts_precision``, ``sign_agreement`` and ``gain_spearman`` (pooled over groups), and the mean measured and
+    predicted gains.
+    """
+    by_arch: dict[tuple, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: {"control": [], "kd": []})
+    for p in predictions:
+        if "arch" in p:
+            by_arch[(p["group"], p["arch"])]["control" if p["control"] else "kd"].append(
+                (p["measured"], p["predicted"])
+            )
+    pairs = [
+        (
+            np.mean([m for m, _ in v["kd"]]) - np.mean([m for m, _ in v["control"]]),
+            np.mean([q for _, q in v["kd"]]) - np.mean([q for _, q in v["control"]]),
+        )
+        for v in by_arch.values()
+        if v["kd"] and v["control"]
+    ]
+    if not pairs:
+        return {"n": 0}
+    measured, predicted = (np.array(c) for c in zip(*pairs))
+    hurt, predicted_hurt = measured < 0, predicted < 0
+    return {
+        "n": len(pairs),
+        "measured_gain": float(measured.mean()),
+        "predicted_gain": float(predicted.mean()),
+        "measured_hurts": float(hurt.mean()),
+        "predicted_hurts": float(predicted_hurt.mean()),
+        "hurts_recall": float(predicted_hurt[hurt].mean()) if hurt.any() else math.nan,
+        "hurts_precision": float(hurt[predicted_hurt].mean()) if predicted_hurt.any() else math.nan,
+        "sign_agreement": float(np.mean(hurt == predicted_hurt)),
+        "gain_spearman": float(spearmanr(predicted, measured)[0])
+        if len(pairs) > 2 and np.ptp(predicted) > 0
+        else math.nan,
+    }
+
+
 def within_one_sigma(predictions: Sequence[dict[str, Any]]) -> float:
     """Share of ``predictions`` (``evaluate``'s) whose measured accuracy lies within the predicted +-1 sigma."""
     if not predictions:
@@ -340,6 +383,8 @@ def evaluate(
                     "std": float(s),
                     "task": e["task_spec"],
                     "teacher": e["teacher"],
+                    "arch": e["tags"].get("arch", e["genome_hash"]),
+                    "control": bool(e["tags"].get("control")),
                 }
             )
         if adapt_records and len(exs) > adapt_records + 4:

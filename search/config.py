@@ -25,6 +25,7 @@ from distill.genome import SPACES
 from distill.io import write_json
 from distill.tasks import TaskSpec
 from distill.trainer import TrainConfig
+from predictor.estimator import ADAPT_METHODS
 from search.flags import increasing_epochs, non_negative_int, positive_int, setting
 from search.problem import COST_KINDS, check_cost_kind
 
@@ -110,6 +111,14 @@ class SearchConfig:
     # Fine-tuning steps of the predictor on this task's records after a bracket: a few, so that a handful of
     # records corrects the predictor without overwriting what meta-training taught it.
     adapt_steps: int = setting(20, cli=False, help="fine-tuning steps of the predictor after a bracket")
+    # How the predictor adapts to this task's records (AccuracyPredictor.adapt): fine-tuning, as every run
+    # before had; "guarded" lets the records choose between fine-tuning, a residual Gaussian process and a
+    # shift that keeps the ranking (predictor/guard.py).
+    adapt_method: str = setting(
+        "finetune",
+        choices=ADAPT_METHODS,
+        help="how the predictor adapts to the run's trainings: {choices} (default: {default})",
+    )
     # Where the trainings run; the result does not depend on it, so a resumed run may change it.
     executor: str = setting("local", choices=EXECUTORS, help="{choices} (default: {default})")
     workers: int = setting(1, type=positive_int, help="local worker processes (1: train in this process)")
@@ -183,6 +192,8 @@ class SearchConfig:
             raise ValueError(f"eta must be an integer >= 2; got {self.eta!r}")
         if self.max_trainings is not None and not self.max_trainings > 0:
             raise ValueError(f"--max-trainings must be positive; got {self.max_trainings}")
+        if self.adapt_method not in ADAPT_METHODS:
+            raise ValueError(f"--adapt-method must be one of {', '.join(ADAPT_METHODS)}; got {self.adapt_method!r}")
         if self.adapt_steps < 0 or self.exploration < 0:
             raise ValueError("adapt_steps and exploration must be >= 0")
         if not 0 <= self.accuracy_share <= 1:

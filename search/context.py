@@ -260,7 +260,9 @@ class SearchRun:
         ]
         records.sort(key=_key_of)
         if records:
-            self.predictor.adapt([adapt_example(r) for r in records], steps=self.config.adapt_steps)
+            self.predictor.adapt(
+                [adapt_example(r) for r in records], steps=self.config.adapt_steps, method=self.config.adapt_method
+            )
         else:
             self.predictor.reset_adaptation()
         self.adapted_on = n

@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from predictor.data import mean_labels
-from predictor.evaluate import _students_by, labels_ceiling, noise_ceiling, recipe_noise_ceiling, spearman_brown
+from predictor.evaluate import (
+    _students_by,
+    kd_gain,
+    kd_gain_prediction,
+    labels_ceiling,
+    noise_ceiling,
+    recipe_noise_ceiling,
+    spearman_brown,
+)
 
 
 def record(group, genome, seed, target, curve=None, budget=6):
@@ -108,3 +116,25 @@ def test_labels_ceiling_scores_each_group_with_its_own_seeds():
     assert out["measured"] and out["n"] == 2
     assert out["mean"] == pytest.approx((noise_ceiling(records, 1)["d"] + m_one) / 2)
     assert math.isnan(labels_ceiling({}, {}, min_students=4)["mean"])
+
+
+def test_kd_gain_and_its_prediction_per_architecture():
+    # two architectures of one group, each with two distilled students and a control (key (arch, control));
+    # KD helps "a" (+0.04) and hurts "b" (-0.09); the predictor says it helps both (+0.04, +0.03)
+    measured = {("a", False): [0.80, 0.84], ("a", True): [0.78], ("b", False): [0.60, 0.62], ("b", True): [0.70]}
+    predicted = {("a", False): [0.85, 0.83], ("a", True): [0.80], ("b", False): [0.75, 0.71], ("b", True): [0.70]}
+    labels, predictions = [], []
+    for (arch, control), values in measured.items():
+        for i, (m, p) in enumerate(zip(values, predicted[(arch, control)])):
+            tags = {"arch": arch, **({"control": True} if control else {})}
+            labels.append({"group": "g", "genome_hash": f"{arch}{control}{i}", "target": m, "tags": tags})
+            predictions.append({"group": "g", "arch": arch, "control": control, "measured": m, "predicted": p})
+    gain = kd_gain(labels)
+    assert gain["n"] == 2 and gain["kd_hurts"] == 0.5
+    assert math.isclose(gain["mean"], ((0.82 - 0.78) + (0.61 - 0.70)) / 2)
+    pred = kd_gain_prediction(predictions)
+    assert pred["n"] == 2 and pred["measured_hurts"] == 0.5
+    assert math.isclose(pred["predicted_gain"], ((0.84 - 0.80) + (0.73 - 0.70)) / 2)
+    assert pred["predicted_hurts"] == 0.0 and pred["hurts_recall"] == 0.0 and math.isnan(pred["hurts_precision"])
+    assert pred["sign_agreement"] == 0.5
+    assert kd_gain_prediction([{k: v for k, v in p.items() if k != "arch"} for p in predictions]) == {"n": 0}

@@ -15,6 +15,7 @@ from distill.nets import build_student
 from predictor.conv import DirectedAdjacency, DirectedGINEConv, sequential_in_place
 from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, encode_batch, genome_to_graph
+from predictor.guard import concordance, student_folds
 from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, TaskEncoder, adjacency_of
 from predictor.residual import ResidualGP
@@ -654,6 +655,67 @@ def test_residual_gp_shrinks_to_the_offset_on_noise_and_is_surer_near_its_record
     assert (var_near <= var_far + 1e-12).all()
     with pytest.raises(ValueError, match="finite"):
         ResidualGP.fit(x, np.full(10, np.nan))
+
+
+def _records_of(genomes, targets, task):
+    return [
+        {"genome": g.to_json(), "task_features": task, "budget": 10, "group": "new", "target": float(y)}
+        for g, y in zip(genomes, targets)
+    ]
+
+
+def test_guarded_adaptation_only_shifts_when_the_records_say_nothing_about_the_order(toy, fitted, tmp_path):
+    rng = np.random.default_rng(8)
+    task = _task(rng, 6)
+    genomes = toy["genomes"][300:420]
+    zero, _ = fitted.predict(genomes, task, 10)
+    # 10 records 0.1 below the predictions, their order scrambled by noise: nothing to learn but the offset
+    targets = np.clip(zero[:10] - 0.1 + rng.normal(0, 0.05, 10), 0, 1)
+    est = copy.deepcopy(fitted).adapt(_records_of(genomes[:10], targets, task), method="guarded")
+    assert est.adaptation_["method"] == "shift" and set(est.adaptation_["concordance"]) == {
+        "shift",
+        "finetune",
+        "residual",
+    }
+    mean, _ = est.predict(genomes, task, 10)
+    np.testing.assert_allclose(mean - zero, est.shift_, atol=1e-9)  # the students keep their order
+    assert abs(est.shift_ - np.mean(targets - zero[:10])) < 1e-6  # (the targets pass through float32)
+    est.save(tmp_path / "guarded.pt")
+    loaded = AccuracyPredictor.load(tmp_path / "guarded.pt")
+    np.testing.assert_array_equal(loaded.predict(genomes, task, 10)[0], mean)
+    assert loaded.adaptation_["method"] == "shift"
+    loaded.reset_adaptation()
+    np.testing.assert_array_equal(loaded.predict(genomes, task, 10)[0], zero)
+
+
+def test_guarded_adaptation_reorders_when_a_correction_predicts_held_out_records(toy, fitted):
+    # distillation hurts on this task (as in test_residual_adaptation_learns_a_systematic_error...): a reordering
+    # the zero-shot predictor misses, and 48 records (a search's rungs) to see it in
+    rng = np.random.default_rng(6)
+    task = _task(rng, 6)
+    genomes = [g if i % 2 else g.with_recipe(Recipe.plain()) for i, g in enumerate(toy["genomes"][300:420])]
+    zero, _ = fitted.predict(genomes, task, 10)
+    truth = np.clip(zero - 0.15 * np.array([g.recipe.distills for g in genomes]), 0.0, 1.0)
+    est = copy.deepcopy(fitted).adapt(_records_of(genomes[:48], truth[:48], task), method="guarded")
+    scores = est.adaptation_["concordance"]
+    assert est.adaptation_["method"] in ("finetune", "residual"), scores
+    assert scores[est.adaptation_["method"]] > scores["shift"]
+    adapted = est.predict(genomes[48:], task, 10)[0]
+    before, after = spearmanr(zero[48:], truth[48:]).statistic, spearmanr(adapted, truth[48:]).statistic
+    assert (1 - after) < 0.6 * (1 - before), (before, after)  # the gap to a perfect ranking shrinks
+
+
+def test_guard_folds_and_concordance():
+    keys = ["a", "b", "a", "c", "d", "b", "e"]
+    folds = student_folds(keys, 3, seed=0)
+    assert sorted(np.concatenate(folds).tolist()) == list(range(len(keys)))
+    assert all(len({keys[i] for i in f} & {keys[i] for i in g}) == 0 for f in folds for g in folds if f is not g)
+    assert [f.tolist() for f in folds] == [f.tolist() for f in student_folds(keys, 3, seed=0)]
+    # order within a budget only: the pair across budgets (0, 2) does not count
+    assert concordance([0.1, 0.2, 0.9], [0.3, 0.4, 0.1], [1, 1, 2]) == 1.0
+    assert concordance([0.2, 0.1], [0.3, 0.4], [1, 1]) == 0.0
+    assert concordance([0.2, 0.2], [0.3, 0.4], [1, 1]) == 0.5
+    assert np.isnan(concordance([0.1, 0.2], [0.3, 0.3], [1, 1]))
 
 
 def test_an_unknown_adaptation_method_is_refused(fitted, toy):
