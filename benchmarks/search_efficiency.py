@@ -17,6 +17,8 @@ interrupted benchmark goes on where it stopped). Run:
 
     .venv/bin/python -m benchmarks.search_efficiency [--seeds 3] [--max-trainings 20] [--out runs/search_efficiency]
     .venv/bin/python -m benchmarks.search_efficiency --quick    # a smoke test in a few minutes
+    .venv/bin/python -m benchmarks.search_efficiency --task SPEC TEACHER --checkpoint FOLD.pt --result FILE
+        # other tasks, e.g. a family a leave-one-family-out fold's predictor never saw
 
 The table, the curves and the NSGA-II timing go to ``benchmarks/results/search_efficiency.json`` and its plot
 ``search_efficiency.png`` (``--result``); a ``--quick`` or ``--only-seed`` run writes them into its run folder
@@ -204,6 +206,14 @@ def main() -> None:
         "--population", type=int, help="NSGA-II population of every strategy (default: each strategy's own)"
     )
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument(
+        "--task",
+        nargs=2,
+        action="append",
+        metavar=("SPEC", "TEACHER"),
+        help="search this task with this zoo teacher instead of the default tasks (repeat for more); e.g. a family "
+        "held out of --checkpoint's meta-training (benchmarks/leave_one_family_out.py keeps each fold's checkpoint)",
+    )
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", default=str(ROOT / "runs" / "search_efficiency"), help="folder of the run directories")
     parser.add_argument(
@@ -223,7 +233,7 @@ def main() -> None:
     out = Path(args.out) / ("quick" if args.quick else "full")
     partial = args.quick or args.only_seed is not None
     result = Path(args.result) if args.result else out / "search_efficiency.json" if partial else result_path(NAME)
-    tasks, rungs, teacher_epochs = TASKS, args.rungs, TEACHER_EPOCHS
+    tasks, rungs, teacher_epochs = [tuple(t) for t in args.task] if args.task else TASKS, args.rungs, TEACHER_EPOCHS
     generations, population, rung_size = GENERATIONS, args.population, args.rung_size  # None: per strategy
     if args.quick:
         tasks, rungs, teacher_epochs = QUICK_TASKS, (1, 2), 1
