@@ -302,7 +302,9 @@ BENCHMARKS = [
         "`digits` and a 10-class noisy 12×12 MNIST task. `ours` adapts the predictor after each bracket. The "
         "strategies that do not call the predictor were taken from an earlier result file of the same settings "
         "(`--reference`; each such run names it). UniADS-style trains at the full budget only when its last rung "
-        "promotes, so it has no full-budget student early on (–).",
+        "promotes, so it has no full-budget student early on (–). AutoDistil-style first trains its three "
+        "sub-space supernets, whose cost is charged in the same unit, and verifies the inherited-weight front by "
+        "stand-alone distillation at the end, so it has no student before its last trainings either.",
     ),
     Benchmark(
         "search_efficiency_fresh_seeds",
@@ -322,7 +324,9 @@ BENCHMARKS = [
         render_reseed,
         notes="A search picks its best student by validation accuracy from its own trainings, which favours a "
         "seed that went well; a strategy that trains many students could win on luck alone. Every pick is "
-        "trained again at the full budget with fresh seeds. Retrainings are cached in the file.",
+        "trained again at the full budget with fresh seeds. Retrainings are cached in the file. The `autodistil` "
+        "picks were added later (`--runs` of its runs beside a rerun of `ours`, `--reference` this file for the "
+        "other strategies, whose picks name it).",
     ),
     Benchmark(
         "predictor_search_students",

@@ -276,7 +276,7 @@ def render_search_efficiency(data: dict) -> str:
     curves: dict[tuple[str, str], list[list[dict]]] = {}
     for run in data["runs"]:
         curves.setdefault((run["task"], run["strategy"]), []).append(run["history"])
-    order = ["ours", "uniads", "autokd", "diswot", "random"]
+    order = ["ours", "autodistil", "uniads", "autokd", "diswot", "random"]
     rows = []
     for (task, strategy), histories in sorted(curves.items(), key=lambda kv: (kv[0][0], order.index(kv[0][1]))):
         budget = args["random_trainings"] if strategy == "random" else args["max_trainings"]
@@ -331,7 +331,7 @@ def render_reseed(data: dict) -> str:
     groups: dict[tuple, list[dict]] = {}
     for p in data["picks"]:
         groups.setdefault((p["task"], p["strategy"], p["at_trainings"]), []).append(p)
-    order = ["ours", "uniads", "autokd", "diswot", "random"]
+    order = ["ours", "autodistil", "uniads", "autokd", "diswot", "random"]
     rows = [
         [
             short_task(task),

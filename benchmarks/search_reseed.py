@@ -9,6 +9,7 @@ budget with fresh seeds (100, 101, ...), and reports the mean test accuracy of t
 the quality of the architecture and recipe the search found, without the winner's luck.
 
     .venv/bin/python -m benchmarks.search_reseed [--runs runs/search_efficiency/full] [--seeds 4]
+        [--reference benchmarks/results/search_reseed.json]   # keep the picks of strategies not rerun
 
 Retrainings go through the collector's ``run_job`` (the same code as every other training) and are
 cached in the output JSON, so an interrupted run goes on where it stopped.
@@ -64,10 +65,17 @@ def main() -> None:
     ap.add_argument("--runs", default=str(ROOT / "runs" / "search_efficiency" / "full"))
     ap.add_argument("--seeds", type=int, default=4, help="fresh training seeds per picked student")
     ap.add_argument("--out", default=str(result_path("search_reseed")))
+    ap.add_argument(
+        "--reference",
+        help="an earlier search_reseed.json: its picks of (task, strategy) pairs that have no run under --runs join "
+        "the result (marked with the file), so that rerunning some strategies keeps the others",
+    )
     args = ap.parse_args()
 
     out_path = Path(args.out)
     cache = json.loads(out_path.read_text())["trainings"] if out_path.is_file() else {}
+    # read now: --reference may be --out itself, which is rewritten after every training
+    reference = json.loads(Path(args.reference).read_text()) if args.reference else None
     picks = []
     for history_file in sorted(Path(args.runs).glob(f"*/*/seed*/{HISTORY_FILE}")):
         run_dir = history_file.parent
@@ -105,6 +113,11 @@ def main() -> None:
                 f"retrained {np.mean(tests):.4f} ± {np.std(tests):.4f} ({len(tests)} seeds)",
                 flush=True,
             )
+    if reference is not None:
+        ran = {(p["task"], p["strategy"]) for p in picks}
+        for p in reference["picks"]:
+            if (p["task"], p["strategy"]) not in ran:
+                picks.append({**p, "from_reference": p.get("from_reference", str(args.reference))})
     write_json(out_path, {"trainings": cache, "picks": picks})
 
     print(f"\nmean over a strategy's runs: test accuracy as found, and retrained with {args.seeds} fresh seeds")
