@@ -27,7 +27,7 @@ from distill.probe import probe_features
 from distill.progress import Progress
 from distill.tasks import load_task
 from predictor import data as meta_data
-from predictor.estimator import AccuracyPredictor
+from predictor.estimator import ADAPT_METHODS, AccuracyPredictor
 from predictor.evaluate import evaluate, format_table, plot_predictions, unscorable
 from predictor.pretrain import control_baseline, pretrain, wandb_logger
 
@@ -169,10 +169,11 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--adapt-method",
-        choices=["finetune", "residual"],
+        choices=ADAPT_METHODS,
         default="finetune",
-        help="how to adapt: fine-tune the ensemble (default), or model its errors on the task with a Gaussian "
-        "process on its residuals (leaves the predictor as it is; see predictor/residual.py)",
+        help="how to adapt: fine-tune the ensemble (default), model its errors on the task with a Gaussian "
+        "process on its residuals (leaves the predictor as it is; see predictor/residual.py), or let the records "
+        "choose between the two and a shift that keeps the ranking (guarded; predictor/guard.py)",
     )
     p.add_argument("--no-control-baseline", action="store_true", help="skip the GNN trained on no-KD records")
     p.add_argument(

@@ -97,3 +97,16 @@ def test_config_json_round_trips_and_an_old_run_directory_still_loads(tmp_path):
 def test_only_where_trainings_run_may_change_on_resume():
     assert RESUMABLE == ("executor", "workers", "group", "ray_address")
     assert set(RESUMABLE) <= {f.name for f in flag_fields(SearchConfig)}
+
+
+def test_a_predictor_without_the_spaces_family_is_refused_before_the_teacher_trains(tmp_path):
+    from dass.cli import DEFAULT_CHECKPOINT
+    from search.context import load_predictor
+
+    config = SearchConfig(
+        task="digits", teacher="vit-s", space="vit", checkpoint=str(DEFAULT_CHECKPOINT), out=str(tmp_path)
+    )
+    with pytest.raises(ValueError, match=r"trained without the 'vit' student family .* space 'vit'\)"):
+        load_predictor(config)
+    assert load_predictor(dataclasses.replace(config, space="default")) is not None
+    assert not any(tmp_path.iterdir())  # nothing written
