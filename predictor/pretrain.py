@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +31,29 @@ def card_path(checkpoint: str | Path) -> Path:
     return Path(checkpoint).with_suffix(".json")
 
 
-def _check_out(data: str | Path, out: str | Path) -> None:
-    """The checkpoint and its card must be two new names, neither of them the meta-dataset."""
+def _check_out(data: Sequence[str | Path], out: str | Path) -> None:
+    """The checkpoint and its card must be two new names, none of them a meta-dataset file."""
     out, card = Path(out), card_path(out)
     if out == card:
         raise ValueError(f"the checkpoint path {out} would be overwritten by its card ({card.name}): give a .pt path")
     for path in (out, card):
-        if path.exists() and Path(data).exists() and os.path.samefile(path, data):
-            raise ValueError(f"the checkpoint {out} or its card would overwrite the meta-dataset {data}: pick another")
+        for d in data:
+            if path.exists() and Path(d).exists() and os.path.samefile(path, d):
+                raise ValueError(f"the checkpoint {out} or its card would overwrite the meta-dataset {d}: pick another")
+
+
+def data_files(data: str | Path | Sequence[str | Path]) -> list[Path]:
+    """One meta-dataset export or several, as a list of paths."""
+    return [Path(data)] if isinstance(data, (str, os.PathLike)) else [Path(d) for d in data]
+
+
+def _data_card(files: list[Path], examples_per_file: list[int]) -> dict[str, Any]:
+    cards = [{"file": f.name, "sha256": file_sha256(f), "records": n} for f, n in zip(files, examples_per_file)]
+    return cards[0] if len(cards) == 1 else {"files": cards, "records": sum(examples_per_file)}
 
 
 def pretrain(
-    data: str | Path,
+    data: str | Path | Sequence[str | Path],
     out: str | Path,
     params: dict[str, Any] | None = None,
     grid: list[dict[str, Any]] | None = None,
@@ -54,7 +66,8 @@ def pretrain(
     """Fit on meta-train, score meta-validation (and meta-test), save the checkpoint and its card.
 
     Args:
-        data: a meta-dataset export (``dass collect --export``).
+        data: a meta-dataset export (``dass collect --export``), or several, read together (e.g. meta-dataset v1
+            and the parts of v2).
         out: checkpoint path; the card is written beside it with the suffix ``.json``.
         params: :class:`AccuracyPredictor` hyper-parameters.
         grid: several hyper-parameter sets; the one with the best meta-validation Spearman is kept.
@@ -68,8 +81,11 @@ def pretrain(
     Returns:
         The card.
     """
-    _check_out(data, out)
-    examples = load_records(data)
+    files = data_files(data)
+    _check_out(files, out)
+    per_file = [load_records(f) for f in files]
+    examples = [e for exs in per_file for e in exs]
+    data = " + ".join(str(f) for f in files)  # for messages
     split = split_by_task(examples, val_fraction)
     if not split["train"]:
         raise ValueError(f"{data}: no meta-train records (every task is held out or in meta-validation)")
@@ -93,7 +109,7 @@ def pretrain(
     card: dict[str, Any] = {
         "format_version": 1,
         "checkpoint": Path(out).name,
-        "data": {"file": Path(data).name, "sha256": file_sha256(data), "records": len(examples)},
+        "data": _data_card(files, [len(exs) for exs in per_file]),
         "label_seeds": label_seeds,
         "splits": describe_split(split),
         "split_tasks": {name: sorted({e["task_spec"] for e in exs}) for name, exs in split.items()},

@@ -34,7 +34,12 @@ from predictor.pretrain import control_baseline, pretrain, wandb_logger
 
 # ---------------------------------------------------------------- pretrain
 def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="meta-dataset export (.csv.gz), e.g. datasets_meta/meta_v1.csv.gz")
+    p.add_argument(
+        "--data",
+        required=True,
+        nargs="+",
+        help="meta-dataset export(s) (.csv.gz), read together, e.g. datasets_meta/meta_v1.csv.gz",
+    )
     p.add_argument("--out", required=True, help="checkpoint file; its card is written beside it (.json)")
     p.add_argument("--epochs", type=int_list, default=[5, 10, 20], help="epochs to try, e.g. 5,10,20")
     p.add_argument("--rank-weight", type=float_list, default=[1.0, 4.0], help="ranking-loss weights to try")
@@ -100,7 +105,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         )
     print(f"fit in {card['fit_seconds']:.1f} s; saved {args.out} and {Path(args.out).with_suffix('.json')}")
     for why in card.get("unscored", {}).values():
-        print(f"not scored there: {args.data}: {why}")
+        print(f"not scored there: {' + '.join(args.data)}: {why}")
     if "meta_test" in card:
         mt = card["meta_test"]
         print("\nmeta-test (tasks never seen in training):")
@@ -162,7 +167,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- evaluate
 def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, help="meta-dataset export (.csv.gz)")
+    p.add_argument("--data", required=True, nargs="+", help="meta-dataset export(s) (.csv.gz), read together")
     p.add_argument("--checkpoint", help="predictor checkpoint (default: the shipped one)")
     p.add_argument(
         "--adapt", type=non_negative_int, default=10, help="records of each task to adapt on (0: zero-shot only)"
@@ -189,11 +194,11 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     model = AccuracyPredictor.load(checkpoint(args.checkpoint))
     # looked up in `predictor.data` when the command runs, so a replaced split_by_task (tests) applies here too
-    split = meta_data.split_by_task(meta_data.load_records(args.data))
+    split = meta_data.split_by_task([e for f in args.data for e in meta_data.load_records(f)])
     scored = {"test": "meta-test (held-out)", "val": "meta-validation"}[args.split]
     why = unscorable(split[args.split], scored, args.label_seeds)
     if why:
-        raise UsageError(f"nothing to score in {args.data}: {why}")
+        raise UsageError(f"nothing to score in {' + '.join(args.data)}: {why}")
     train = meta_data.mean_labels(split["train"], args.label_seeds)
     with Progress("dass evaluate") as progress:
         control = None if args.no_control_baseline else control_baseline(model, train, progress)  # as on the card
@@ -207,7 +212,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             label_seeds=args.label_seeds,
             progress=progress,
         )
-    print(f"{scored} tasks of {args.data}:")
+    print(f"{scored} tasks of {' + '.join(args.data)}:")
     print(format_table(report))
     if args.out:
         out = Path(args.out)

@@ -279,3 +279,32 @@ def test_groups_too_small_to_score_are_one_line_errors(export, tmp_path, monkeyp
     code = main(["evaluate", "--data", str(export), "--checkpoint", str(tmp_path / "p.pt")])
     err = capsys.readouterr().err
     assert code == 2 and "nothing to score" in err and "the most: 4" in err and err.count("\n") == 1
+
+
+def test_pretrain_and_evaluate_read_several_exports_together(export, tmp_path, capsys):
+    import csv
+    import gzip
+
+    with gzip.open(export, "rt", newline="") as f:
+        rows = list(csv.DictReader(f))
+    parts = {"a": [r for r in rows if r["task_spec"] != "digits:classes=0-4"], "b": []}
+    parts["b"] = [r for r in rows if r["task_spec"] == "digits:classes=0-4"]  # the held-out task alone
+    files = []
+    for name, part in parts.items():
+        files.append(tmp_path / f"{name}.csv.gz")
+        with gzip.open(files[-1], "wt", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(part)
+    ckpt = tmp_path / "p.pt"
+    args = ["--epochs", "2", "--models", "1", "--rank-weight", "1", "--no-test"]
+    assert main(["pretrain", "--data", *map(str, files), "--out", str(ckpt), *args]) == 0
+    card = json.loads(ckpt.with_suffix(".json").read_text())
+    assert [f["file"] for f in card["data"]["files"]] == ["a.csv.gz", "b.csv.gz"]
+    assert card["data"]["records"] == len(load_records(export)) and card["splits"]["test"]["tasks"] == 1
+    capsys.readouterr()
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--data", *map(str, files), "--adapt", "0"]) == 0
+    assert "meta-test (held-out) tasks of " + " + ".join(map(str, files)) in capsys.readouterr().out
+    # a missing file among them is a one-line error
+    assert main(["pretrain", "--data", str(files[0]), str(tmp_path / "missing.csv.gz"), "--out", str(ckpt)]) == 2
+    assert "missing.csv.gz" in capsys.readouterr().err
