@@ -137,15 +137,16 @@ def write_front(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> 
     write_atomic(out / "front.csv", text.getvalue())
 
 
-def format_front(rows: list[dict[str, Any]], objective: str) -> str:
-    """The verified front as a text table."""
+def format_front(rows: list[dict[str, Any]], objective: str, strategy: str | None = None) -> str:
+    """The verified front as a text table; for ``autodistil`` the estimate column is the inherited-weight accuracy."""
     if not rows:
         return "no verified student: no full-budget training of a student under the budget succeeded"
     unit = COST_UNITS[objective]
-    head = f"{'student':<17}{objective + ' (' + unit + ')':>24}{'val acc':>9}{'test acc':>9}{'predicted':>16}  recipe"
+    estimate = "inherited" if strategy == "autodistil" else "predicted"
+    head = f"{'student':<17}{objective + ' (' + unit + ')':>24}{'val acc':>9}{'test acc':>9}{estimate:>16}  recipe"
     lines = [head, "-" * len(head)]
     for r in rows:
-        predicted, test = _accuracy_cells(r)
+        predicted, test = _accuracy_cells(r, inherited=strategy == "autodistil")
         lines.append(
             f"{r['genome_hash']:<17}{format_cost(objective, r['cost']):>24}{r['val_acc']:>9.4f}{test:>9}"
             f"{predicted:>16}  {recipe_str(r['recipe'])}"
@@ -153,9 +154,13 @@ def format_front(rows: list[dict[str, Any]], objective: str) -> str:
     return "\n".join(lines)
 
 
-def _accuracy_cells(r: dict[str, Any]) -> tuple[str, str]:
-    """A front row's predicted accuracy (mean ± std) and test accuracy as text; ``-`` where missing."""
-    predicted = f"{r['predicted_acc']:.3f} ± {r['predicted_std']:.3f}" if r["predicted_acc"] is not None else "-"
+def _accuracy_cells(r: dict[str, Any], inherited: bool = False) -> tuple[str, str]:
+    """A front row's predicted accuracy (mean ± std; an inherited-weight accuracy has no std) and test accuracy
+    as text; ``-`` where missing."""
+    if r["predicted_acc"] is None:
+        predicted = "-"
+    else:
+        predicted = f"{r['predicted_acc']:.3f}" + ("" if inherited else f" ± {r['predicted_std']:.3f}")
     test = f"{r['test_acc']:.4f}" if r["test_acc"] is not None else "-"
     return predicted, test
 
@@ -382,7 +387,9 @@ def write_report(
         "",
         "## Verified Pareto front",
         "",
-        "measured validation / test accuracy at the full budget; predicted = "
+        "measured validation / test accuracy at the full budget; "
+        + ("inherited" if c.strategy == "autodistil" else "predicted")
+        + " = "
         + (
             "the accuracy with weights inherited from its supernet"
             if c.strategy == "autodistil"
@@ -390,10 +397,11 @@ def write_report(
         ),
         "",
     ]
-    lines.append(f"| student | {c.objective} | val acc | test acc | predicted | recipe |")
+    estimate = "inherited" if c.strategy == "autodistil" else "predicted"
+    lines.append(f"| student | {c.objective} | val acc | test acc | {estimate} | recipe |")
     lines.append("| --- | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
-        predicted, test = _accuracy_cells(r)
+        predicted, test = _accuracy_cells(r, inherited=c.strategy == "autodistil")
         lines.append(
             f"| `{r['genome_hash']}` | {format_cost(c.objective, r['cost'])} | {r['val_acc']:.4f} | {test} | "
             f"{predicted} | {recipe_str(r['recipe'])} |"

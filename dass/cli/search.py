@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         f"verified Pareto front of {config.strategy} on {config.task} / {config.teacher}: {len(result.front)} "
         f"student(s), {result.trainings:.2f} full-budget-equivalent trainings ({config.full_budget} epoch(s) each)"
     )
-    print(format_front(result.front, config.objective))
+    print(format_front(result.front, config.objective, config.strategy))
     if result.best:
         best_dir = os.path.relpath(result.out / "best") if Path.cwd() in result.out.parents else result.out / "best"
         print(f"best student {result.best['genome_hash']} saved to {best_dir}/ (report: report.md)")

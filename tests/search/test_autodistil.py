@@ -12,7 +12,7 @@ from dass.cli import main
 from datasets_meta.collector import collect
 from datasets_meta.store import SQLiteStore
 from distill.genome import SPACES
-from search import SearchConfig, resume_search, run_search
+from search import SearchConfig, format_front, resume_search, run_search
 from search.context import SearchRun
 from search.strategies.autodistil import supernet_spaces, supernet_trainings
 from search.supernet_fidelity import MIN_PAIRS, decide
@@ -46,7 +46,10 @@ def test_autodistil_charges_its_supernets_and_verifies_an_inherited_front(tmp_pa
     assert result.history[0]["trainings"] >= sum(charges.values())  # the curve starts after the supernets' cost
     report = (result.out / "report.md").read_text()
     assert "of which outside the trainings: supernet" in report and "inherited-weight scoring" in report
-    assert "predicted = the accuracy with weights inherited from its supernet" in report
+    assert "inherited = the accuracy with weights inherited from its supernet" in report
+    assert "| test acc | inherited |" in report
+    table = format_front(result.front, "params", "autodistil")
+    assert table.split("\n")[0].split()[-2:] == ["inherited", "recipe"] and " ± " not in table
 
 
 def test_autodistil_resumed_after_interruptions_equals_an_uninterrupted_run(tmp_path, monkeypatch):
