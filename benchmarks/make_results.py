@@ -37,6 +37,7 @@ from benchmarks.render import (
     render_fresh_seeds,
     render_generic,
     render_labels_adaptation,
+    render_meta_stats,
     render_pretrain,
     render_reseed,
     render_search_efficiency,
@@ -153,9 +154,20 @@ BENCHMARKS = [
         "What does the meta-dataset hold, and how well can its labels be ranked at all (the noise ceiling)?",
         f"{PY}meta_dataset_stats datasets_meta/meta_v1.csv.gz --min-students 30",
         "benchmarks/results/meta_dataset_stats.json",
+        render_meta_stats,
         run_time="19 s (2026-12-04, timed with `time`)",
         notes="The noise ceiling of a (task, teacher) group is the Spearman correlation between two independent "
         "labels of the same students; no predictor can rank the labels better.",
+    ),
+    Benchmark(
+        "meta_v2_stats",
+        "What does meta-dataset v2 hold so far, per task family: records, what distillation buys over the "
+        "no-distillation controls and how often it hurts, and the label noise ceiling?",
+        f"{PY}meta_dataset_stats datasets_meta/meta_v2/*.csv.gz --out benchmarks/results/meta_v2_stats.json",
+        "benchmarks/results/meta_v2_stats.json",
+        render_meta_stats,
+        notes="Rerun as each part of v2 is exported; the file names the exports it read. The KD gain of an "
+        "architecture is the mean label of its distilled students minus its control's.",
     ),
     Benchmark(
         "noise_ceiling_budget",

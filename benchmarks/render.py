@@ -447,3 +447,48 @@ def render_trainer_ab(data: dict) -> str:
         f"this tree / `{data['base']}`, {len(data['pairs'])} pairs, the same test accuracy "
         f"({data['test_acc']:.4f}) in both:\n\n" + table(["ratio", "median", "min", "max"], rows)
     )
+
+
+def render_meta_stats(data: dict) -> str:
+    """``meta_dataset_stats.py``'s file: counts, the noise ceiling per task family, and the KD gain per source."""
+    files = data["data"] if isinstance(data["data"], list) else [data["data"]]
+    counts = (
+        f"{', '.join(f'`{Path(f).name}`' for f in files)}: {data['records']:,} records, {data['tasks']} tasks, "
+        f"{data['groups']} (task, teacher) groups, {data['students']:,} students ({data['controls']:,} no-distillation "
+        f"controls among the records); labels average {data['label_seeds']} seeds, "
+        f"{data['students_with_twice_the_label_seeds']:,} students have twice as many (the measured ceiling)."
+    )
+    ceiling = table(
+        ["task family", "pairs", "one seed", "min", f"{data['label_seeds']}-seed labels (Spearman-Brown)",
+         "pairs with twice the seeds", "measured"],
+        [
+            [c["family"], c["pairs"], f3(c["one_seed"]), f3(c["one_seed_min"]), f3(c["label_seeds_predicted"]),
+             c["pairs_measured"], f3(c["label_seeds_measured"])]
+            for c in data["noise_ceiling"]
+        ],
+        [False, True, True, True, True, True, True],
+    )  # fmt: skip
+    parts = [
+        counts,
+        "Noise ceiling (Spearman between two independent labels of the same students), per task family:",
+        ceiling,
+    ]
+    if "per_source" not in data:  # a file written before the script reported it
+        return "\n\n".join(parts)
+    gains = table(
+        ["source", "records", "tasks", "architectures", "KD gain: mean", "median", "p10", "p90", "KD hurts"],
+        [
+            [s["source"], f"{s['records']:,}", s["tasks"], s["kd_gain"]["n"]]
+            + (
+                [f"{s['kd_gain'][k]:+.3f}" for k in ("mean", "median", "p10", "p90")]
+                + [f"{s['kd_gain']['kd_hurts']:.0%}"]
+                if s["kd_gain"]["n"]
+                else ["–"] * 5
+            )
+            for s in data["per_source"]
+        ],
+        [False, True, True, True, True, True, True, True, True],
+    )
+    parts += ["What distillation buys per architecture (its distilled students' mean label minus its control's):"]
+    parts.append(gains)
+    return "\n\n".join(parts)
