@@ -110,27 +110,12 @@ def score_fold(
         model.save(checkpoint)
     fit_s = time.perf_counter() - start
     report = evaluate(model, test_runs, train, adapt_records=10, label_seeds=label_seeds)
-    # the other adaptation (predictor/residual.py), on the same draws of 10 records (the same seed)
-    residual = evaluate(
-        model,
-        test_runs,
-        adapt_records=10,
-        adapt_options={"method": "residual"},
-        baselines=False,
-        label_seeds=label_seeds,
-    )
-    if "ours (adapted 10)" in residual["mean"]:  # groups with too few students are not adapted
-        report["mean"]["ours (adapted 10, residual)"] = residual["mean"]["ours (adapted 10)"]
-    guarded = evaluate(
-        model,
-        test_runs,
-        adapt_records=10,
-        adapt_options={"method": "guarded"},
-        baselines=False,
-        label_seeds=label_seeds,
-    )
-    if "ours (adapted 10)" in guarded["mean"]:
-        report["mean"]["ours (adapted 10, guarded)"] = guarded["mean"]["ours (adapted 10)"]
+    # the other adaptations (predictor/residual.py, predictor/guard.py), on the same draws of 10 records (same seed)
+    for method in ("residual", "guarded"):
+        options = {"adapt_records": 10, "adapt_options": {"method": method}, "label_seeds": label_seeds}
+        other = evaluate(model, test_runs, baselines=False, **options)
+        if "ours (adapted 10)" in other["mean"]:  # groups with too few students are not adapted
+            report["mean"][f"ours (adapted 10, {method})"] = other["mean"]["ours (adapted 10)"]
     labels = mean_labels(test_runs, label_seeds)
     return {
         "family": family,
