@@ -3,15 +3,19 @@
 A task family is a task source (``glyphs``, ``shapes``, ``textures``, ``fractals``, ``mnist``, ``digits``).
 For each family F, a predictor is meta-trained (the checkpoint card's hyper-parameters) on every record of
 the other families -- meta-datasets v1 and v2 together -- and scored on every (task, teacher) group of F:
-zero-shot; adapted to 10 records of the group by fine-tuning, by a residual Gaussian process and by the guarded
-choice between them (``predictor/guard.py``; the mean over draws, beside zero-shot on the same remaining
-records); the baselines (parameters, FLOPs, the
-training-free proxies, a random forest); the label noise ceiling of F; the MAE; the top-10 % precision; and
-the coverage of the predicted +-1 sigma interval (the share of measured accuracies inside it; the interval is
-calibrated on 15 % of the other families' tasks); and whether it predicts when distillation hurts (the
-predicted gain of each architecture's distilled students over its no-distillation control against the
-measured one). This is
-the honest measure of "an unseen dataset": nothing of F shaped the predictor.
+
+- zero-shot, and adapted to 10 records of the group by fine-tuning, by a residual Gaussian process and by the
+  guarded choice between them (``predictor/guard.py``; the mean over draws, beside zero-shot on the same
+  remaining records);
+- the baselines (parameters, FLOPs, the training-free proxies, a random forest) and the label noise ceiling of F;
+- the MAE and the top-10 % precision;
+- the coverage of the predicted +-1 sigma interval (the share of measured accuracies inside it), with the
+  interval calibrated on 15 % of the other families' tasks, and cross-fitted: calibrated on the other folds'
+  held-out families;
+- whether it predicts when distillation hurts: the predicted gain of each architecture's distilled students
+  over its no-distillation control against the measured one.
+
+This is the honest measure of "an unseen dataset": nothing of F shaped the predictor.
 
 Resumable: each fold's result is written to the result file as soon as it is scored, and a rerun skips the
 folds already there for the same data files and settings; each fold's checkpoint is kept under
@@ -41,7 +45,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 from benchmarks.common import ROOT, card_hyper_parameters, file_sha256, provenance, result_path, write_json
 from distill.teachers import cache_dir
 from predictor.data import load_records, mean_labels, split_of
-from predictor.estimator import AccuracyPredictor
+from predictor.estimator import AccuracyPredictor, fit_calibration
 from predictor.evaluate import evaluate, kd_gain, kd_gain_prediction
 from predictor.pretrain import MIN_CALIBRATION_RECORDS
 
@@ -79,6 +83,60 @@ def coverage(predictions: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def held_out_runs(
+    family: str, examples: list[dict[str, Any]], max_groups: int | None
+) -> tuple[list[dict[str, Any]], int]:
+    """The records of ``family`` that a fold scores (a seeded sample of ``max_groups`` of its groups when it has
+    more), and how many groups the family has."""
+    runs = [e for e in examples if family_of(e) == family]
+    groups = sorted({e["group"] for e in runs})
+    if max_groups is not None and len(groups) > max_groups:
+        keep = set(np.random.default_rng(0).choice(groups, max_groups, replace=False).tolist())
+        runs = [e for e in runs if e["group"] in keep]
+    return runs, len(groups)
+
+
+def held_out_errors(model: AccuracyPredictor, test_runs: list[dict[str, Any]], label_seeds: int) -> dict[str, list]:
+    """The zero-shot absolute errors on the held-out family and the ensemble's raw spread (before calibration) of
+    each scored student: what a calibration across families is fitted on (:func:`cross_fitted_calibration`)."""
+    report = evaluate(model, test_runs, adapt_records=0, baselines=False, label_seeds=label_seeds)
+    scale, floor = model.calibration_
+    std = np.array([p["std"] for p in report["predictions"]])
+    spread = np.sqrt(np.maximum(std**2 - floor**2, 0.0)) / scale
+    err = np.abs(np.array([p["measured"] - p["predicted"] for p in report["predictions"]]))
+    return {"err": [round(float(v), 6) for v in err], "spread": [round(float(v), 6) for v in spread]}
+
+
+def cross_fitted_calibration(folds: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Calibration across families: for each fold, the uncertainty's (scale, floor) fitted on the held-out errors
+    of the *other* folds (predictors that never saw those families), and the share of this family's measured
+    accuracies its +-1 (+-2) sigma interval then covers; and the (scale, floor) of all folds together, the one a
+    predictor trained on every family would carry to a new family."""
+    have = {f: d["held_out_errors"] for f, d in folds.items() if d.get("held_out_errors", {}).get("err")}
+    out: dict[str, Any] = {"folds": {}}
+    for family, errors in have.items():
+        others = [e for f, e in have.items() if f != family]
+        if not others:
+            continue
+        scale, floor = fit_calibration(
+            np.concatenate([e["err"] for e in others]), np.concatenate([e["spread"] for e in others])
+        )
+        err, spread = np.array(errors["err"]), np.array(errors["spread"])
+        std = np.sqrt((scale * spread) ** 2 + floor**2)
+        out["folds"][family] = {
+            "scale": scale,
+            "floor": floor,
+            "within_1sigma": float(np.mean(err <= std)),
+            "within_2sigma": float(np.mean(err <= 2 * std)),
+        }
+    if len(have) >= 2:
+        scale, floor = fit_calibration(
+            np.concatenate([e["err"] for e in have.values()]), np.concatenate([e["spread"] for e in have.values()])
+        )
+        out["all_folds"] = {"scale": scale, "floor": floor}
+    return out
+
+
 def score_fold(
     family: str,
     examples: list[dict[str, Any]],
@@ -92,11 +150,7 @@ def score_fold(
     # 15 % of the other families' tasks calibrate the uncertainty, as meta-validation does in `dass pretrain`
     train_runs = [e for e in others if split_of(e) != "val"]
     val = mean_labels([e for e in others if split_of(e) == "val"], label_seeds)
-    test_runs = [e for e in examples if family_of(e) == family]
-    scored_groups = sorted({e["group"] for e in test_runs})
-    if max_groups is not None and len(scored_groups) > max_groups:  # a seeded sample of a large family's groups
-        keep = set(np.random.default_rng(0).choice(scored_groups, max_groups, replace=False).tolist())
-        test_runs = [e for e in test_runs if e["group"] in keep]
+    test_runs, groups_of_family = held_out_runs(family, examples, max_groups)
     train = mean_labels(train_runs, label_seeds)
     checkpoint = fold_dir / f"without-{family}.pt"
     start = time.perf_counter()
@@ -122,7 +176,7 @@ def score_fold(
         "train": {"records": len(train_runs), "students": len(train), "tasks": len({e["task_id"] for e in train})},
         "calibration": {"students": len(val), "scale": model.calibration_[0], "floor": model.calibration_[1]},
         "test": {
-            "groups_of_family": len(scored_groups),
+            "groups_of_family": groups_of_family,
             "records": len(test_runs),
             "tasks": len({e["task_id"] for e in test_runs}),
             "groups": len(report["groups"]),
@@ -132,6 +186,7 @@ def score_fold(
         "noise_ceiling": report["noise_ceiling"]["mean"],
         "noise_ceiling_groups": report["noise_ceiling"].get("n"),
         "coverage": coverage(report["predictions"]),
+        "held_out_errors": held_out_errors(model, test_runs, label_seeds),
         "kd_gain": kd_gain(labels),
         "kd_gain_prediction": kd_gain_prediction(report["predictions"]),
         "per_group": {
@@ -180,12 +235,20 @@ def main() -> None:
     for family in families:
         if family in results["folds"]:
             print(f"{family}: done before")
+            fold = results["folds"][family]
+            if "held_out_errors" not in fold:  # scored before the errors were kept: the fold's predictor has them
+                model = AccuracyPredictor.load(fold_dir / f"without-{family}.pt")
+                test_runs, _ = held_out_runs(family, examples, args.max_groups)
+                fold["held_out_errors"] = held_out_errors(model, test_runs, args.label_seeds)
+                results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])
+                write_json(out, results)
             continue
         print(f"{family}: meta-training without it ...", flush=True)
         fold = score_fold(
             family, examples, params, args.label_seeds, set(args.exclude_teachers), fold_dir, args.max_groups
         )
         results["folds"][family] = fold
+        results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])
         results["provenance"] = provenance()
         write_json(out, results)
         m = fold["mean"]

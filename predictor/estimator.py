@@ -45,7 +45,7 @@ from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, adjacency_of
 from predictor.residual import ResidualGP
 
-__all__ = ["ADAPT_METHODS", "FORMAT_VERSION", "AccuracyPredictor", "NotFittedError"]
+__all__ = ["ADAPT_METHODS", "FORMAT_VERSION", "AccuracyPredictor", "NotFittedError", "fit_calibration"]
 
 logger = logging.getLogger(__name__)
 
@@ -203,6 +203,29 @@ def _scale_for_coverage(err: np.ndarray, spread: np.ndarray, floor: float, cover
     needed = np.where(err <= floor, 0.0, np.where(spread > 0, needed, np.inf))
     scale = float(np.quantile(needed, coverage, method="higher"))
     return scale if math.isfinite(scale) else None
+
+
+def fit_calibration(err: np.ndarray, spread: np.ndarray, coverage: float = 0.68) -> tuple[float, float]:
+    """``(scale, floor)`` such that ``sqrt((scale * spread)^2 + floor^2)`` covers ``coverage`` of the absolute
+    errors ``err``: for each floor of :data:`CALIBRATION_FLOORS` the scale that covers them, and of those the pair
+    with the best Gaussian likelihood (see :meth:`AccuracyPredictor.calibrate`).
+
+    Raises:
+        ValueError: no scale and floor cover the errors (the spreads are all zero).
+    """
+    err, spread = np.asarray(err, dtype=float), np.asarray(spread, dtype=float)
+    best = None
+    for floor in CALIBRATION_FLOORS:
+        scale = _scale_for_coverage(err, spread, floor, coverage)
+        if scale is None:
+            continue
+        std = np.sqrt((scale * spread) ** 2 + floor**2)
+        nll = float(np.mean(0.5 * (err / std) ** 2 + np.log(std)))
+        if best is None or nll < best[0]:
+            best = (nll, scale, floor)
+    if best is None:
+        raise ValueError("calibrate: no scale and floor cover the records (are the spreads all zero?)")
+    return round(best[1], 6), best[2]
 
 
 def _feature_dims(config: NetConfig) -> dict[str, int]:
@@ -789,18 +812,7 @@ class AccuracyPredictor(BaseEstimator):
         finally:
             self.calibration_, (self.residual_, self.shift_) = saved, adapted
         err = np.abs(np.array([_check_accuracy(r["target"], f"record {i}") for i, r in enumerate(records)]) - mean)
-        best = None
-        for floor in CALIBRATION_FLOORS:
-            scale = _scale_for_coverage(err, spread, floor, coverage)
-            if scale is None:
-                continue
-            std = np.sqrt((scale * spread) ** 2 + floor**2)
-            nll = float(np.mean(0.5 * (err / std) ** 2 + np.log(std)))
-            if best is None or nll < best[0]:
-                best = (nll, scale, floor)
-        if best is None:
-            raise ValueError("calibrate: no scale and floor cover the records (are the spreads all zero?)")
-        self.calibration_ = (round(best[1], 6), best[2])
+        self.calibration_ = fit_calibration(err, spread, coverage)
         logger.info("calibrated the uncertainty: scale %.3f, floor %.3f", *self.calibration_)
         return self
 
