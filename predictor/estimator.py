@@ -83,6 +83,7 @@ class _Examples:
     target: Tensor  # (R,)
     weight: Tensor  # (R,)
     rank_group: Tensor  # (R,) one id per (group, budget)
+    source: Tensor  # (R,) one id per task source (``tags["source"]``; records without it share one)
 
 
 def _check_task_features(tf: Any, where: str) -> tuple:
@@ -151,7 +152,8 @@ def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
     genomes: list[Genome] = []
     task_ids: dict[tuple, int] = {}
     group_ids: dict[tuple[str, int], int] = {}
-    rows: list[tuple[int, int, int, float, float, int]] = []  # genome, task, budget, target, weight, group
+    rows: list[tuple[int, int, int, float, float, int, int]] = []  # genome, task, budget, target, weight, group, source
+    source_ids: dict[str, int] = {}
     for i, rec in enumerate(records):
         where = f"record {i}"
         if not isinstance(rec, dict):
@@ -178,8 +180,10 @@ def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
                 for e, a in enumerate(curve)
                 if e + 1 < budget
             ]
+        tags = rec.get("tags")
+        source = source_ids.setdefault(str(tags.get("source", "")) if isinstance(tags, dict) else "", len(source_ids))
         for b, y, w in points:
-            rows.append((genome_ids[gkey], task, b, y, w, group_ids.setdefault((group, b), len(group_ids))))
+            rows.append((genome_ids[gkey], task, b, y, w, group_ids.setdefault((group, b), len(group_ids)), source))
     cols = list(zip(*rows))
     return _Examples(
         genomes=genomes,
@@ -190,6 +194,7 @@ def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
         target=torch.tensor(cols[3], dtype=torch.float32),
         weight=torch.tensor(cols[4], dtype=torch.float32),
         rank_group=torch.tensor(cols[5]),
+        source=torch.tensor(cols[6]),
     )
 
 
@@ -294,6 +299,9 @@ class AccuracyPredictor(BaseEstimator):
         curve_weight: weight of the extra labels from the per-epoch ``curve`` of a record (0 ignores curves).
         task_noise: std of the Gaussian noise added to the standardised task features of each training batch
             in :meth:`fit` (0: none); a regulariser against relying on the exact features of the meta-train tasks.
+        balance: ``None`` (every record once an epoch) or ``"source"``: every task source (the records'
+            ``tags["source"]``: MNIST, glyphs, ...) weighs the same in an epoch, whatever its number of records,
+            so that one kind of data with many tasks does not shape the predictor alone.
         n_jobs: threads that train the ensemble members and predict chunks of genomes side by side
             (``-1``: one per CPU core, ``None``: 1). Inside ``fit``/``predict``/``adapt`` torch itself runs
             single-threaded (the setting is restored afterwards): the graph batches are small, and torch's
@@ -336,6 +344,7 @@ class AccuracyPredictor(BaseEstimator):
         weight_decay: float = 1e-4,
         curve_weight: float = 0.5,
         task_noise: float = 0.0,
+        balance: str | None = None,
         n_jobs: int | None = -1,
         random_state: int = 0,
     ) -> None:
@@ -351,6 +360,7 @@ class AccuracyPredictor(BaseEstimator):
         self.weight_decay = weight_decay
         self.curve_weight = curve_weight
         self.task_noise = task_noise
+        self.balance = balance
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -372,6 +382,8 @@ class AccuracyPredictor(BaseEstimator):
         for name in ("recipe_readout", "sum_readout"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"the {name!r} parameter must be True or False; got {getattr(self, name)!r}")
+        if self.balance not in (None, "source"):
+            raise ValueError(f"the 'balance' parameter must be None or 'source'; got {self.balance!r}")
         if not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(f"the 'random_state' parameter must be an integer; got {self.random_state!r}")
 
@@ -447,12 +459,30 @@ class AccuracyPredictor(BaseEstimator):
         return model.eval(), loss
 
     def _batches(self, data: _Examples, generator: torch.Generator) -> list[Tensor]:
-        """One epoch of record indices, shuffled, then grouped so that each batch holds ranking pairs."""
+        """One epoch of record indices, shuffled, then grouped so that each batch holds ranking pairs.
+
+        With ``balance="source"`` every task source weighs the same in an epoch: a group of a source with
+        ``n_s`` of the ``n`` records is drawn ``n / (S n_s)`` times on average (the integer part, plus one more
+        with the remainder as probability), so a family with few tasks is seen as often as one with many."""
         n = len(data.target)
         perm = torch.randperm(n, generator=generator)
         n_groups = int(data.rank_group.max()) + 1
-        group_order = torch.randperm(n_groups, generator=generator)
-        perm = perm[torch.argsort(group_order[data.rank_group[perm]], stable=True)]
+        if self.balance is None:
+            group_order = torch.randperm(n_groups, generator=generator)
+            perm = perm[torch.argsort(group_order[data.rank_group[perm]], stable=True)]
+            return list(perm.split(self.batch_size))
+        per_source = torch.bincount(data.source).double()
+        n_sources = int((per_source > 0).sum())
+        source_of_group = torch.zeros(n_groups, dtype=torch.long).scatter_(0, data.rank_group, data.source)
+        rate = (n / n_sources) / per_source[source_of_group]  # (n_groups,) expected draws of each group
+        draws = rate.floor().long() + (torch.rand(n_groups, generator=generator, dtype=torch.float64) < rate.frac())
+        times = draws[data.rank_group[perm]]
+        perm, group = perm.repeat_interleave(times), data.rank_group[perm].repeat_interleave(times)
+        starts = torch.cumsum(times, 0) - times  # each record's copies are numbered 0, 1, ...: copy k of a group
+        copy = torch.arange(len(perm)) - starts.repeat_interleave(times)  # is a group instance of its own
+        most = int(draws.max()) if n_groups else 1
+        instance_order = torch.randperm(n_groups * most, generator=generator)
+        perm = perm[torch.argsort(instance_order[group * most + copy], stable=True)]
         return list(perm.split(self.batch_size))
 
     def _loss(

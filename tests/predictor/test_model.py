@@ -750,3 +750,29 @@ def test_calibrate_makes_the_interval_cover_what_it_says_and_is_saved(toy, fitte
         est.calibrate(held_out[:5])
     with pytest.raises(ValueError, match="'coverage' parameter must be in"):
         est.calibrate(held_out, coverage=1.5)
+
+
+def test_balance_by_source_weighs_every_task_source_the_same(toy):
+    from predictor.estimator import _examples
+
+    big = [dict(r, group=f"big{i // 10}", tags={"source": "mnist"}) for i, r in enumerate(toy["train"][:200])]
+    small = [dict(r, group=f"small{i // 10}", tags={"source": "glyphs"}) for i, r in enumerate(toy["train"][200:220])]
+    data = _examples(big + small, curve_weight=0.0)
+    counts = {False: np.zeros(2), True: np.zeros(2)}
+    for balance in (False, True):
+        est = AccuracyPredictor(balance="source" if balance else None, batch_size=16)
+        generator = torch.Generator().manual_seed(0)
+        for _ in range(50):
+            batches = est._batches(data, generator)
+            idx = torch.cat(batches)
+            counts[balance] += np.bincount(data.source[idx].numpy(), minlength=2)
+            order = data.rank_group[idx].numpy()  # a drawn group's records stay together (ranking pairs)
+            runs = 1 + int((order[1:] != order[:-1]).sum())
+            assert runs <= len(idx) // 10 + 1  # groups of 10 records: at most one run per drawn group
+    assert counts[False].tolist() == [200 * 50, 20 * 50]  # every record once an epoch
+    assert abs(counts[True][0] / counts[True][1] - 1) < 0.15  # both sources as often
+    assert abs(counts[True].sum() / (220 * 50) - 1) < 0.05  # an epoch as long as before
+    fitted = AccuracyPredictor(n_models=1, epochs=2, balance="source").fit(big + small)
+    assert fitted.get_params()["balance"] == "source"
+    with pytest.raises(ValueError, match="'balance' parameter must be None or 'source'; got 'family'"):
+        AccuracyPredictor(balance="family").fit(big)
