@@ -249,7 +249,7 @@ def main() -> None:
         )
         results["folds"][family] = fold
         results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])
-        results["provenance"] = provenance()
+        results["measured"] = provenance()
         write_json(out, results)
         m = fold["mean"]
         if "ours (zero-shot)" not in m:

@@ -37,6 +37,7 @@ from benchmarks.render import (
     render_fresh_seeds,
     render_generic,
     render_labels_adaptation,
+    render_leave_one_family_out,
     render_meta_stats,
     render_pretrain,
     render_reseed,
@@ -168,6 +169,20 @@ BENCHMARKS = [
         render_meta_stats,
         notes="Rerun as each part of v2 is exported; the file names the exports it read. The KD gain of an "
         "architecture is the mean label of its distilled students minus its control's.",
+    ),
+    Benchmark(
+        "leave_one_family_out",
+        "How well does the predictor rank students of a kind of data it never saw: each task family held out of "
+        "meta-training in turn, zero-shot and adapted, beside the baselines, the family's noise ceiling, the "
+        "calibration and whether it knows when distillation hurts?",
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        "--families glyphs shapes textures fractals digits mnist --max-groups 24",
+        "benchmarks/results/leave_one_family_out.json",
+        render_leave_one_family_out,
+        lambda d: f"{sum(f['fit_seconds'] for f in d['folds'].values()):,.0f} s of fits over {len(d['folds'])} folds",
+        notes="Resumable fold by fold; a fold's checkpoint is kept (`--fold-dir`) for the search benchmarks on "
+        "held-out families. The figures depend on which parts of meta-dataset v2 were exported when it ran (the "
+        "file's `settings.data`).",
     ),
     Benchmark(
         "noise_ceiling_budget",

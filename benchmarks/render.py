@@ -492,3 +492,90 @@ def render_meta_stats(data: dict) -> str:
     parts += ["What distillation buys per architecture (its distilled students' mean label minus its control's):"]
     parts.append(gains)
     return "\n\n".join(parts)
+
+
+def render_leave_one_family_out(data: dict) -> str:
+    """``leave_one_family_out.py``'s file: one row per held-out family, zero-shot and adapted, beside the baselines,
+    the ceiling, the calibration and the KD-gain prediction."""
+    settings, folds = data["settings"], data["folds"]
+    cross = data.get("cross_fitted_calibration", {}).get("folds", {})
+
+    def spearman(fold: dict, method: str) -> str:
+        return f3(fold["mean"].get(method, {}).get("spearman"))
+
+    rows, adapt_rows, other_rows = [], [], []
+    for family, fold in folds.items():
+        zero = fold["mean"].get("ours (zero-shot)", {})
+        ceiling = fold["noise_ceiling"]
+        ratio = zero.get("spearman", np.nan) / ceiling if ceiling else np.nan
+        rows.append(
+            [
+                family,
+                f"{fold['test']['groups']} of {fold['test'].get('groups_of_family', fold['test']['groups'])}",
+                spearman(fold, "ours (zero-shot)"),
+                f3(ceiling),
+                f"{ratio:.2f}×" if np.isfinite(ratio) else "–",
+                f3(zero.get("p@10%")),
+                f3(zero.get("mae")),
+                spearman(fold, "params"),
+                spearman(fold, "FLOPs"),
+                spearman(fold, "random forest"),
+            ]
+        )
+        adapted = {m: fold["mean"].get(f"ours (adapted 10{m})", {}) for m in ("", ", residual", ", guarded")}
+        adapt_rows.append(
+            [
+                family,
+                spearman(fold, "ours (zero-shot, same records)"),
+                *(f"{f3(a.get('spearman'))} / {f3(a.get('mae'))}" for a in adapted.values()),
+            ]
+        )
+        kd, cov = fold.get("kd_gain_prediction", {}), fold["coverage"]
+        other_rows.append(
+            [
+                family,
+                f3(cov["within_1sigma"]),
+                f3(cross.get(family, {}).get("within_1sigma")),
+                f"{kd['measured_hurts']:.0%}" if kd.get("n") else "–",
+                f"{kd['predicted_hurts']:.0%}" if kd.get("n") else "–",
+                f3(kd.get("hurts_recall")),
+                f3(kd.get("gain_spearman")),
+            ]
+        )
+    data_files = ", ".join(f"`{name}`" for name in settings["data"])
+    overrides = {k: v for k, v in settings["hyper_parameters"].items() if k not in ("n_jobs",)}
+    return "\n\n".join(
+        [
+            f"Data: {data_files}; label seeds {settings['label_seeds']}; hyper-parameters "
+            f"`{json.dumps(overrides, sort_keys=True)}`"
+            + (f"; teacher families left out of training: {settings['exclude_teachers']}"
+               if settings["exclude_teachers"] else "")
+            + (f"; at most {settings['max_groups']} groups scored per family (a seeded sample)"
+               if settings.get("max_groups") else "")
+            + f". Families scored so far: {len(folds)}.",
+            "Zero-shot, per held-out family (means over its (task, teacher) groups; ratio = Spearman / ceiling):",
+            table(
+                ["held out", "groups", "Spearman", "noise ceiling", "ratio", "top-10 %", "MAE", "params", "FLOPs",
+                 "random forest"],
+                rows,
+                [False, True, True, True, True, True, True, True, True, True],
+            ),
+            "Adapted to 10 records of a group (Spearman / MAE on the group's other students, mean over 5 draws), "
+            "beside zero-shot on the same records:",
+            table(
+                ["held out", "zero-shot, same records", "fine-tuned", "residual GP", "guarded"],
+                adapt_rows,
+                [False, True, True, True, True],
+            ),
+            "Calibration (share of measured accuracies inside the predicted ±1σ; target 0.60–0.75) with the interval "
+            "calibrated on the other families' meta-validation tasks and cross-fitted on the other held-out "
+            "families; whether the predictor knows when distillation hurts (per architecture: distilled students' "
+            "mean against the no-distillation control's):",
+            table(
+                ["held out", "±1σ (val)", "±1σ (cross-fitted)", "KD hurts (measured)", "predicted to hurt",
+                 "recall of hurts", "gain Spearman"],
+                other_rows,
+                [False, True, True, True, True, True, True],
+            ),
+        ]
+    )  # fmt: skip
