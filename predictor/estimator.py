@@ -536,10 +536,10 @@ class AccuracyPredictor(BaseEstimator):
         """Adapt to a few ground-truth records of a new task: fine-tune a copy of the meta-trained ensemble
         (``method="finetune"``), or leave it as it is and model its errors on the task (``method="residual"``:
         a Gaussian process on the residuals, :mod:`predictor.residual`; ``steps``, ``lr``, ``params`` and
-        ``anchor`` are not used then), or let the records choose (``method="guarded"``, :mod:`predictor.guard`):
-        fine-tuning or the residual process where, fitted on part of the records, it orders the others better
-        than the meta-trained predictor does; else only one offset for the task (the mean residual), which
-        cannot change the ranking. ``adaptation_`` says what was done.
+        ``anchor`` are not used then), or fine-tune under a guard (``method="guarded"``, :mod:`predictor.guard`):
+        where, fine-tuned on part of the records, the predictor orders the others worse than the meta-trained one
+        does, it only adds one offset for the task (the mean residual), which cannot change the ranking.
+        ``adaptation_`` says what was done.
 
         Every call starts again from the weights :meth:`fit` produced (``meta_states_``), so calling it
         with all the records gathered so far never compounds earlier adaptations. The few records are
@@ -602,42 +602,36 @@ class AccuracyPredictor(BaseEstimator):
     def _adapt_guarded(
         self, records: Sequence[dict], steps: int, lr: float, params: str, anchor: float
     ) -> AccuracyPredictor:
-        """Fine-tune, correct by a residual Gaussian process, or only shift: whichever orders the records best out
-        of fold (:mod:`predictor.guard`); a ranking-changing correction must set right ``GUARD_MARGIN`` of the
-        zero-shot order's discordant pairs."""
+        """Fine-tune, unless fine-tuned out of fold the predictor orders the records worse than the meta-trained one
+        by ``GUARD_MARGIN`` of its discordant pairs (:mod:`predictor.guard`); then only shift every prediction."""
         self.reset_adaptation()
         if not records:
             return self
         data = _examples(records, 0.0)  # one example per record, in the records' order
         genomes = [data.genomes[i] for i in data.genome_index.tolist()]
-        zero, _, emb = self._predict(genomes, data.tasks, data.task_index, data.log2_budget, with_embeddings=True)
+        zero, _ = self._predict(genomes, data.tasks, data.task_index, data.log2_budget)
         target = data.target.double().numpy()
         budget = data.log2_budget.numpy()
         folds = student_folds([str(i) for i in data.genome_index.tolist()], GUARD_FOLDS, self.random_state)
         scores = {"shift": concordance(zero, target, budget)}
         if len(folds) >= 2:
-            out_of_fold = {"finetune": np.zeros(len(target)), "residual": np.zeros(len(target))}
+            out_of_fold = np.zeros(len(target))
             meta_models = self.models_
             for held in folds:
                 fit = np.setdiff1d(np.arange(len(target)), held)
-                gp = ResidualGP.fit(emb[fit], target[fit] - zero[fit])
-                out_of_fold["residual"][held] = zero[held] + gp.predict(emb[held])[0]
                 self.models_ = self._finetuned([records[i] for i in fit], steps, lr, params, anchor)
                 try:
-                    out_of_fold["finetune"][held] = self._predict(
+                    out_of_fold[held] = self._predict(
                         [genomes[i] for i in held], data.tasks, data.task_index[held], data.log2_budget[held]
                     )[0]
                 finally:
                     self.models_ = meta_models
-            scores.update({name: concordance(pred, target, budget) for name, pred in out_of_fold.items()})
-        changers = [m for m in ("finetune", "residual") if m in scores and np.isfinite(scores[m])]
-        best = max(changers, key=lambda m: scores[m], default=None)
-        base = scores["shift"] if np.isfinite(scores["shift"]) else 0.5
-        chosen = best if best is not None and scores[best] > base + GUARD_MARGIN * (1 - base) else "shift"
+            scores["finetune"] = concordance(out_of_fold, target, budget)
+        base, tuned = scores["shift"], scores.get("finetune", np.nan)
+        worse = np.isfinite(base) and np.isfinite(tuned) and tuned < base - GUARD_MARGIN * (1 - base)
+        chosen = "shift" if worse or len(folds) < 2 else "finetune"
         if chosen == "finetune":
             self.models_ = self._finetuned(records, steps, lr, params, anchor)
-        elif chosen == "residual":
-            self.residual_ = ResidualGP.fit(emb, target - zero)
         else:
             self.shift_ = float(np.mean(target - zero))
         self.adapted_ = True

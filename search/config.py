@@ -112,8 +112,8 @@ class SearchConfig:
     # records corrects the predictor without overwriting what meta-training taught it.
     adapt_steps: int = setting(20, cli=False, help="fine-tuning steps of the predictor after a bracket")
     # How the predictor adapts to this task's records (AccuracyPredictor.adapt): fine-tuning, as every run
-    # before had; "guarded" lets the records choose between fine-tuning, a residual Gaussian process and a
-    # shift that keeps the ranking (predictor/guard.py).
+    # before had; "guarded" drops the fine-tuning where, fitted on part of the records, it orders the others
+    # worse than the meta-trained predictor, and only shifts the predictions then (predictor/guard.py).
     adapt_method: str = setting(
         "finetune",
         choices=ADAPT_METHODS,

@@ -177,8 +177,8 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
         choices=ADAPT_METHODS,
         default="finetune",
         help="how to adapt: fine-tune the ensemble (default), model its errors on the task with a Gaussian "
-        "process on its residuals (leaves the predictor as it is; see predictor/residual.py), or let the records "
-        "choose between the two and a shift that keeps the ranking (guarded; predictor/guard.py)",
+        "process on its residuals (leaves the predictor as it is; see predictor/residual.py), or fine-tune unless "
+        "that orders held-out records worse, else only shift (guarded; predictor/guard.py)",
     )
     p.add_argument("--no-control-baseline", action="store_true", help="skip the GNN trained on no-KD records")
     p.add_argument(
