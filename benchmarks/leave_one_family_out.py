@@ -24,6 +24,7 @@ folds already there for the same data files and settings; each fold's checkpoint
     .venv/bin/python -m benchmarks.leave_one_family_out --data datasets_meta/meta_v1.csv.gz \\
         datasets_meta/meta_v2/*.csv.gz [--families glyphs shapes] [--set n_models=4] [--exclude-teachers vgg] \\
         [--max-groups 24]    # a seeded sample of a large family's groups (MNIST has over a hundred)
+        [--rescore guarded]  # after a change to an adaptation: the folds done before, adapted again
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
@@ -137,6 +138,20 @@ def cross_fitted_calibration(folds: dict[str, dict[str, Any]]) -> dict[str, Any]
     return out
 
 
+def adapted_by(
+    model: AccuracyPredictor, test_runs: list[dict[str, Any]], methods: list[str], label_seeds: int
+) -> dict[str, dict[str, float]]:
+    """``{"ours (adapted 10, METHOD)": metrics}``: the held-out groups adapted to 10 records by each of ``methods``
+    (the same draws as the fine-tuning's: ``evaluate``'s seed)."""
+    out = {}
+    for method in methods:
+        options = {"adapt_records": 10, "adapt_options": {"method": method}, "label_seeds": label_seeds}
+        report = evaluate(model, test_runs, baselines=False, **options)
+        if "ours (adapted 10)" in report["mean"]:  # groups with too few students are not adapted
+            out[f"ours (adapted 10, {method})"] = report["mean"]["ours (adapted 10)"]
+    return out
+
+
 def score_fold(
     family: str,
     examples: list[dict[str, Any]],
@@ -165,11 +180,7 @@ def score_fold(
     fit_s = time.perf_counter() - start
     report = evaluate(model, test_runs, train, adapt_records=10, label_seeds=label_seeds)
     # the other adaptations (predictor/residual.py, predictor/guard.py), on the same draws of 10 records (same seed)
-    for method in ("residual", "guarded"):
-        options = {"adapt_records": 10, "adapt_options": {"method": method}, "label_seeds": label_seeds}
-        other = evaluate(model, test_runs, baselines=False, **options)
-        if "ours (adapted 10)" in other["mean"]:  # groups with too few students are not adapted
-            report["mean"][f"ours (adapted 10, {method})"] = other["mean"]["ours (adapted 10)"]
+    report["mean"].update(adapted_by(model, test_runs, ["residual", "guarded"], label_seeds))
     labels = mean_labels(test_runs, label_seeds)
     return {
         "family": family,
@@ -211,6 +222,13 @@ def main() -> None:
         type=int,
         help="score a seeded sample of at most this many (task, teacher) groups of a family (default: all)",
     )
+    ap.add_argument(
+        "--rescore",
+        nargs="*",
+        default=[],
+        choices=["residual", "guarded"],
+        help="adapt the folds done before again by these methods with today's code (their predictors are kept)",
+    )
     ap.add_argument("--fold-dir", default=str(cache_dir() / "lofo_folds"), help="where each fold's checkpoint is kept")
     ap.add_argument("--out", default=str(result_path("leave_one_family_out")))
     args = ap.parse_args()
@@ -236,11 +254,17 @@ def main() -> None:
         if family in results["folds"]:
             print(f"{family}: done before")
             fold = results["folds"][family]
-            if "held_out_errors" not in fold:  # scored before the errors were kept: the fold's predictor has them
+            missing = "held_out_errors" not in fold  # scored before the errors were kept
+            if missing or args.rescore:  # the fold's predictor is kept: score again what is asked
                 model = AccuracyPredictor.load(fold_dir / f"without-{family}.pt")
                 test_runs, _ = held_out_runs(family, examples, args.max_groups)
-                fold["held_out_errors"] = held_out_errors(model, test_runs, args.label_seeds)
+                if missing:
+                    fold["held_out_errors"] = held_out_errors(model, test_runs, args.label_seeds)
+                for method in args.rescore:
+                    print(f"{family}: adapting by {method} again ...", flush=True)
+                    fold["mean"].update(adapted_by(model, test_runs, [method], args.label_seeds))
                 results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])
+                results["measured"] = provenance()
                 write_json(out, results)
             continue
         print(f"{family}: meta-training without it ...", flush=True)
