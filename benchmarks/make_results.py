@@ -39,6 +39,7 @@ from benchmarks.render import (
     render_labels_adaptation,
     render_leave_one_family_out,
     render_meta_stats,
+    render_predictor_transformers,
     render_pretrain,
     render_reseed,
     render_search_efficiency,
@@ -183,6 +184,16 @@ BENCHMARKS = [
         notes="Resumable fold by fold; a fold's checkpoint is kept (`--fold-dir`) for the search benchmarks on "
         "held-out families. The figures depend on which parts of meta-dataset v2 were exported when it ran (the "
         "file's `settings.data`).",
+    ),
+    Benchmark(
+        "predictor_transformers",
+        "Does the predictor rank transformer students of tasks it never saw, against the parameter-count baseline "
+        "and the noise ceiling?",
+        f"{PY}predictor_transformers --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz",
+        "benchmarks/results/predictor_transformers.json",
+        render_predictor_transformers,
+        notes="A seeded quarter of the tasks with transformer students is held out whole (their CNN students too); "
+        "the predictor is meta-trained on everything else with the shipped card's hyper-parameters.",
     ),
     Benchmark(
         "noise_ceiling_budget",

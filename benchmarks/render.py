@@ -579,3 +579,42 @@ def render_leave_one_family_out(data: dict) -> str:
             ),
         ]
     )  # fmt: skip
+
+
+def render_predictor_transformers(data: dict) -> str:
+    """``predictor_transformers.py``'s file: held-out tasks' transformer (and CNN) groups."""
+    rows = []
+    for name in ("transformer students", "CNN students"):
+        if name not in data:
+            continue
+        r, m = data[name], data[name]["mean"]
+
+        def sp(method: str, m: dict = m) -> str:
+            return f3(m.get(method, {}).get("spearman"))
+
+        rows.append(
+            [name, r["groups"], sp("ours (zero-shot)"), sp("ours (zero-shot, same records)"), sp("ours (adapted 10)"),
+             sp("params"), sp("FLOPs"), sp("random forest"), f3(r["noise_ceiling"])]
+        )  # fmt: skip
+    t = data["train"]
+    return "\n\n".join(
+        [
+            f"Held out whole: {len(data['test_tasks'])} tasks; meta-trained on {t['records']:,} records of "
+            f"{t['tasks']} tasks ({t['transformer_records']:,} of them transformer students).",
+            table(
+                [
+                    "students",
+                    "groups",
+                    "zero-shot",
+                    "zero-shot, same records",
+                    "adapted 10",
+                    "params",
+                    "FLOPs",
+                    "random forest",
+                    "noise ceiling",
+                ],
+                rows,
+                [False, True, True, True, True, True, True, True, True],
+            ),  # fmt: skip
+        ]
+    )
