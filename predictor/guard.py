@@ -8,7 +8,11 @@ into ``k`` folds, the predictor is fine-tuned on ``k - 1`` of them and predicts 
 these out-of-fold predictions order the records worse than the meta-trained predictor does -- by more than
 ``GUARD_MARGIN`` of its discordant pairs (pairwise concordance within a budget) -- the fine-tuning is not kept.
 Only a shift is applied then: one offset for the task, the mean residual, which mends a predictor that over- or
-under-predicts every student and cannot reorder them.
+under-predicts every student and cannot reorder them (as it does when there are fewer than two students).
+
+Measured so far (leave one family out, 10 records, 5 draws per group): guarded 0.713 / 0.830 / 0.342 on glyphs /
+shapes / textures against fine-tuning's 0.755 / 0.849 / 0.421. On ten records the out-of-fold estimate drops
+helpful fine-tunings more often than it catches harmful ones, so fine-tuning stays the default.
 """
 
 from __future__ import annotations
