@@ -7,7 +7,8 @@ The noise ceiling of a (task, teacher) group is the Spearman correlation between
 labels of the same students: the final test accuracies of seed 0 and seed 1 (one-seed labels), and,
 where students have four seeds, the mean of seeds 0-1 against the mean of seeds 2-3 (the two-seed
 labels the predictor trains on). No predictor can rank the labels better. Per task source it also gives what
-distillation buys over the no-distillation control of the same architecture, and how often it hurts. The
+distillation buys over the no-distillation control of the same architecture, and how often it hurts; and which CNN
+students do well on it (the Spearman correlation of the labels with size and shape, per source). The
 counts and tables also go to ``benchmarks/results/meta_dataset_stats.json`` (``--out``).
 """
 
@@ -15,6 +16,7 @@ counts and tables also go to ``benchmarks/results/meta_dataset_stats.json`` (``-
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -23,10 +25,53 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import numpy as np
+from scipy.stats import spearmanr
 
 from benchmarks.common import file_sha256, provenance, result_path, write_json
 from predictor.data import load_records, mean_labels
 from predictor.evaluate import kd_gain, noise_ceiling, spearman_brown
+
+# what a CNN student's label may follow, per (task, teacher) group: its size and the shape of its stages
+ARCH_FEATURES = ("params", "FLOPs", "blocks", "stages", "mean kernel", "first width", "last width")
+
+
+def arch_features(example: dict) -> dict[str, float] | None:
+    """A staged-CNN student's size and shape (``None`` for another family's genome)."""
+    genome = json.loads(example["genome"])
+    stages = genome.get("stages") or []
+    if not stages or "kernel" not in stages[0]:
+        return None
+    return {
+        "params": example["params"],
+        "FLOPs": example["flops"],
+        "blocks": sum(s["depth"] for s in stages),
+        "stages": len(stages),
+        "mean kernel": float(np.mean([s["kernel"] for s in stages])),
+        "first width": stages[0]["width"],
+        "last width": stages[-1]["width"],
+    }
+
+
+def what_orders(labels: list[dict]) -> list[dict]:
+    """Per task source, the mean over its (task, teacher) groups of the Spearman correlation between the students'
+    labels and each of :data:`ARCH_FEATURES`: which kind of CNN student does well on which kind of data."""
+    per_source: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    by_group: dict[str, list[tuple[float, dict]]] = defaultdict(list)
+    for e in labels:
+        if (f := arch_features(e)) is not None:
+            by_group[e["group"]].append((e["target"], f, e["tags"].get("source", "?")))
+    for rows in by_group.values():
+        if len(rows) < 5:
+            continue
+        y = np.array([r[0] for r in rows])
+        for name in ARCH_FEATURES:
+            x = np.array([r[1][name] for r in rows], dtype=float)
+            if np.ptp(x) > 0 and np.ptp(y) > 0:
+                per_source[rows[0][2]][name].append(float(spearmanr(x, y)[0]))
+    return [
+        {"source": src, "groups": len(next(iter(feats.values()))), **{n: float(np.mean(v)) for n, v in feats.items()}}
+        for src, feats in sorted(per_source.items())
+    ]
 
 
 def main() -> None:
@@ -109,6 +154,14 @@ def main() -> None:
         print(f"| {source} | {len(runs)} | {n_tasks} | {gain['n']} | {cells} | {hurts} |")
         sources.append({"source": source, "records": len(runs), "tasks": n_tasks, "kd_gain": gain})
 
+    orders = what_orders(labels)
+    if orders:
+        print("\nSpearman between a CNN student's label and its size / shape, mean over the (task, teacher) groups:")
+        print("| source | groups | " + " | ".join(ARCH_FEATURES) + " |\n|---|---:|" + "---:|" * len(ARCH_FEATURES))
+        for o in orders:
+            cells = " | ".join(f"{o.get(n, np.nan):+.2f}" for n in ARCH_FEATURES)
+            print(f"| {o['source']} | {o['groups']} | {cells} |")
+
     by_task: dict[str, list[float]] = defaultdict(list)
     for e in firsts:
         by_task[e["task_spec"]].append(e["target"])
@@ -153,6 +206,7 @@ def main() -> None:
             "records_with_full_curve": curves,
             "noise_ceiling": ceilings,
             "per_source": sources,
+            "what_orders": orders,
             "per_task": tasks,
         },
     )

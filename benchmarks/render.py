@@ -491,6 +491,23 @@ def render_meta_stats(data: dict) -> str:
     )
     parts += ["What distillation buys per architecture (its distilled students' mean label minus its control's):"]
     parts.append(gains)
+    if data.get("what_orders"):
+        order = ("params", "FLOPs", "blocks", "stages", "mean kernel", "first width", "last width")
+        names = sorted((k for k in data["what_orders"][0] if k not in ("source", "groups")), key=order.index)
+        parts.append(
+            "Which CNN students do well: Spearman between the labels and each student's size or shape, mean over a "
+            "source's (task, teacher) groups:"
+        )
+        parts.append(
+            table(
+                ["source", "groups", *names],
+                [
+                    [o["source"], o["groups"], *(f"{o[n]:+.2f}" if n in o else "–" for n in names)]
+                    for o in data["what_orders"]
+                ],
+                [False] + [True] * (len(names) + 1),
+            )  # fmt: skip
+        )
     return "\n\n".join(parts)
 
 
