@@ -255,8 +255,11 @@ def main() -> None:
             print(f"{family}: done before")
             fold = results["folds"][family]
             missing = "held_out_errors" not in fold  # scored before the errors were kept
-            if missing or args.rescore:  # the fold's predictor is kept: score again what is asked
-                model = AccuracyPredictor.load(fold_dir / f"without-{family}.pt")
+            kept = fold_dir / f"without-{family}.pt"
+            if (missing or args.rescore) and not kept.is_file():
+                print(f"{family}: its predictor {kept} is gone (another --fold-dir or $DASS_CACHE?): not scored again")
+            elif missing or args.rescore:  # the fold's predictor is kept: score again what is asked
+                model = AccuracyPredictor.load(kept)
                 test_runs, _ = held_out_runs(family, examples, args.max_groups)
                 if missing:
                     fold["held_out_errors"] = held_out_errors(model, test_runs, args.label_seeds)
@@ -274,6 +277,7 @@ def main() -> None:
         results["folds"][family] = fold
         results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])
         results["measured"] = provenance()
+        results.pop("provenance", None)  # the name an earlier version wrote it under
         write_json(out, results)
         m = fold["mean"]
         if "ours (zero-shot)" not in m:

@@ -54,10 +54,14 @@ def main() -> None:
     shipped = Path(args.checkpoint)
     card = json.loads(shipped.with_suffix(".json").read_text())
     hyper = card["hyper_parameters"]
-    data = ROOT / "datasets_meta" / card["data"]["file"]
+    # one file: its name under datasets_meta/ (v1's card); several: their paths from the repository root
+    if "files" in card["data"]:
+        data = [ROOT / f["file"] for f in card["data"]["files"]]
+    else:
+        data = [ROOT / "datasets_meta" / card["data"]["file"]]
     with tempfile.TemporaryDirectory() as tmp:
         refit = Path(tmp) / "refit.pt"
-        command = [sys.executable, "-m", "dass", "pretrain", "--data", str(data), "--out", str(refit)]
+        command = [sys.executable, "-m", "dass", "pretrain", "--data", *map(str, data), "--out", str(refit)]
         command += ["--label-seeds", str(card["label_seeds"])]
         for key, flag in FLAGS.items():
             command += [flag, str(hyper[key])]
@@ -70,7 +74,7 @@ def main() -> None:
     result = {
         "question": "Is a refit with the card's settings bit-identical to the shipped checkpoint?",
         "checkpoint": str(shipped.relative_to(ROOT)),
-        "data": str(data.relative_to(ROOT)),
+        "data": [str(d.relative_to(ROOT)) for d in data] if len(data) > 1 else str(data[0].relative_to(ROOT)),
         "command": " ".join(command[1:]).replace(str(ROOT) + "/", ""),
         "tensors": len(theirs),
         "tensors_differing": len(differ),

@@ -50,6 +50,12 @@ def trainings(n: float | None) -> str:
 # ---------------------------------------------------------------- renderers: result file (parsed JSON) -> markdown
 
 
+def data_names(card: dict) -> str:
+    """The meta-dataset file(s) a checkpoint card names, as markdown."""
+    files = card["data"]["files"] if "files" in card["data"] else [card["data"]]
+    return " + ".join(f"`{Path(f['file']).name}`" for f in files)
+
+
 def render_pretrain(card: dict) -> str:
     mt = card["meta_test"]
     names = {
@@ -79,7 +85,7 @@ def render_pretrain(card: dict) -> str:
         [
             f"Checkpoint `{card['checkpoint']}`: {card['hyper_parameters']['n_models']} members of "
             f"{card['hyper_parameters']['hidden']} channels, fitted in {card['fit_seconds']:.0f} s on "
-            f"`{card['data']['file']}` ({card['data']['records']:,} records), code commit "
+            f"{data_names(card)} ({card['data']['records']:,} records), code commit "
             f"`{card['code_commit'][:7]}`. Meta-test: {mt['groups']} groups, {mt['labels']['students']} students.",
             table(["method", "Spearman", "Kendall", "top-5 %", "top-10 %", "MAE"], rows, [False] + [True] * 5),
             "By source:\n\n" + table(["source", "zero-shot", "adapted"], by_source, [False, True, True]),

@@ -210,6 +210,11 @@ def _scale_for_coverage(err: np.ndarray, spread: np.ndarray, floor: float, cover
     return scale if math.isfinite(scale) else None
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
 def fit_calibration(err: np.ndarray, spread: np.ndarray, coverage: float = 0.68) -> tuple[float, float]:
     """``(scale, floor)`` such that ``sqrt((scale * spread)^2 + floor^2)`` covers ``coverage`` of the absolute
     errors ``err``: for each floor of :data:`CALIBRATION_FLOORS` the scale that covers them, and of those the pair
@@ -324,7 +329,8 @@ class AccuracyPredictor(BaseEstimator):
         adapted_: whether :meth:`adapt` changed the predictions since ``fit``.
         adaptation_: what the last :meth:`adapt` did (``{"method": ..., "records": ...}``, and the out-of-fold
             concordance of each candidate for ``"guarded"``); ``None`` when not adapted.
-        shift_: the offset a guarded adaptation added to every prediction (0.0 otherwise).
+        shift_: the offset a guarded adaptation added to the logit of every prediction (0.0 otherwise): the
+            predictions move together and keep their order.
         calibration_: ``(scale, floor)`` of the reported uncertainty, ``sqrt((scale * spread)^2 + floor^2)``
             with ``spread`` the members' standard deviation; ``(1.0, 0.0)`` (the raw spread) until
             :meth:`calibrate` is called on held-out records.
@@ -632,8 +638,8 @@ class AccuracyPredictor(BaseEstimator):
         chosen = "shift" if worse or len(folds) < 2 else "finetune"
         if chosen == "finetune":
             self.models_ = self._finetuned(records, steps, lr, params, anchor)
-        else:
-            self.shift_ = float(np.mean(target - zero))
+        else:  # one offset in logit space: every prediction moves, none crosses another or the ends of [0, 1]
+            self.shift_ = float(np.mean(_logit(target) - _logit(zero)))
         self.adapted_ = True
         self.adaptation_ = {
             "method": chosen,
@@ -750,7 +756,7 @@ class AccuracyPredictor(BaseEstimator):
             shift, var = residual.predict(emb.double().numpy())
             mean, std = np.clip(mean + shift, 0.0, 1.0), np.sqrt(std**2 + var)
         if getattr(self, "shift_", 0.0):
-            mean = np.clip(mean + self.shift_, 0.0, 1.0)
+            mean = 1.0 / (1.0 + np.exp(-(_logit(mean) + self.shift_)))
         return mean, std
 
     def predict(

@@ -48,8 +48,11 @@ def data_files(data: str | Path | Sequence[str | Path]) -> list[Path]:
 
 
 def _data_card(files: list[Path], examples_per_file: list[int]) -> dict[str, Any]:
-    cards = [{"file": f.name, "sha256": file_sha256(f), "records": n} for f, n in zip(files, examples_per_file)]
-    return cards[0] if len(cards) == 1 else {"files": cards, "records": sum(examples_per_file)}
+    """One file: its name (as v1's card has it); several: each path as given, so a refit can find them again."""
+    if len(files) == 1:
+        return {"file": files[0].name, "sha256": file_sha256(files[0]), "records": examples_per_file[0]}
+    cards = [{"file": str(f), "sha256": file_sha256(f), "records": n} for f, n in zip(files, examples_per_file)]
+    return {"files": cards, "records": sum(examples_per_file)}
 
 
 def pretrain(

@@ -300,7 +300,7 @@ def test_pretrain_and_evaluate_read_several_exports_together(export, tmp_path, c
     args = ["--epochs", "2", "--models", "1", "--rank-weight", "1", "--no-test"]
     assert main(["pretrain", "--data", *map(str, files), "--out", str(ckpt), *args]) == 0
     card = json.loads(ckpt.with_suffix(".json").read_text())
-    assert [f["file"] for f in card["data"]["files"]] == ["a.csv.gz", "b.csv.gz"]
+    assert [f["file"] for f in card["data"]["files"]] == [str(f) for f in files]
     assert card["data"]["records"] == len(load_records(export)) and card["splits"]["test"]["tasks"] == 1
     capsys.readouterr()
     assert main(["evaluate", "--checkpoint", str(ckpt), "--data", *map(str, files), "--adapt", "0"]) == 0
