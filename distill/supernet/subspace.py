@@ -86,7 +86,28 @@ class ElasticStage:
 class GridMethods:
     """What every sub-space derives from its ``stem_widths`` and its stages' ``choices`` (``(gene, values)``
     pairs, in the order :meth:`genome` takes them): the largest, smallest and a random sub-network, the whole
-    grid, its size and the JSON definition. A sub-space dataclass inherits it and defines ``genome``."""
+    grid, its size, the JSON definition and membership (:meth:`validate`). A sub-space dataclass inherits it and
+    defines ``genome``."""
+
+    def checks(self, stage: Any) -> tuple[tuple[str, tuple], ...]:
+        """A stage's genes and their allowed values, in the order :meth:`validate` checks them."""
+        return stage.choices
+
+    def validate(self, genome: Genome) -> Genome:
+        """``genome`` if it is a sub-network of this sub-space, else a one-line ``ValueError`` naming the gene."""
+        where = f"supernet sub-space {self.name!r} (space {self.space!r})"
+        if genome.space != self.space:
+            raise ValueError(f"{where}: the genome's space must be {self.space!r}; got {genome.space!r}")
+        if len(genome.stages) != len(self.stages):
+            raise ValueError(f"{where}: the genome must have {len(self.stages)} stages; got {len(genome.stages)}")
+        try:
+            check_choice("'stem_width'", genome.stem_width, self.stem_widths)
+            for i, (gene, stage) in enumerate(zip(genome.stages, self.stages)):
+                for name, choices in self.checks(stage):
+                    check_choice(f"stage {i} {name!r}", getattr(gene, name), choices)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+        return genome
 
     def largest(self) -> Genome:
         return self.genome(max(self.stem_widths), [tuple(max(c) for _, c in s.choices) for s in self.stages])
@@ -159,22 +180,9 @@ class StagedCNNSubSpace(GridMethods):
                 )
 
     # ---- membership ----
-    def validate(self, genome: Genome) -> Genome:
-        where = f"supernet sub-space {self.name!r} (space {self.space!r})"
-        if genome.space != self.space:
-            raise ValueError(f"{where}: the genome's space must be {self.space!r}; got {genome.space!r}")
-        if len(genome.stages) != len(self.stages):
-            raise ValueError(f"{where}: the genome must have {len(self.stages)} stages; got {len(genome.stages)}")
-        try:
-            check_choice("'stem_width'", genome.stem_width, self.stem_widths)
-            for i, (gene, stage) in enumerate(zip(genome.stages, self.stages)):
-                check_choice(f"stage {i} 'block'", gene.block, (stage.block,))
-                for name, choices in stage.choices:
-                    check_choice(f"stage {i} {name!r}", getattr(gene, name), choices)
-                check_choice(f"stage {i} 'se'", gene.se, (self.se,))
-        except ValueError as e:
-            raise ValueError(f"{where}: {e}") from None
-        return genome
+    def checks(self, stage: ElasticStage) -> tuple[tuple[str, tuple], ...]:
+        """A stage's genes and their allowed values: its fixed block, its elastic choices, the sub-space's SE."""
+        return (("block", (stage.block,)), *stage.choices, ("se", (self.se,)))
 
     # ---- sub-networks ----
     def genome(self, stem_width: int, stages: list[tuple[int, int, int, int]]) -> Genome:

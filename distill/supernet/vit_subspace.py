@@ -97,22 +97,6 @@ class ViTSubSpace(GridMethods):
                     f"{self.stages[i - 1].widths} (stage widths never decrease)"
                 )
 
-    # ---- membership ----
-    def validate(self, genome: Genome) -> Genome:
-        where = f"supernet sub-space {self.name!r} (space {self.space!r})"
-        if genome.space != self.space:
-            raise ValueError(f"{where}: the genome's space must be {self.space!r}; got {genome.space!r}")
-        if len(genome.stages) != len(self.stages):
-            raise ValueError(f"{where}: the genome must have {len(self.stages)} stages; got {len(genome.stages)}")
-        try:
-            check_choice("'stem_width'", genome.stem_width, self.stem_widths)
-            for i, (gene, stage) in enumerate(zip(genome.stages, self.stages)):
-                for name, choices in stage.choices:
-                    check_choice(f"stage {i} {name!r}", getattr(gene, name), choices)
-        except ValueError as e:
-            raise ValueError(f"{where}: {e}") from None
-        return genome
-
     # ---- sub-networks ----
     def genome(self, stem_width: int, stages: list[tuple[int, int, int, int, int]]) -> Genome:
         """The sub-network of ``stem_width`` and ``(patch, depth, width, heads, mlp_ratio)`` per stage."""
