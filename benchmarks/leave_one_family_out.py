@@ -11,7 +11,8 @@ the other families -- meta-datasets v1 and v2 together -- and scored on every (t
 - the MAE and the top-10 % precision;
 - the coverage of the predicted +-1 sigma interval (the share of measured accuracies inside it), with the
   interval calibrated on 15 % of the other families' tasks, and cross-fitted: calibrated on the other folds'
-  held-out families;
+  held-out families; and after fine-tuning on 10 records, which re-scales the interval for the task by the records'
+  out-of-fold errors (``AccuracyPredictor.adapt``'s ``calibrate``), on the group's other students;
 - whether it predicts when distillation hurts: the predicted gain of each architecture's distilled students
   over its no-distillation control against the measured one.
 
@@ -24,7 +25,7 @@ folds already there for the same data files and settings; each fold's checkpoint
     .venv/bin/python -m benchmarks.leave_one_family_out --data datasets_meta/meta_v1.csv.gz \\
         datasets_meta/meta_v2/*.csv.gz [--families glyphs shapes] [--set n_models=4] [--exclude-teachers vgg] \\
         [--max-groups 24]    # a seeded sample of a large family's groups (MNIST has over a hundred)
-        [--rescore guarded]  # after a change to an adaptation: the folds done before, adapted again
+        [--rescore finetune guarded]  # after a change to an adaptation: the folds done before, adapted again
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
@@ -147,7 +148,11 @@ def adapted_by(
     for method in methods:
         options = {"adapt_records": 10, "adapt_options": {"method": method}, "label_seeds": label_seeds}
         report = evaluate(model, test_runs, baselines=False, **options)
-        if "ours (adapted 10)" in report["mean"]:  # groups with too few students are not adapted
+        if "ours (adapted 10)" not in report["mean"]:  # groups with too few students are not adapted
+            continue
+        if method == "finetune":  # the default adaptation: the plain names, and zero-shot on the same records
+            out.update({m: report["mean"][m] for m in ("ours (adapted 10)", "ours (zero-shot, same records)")})
+        else:
             out[f"ours (adapted 10, {method})"] = report["mean"]["ours (adapted 10)"]
     return out
 
@@ -226,7 +231,7 @@ def main() -> None:
         "--rescore",
         nargs="*",
         default=[],
-        choices=["residual", "guarded"],
+        choices=["finetune", "residual", "guarded"],
         help="adapt the folds done before again by these methods with today's code (their predictors are kept)",
     )
     ap.add_argument("--fold-dir", default=str(cache_dir() / "lofo_folds"), help="where each fold's checkpoint is kept")

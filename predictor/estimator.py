@@ -39,7 +39,7 @@ from distill.io import load_error, require_file
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
 from predictor import graph as graph_module
 from predictor.graph import encode_batch, select_graphs
-from predictor.guard import GUARD_FOLDS, GUARD_MARGIN, concordance, student_folds
+from predictor.guard import GUARD_FOLDS, GUARD_MARGIN, concordance, student_folds, task_scale
 from predictor.layout import checkpoint_layout
 from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, adjacency_of
@@ -57,6 +57,10 @@ _REQUIRED_KEYS = ("genome", "task_features", "budget", "group", "target")
 _ADAPT_PARAMS = ("head", "context", "task", "all")
 ADAPT_METHODS = ("finetune", "residual", "guarded")
 CALIBRATION_FLOORS = (0.0, 0.0025, 0.005, 0.01, 0.02)  # accuracy points: label noise the spread does not see
+# An adaptation re-scales the uncertainty for its task when it has this many records (and two folds of students):
+# its +-1 sigma interval is then made to cover TASK_COVERAGE of the records' out-of-fold errors.
+MIN_TASK_CALIBRATION = 5
+TASK_COVERAGE = 0.68
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,6 +335,8 @@ class AccuracyPredictor(BaseEstimator):
             concordance of each candidate for ``"guarded"``); ``None`` when not adapted.
         shift_: the offset a guarded adaptation added to the logit of every prediction (0.0 otherwise): the
             predictions move together and keep their order.
+        task_scale_: the factor an adaptation put on the reported standard deviation for its task (1.0 when not
+            adapted, or adapted with ``calibrate=False`` or on too few records); see :meth:`adapt`.
         calibration_: ``(scale, floor)`` of the reported uncertainty, ``sqrt((scale * spread)^2 + floor^2)``
             with ``spread`` the members' standard deviation; ``(1.0, 0.0)`` (the raw spread) until
             :meth:`calibrate` is called on held-out records.
@@ -435,7 +441,7 @@ class AccuracyPredictor(BaseEstimator):
         epochs = torch.exp2(data.log2_budget).round()
         self.budgets_ = (int(epochs.min()), int(epochs.max()))
         self.adapted_ = False
-        self.shift_, self.adaptation_ = 0.0, None
+        self.shift_, self.task_scale_, self.adaptation_ = 0.0, 1.0, None
         self.calibration_ = (1.0, 0.0)
         return self
 
@@ -538,6 +544,7 @@ class AccuracyPredictor(BaseEstimator):
         params: str = "all",
         anchor: float = 1.0,
         method: str = "finetune",
+        calibrate: bool = True,
     ) -> AccuracyPredictor:
         """Adapt to a few ground-truth records of a new task: fine-tune a copy of the meta-trained ensemble
         (``method="finetune"``), or leave it as it is and model its errors on the task (``method="residual"``:
@@ -569,6 +576,13 @@ class AccuracyPredictor(BaseEstimator):
             anchor: weight of the L2 pull towards the meta-trained weights.
 
             method: ``"finetune"``, ``"residual"`` or ``"guarded"``.
+            calibrate: (``"finetune"`` and ``"guarded"``) re-scale the uncertainty for this task: the records'
+                students are split into folds, the predictor is fine-tuned without each fold and predicts it,
+                and the reported standard deviation is multiplied by ``task_scale_``, the factor whose +-1
+                sigma interval covers ``TASK_COVERAGE`` of these out-of-fold errors (a split-conformal
+                quantile, :func:`predictor.guard.task_scale`). A task unlike the meta-training ones is then
+                reported as uncertain as it is. It costs one fine-tuning per fold; it needs
+                ``MIN_TASK_CALIBRATION`` records of at least two students.
 
         Returns:
             ``self``, whose ``models_`` are now the adapted ones (``"finetune"``) or whose predictions are
@@ -586,13 +600,49 @@ class AccuracyPredictor(BaseEstimator):
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"the 'steps' parameter must be a non-negative integer; got {steps!r}")
         if method == "guarded":
-            return self._adapt_guarded(records, steps, lr, params, anchor)
+            return self._adapt_guarded(records, steps, lr, params, anchor, calibrate)
         self.reset_adaptation()
+        oof = self._out_of_fold(records, steps, lr, params, anchor) if calibrate else None
         self.models_ = self._finetuned(records, steps, lr, params, anchor)
         self.adapted_ = True
         self.adaptation_ = {"method": "finetune", "records": len(records)}
+        if oof is not None:
+            target, mean, std = oof
+            self._set_task_scale(np.abs(target - mean), std)
         logger.info("adapted %d ensemble members on %d records (%s)", len(self.models_), len(records), params)
         return self
+
+    def _out_of_fold(
+        self, records: Sequence[dict], steps: int, lr: float, params: str, anchor: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(target, mean, std)`` of every record (final accuracies), ``mean`` and ``std`` predicted by the
+        predictor fine-tuned on the other folds' students (:func:`~predictor.guard.student_folds`); ``None``
+        when the records make fewer than two folds or ``MIN_TASK_CALIBRATION`` records. ``models_`` is left as
+        it is."""
+        if len(records) < MIN_TASK_CALIBRATION:
+            return None
+        data = _examples(records, 0.0)  # one example per record, in the records' order
+        genomes = [data.genomes[i] for i in data.genome_index.tolist()]
+        folds = student_folds([str(i) for i in data.genome_index.tolist()], GUARD_FOLDS, self.random_state)
+        if len(folds) < 2:
+            return None
+        mean, std = np.zeros(len(records)), np.zeros(len(records))
+        models, scale = self.models_, getattr(self, "task_scale_", 1.0)
+        self.task_scale_ = 1.0
+        try:
+            for held in folds:
+                fit = np.setdiff1d(np.arange(len(records)), held)
+                self.models_ = self._finetuned([records[i] for i in fit], steps, lr, params, anchor)
+                mean[held], std[held] = self._predict(
+                    [genomes[i] for i in held], data.tasks, data.task_index[held], data.log2_budget[held]
+                )
+        finally:
+            self.models_, self.task_scale_ = models, scale
+        return data.target.double().numpy(), mean, std
+
+    def _set_task_scale(self, err: np.ndarray, std: np.ndarray) -> None:
+        self.task_scale_ = task_scale(err, std, TASK_COVERAGE)
+        self.adaptation_["task_scale"] = round(self.task_scale_, 6)
 
     def _finetuned(self, records: Sequence[dict], steps: int, lr: float, params: str, anchor: float) -> list:
         """The meta-trained members fine-tuned on ``records`` (``models_`` is left as it is)."""
@@ -606,7 +656,7 @@ class AccuracyPredictor(BaseEstimator):
             )
 
     def _adapt_guarded(
-        self, records: Sequence[dict], steps: int, lr: float, params: str, anchor: float
+        self, records: Sequence[dict], steps: int, lr: float, params: str, anchor: float, calibrate: bool
     ) -> AccuracyPredictor:
         """Fine-tune, unless fine-tuned out of fold the predictor orders the records worse than the meta-trained one
         by ``GUARD_MARGIN`` of its discordant pairs (:mod:`predictor.guard`); then only shift every prediction."""
@@ -615,27 +665,16 @@ class AccuracyPredictor(BaseEstimator):
             return self
         data = _examples(records, 0.0)  # one example per record, in the records' order
         genomes = [data.genomes[i] for i in data.genome_index.tolist()]
-        zero, _ = self._predict(genomes, data.tasks, data.task_index, data.log2_budget)
+        zero, zero_std = self._predict(genomes, data.tasks, data.task_index, data.log2_budget)
         target = data.target.double().numpy()
         budget = data.log2_budget.numpy()
-        folds = student_folds([str(i) for i in data.genome_index.tolist()], GUARD_FOLDS, self.random_state)
         scores = {"shift": concordance(zero, target, budget)}
-        if len(folds) >= 2:
-            out_of_fold = np.zeros(len(target))
-            meta_models = self.models_
-            for held in folds:
-                fit = np.setdiff1d(np.arange(len(target)), held)
-                self.models_ = self._finetuned([records[i] for i in fit], steps, lr, params, anchor)
-                try:
-                    out_of_fold[held] = self._predict(
-                        [genomes[i] for i in held], data.tasks, data.task_index[held], data.log2_budget[held]
-                    )[0]
-                finally:
-                    self.models_ = meta_models
-            scores["finetune"] = concordance(out_of_fold, target, budget)
+        oof = self._out_of_fold(records, steps, lr, params, anchor)
+        if oof is not None:
+            scores["finetune"] = concordance(oof[1], target, budget)
         base, tuned = scores["shift"], scores.get("finetune", np.nan)
         worse = np.isfinite(base) and np.isfinite(tuned) and tuned < base - GUARD_MARGIN * (1 - base)
-        chosen = "shift" if worse or len(folds) < 2 else "finetune"
+        chosen = "shift" if worse or oof is None else "finetune"
         if chosen == "finetune":
             self.models_ = self._finetuned(records, steps, lr, params, anchor)
         else:  # one offset in logit space: every prediction moves, none crosses another or the ends of [0, 1]
@@ -646,6 +685,12 @@ class AccuracyPredictor(BaseEstimator):
             "records": len(records),
             "concordance": {k: round(float(v), 6) for k, v in scores.items()},
         }
+        if calibrate and len(records) >= MIN_TASK_CALIBRATION:
+            if chosen == "finetune":
+                self._set_task_scale(np.abs(target - oof[1]), oof[2])
+            else:  # the shifted zero-shot predictions (one offset fitted on all the records: nearly out of fold)
+                shifted = 1.0 / (1.0 + np.exp(-(_logit(zero) + self.shift_)))
+                self._set_task_scale(np.abs(target - shifted), zero_std)
         logger.info("guarded adaptation on %d records: %s (out-of-fold concordance %s)", len(records), chosen, scores)
         return self
 
@@ -694,6 +739,7 @@ class AccuracyPredictor(BaseEstimator):
         self.models_ = [self._member(state) for state in self.meta_states_]
         self.residual_ = None
         self.shift_ = 0.0
+        self.task_scale_ = 1.0
         self.adapted_ = False
         self.adaptation_ = None
         return self
@@ -750,6 +796,7 @@ class AccuracyPredictor(BaseEstimator):
         scale, floor = getattr(self, "calibration_", (1.0, 0.0))
         if (scale, floor) != (1.0, 0.0):
             std = np.sqrt((scale * std) ** 2 + floor**2)
+        std = std * getattr(self, "task_scale_", 1.0)
         if with_embeddings:
             return mean, std, emb.double().numpy()
         if residual is not None:
@@ -835,12 +882,12 @@ class AccuracyPredictor(BaseEstimator):
         if len(records) < 20:
             raise ValueError(f"calibrate needs at least 20 held-out records; got {len(records)}")
         saved, self.calibration_ = getattr(self, "calibration_", (1.0, 0.0)), (1.0, 0.0)
-        adapted = getattr(self, "residual_", None), getattr(self, "shift_", 0.0)
-        self.residual_, self.shift_ = None, 0.0
+        adapted = getattr(self, "residual_", None), getattr(self, "shift_", 0.0), getattr(self, "task_scale_", 1.0)
+        self.residual_, self.shift_, self.task_scale_ = None, 0.0, 1.0
         try:
             mean, spread = self.predict_records(records)
         finally:
-            self.calibration_, (self.residual_, self.shift_) = saved, adapted
+            self.calibration_, (self.residual_, self.shift_, self.task_scale_) = saved, adapted
         err = np.abs(np.array([_check_accuracy(r["target"], f"record {i}") for i, r in enumerate(records)]) - mean)
         self.calibration_ = fit_calibration(err, spread, coverage)
         logger.info("calibrated the uncertainty: scale %.3f, floor %.3f", *self.calibration_)
@@ -868,6 +915,7 @@ class AccuracyPredictor(BaseEstimator):
                 "n_tasks": self.n_tasks_,
                 "adapted": self.adapted_,
                 **({} if not getattr(self, "shift_", 0.0) else {"shift": float(self.shift_)}),
+                **({} if getattr(self, "task_scale_", 1.0) == 1.0 else {"task_scale": float(self.task_scale_)}),
                 **({} if getattr(self, "adaptation_", None) is None else {"adaptation": self.adaptation_}),
                 **({} if self.calibration_ == (1.0, 0.0) else {"calibration": list(self.calibration_)}),
                 **({} if self.budgets_ is None else {"budgets": list(self.budgets_)}),
@@ -927,6 +975,7 @@ class AccuracyPredictor(BaseEstimator):
             est.budgets_ = (int(info["budgets"][0]), int(info["budgets"][1])) if "budgets" in info else None
             est.residual_ = ResidualGP.from_state_dict(state["residual"]) if "residual" in state else None
             est.shift_ = float(info.get("shift", 0.0))
+            est.task_scale_ = float(info.get("task_scale", 1.0))
             est.adaptation_ = info.get("adaptation")
             est.calibration_ = tuple(float(v) for v in info.get("calibration", (1.0, 0.0)))
         except (KeyError, TypeError, ValueError, RuntimeError) as e:

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 PROXY_BASELINES = ("diswot", "diswot_semantic", "diswot_relation", "nwot", "synflow")
 METRICS = ("spearman", "kendall", "p@5%", "p@10%", "mae")
+COVERAGE = "within 1 sigma"  # of the predictor's own rows (zero-shot, adapted): it alone reports an uncertainty
 MIN_GROUP_STUDENTS = 5  # a (task, teacher) group is scored when it has at least this many students
 
 
@@ -371,7 +372,7 @@ def evaluate(
         res: dict[str, dict[str, float]] = {}
         predictor.reset_adaptation()
         mean, std = predictor.predict(genomes, features, budget)
-        res["ours (zero-shot)"] = rank_metrics(mean, true, accuracy=True)
+        res["ours (zero-shot)"] = {**rank_metrics(mean, true, accuracy=True), **_coverage(mean, std, true)}
         awareness += recipe_awareness({e["genome_hash"]: m for e, m in zip(exs, mean)}, exs)
         for e, m, s in zip(exs, mean, std):
             predictions.append(
@@ -393,10 +394,15 @@ def evaluate(
                 pick = rng.permutation(len(exs))
                 seen, rest = pick[:adapt_records], pick[adapt_records:]
                 predictor.adapt([exs[i] for i in seen], **(adapt_options or {}))
-                m_ad, _ = predictor.predict([genomes[i] for i in rest], features, [budget[i] for i in rest])
-                adapted.append(rank_metrics(m_ad, true[rest], accuracy=True))
+                m_ad, s_ad = predictor.predict([genomes[i] for i in rest], features, [budget[i] for i in rest])
+                adapted.append({**rank_metrics(m_ad, true[rest], accuracy=True), **_coverage(m_ad, s_ad, true[rest])})
                 # zero-shot on the same remaining records, so that the two are compared like for like
-                same.append(rank_metrics(mean[rest], true[rest], accuracy=True))
+                same.append(
+                    {
+                        **rank_metrics(mean[rest], true[rest], accuracy=True),
+                        **_coverage(mean[rest], std[rest], true[rest]),
+                    }
+                )
                 predictor.reset_adaptation()
             res[f"ours (adapted {adapt_records})"] = _mean_metrics(adapted)
             res["ours (zero-shot, same records)"] = _mean_metrics(same)
@@ -510,10 +516,15 @@ def _mean(values: Any) -> float:
     return float(np.mean(values)) if values else math.nan
 
 
+def _coverage(mean: np.ndarray, std: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """The share of measured accuracies within the predicted +-1 sigma (``"within 1 sigma"``)."""
+    return {COVERAGE: float(np.mean(np.abs(np.asarray(mean) - true) <= np.asarray(std)))}
+
+
 def _mean_metrics(runs: list[dict[str, float]]) -> dict[str, float]:
+    keys = [m for m in (*METRICS, COVERAGE) if all(m in r for r in runs)]
     return {
-        m: float(np.nanmean([r[m] for r in runs])) if any(np.isfinite(r[m]) for r in runs) else math.nan
-        for m in METRICS
+        m: float(np.nanmean([r[m] for r in runs])) if any(np.isfinite(r[m]) for r in runs) else math.nan for m in keys
     }
 
 

@@ -52,3 +52,17 @@ def concordance(pred: np.ndarray, target: np.ndarray, budget: np.ndarray) -> flo
     i, j = i[keep], j[keep]
     agree = np.sign(pred[i] - pred[j]) * np.sign(target[i] - target[j])
     return float(np.mean((agree > 0) + 0.5 * (agree == 0)))
+
+
+def task_scale(err: np.ndarray, std: np.ndarray, coverage: float) -> float:
+    """The factor on the predicted standard deviations ``std`` that makes the +-1 sigma interval cover ``coverage``
+    of a task's records, from their out-of-fold absolute errors ``err``: the split-conformal quantile of
+    ``err / std`` (the ``ceil((n + 1) * coverage)``-th smallest ratio, so that a new record of the task is
+    covered with probability at least ``coverage`` when the ratios are exchangeable; Vovk et al. 2005).
+    With too few records for that rank, the largest ratio."""
+    err, std = np.asarray(err, dtype=float), np.asarray(std, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(std > 0, err / std, np.where(err > 0, np.inf, 0.0))
+    ratio = np.sort(ratio)
+    k = min(len(ratio), int(np.ceil((len(ratio) + 1) * coverage)))
+    return float(ratio[k - 1])

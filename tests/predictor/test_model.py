@@ -15,7 +15,7 @@ from distill.nets import build_student
 from predictor.conv import DirectedAdjacency, DirectedGINEConv, sequential_in_place
 from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, encode_batch, genome_to_graph
-from predictor.guard import concordance, student_folds
+from predictor.guard import concordance, student_folds, task_scale
 from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, TaskEncoder, adjacency_of
 from predictor.residual import ResidualGP
@@ -730,6 +730,41 @@ def test_guard_folds_and_concordance():
     assert concordance([0.2, 0.1], [0.3, 0.4], [1, 1]) == 0.0
     assert concordance([0.2, 0.2], [0.3, 0.4], [1, 1]) == 0.5
     assert np.isnan(concordance([0.1, 0.2], [0.3, 0.3], [1, 1]))
+
+
+def test_task_scale_is_the_conformal_rank_of_the_error_ratios():
+    ratios = np.arange(1.0, 11.0)  # ten records, errors 1..10 times their sigma, in any order
+    err, std = np.random.default_rng(0).permutation(ratios) * 0.01, np.full(10, 0.01)
+    assert task_scale(err, std, 0.68) == pytest.approx(8.0)  # the ceil(11 * 0.68) = 8th smallest
+    assert task_scale(err, std, 0.95) == pytest.approx(10.0)  # past the last rank: the largest
+    assert task_scale([0.0, 0.02], [0.0, 0.01], 0.5) == pytest.approx(2.0)  # no error where sigma is 0: ratio 0
+    assert task_scale([0.01, 0.02], [0.0, 0.01], 0.5) == np.inf  # an error where sigma is 0: never covered
+
+
+@pytest.mark.parametrize("method", ["finetune", "guarded"])
+def test_adapting_rescales_the_uncertainty_to_the_tasks_out_of_fold_errors(toy, fitted, method, tmp_path):
+    rng = np.random.default_rng(9)
+    task = _task(rng, 6)
+    genomes = toy["genomes"][300:340]
+    zero, zero_std = fitted.predict(genomes, task, 10)
+    # measured accuracies unrelated to the predictions: the task is unlike the meta-training ones
+    records = _records_of(genomes[:20], rng.uniform(0.1, 0.9, 20), task)
+    est = copy.deepcopy(fitted).adapt(records, method=method)
+    plain = copy.deepcopy(fitted).adapt(records, method=method, calibrate=False)
+    assert plain.task_scale_ == 1.0 and "task_scale" not in plain.adaptation_
+    assert est.task_scale_ > 1.0 and est.adaptation_["task_scale"] == pytest.approx(est.task_scale_, abs=1e-6)
+    mean, std = est.predict(genomes, task, 10)
+    np.testing.assert_array_equal(mean, plain.predict(genomes, task, 10)[0])  # the means are the same
+    np.testing.assert_allclose(std, plain.predict(genomes, task, 10)[1] * est.task_scale_, rtol=1e-9)
+    est.save(tmp_path / "adapted.pt")
+    loaded = AccuracyPredictor.load(tmp_path / "adapted.pt")
+    assert loaded.task_scale_ == est.task_scale_
+    np.testing.assert_array_equal(loaded.predict(genomes, task, 10)[1], std)
+    loaded.reset_adaptation()
+    assert loaded.task_scale_ == 1.0
+    np.testing.assert_array_equal(loaded.predict(genomes, task, 10)[1], zero_std)
+    # too few records to split: no scale
+    assert copy.deepcopy(fitted).adapt(records[:4], method=method).task_scale_ == 1.0
 
 
 def test_an_unknown_adaptation_method_is_refused(fitted, toy):
