@@ -613,13 +613,19 @@ class AccuracyPredictor(BaseEstimator):
         return self
 
     def _out_of_fold(
-        self, records: Sequence[dict], steps: int, lr: float, params: str, anchor: float
+        self,
+        records: Sequence[dict],
+        steps: int,
+        lr: float,
+        params: str,
+        anchor: float,
+        min_records: int = MIN_TASK_CALIBRATION,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """``(target, mean, std)`` of every record (final accuracies), ``mean`` and ``std`` predicted by the
         predictor fine-tuned on the other folds' students (:func:`~predictor.guard.student_folds`); ``None``
-        when the records make fewer than two folds or ``MIN_TASK_CALIBRATION`` records. ``models_`` is left as
-        it is."""
-        if len(records) < MIN_TASK_CALIBRATION:
+        when there are fewer than ``min_records`` records or they make fewer than two folds. ``models_`` is left
+        as it is."""
+        if len(records) < min_records:
             return None
         data = _examples(records, 0.0)  # one example per record, in the records' order
         genomes = [data.genomes[i] for i in data.genome_index.tolist()]
@@ -669,7 +675,7 @@ class AccuracyPredictor(BaseEstimator):
         target = data.target.double().numpy()
         budget = data.log2_budget.numpy()
         scores = {"shift": concordance(zero, target, budget)}
-        oof = self._out_of_fold(records, steps, lr, params, anchor)
+        oof = self._out_of_fold(records, steps, lr, params, anchor, min_records=2)
         if oof is not None:
             scores["finetune"] = concordance(oof[1], target, budget)
         base, tuned = scores["shift"], scores.get("finetune", np.nan)

@@ -264,8 +264,13 @@ class SearchRun:
         ]
         records.sort(key=_key_of)
         if records:
+            # calibrate=False: the rung selection's upper confidence bound (mean + exploration * std) was tuned and
+            # measured with the ensemble's spread as it is; a per-task re-scaling of it would change the picks
             self.predictor.adapt(
-                [adapt_example(r) for r in records], steps=self.config.adapt_steps, method=self.config.adapt_method
+                [adapt_example(r) for r in records],
+                steps=self.config.adapt_steps,
+                method=self.config.adapt_method,
+                calibrate=False,
             )
         else:
             self.predictor.reset_adaptation()
