@@ -192,6 +192,7 @@ BENCHMARKS = [
         f"{PY}predictor_transformers --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz",
         "benchmarks/results/predictor_transformers.json",
         render_predictor_transformers,
+        lambda d: f"{d['fit_seconds']:,.0f} s to meta-train (under load)",
         notes="A seeded quarter of the tasks with transformer students is held out whole (their CNN students too); "
         "the predictor is meta-trained on everything else with the shipped card's hyper-parameters.",
     ),
