@@ -584,6 +584,9 @@ def format_table(report: dict[str, Any], methods: Sequence[str] | None = None) -
             f"recipe noise ceiling (Spearman across recipes between independent labels): {ra['noise_ceiling']:.3f} "
             f"over {ra['noise_ceiling_archs']} architectures{_describe_parts(ra.get('noise_ceiling_parts', []))}"
         )
+    covered = [f"{m} {mean[m][COVERAGE]:.2f}" for m in methods if m in mean and COVERAGE in mean[m]]
+    if covered:
+        lines.append("share of measured accuracies within the predicted ±1 sigma: " + ", ".join(covered))
     ceiling_of = report.get("noise_ceiling_by_source", {})
     for src, means in report.get("mean_by_source", {}).items():
         cells = [f"{m} {means[m]['spearman']:.3f}" for m in methods if m.startswith("ours") and m in means]

@@ -100,6 +100,7 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys, monkeypatch):
     )
     out = capsys.readouterr().out
     assert "meta-test" in out and "ours (zero-shot)" in out
+    assert "within the predicted ±1 sigma: ours (zero-shot) " in out  # the calibration, beside the ranking
     mode, phases = shown_progress()  # pretrain shows how far it is: fits, then the groups it scores
     assert mode == "lines"  # stderr is not a terminal here: a status line every interval
     assert phases == [
