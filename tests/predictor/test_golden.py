@@ -1,5 +1,6 @@
 """The shipped checkpoint's predictions are pinned bit for bit (see tests/data/make_golden_predictions.py)."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,3 +21,23 @@ def test_shipped_checkpoint_predictions_are_bit_identical_to_the_pinned_ones():
     mean, std = AccuracyPredictor.load(ROOT / "checkpoints" / "predictor_v1.pt").predict_records(rows)
     np.testing.assert_array_equal(mean, golden["mean"])
     np.testing.assert_array_equal(std, golden["std"])
+
+
+def test_the_partial_v2_checkpoint_names_its_data_and_ranks_transformer_students():
+    # meta-trained on v1 and the v2 parts exported so far, the transformer part among them: the one checkpoint that
+    # scores the `vit` and `mixed` spaces until predictor v2 is trained on all of v2
+    from distill.genome import Genome
+    from predictor.data import load_records
+
+    card = json.loads((ROOT / "checkpoints" / "predictor_v2_partial.json").read_text())
+    files = {f["file"]: f["sha256"] for f in card["data"]["files"]}
+    assert "datasets_meta/meta_v2/part4_vit.csv.gz" in files
+    for name, digest in files.items():  # the exports it learned from are the committed ones
+        assert hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == digest, name
+    records = load_records(ROOT / "datasets_meta" / "meta_v2" / "part4_vit.csv.gz")
+    group = [r for r in records if r["group"] == records[0]["group"]]
+    vit = [r for r in group if Genome.from_json(r["genome"]).space.startswith("vit")]
+    assert len(vit) >= 20
+    predictor = AccuracyPredictor.load(ROOT / "checkpoints" / "predictor_v2_partial.pt")
+    mean, std = predictor.predict_records(vit)
+    assert np.all((mean > 0) & (mean < 1)) and np.all(std > 0) and np.ptp(mean) > 0.05
