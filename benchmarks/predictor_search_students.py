@@ -108,7 +108,9 @@ def one_task(task_dir: Path, checkpoint: str, data_dir: str) -> dict[str, Any] |
             continue
         records.sort(key=lambda r: (r["genome_hash"], r["budget"], r["seed"]))
         for method in ("finetune", "guarded"):
-            predictor.adapt([adapt_example(r) for r in records], steps=SearchConfig.adapt_steps, method=method)
+            predictor.adapt(
+                [adapt_example(r) for r in records], steps=SearchConfig.adapt_steps, method=method, calibrate=False
+            )  # as the search adapts; only the ranking is read
             adapted, _ = predictor.predict(genomes, features, full)
             out["adapted"].append(
                 {

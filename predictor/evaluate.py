@@ -335,7 +335,9 @@ def evaluate(
         train: meta-train examples, for the random-forest baseline (skipped when ``None``).
         adapt_records: records of a group used to adapt before scoring the rest (0 skips adaptation).
         adapt_draws: random draws of those records per group; the adapted metrics are their mean.
-        adapt_options: keyword arguments of ``predictor.adapt`` (steps, lr, ...); its defaults when ``None``.
+        adapt_options: keyword arguments of ``predictor.adapt`` (steps, lr, ...); its defaults when ``None``
+            (which re-scale the uncertainty for the group: five more fine-tunings per draw; ``calibrate=False``
+            skips them when the coverage is not read).
         baselines: also score the training-free proxies, parameters and FLOPs.
         control_predictor: the same GNN fitted on no-distillation records only (skipped when ``None``).
         seed: picks the adaptation records.

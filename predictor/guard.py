@@ -19,6 +19,7 @@ helpful fine-tunings more often than it catches harmful ones, so fine-tuning sta
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -59,10 +60,13 @@ def task_scale(err: np.ndarray, std: np.ndarray, coverage: float) -> float:
     of a task's records, from their out-of-fold absolute errors ``err``: the split-conformal quantile of
     ``err / std`` (the ``ceil((n + 1) * coverage)``-th smallest ratio, so that a new record of the task is
     covered with probability at least ``coverage`` when the ratios are exchangeable; Vovk et al. 2005).
-    With too few records for that rank, the largest ratio."""
+    With too few records for that rank, the largest ratio. Records predicted with a zero ``std`` (a one-member
+    ensemble without a calibration floor) say nothing about a factor on it and are left out; 1.0 (no change)
+    when no record is left or the quantile is zero."""
     err, std = np.asarray(err, dtype=float), np.asarray(std, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(std > 0, err / std, np.where(err > 0, np.inf, 0.0))
-    ratio = np.sort(ratio)
-    k = min(len(ratio), int(np.ceil((len(ratio) + 1) * coverage)))
-    return float(ratio[k - 1])
+    ratio = np.sort(err[std > 0] / std[std > 0])
+    if not len(ratio):
+        return 1.0
+    k = min(len(ratio), math.ceil(round((len(ratio) + 1) * coverage, 9)))  # round: no float drift past an integer
+    scale = float(ratio[k - 1])
+    return scale if scale > 0 else 1.0

@@ -690,6 +690,8 @@ def test_guarded_adaptation_only_shifts_when_fine_tuning_orders_held_out_records
     np.testing.assert_allclose(logit(mean) - logit(zero), est.shift_, atol=1e-6)  # one offset in logit space
     assert (np.argsort(mean, kind="stable") == np.argsort(zero, kind="stable")).all()  # the students keep their order
     assert est.shift_ == pytest.approx(np.mean(logit(targets) - logit(zero[:10])), abs=1e-5)
+    # the interval is re-scaled for the task from the shifted predictions' errors on the records
+    assert np.isfinite(est.task_scale_) and est.task_scale_ > 0 and est.adaptation_["task_scale"] > 0
     # a shift up near the top of [0, 1] (an easy task) ties no students at 1.0, as clipping would
     fitted_shift, est.shift_ = est.shift_, 8.0
     high, _ = est.predict(genomes, task, 10)
@@ -737,8 +739,12 @@ def test_task_scale_is_the_conformal_rank_of_the_error_ratios():
     err, std = np.random.default_rng(0).permutation(ratios) * 0.01, np.full(10, 0.01)
     assert task_scale(err, std, 0.68) == pytest.approx(8.0)  # the ceil(11 * 0.68) = 8th smallest
     assert task_scale(err, std, 0.95) == pytest.approx(10.0)  # past the last rank: the largest
-    assert task_scale([0.0, 0.02], [0.0, 0.01], 0.5) == pytest.approx(2.0)  # no error where sigma is 0: ratio 0
-    assert task_scale([0.01, 0.02], [0.0, 0.01], 0.5) == np.inf  # an error where sigma is 0: never covered
+    assert task_scale(err[:9], std[:9], 0.7) == pytest.approx(np.sort(err[:9])[6] / 0.01)  # (9 + 1) * 0.7 = 7 exactly
+    # a zero sigma (one member, no floor) says nothing about a factor on it: left out; none left, or a zero
+    # quantile: no change
+    assert task_scale([0.01, 0.02, 0.03], [0.0, 0.01, 0.01], 0.3) == pytest.approx(2.0)  # ratios 2, 3: rank 1
+    assert task_scale([0.01, 0.02], [0.0, 0.0], 0.5) == 1.0
+    assert task_scale([0.0, 0.0, 0.02], [0.01, 0.01, 0.01], 0.5) == 1.0
 
 
 @pytest.mark.parametrize("method", ["finetune", "guarded"])
