@@ -219,6 +219,11 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _shifted(p: np.ndarray, shift: float) -> np.ndarray:
+    """``p`` moved by ``shift`` in logit space: the order kept, nothing pushed past 0 or 1."""
+    return 1.0 / (1.0 + np.exp(-(_logit(p) + shift)))
+
+
 def fit_calibration(err: np.ndarray, spread: np.ndarray, coverage: float = 0.68) -> tuple[float, float]:
     """``(scale, floor)`` such that ``sqrt((scale * spread)^2 + floor^2)`` covers ``coverage`` of the absolute
     errors ``err``: for each floor of :data:`CALIBRATION_FLOORS` the scale that covers them, and of those the pair
@@ -602,32 +607,33 @@ class AccuracyPredictor(BaseEstimator):
         if method == "guarded":
             return self._adapt_guarded(records, steps, lr, params, anchor, calibrate)
         self.reset_adaptation()
-        oof = self._out_of_fold(records, steps, lr, params, anchor) if calibrate else None
+        data = _examples(records, 0.0) if calibrate and records else None  # one example per record, in order
+        oof = self._out_of_fold(records, data, steps, lr, params, anchor) if data is not None else None
         self.models_ = self._finetuned(records, steps, lr, params, anchor)
         self.adapted_ = True
         self.adaptation_ = {"method": "finetune", "records": len(records)}
         if oof is not None:
-            target, mean, std = oof
-            self._set_task_scale(np.abs(target - mean), std)
+            mean, std = oof
+            self._set_task_scale(np.abs(data.target.double().numpy() - mean), std)
         logger.info("adapted %d ensemble members on %d records (%s)", len(self.models_), len(records), params)
         return self
 
     def _out_of_fold(
         self,
         records: Sequence[dict],
+        data: _Examples,
         steps: int,
         lr: float,
         params: str,
         anchor: float,
         min_records: int = MIN_TASK_CALIBRATION,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """``(target, mean, std)`` of every record (final accuracies), ``mean`` and ``std`` predicted by the
-        predictor fine-tuned on the other folds' students (:func:`~predictor.guard.student_folds`); ``None``
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(mean, std)`` of every record (``data``: ``_examples(records, 0.0)``, one example per record), predicted
+        by the predictor fine-tuned on the other folds' students (:func:`~predictor.guard.student_folds`); ``None``
         when there are fewer than ``min_records`` records or they make fewer than two folds. ``models_`` is left
         as it is."""
         if len(records) < min_records:
             return None
-        data = _examples(records, 0.0)  # one example per record, in the records' order
         genomes = [data.genomes[i] for i in data.genome_index.tolist()]
         folds = student_folds([str(i) for i in data.genome_index.tolist()], GUARD_FOLDS, self.random_state)
         if len(folds) < 2:
@@ -644,7 +650,7 @@ class AccuracyPredictor(BaseEstimator):
                 )
         finally:
             self.models_, self.task_scale_ = models, scale
-        return data.target.double().numpy(), mean, std
+        return mean, std
 
     def _set_task_scale(self, err: np.ndarray, std: np.ndarray) -> None:
         self.task_scale_ = task_scale(err, std, TASK_COVERAGE)
@@ -675,9 +681,9 @@ class AccuracyPredictor(BaseEstimator):
         target = data.target.double().numpy()
         budget = data.log2_budget.numpy()
         scores = {"shift": concordance(zero, target, budget)}
-        oof = self._out_of_fold(records, steps, lr, params, anchor, min_records=2)
+        oof = self._out_of_fold(records, data, steps, lr, params, anchor, min_records=2)
         if oof is not None:
-            scores["finetune"] = concordance(oof[1], target, budget)
+            scores["finetune"] = concordance(oof[0], target, budget)
         base, tuned = scores["shift"], scores.get("finetune", np.nan)
         worse = np.isfinite(base) and np.isfinite(tuned) and tuned < base - GUARD_MARGIN * (1 - base)
         chosen = "shift" if worse or oof is None else "finetune"
@@ -693,10 +699,9 @@ class AccuracyPredictor(BaseEstimator):
         }
         if calibrate and len(records) >= MIN_TASK_CALIBRATION:
             if chosen == "finetune":
-                self._set_task_scale(np.abs(target - oof[1]), oof[2])
+                self._set_task_scale(np.abs(target - oof[0]), oof[1])
             else:  # the shifted zero-shot predictions (one offset fitted on all the records: nearly out of fold)
-                shifted = 1.0 / (1.0 + np.exp(-(_logit(zero) + self.shift_)))
-                self._set_task_scale(np.abs(target - shifted), zero_std)
+                self._set_task_scale(np.abs(target - _shifted(zero, self.shift_)), zero_std)
         logger.info("guarded adaptation on %d records: %s (out-of-fold concordance %s)", len(records), chosen, scores)
         return self
 
@@ -809,7 +814,7 @@ class AccuracyPredictor(BaseEstimator):
             shift, var = residual.predict(emb.double().numpy())
             mean, std = np.clip(mean + shift, 0.0, 1.0), np.sqrt(std**2 + var)
         if getattr(self, "shift_", 0.0):
-            mean = 1.0 / (1.0 + np.exp(-(_logit(mean) + self.shift_)))
+            mean = _shifted(mean, self.shift_)
         return mean, std
 
     def predict(
