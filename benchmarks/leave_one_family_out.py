@@ -8,7 +8,9 @@ the other families -- meta-datasets v1 and v2 together -- and scored on every (t
   guarded choice between them (``predictor/guard.py``; the mean over draws, beside zero-shot on the same
   remaining records);
 - the baselines (parameters, FLOPs, the training-free proxies, a random forest) and the label noise ceiling of F;
-- the MAE and the top-10 % precision;
+- the MAE and the top-10 % precision, beside the MAE's noise floor: what a predictor that knew every student's
+  expected accuracy exactly would score against these labels, from the seed-to-seed spread of F's replicated
+  students (a target below it cannot be met on these labels by any predictor);
 - the coverage of the predicted +-1 sigma interval (the share of measured accuracies inside it), with the
   interval calibrated on 15 % of the other families' tasks, and cross-fitted: calibrated on the other folds'
   held-out families; and after fine-tuning on 10 records, which re-scales the interval for the task by the records'
@@ -96,6 +98,24 @@ def held_out_runs(
         keep = set(np.random.default_rng(0).choice(groups, max_groups, replace=False).tolist())
         runs = [e for e in runs if e["group"] in keep]
     return runs, len(groups)
+
+
+def mae_noise_floor(test_runs: list[dict[str, Any]], label_seeds: int) -> dict[str, float]:
+    """The mean absolute error of a perfect predictor (one that knew each student's expected accuracy) against the
+    labels ``evaluate`` scores: a label is the mean of ``n`` seeds' accuracies, each off by a seed noise of spread
+    ``sigma``, so its expected |error| is ``sqrt(2 / pi) * sigma / sqrt(n)`` (normal noise). ``sigma`` is pooled
+    over the family's students trained with two seeds or more (their first two: ``E[(a - b)^2] = 2 sigma^2``),
+    assumed the same for every student. Empty when no student has two seeds."""
+    seeds: dict[tuple, dict[int, float]] = {}
+    for e in test_runs:
+        seeds.setdefault((e["group"], e["genome_hash"], e["budget"]), {})[e["seed"]] = e["target"]
+    diffs = np.array([s[a] - s[b] for s in seeds.values() if len(s) >= 2 for a, b in [sorted(s)[:2]]])
+    if not len(diffs):
+        return {}
+    sigma = float(np.sqrt(np.mean(diffs**2) / 2))
+    counts = np.array([label["seeds"] for label in mean_labels(test_runs, label_seeds)], float)
+    floor = float(np.mean(np.sqrt(2 / np.pi) * sigma / np.sqrt(counts)))
+    return {"seed_sigma": round(sigma, 6), "mae_floor": round(floor, 6), "pairs": len(diffs)}
 
 
 def held_out_errors(model: AccuracyPredictor, test_runs: list[dict[str, Any]], label_seeds: int) -> dict[str, list]:
@@ -201,6 +221,7 @@ def score_fold(
         "mean": {m: report["mean"][m] for m in METHODS if m in report["mean"]},
         "noise_ceiling": report["noise_ceiling"]["mean"],
         "noise_ceiling_groups": report["noise_ceiling"].get("n"),
+        "mae_noise_floor": mae_noise_floor(test_runs, label_seeds),
         "coverage": coverage(report["predictions"]),
         "held_out_errors": held_out_errors(model, test_runs, label_seeds),
         "kd_gain": kd_gain(labels),
@@ -259,6 +280,11 @@ def main() -> None:
         if family in results["folds"]:
             print(f"{family}: done before")
             fold = results["folds"][family]
+            if "mae_noise_floor" not in fold:  # scored before it was measured: it needs the data only
+                fold["mae_noise_floor"] = mae_noise_floor(
+                    held_out_runs(family, examples, args.max_groups)[0], args.label_seeds
+                )
+                write_json(out, results)
             missing = "held_out_errors" not in fold  # scored before the errors were kept
             kept = fold_dir / f"without-{family}.pt"
             if (missing or args.rescore) and not kept.is_file():

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.leave_one_family_out import cross_fitted_calibration
+from benchmarks.leave_one_family_out import cross_fitted_calibration, mae_noise_floor
 from predictor.estimator import fit_calibration
 
 
@@ -31,3 +31,20 @@ def test_each_family_is_calibrated_on_the_others_only():
     assert (d["scale"], d["floor"]) == expected and d["within_1sigma"] < 0.45  # fitted on a, b and c alone
     # one fold, or folds without errors (scored before they were kept), give nothing to cross-fit
     assert cross_fitted_calibration({"a": folds["a"], "x": {}}) == {"folds": {}}
+
+
+def _run(group: str, genome: str, seed: int, target: float) -> dict:
+    return {"group": group, "genome_hash": genome, "budget": 6, "seed": seed, "target": target, "curve": [target]}
+
+
+def test_the_mae_noise_floor_comes_from_the_seed_spread_and_each_label_s_seed_count():
+    # two students with seeds 0 and 1 (differences 0.1 and -0.1), one with seed 0 only
+    runs = [_run("g", "a", 0, 0.5), _run("g", "a", 1, 0.4), _run("g", "b", 0, 0.6), _run("g", "b", 1, 0.7)]
+    runs.append(_run("g", "c", 0, 0.8))
+    floor = mae_noise_floor(runs, label_seeds=2)
+    sigma = np.sqrt(0.01 / 2)
+    assert floor["pairs"] == 2 and floor["seed_sigma"] == pytest.approx(sigma, abs=1e-6)
+    per_label = np.sqrt(2 / np.pi) * sigma / np.sqrt([2, 2, 1])  # two two-seed labels, one one-seed label
+    assert floor["mae_floor"] == pytest.approx(per_label.mean(), abs=1e-6)
+    assert mae_noise_floor(runs, label_seeds=1)["mae_floor"] == pytest.approx(np.sqrt(2 / np.pi) * sigma, abs=1e-6)
+    assert mae_noise_floor([_run("g", "a", 0, 0.5)], label_seeds=2) == {}
