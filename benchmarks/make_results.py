@@ -18,6 +18,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
@@ -61,6 +62,12 @@ PY = ".venv/bin/python -m benchmarks."
 
 
 # ---------------------------------------------------------------- the benchmarks
+
+# the searches on task families held out of the predictor's meta-training (and on an unseen teacher family)
+HELD_OUT_SEARCHES = {
+    "glyphs": "glyphs:classes=0-9:size=16:color=gray:n_train=1000:n_test=2000",
+    "shapes": "shapes:classes=0-9:size=16:color=rgb:n_train=1000:n_test=2000",
+}
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,20 @@ BENCHMARKS = [
         notes="Resumable fold by fold; a fold's checkpoint is kept (`--fold-dir`) for the search benchmarks on "
         "held-out families. The figures depend on which parts of meta-dataset v2 were exported when it ran (the "
         "file's `settings.data`).",
+    ),
+    Benchmark(
+        "leave_one_family_out_novgg",
+        "How does a predictor meta-trained without a family and without any VGG teacher rank that family (the folds "
+        "the held-out-family searches use)?",
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part1_16px.csv.gz --families glyphs shapes --exclude-teachers vgg --max-groups 24 "
+        "--out benchmarks/results/leave_one_family_out_novgg.json",
+        "benchmarks/results/leave_one_family_out_novgg.json",
+        render_leave_one_family_out,
+        lambda d: f"{sum(f['fit_seconds'] for f in d['folds'].values()):,.0f} s of fits over {len(d['folds'])} folds",
+        notes="The same folds as `leave_one_family_out` with every record distilled from a VGG teacher left out of "
+        "training too, so that `search_efficiency_heldout_*` search a family and a teacher family the predictor "
+        "never saw (`vgg-s`).",
     ),
     Benchmark(
         "predictor_transformers",
@@ -376,6 +397,47 @@ BENCHMARKS = [
         notes="Reads the random-search run directories of `search_efficiency.py` (a uniform sample of the space "
         "under the budget) and trains nothing. Measured with an earlier checkpoint: the run directories were "
         "not kept.",
+    ),
+    *(
+        entry
+        for family, spec in HELD_OUT_SEARCHES.items()
+        for entry in (
+            Benchmark(
+                f"search_efficiency_heldout_{family}",
+                f"Does `ours` find good students on `{family}`, a task family its predictor never saw, distilled from "
+                "an unseen teacher family, as fast as random search?",
+                f'DASS_DATA=../shared/data {PY}search_efficiency --task "{spec}" vgg-s --strategies ours random '
+                f"--checkpoint FOLD/without-{family}.pt --out runs/heldout --result "
+                f"benchmarks/results/search_efficiency_heldout_{family}.json",
+                f"benchmarks/results/search_efficiency_heldout_{family}.json",
+                partial(render_search_efficiency, plot=f"results/search_efficiency_heldout_{family}.png"),
+                lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
+                notes=f"`FOLD/without-{family}.pt` is the fold of `leave_one_family_out_novgg`: meta-trained "
+                f"without `{family}` and without VGG teachers.",
+            ),
+            Benchmark(
+                f"search_reseed_heldout_{family}",
+                f"Are `ours`'s picks on the held-out `{family}` as good as random search's, retrained with fresh "
+                "seeds?",
+                f"{PY}search_reseed --runs RUNS_OF_{family.upper()} --out "
+                f"benchmarks/results/search_reseed_heldout_{family}.json",
+                f"benchmarks/results/search_reseed_heldout_{family}.json",
+                render_reseed,
+                notes=f"`RUNS_OF_{family.upper()}`: a folder holding only the task folder of "
+                f"`search_efficiency_heldout_{family}`'s runs.",
+            ),
+            Benchmark(
+                f"predictor_search_students_heldout_{family}",
+                f"How well does a predictor that never saw `{family}` rank its random-search students, zero-shot and "
+                "adapted on a search's rung records?",
+                f"DASS_DATA=../shared/data {PY}predictor_search_students --runs RUNS_OF_{family.upper()} --checkpoint "
+                f"FOLD/without-{family}.pt --out benchmarks/results/predictor_search_students_heldout_{family}.json",
+                f"benchmarks/results/predictor_search_students_heldout_{family}.json",
+                render_search_students,
+                notes="Trains nothing: reads the runs of `search_efficiency_heldout_"
+                f"{family}`. The family's label noise ceiling is in `leave_one_family_out_novgg`.",
+            ),
+        )
     ),
     Benchmark(
         "search_tuning",

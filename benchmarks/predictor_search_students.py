@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from benchmarks.common import DATA_DIR, ROOT, result_path, write_json
+from benchmarks.common import DATA_DIR, ROOT, provenance, result_path, write_json
 from benchmarks.search_runs import teacher_features
 from dass.cli import DEFAULT_CHECKPOINT
 from datasets_meta.store import SQLiteStore
@@ -157,7 +157,10 @@ def main() -> None:
             print(f"{name:<28} {s['spearman']:>9.3f} {s['spearman_large']:>7.3f}  {tops}")
     if not results:
         raise SystemExit(f"no random-search runs under {args.runs}: run python -m benchmarks.search_efficiency first")
-    write_json(Path(args.out), {"checkpoint": args.checkpoint, "runs": args.runs, "large": LARGE, "tasks": results})
+    write_json(
+        Path(args.out),
+        {"checkpoint": args.checkpoint, "runs": args.runs, "large": LARGE, "tasks": results, "measured": provenance()},
+    )
     print(f"\ntop-k: test accuracy of the best-by-validation student among the predictor's k highest; wrote {args.out}")
 
 

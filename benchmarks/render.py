@@ -251,7 +251,9 @@ def render_search_students(data: dict) -> str:
         rows.append([task, "predictor, zero-shot", f"**{f3(z['spearman'])}**", f3(z["spearman_large"]), tops])
         for a in t["adapted"]:
             tops = " / ".join(f3(a["top"][str(k)]["best_by_val_test"]) for k in ks)
-            name = f"adapted on {a['run']}'s low-rung records ({a['records']})"
+            how = {"finetune": "fine-tuned", "guarded": "guarded"}.get(a.get("method", "finetune"), a.get("method"))
+            chosen = f", chose {a['chosen']}" if a.get("chosen") else ""
+            name = f"{how} on {a['run']}'s low-rung records ({a['records']}{chosen})"
             rows.append([task, name, f3(a["spearman"]), f3(a["spearman_large"]), tops])
     best = "; ".join(
         f"{short_task(t['task'])}: {t['students']} students, best test {f3(t['best_test'])}, best by validation "
@@ -276,7 +278,9 @@ def render_search_students(data: dict) -> str:
     )
 
 
-def render_search_efficiency(data: dict) -> str:
+def render_search_efficiency(data: dict, plot: str = "results/search_efficiency.png") -> str:
+    """``search_efficiency.py``'s file: best-so-far accuracy per strategy, trainings to match random search, the
+    NSGA-II timing, and the curves' plot (``plot``: the PNG written beside the result file, from RESULTS.md)."""
     args = data["args"]
     points = [args["max_trainings"] / 4, args["max_trainings"] / 2, args["max_trainings"], args["random_trainings"]]
     curves: dict[tuple[str, str], list[list[dict]]] = {}
@@ -310,7 +314,7 @@ def render_search_efficiency(data: dict) -> str:
             f"fitness ({o['evaluations']:,} evaluations): {o['total_s']:.1f} s for {o['architectures_costed']:,} "
             f"distinct architectures priced (predictor {o['predictor_s']:.1f} s, parameter counts {o['cost_s']:.1f} s, "
             f"pymoo and decoding {o['pymoo_and_decoding_s']:.1f} s).",
-            "![search efficiency](results/search_efficiency.png)",
+            f"![search efficiency]({plot})",
         ]
     )
 

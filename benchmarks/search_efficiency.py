@@ -45,7 +45,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 import numpy as np
 from pymoo.core.termination import NoTermination
 
-from benchmarks.common import DATA_DIR, ROOT, best_at, result_path, write_json
+from benchmarks.common import DATA_DIR, ROOT, best_at, provenance, result_path, write_json
 from benchmarks.search_runs import GENERATIONS, TEACHER_EPOCHS, one_run, slug, teacher_features
 from dass.cli import DEFAULT_CHECKPOINT
 from datasets_meta.collector import collect, expand
@@ -349,7 +349,13 @@ def main() -> None:
     matches_json = [{"strategy": k[0], "task": k[1], "trainings": v} for k, v in matches.items()]
     write_json(
         result,
-        {"runs": summary, "trainings_to_match_random": matches_json, "nsga2_overhead": overhead, "args": vars(args)},
+        {
+            "runs": summary,
+            "trainings_to_match_random": matches_json,
+            "nsga2_overhead": overhead,
+            "args": vars(args),
+            "measured": provenance(),
+        },
     )
     print(f"wrote {result} and {result.with_suffix('.png')}")
 

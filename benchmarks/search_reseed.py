@@ -30,7 +30,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 
 import numpy as np
 
-from benchmarks.common import ROOT, best_at, result_path, write_json
+from benchmarks.common import ROOT, best_at, provenance, result_path, write_json
 from distill.job import run_job
 from distill.records import Job
 from search.loop import HISTORY_FILE
@@ -118,7 +118,7 @@ def main() -> None:
         for p in reference["picks"]:
             if (p["task"], p["strategy"]) not in ran:
                 picks.append({**p, "from_reference": p.get("from_reference", str(args.reference))})
-    write_json(out_path, {"trainings": cache, "picks": picks})
+    write_json(out_path, {"trainings": cache, "picks": picks, "measured": provenance()})
 
     print(f"\nmean over a strategy's runs: test accuracy as found, and retrained with {args.seeds} fresh seeds")
     groups: dict[tuple, list[dict]] = {}
