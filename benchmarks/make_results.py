@@ -207,6 +207,19 @@ BENCHMARKS = [
         "never saw (`vgg-s`).",
     ),
     Benchmark(
+        "leave_one_family_out_balance",
+        "Does weighing every task family the same in meta-training (instead of MNIST's many tasks dominating) help "
+        "on a held-out family?",
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part1_16px.csv.gz --families textures glyphs --max-groups 24 --set "
+        """'balance="source"' --out benchmarks/results/leave_one_family_out_balance.json""",
+        "benchmarks/results/leave_one_family_out_balance.json",
+        render_leave_one_family_out,
+        lambda d: f"{sum(f['fit_seconds'] for f in d['folds'].values()):,.0f} s of fits over {len(d['folds'])} folds",
+        notes="The folds of `leave_one_family_out` (same data, hyper-parameters and scored groups) with "
+        '`balance="source"`: each task source weighs the same in an epoch.',
+    ),
+    Benchmark(
         "predictor_transformers",
         "Does the predictor rank transformer students of tasks it never saw, against the parameter-count baseline "
         "and the noise ceiling?",
