@@ -65,6 +65,12 @@ def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
         default=0.0,
         help="std of the noise on the standardised task features during training (default 0: none)",
     )
+    p.add_argument(
+        "--balance",
+        choices=["source"],
+        help="'source': every task source (mnist, digits, glyphs, ...) weighs the same in an epoch, whatever its "
+        "number of records (default: every record once an epoch)",
+    )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-test", action="store_true", help="skip the meta-test evaluation on the card")
     add_label_seeds(p)
@@ -79,6 +85,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         "recipe_readout": args.recipe_readout,
         "sum_readout": args.sum_readout,
         "task_noise": args.task_noise,
+        "balance": args.balance,
     }
     grid = [{**base, "epochs": e, "rank_weight": r} for e in args.epochs for r in args.rank_weight]
     logger = wandb_logger(config={**base, "grid": grid}) if args.wandb else None

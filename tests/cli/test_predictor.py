@@ -94,6 +94,8 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys, monkeypatch):
                 "--sum-readout",
                 "--task-noise",
                 "0.2",
+                "--balance",
+                "source",
             ]
         )
         == 0
@@ -114,7 +116,7 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys, monkeypatch):
     assert card["data"]["records"] > 20 and len(card["data"]["sha256"]) == 64
     assert card["splits"]["test"]["tasks"] == 1 and card["hyper_parameters"]["n_models"] == 2
     assert card["hyper_parameters"]["recipe_readout"] is True and card["hyper_parameters"]["task_noise"] == 0.2
-    assert card["hyper_parameters"]["sum_readout"] is True
+    assert card["hyper_parameters"]["sum_readout"] is True and card["hyper_parameters"]["balance"] == "source"
     config = AccuracyPredictor.load(ckpt).config_
     assert config.recipe_readout and config.sum_readout
 
