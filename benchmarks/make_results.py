@@ -442,9 +442,10 @@ BENCHMARKS = [
             Benchmark(
                 f"predictor_search_students_heldout_{family}",
                 f"How well does a predictor that never saw `{family}` rank its random-search students, zero-shot and "
-                "adapted on a search's rung records?",
-                f"DASS_DATA=../shared/data {PY}predictor_search_students --runs RUNS_OF_{family.upper()} --checkpoint "
-                f"FOLD/without-{family}.pt --out benchmarks/results/predictor_search_students_heldout_{family}.json",
+                "adapted on a search's rung records, and on as many random full-budget trainings?",
+                f"DASS_DATA=../shared/data {PY}predictor_search_students --runs RUNS_OF_{family.upper()} "
+                f"--oracle-draws 3 --checkpoint FOLD/without-{family}.pt "
+                f"--out benchmarks/results/predictor_search_students_heldout_{family}.json",
                 f"benchmarks/results/predictor_search_students_heldout_{family}.json",
                 render_search_students,
                 notes="Trains nothing: reads the runs of `search_efficiency_heldout_"

@@ -12,7 +12,11 @@ predictor never saw, so they answer two questions the meta-test split does not:
   several ``k``, against the best of all of them;
 - and whether adapting it to a search's own low-budget trainings (the records ``ours`` adapted to in its
   runs, rungs below the full budget only) improves that ranking: by fine-tuning, and by the guarded choice of
-  ``predictor/guard.py`` (which correction it chose is recorded).
+  ``predictor/guard.py`` (which correction it chose is recorded);
+- and what the same number of records could do at best (``--oracle-draws``): the predictor adapted to as many
+  random-search students, drawn at random with their full-budget trainings, and scored on the other students
+  against its zero-shot ranking of those same students. Unlike a search's rung records, these are unbiased
+  and at the budget that is ranked, so the gap between the two says how much is lost to what the rungs train.
 
 Reads the run directories; trains nothing. Run after ``search_efficiency.py``:
 
@@ -72,7 +76,38 @@ def score(mean: np.ndarray, test: np.ndarray, val: np.ndarray, params: np.ndarra
     return {"spearman": rho(mean, test), "spearman_large": rho(mean[large], test[large]), "top": top}
 
 
-def one_task(task_dir: Path, checkpoint: str, data_dir: str) -> dict[str, Any] | None:
+def oracle(
+    predictor: AccuracyPredictor,
+    rows: list[dict[str, Any]],
+    genomes: list[Genome],
+    features: dict,
+    full: int,
+    n_records: int,
+    draws: int,
+) -> list[dict[str, Any]]:
+    """Adapt to ``n_records`` random students' full-budget records, ``draws`` times; Spearman on the others."""
+    test = np.array([r["test_acc"] for r in rows])
+    zero_shot, _ = predictor.predict(genomes, features, full)
+    rng = np.random.default_rng(0)
+    out = []
+    for draw in range(draws):
+        order = rng.permutation(len(rows))
+        seen, rest = order[:n_records], order[n_records:]
+        row: dict[str, Any] = {"draw": draw, "records": n_records, "zero_shot": rho(zero_shot[rest], test[rest])}
+        for method in ("finetune", "guarded"):
+            predictor.adapt(
+                [adapt_example(rows[i]) for i in seen], steps=SearchConfig.adapt_steps, method=method, calibrate=False
+            )
+            adapted, _ = predictor.predict(genomes, features, full)
+            row[method] = rho(adapted[rest], test[rest])
+        out.append(row)
+    predictor.reset_adaptation()
+    return out
+
+
+def one_task(
+    task_dir: Path, checkpoint: str, data_dir: str, oracle_draws: int = 0, oracle_records: int = 48
+) -> dict[str, Any] | None:
     random_runs = sorted((task_dir / "random").glob("seed*/records.db"))
     if not random_runs:
         return None
@@ -122,6 +157,8 @@ def one_task(task_dir: Path, checkpoint: str, data_dir: str) -> dict[str, Any] |
                 }
             )
     predictor.reset_adaptation()
+    if oracle_draws:
+        out["oracle"] = oracle(predictor, rows, genomes, features, full, oracle_records, oracle_draws)
     return out
 
 
@@ -131,13 +168,20 @@ def main() -> None:
         "--runs", default=str(ROOT / "runs" / "search_efficiency" / "full"), help="search_efficiency.py's run folder"
     )
     parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument(
+        "--oracle-draws",
+        type=int,
+        default=0,
+        help="also adapt to random students' full-budget records this many times (default 0: not done)",
+    )
+    parser.add_argument("--oracle-records", type=int, default=48, help="records per oracle draw (default 48)")
     parser.add_argument("--out", default=str(result_path("predictor_search_students")))
     args = parser.parse_args()
     torch.manual_seed(0)
 
     results = []
     for task_dir in sorted(p for p in Path(args.runs).iterdir() if p.is_dir()):
-        result = one_task(task_dir, args.checkpoint, str(DATA_DIR))
+        result = one_task(task_dir, args.checkpoint, str(DATA_DIR), args.oracle_draws, args.oracle_records)
         if result is None:
             continue
         results.append(result)
@@ -155,6 +199,11 @@ def main() -> None:
         ]:
             tops = "  ".join(f"{s['top'][str(k)]['best_by_val_test']:.4f}" for k in TOP_K)
             print(f"{name:<28} {s['spearman']:>9.3f} {s['spearman_large']:>7.3f}  {tops}")
+        for o in result.get("oracle", []):
+            print(
+                f"{o['records']} random students' full trainings (draw {o['draw']}): on the others, zero-shot "
+                f"{o['zero_shot']:.3f}, fine-tuned {o['finetune']:.3f}, guarded {o['guarded']:.3f}"
+            )
     if not results:
         raise SystemExit(f"no random-search runs under {args.runs}: run python -m benchmarks.search_efficiency first")
     write_json(

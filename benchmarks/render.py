@@ -255,6 +255,19 @@ def render_search_students(data: dict) -> str:
             chosen = f", chose {a['chosen']}" if a.get("chosen") else ""
             name = f"{how} on {a['run']}'s low-rung records ({a['records']}{chosen})"
             rows.append([task, name, f3(a["spearman"]), f3(a["spearman_large"]), tops])
+    oracle = []
+    for t in data["tasks"]:
+        for o in t.get("oracle", []):
+            oracle.append(
+                [
+                    short_task(t["task"]),
+                    str(o["draw"]),
+                    str(o["records"]),
+                    f3(o["zero_shot"]),
+                    f3(o["finetune"]),
+                    f3(o["guarded"]),
+                ]
+            )
     best = "; ".join(
         f"{short_task(t['task'])}: {t['students']} students, best test {f3(t['best_test'])}, best by validation "
         f"{f3(t['best_by_val_test'])}"
@@ -275,6 +288,19 @@ def render_search_students(data: dict) -> str:
             ),
             f"All random-search students: {best}.",
         ]
+        + (
+            [
+                "What as many records could do at best: the predictor adapted to random students' full-budget "
+                "trainings (unbiased, at the ranked budget), Spearman on the other students.",
+                table(
+                    ["task", "draw", "records", "zero-shot", "fine-tuned", "guarded"],
+                    oracle,
+                    [False, True, True, True, True, True],
+                ),
+            ]
+            if oracle
+            else []
+        )
     )
 
 

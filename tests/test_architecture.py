@@ -69,4 +69,3 @@ def test_the_module_import_graph_has_no_cycle():
         if node not in state:
             visit(node, [node])
     assert cycles == []
-

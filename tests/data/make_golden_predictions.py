@@ -35,8 +35,10 @@ def main() -> None:
         {"genome": g, "task_features": r["task_features"], "budget": r["budget"], "group": r["group"], "target": 0.0}
         for g, r in zip(genomes[: len(picked)], picked)
     ]
-    rows += [{"genome": g.to_json(), "task_features": features, "budget": int(1 + i % 6), "group": "g", "target": 0.0}
-             for i, g in enumerate(sampled)]
+    rows += [
+        {"genome": g.to_json(), "task_features": features, "budget": int(1 + i % 6), "group": "g", "target": 0.0}
+        for i, g in enumerate(sampled)
+    ]
     mean, std = predictor.predict_records(rows)
     np.savez_compressed(
         Path(__file__).with_name("golden_predictions.npz"),
