@@ -451,6 +451,18 @@ BENCHMARKS = [
                 notes="Trains nothing: reads the runs of `search_efficiency_heldout_"
                 f"{family}`. The family's label noise ceiling is in `leave_one_family_out_novgg`.",
             ),
+            Benchmark(
+                f"search_tuning_heldout_{family}",
+                f"Would `ours` find better students on the held-out `{family}` if it spent its trainings otherwise "
+                "(fewer low-budget rungs, or full-budget trainings only)?",
+                f"DASS_DATA=../shared/data {PY}search_tuning --seeds 3 --population 100 --variants "
+                f'"1,3,6 x9" "6 x3" "2,6 x6" --task "{spec}" vgg-s --checkpoint FOLD/without-{family}.pt --out '
+                f"runs/heldout_tune --result benchmarks/results/search_tuning_heldout_{family}.json",
+                f"benchmarks/results/search_tuning_heldout_{family}.json",
+                render_search_tuning,
+                notes="`1,3,6 x9` is `ours` as `search_efficiency_heldout_"
+                f"{family}` ran it (its three runs, read back); the population is `ours`'s default, 100.",
+            ),
         )
     ),
     Benchmark(

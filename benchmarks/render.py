@@ -393,16 +393,23 @@ def render_search_tuning(data: dict) -> str:
         rows.append(
             [
                 f"`{name}`",
-                f"{np.mean([r['full_budget_trainings'] for r in runs]):g}",
+                f"{np.mean([r['full_budget_trainings'] for r in runs]):.1f}",
                 pm(r["at_10"] for r in runs),
                 pm(r["at_20"] for r in runs),
+                " / ".join(f3(r["at_20"]) for r in sorted(runs, key=lambda r: r["seed"])),
             ]
         )
     seeds = data["args"]["seeds"]
+    population = data["args"].get("population", 32)  # the first runs had no --population: 32
     return "\n\n".join(
         [
-            f"Task `{data['task']}`, teacher `{data['teacher']}`, {seeds} seeds per variant.",
-            table(["variant", "full-budget students per run", "@10", "@20"], rows, [False, True, True, True]),
+            f"Task `{data['task']}`, teacher `{data['teacher']}`, {seeds} seeds per variant, NSGA-II population "
+            f"{population} unless the variant says otherwise.",
+            table(
+                ["variant", "full-budget students per run", "@10", "@20", "@20 by seed"],
+                rows,
+                [False, True, True, True, True],
+            ),
         ]
     )
 
