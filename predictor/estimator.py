@@ -315,7 +315,9 @@ class AccuracyPredictor(BaseEstimator):
             in :meth:`fit` (0: none); a regulariser against relying on the exact features of the meta-train tasks.
         balance: ``None`` (every record once an epoch) or ``"source"``: every task source (the records'
             ``tags["source"]``: MNIST, glyphs, ...) weighs the same in an epoch, whatever its number of records,
-            so that one kind of data with many tasks does not shape the predictor alone.
+            so that one kind of data with many tasks does not shape the predictor alone. A number ``a`` between
+            0 and 1 tempers it: a source with a share ``p`` of the records gets a share proportional to ``p**a``
+            of an epoch (0 is ``"source"``, 1 is ``None``; 0.5 lets a large source count, less than its size).
         n_jobs: threads that train the ensemble members and predict chunks of genomes side by side
             (``-1``: one per CPU core, ``None``: 1). Inside ``fit``/``predict``/``adapt`` torch itself runs
             single-threaded (the setting is restored afterwards): the graph batches are small, and torch's
@@ -399,8 +401,14 @@ class AccuracyPredictor(BaseEstimator):
         for name in ("recipe_readout", "sum_readout"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"the {name!r} parameter must be True or False; got {getattr(self, name)!r}")
-        if self.balance not in (None, "source"):
-            raise ValueError(f"the 'balance' parameter must be None or 'source'; got {self.balance!r}")
+        if self.balance not in (None, "source") and not (
+            isinstance(self.balance, (int, float, np.floating, np.integer))
+            and not isinstance(self.balance, bool)
+            and 0 <= self.balance <= 1
+        ):
+            raise ValueError(
+                f"the 'balance' parameter must be None, 'source' or a number from 0 to 1; got {self.balance!r}"
+            )
         if not isinstance(self.random_state, (int, np.integer)):
             raise ValueError(f"the 'random_state' parameter must be an integer; got {self.random_state!r}")
 
@@ -480,7 +488,9 @@ class AccuracyPredictor(BaseEstimator):
 
         With ``balance="source"`` every task source weighs the same in an epoch: a group of a source with
         ``n_s`` of the ``n`` records is drawn ``n / (S n_s)`` times on average (the integer part, plus one more
-        with the remainder as probability), so a family with few tasks is seen as often as one with many."""
+        with the remainder as probability), so a family with few tasks is seen as often as one with many. With a
+        number ``a``, the source's share of the epoch is ``p**a / sum(p_t**a)`` for its share ``p = n_s / n`` of
+        the records instead of ``1 / S``."""
         n = len(data.target)
         perm = torch.randperm(n, generator=generator)
         n_groups = int(data.rank_group.max()) + 1
@@ -489,9 +499,11 @@ class AccuracyPredictor(BaseEstimator):
             perm = perm[torch.argsort(group_order[data.rank_group[perm]], stable=True)]
             return list(perm.split(self.batch_size))
         per_source = torch.bincount(data.source).double()
-        n_sources = int((per_source > 0).sum())
+        exponent = 0.0 if self.balance == "source" else float(self.balance)
+        weight = torch.where(per_source > 0, (per_source / n) ** exponent, torch.zeros_like(per_source))
+        share = weight / weight.sum()  # each source's share of an epoch's n draws
         source_of_group = torch.zeros(n_groups, dtype=torch.long).scatter_(0, data.rank_group, data.source)
-        rate = (n / n_sources) / per_source[source_of_group]  # (n_groups,) expected draws of each group
+        rate = (n * share / per_source.clamp_min(1))[source_of_group]  # (n_groups,) expected draws of each group
         draws = rate.floor().long() + (torch.rand(n_groups, generator=generator, dtype=torch.float64) < rate.frac())
         times = draws[data.rank_group[perm]]
         perm, group = perm.repeat_interleave(times), data.rank_group[perm].repeat_interleave(times)

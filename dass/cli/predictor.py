@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -33,6 +34,19 @@ from predictor.pretrain import control_baseline, pretrain, wandb_logger
 
 
 # ---------------------------------------------------------------- pretrain
+def balance_arg(text: str) -> str | float:
+    """``--balance``: ``source`` or an exponent from 0 to 1."""
+    if text == "source":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"must be 'source' or a number from 0 to 1; got {text!r}")
+    return value
+
+
 def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--data",
@@ -67,9 +81,10 @@ def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--balance",
-        choices=["source"],
+        type=balance_arg,
         help="'source': every task source (mnist, digits, glyphs, ...) weighs the same in an epoch, whatever its "
-        "number of records (default: every record once an epoch)",
+        "number of records; a number a from 0 to 1 tempers it: a source's share of an epoch grows as its share "
+        "of the records to the power a (0 is 'source'; default: every record once an epoch)",
     )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-test", action="store_true", help="skip the meta-test evaluation on the card")

@@ -208,6 +208,10 @@ def test_checkpoint_errors(tmp_path, capsys):
         main(["pretrain", "--data", "x.csv.gz", "--out", str(tmp_path / "p.pt"), "--task-noise", "-1"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "--task-noise: must be a non-negative number; got '-1'" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain", "--data", "x.csv.gz", "--out", str(tmp_path / "p.pt"), "--balance", "family"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--balance: must be 'source' or a number from 0 to 1; got 'family'" in err
     code = main(["evaluate", "--data", str(tmp_path / "none.csv.gz"), "--checkpoint", str(bad)])
     assert code == 2
 

@@ -1,6 +1,7 @@
 import copy
 import dataclasses
 import math
+import re
 
 import numpy as np
 import pytest
@@ -813,9 +814,10 @@ def test_balance_by_source_weighs_every_task_source_the_same(toy):
     big = [dict(r, group=f"big{i // 10}", tags={"source": "mnist"}) for i, r in enumerate(toy["train"][:200])]
     small = [dict(r, group=f"small{i // 10}", tags={"source": "glyphs"}) for i, r in enumerate(toy["train"][200:220])]
     data = _examples(big + small, curve_weight=0.0)
-    counts = {False: np.zeros(2), True: np.zeros(2)}
-    for balance in (False, True):
-        est = AccuracyPredictor(balance="source" if balance else None, batch_size=16)
+    settings = {"none": None, "source": "source", "0.5": 0.5, "1": 1.0}
+    counts = {key: np.zeros(2) for key in settings}
+    for balance, setting in settings.items():
+        est = AccuracyPredictor(balance=setting, batch_size=16)
         generator = torch.Generator().manual_seed(0)
         for _ in range(50):
             batches = est._batches(data, generator)
@@ -824,10 +826,16 @@ def test_balance_by_source_weighs_every_task_source_the_same(toy):
             order = data.rank_group[idx].numpy()  # a drawn group's records stay together (ranking pairs)
             runs = 1 + int((order[1:] != order[:-1]).sum())
             assert runs <= len(idx) // 10 + 1  # groups of 10 records: at most one run per drawn group
-    assert counts[False].tolist() == [200 * 50, 20 * 50]  # every record once an epoch
-    assert abs(counts[True][0] / counts[True][1] - 1) < 0.15  # both sources as often
-    assert abs(counts[True].sum() / (220 * 50) - 1) < 0.05  # an epoch as long as before
+    assert counts["none"].tolist() == [200 * 50, 20 * 50]  # every record once an epoch
+    assert abs(counts["source"][0] / counts["source"][1] - 1) < 0.15  # both sources as often
+    assert abs(counts["source"].sum() / (220 * 50) - 1) < 0.05  # an epoch as long as before
+    # tempered: shares 10:1 of the records become sqrt(10):1 of an epoch; 1 is every record once
+    assert abs(counts["0.5"][0] / counts["0.5"][1] / 10**0.5 - 1) < 0.15
+    assert abs(counts["0.5"].sum() / (220 * 50) - 1) < 0.05
+    assert counts["1"].tolist() == [200 * 50, 20 * 50]
     fitted = AccuracyPredictor(n_models=1, epochs=2, balance="source").fit(big + small)
     assert fitted.get_params()["balance"] == "source"
-    with pytest.raises(ValueError, match="'balance' parameter must be None or 'source'; got 'family'"):
-        AccuracyPredictor(balance="family").fit(big)
+    for bad in ("family", 1.5, -0.1, True):
+        allowed = "'balance' parameter must be None, 'source' or a number from 0 to 1"
+        with pytest.raises(ValueError, match=re.escape(f"{allowed}; got {bad!r}")):
+            AccuracyPredictor(balance=bad).fit(big)
