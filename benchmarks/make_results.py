@@ -70,6 +70,11 @@ HELD_OUT_SEARCHES = {
 }
 
 
+def lofo_fit_time(data: dict) -> str:
+    """A leave-one-family-out file's run time: its folds' meta-training."""
+    return f"{sum(f['fit_seconds'] for f in data['folds'].values()):,.0f} s of fits over {len(data['folds'])} folds"
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """One benchmark: the question it answers, the command that writes its result file, how to render it.
@@ -187,7 +192,7 @@ BENCHMARKS = [
         "--families glyphs shapes textures fractals digits mnist --max-groups 24",
         "benchmarks/results/leave_one_family_out.json",
         render_leave_one_family_out,
-        lambda d: f"{sum(f['fit_seconds'] for f in d['folds'].values()):,.0f} s of fits over {len(d['folds'])} folds",
+        lofo_fit_time,
         notes="Resumable fold by fold; a fold's checkpoint is kept (`--fold-dir`) for the search benchmarks on "
         "held-out families. The figures depend on which parts of meta-dataset v2 were exported when it ran (the "
         "file's `settings.data`).",
@@ -201,7 +206,7 @@ BENCHMARKS = [
         "--out benchmarks/results/leave_one_family_out_novgg.json",
         "benchmarks/results/leave_one_family_out_novgg.json",
         render_leave_one_family_out,
-        lambda d: f"{sum(f['fit_seconds'] for f in d['folds'].values()):,.0f} s of fits over {len(d['folds'])} folds",
+        lofo_fit_time,
         notes="The same folds as `leave_one_family_out` with every record distilled from a VGG teacher left out of "
         "training too, so that `search_efficiency_heldout_*` search a family and a teacher family the predictor "
         "never saw (`vgg-s`).",
@@ -215,7 +220,7 @@ BENCHMARKS = [
         """'balance="source"' --out benchmarks/results/leave_one_family_out_balance.json""",
         "benchmarks/results/leave_one_family_out_balance.json",
         render_leave_one_family_out,
-        lambda d: f"{sum(f['fit_seconds'] for f in d['folds'].values()):,.0f} s of fits over {len(d['folds'])} folds",
+        lofo_fit_time,
         notes="The folds of `leave_one_family_out` (same data, hyper-parameters and scored groups) with "
         '`balance="source"`: each task source weighs the same in an epoch.',
     ),

@@ -82,12 +82,13 @@ def oracle(
     genomes: list[Genome],
     features: dict,
     full: int,
+    zero_shot: np.ndarray,
+    test: np.ndarray,
     n_records: int,
     draws: int,
 ) -> list[dict[str, Any]]:
-    """Adapt to ``n_records`` random students' full-budget records, ``draws`` times; Spearman on the others."""
-    test = np.array([r["test_acc"] for r in rows])
-    zero_shot, _ = predictor.predict(genomes, features, full)
+    """Adapt to ``n_records`` random students' full-budget records, ``draws`` times; Spearman on the others,
+    beside the ``zero_shot`` prediction's on the same students (``test``: their measured accuracies)."""
     rng = np.random.default_rng(0)
     out = []
     for draw in range(draws):
@@ -158,7 +159,7 @@ def one_task(
             )
     predictor.reset_adaptation()
     if oracle_draws:
-        out["oracle"] = oracle(predictor, rows, genomes, features, full, oracle_records, oracle_draws)
+        out["oracle"] = oracle(predictor, rows, genomes, features, full, mean, test, oracle_records, oracle_draws)
     return out
 
 
