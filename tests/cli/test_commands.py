@@ -121,3 +121,39 @@ def test_an_interrupted_collection_says_what_it_kept_and_how_to_resume(tmp_path,
     (progress,) = shown
     assert progress.mode == "lines" and progress.n == progress.total == 1 + counts["pending"]
     assert progress.status_line().startswith(f"dass collect: {progress.total}/{progress.total} jobs (100%), ")
+
+
+def test_a_store_rebuilt_from_a_partial_export_trains_only_the_jobs_it_lacks(tmp_path, monkeypatch, capsys):
+    """What collect.sh does on a machine that lost the record store: import the committed snapshot, then collect."""
+    from dass.cli import collect as collect_cli
+    from dass.cli import main
+    from datasets_meta.store import SQLiteStore
+    from distill.executors import InProcessExecutor
+
+    suite, lost, snapshot, rebuilt = tmp_path / "tiny.toml", tmp_path / "a.db", tmp_path / "p.csv.gz", tmp_path / "b.db"
+    suite.write_text(COLLECT_SUITE)
+    monkeypatch.setenv("DASS_PROGRESS_INTERVAL", "3600")
+    monkeypatch.setattr(collect_cli, "PoolExecutor", lambda workers, data_dir: InProcessExecutor(data_dir))
+    assert main(["collect", "--suite", str(suite), "--db", str(lost), "--max-jobs", "2"]) == 0
+    assert main(["collect", "--db", str(lost), "--export", str(snapshot)]) == 0
+    assert main(["collect", "--db", str(rebuilt), "--import", str(snapshot)]) == 0
+    capsys.readouterr()
+
+    def key(r):
+        return (r["task_id"], r["teacher_id"], r["genome_hash"], r["budget"], r["seed"])
+
+    trained, real_submit = [], InProcessExecutor.submit
+    monkeypatch.setattr(
+        InProcessExecutor,
+        "submit",
+        lambda self, fn, payload: trained.append(key(payload)) or real_submit(self, fn, payload),
+    )
+    assert main(["collect", "--suite", str(suite), "--db", str(rebuilt)]) == 0
+    with SQLiteStore(lost, writer=False) as a, SQLiteStore(rebuilt, writer=False) as b:
+        kept = {key(r): r for r in a.records(status="done")}
+        after = {key(r): r for r in b.records(status="done")}
+        assert b.counts()["pending"] == 0
+    assert len(kept) == 2 and set(kept) < set(after)
+    assert not set(trained) & set(kept) and set(trained) == set(after) - set(kept)
+    for k, record in kept.items():  # the imported records are the snapshot's, not trained again
+        assert after[k]["test_acc"] == record["test_acc"] and after[k]["finished_at"] == record["finished_at"]
