@@ -74,6 +74,14 @@ class GraphLayout:
     def edge(self, kind: str) -> int:
         return self.edge_kinds.index(kind)
 
+    def node_row(self, kind: str, **features: float) -> np.ndarray:
+        """The feature row of one node: its node type's one-hot column set, and ``features`` by column name."""
+        row = np.zeros(self.num_features, dtype=np.float32)
+        row[self.col(f"node:{kind}")] = 1.0
+        for name, value in features.items():
+            row[self.col(name)] = value
+        return row
+
 
 @dataclass
 class ArchGraph:

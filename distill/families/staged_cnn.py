@@ -359,11 +359,7 @@ class StagedCNN(StudentFamily):
         edges: list[tuple[int, int, int]] = []
 
         def add_node(kind: str, **features: float) -> int:
-            row = np.zeros(layout.num_features, dtype=np.float32)
-            row[layout.col(f"node:{kind}")] = 1.0
-            for name, value in features.items():
-                row[layout.col(name)] = value
-            rows.append(row)
+            rows.append(layout.node_row(kind, **features))
             return len(rows) - 1
 
         g = genome  # canonical: the caller canonicalises (genes without effect are not in the graph)

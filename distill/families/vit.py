@@ -307,11 +307,7 @@ class ViTFamily(StudentFamily):
         edges: list[tuple[int, int, int]] = []
 
         def add_node(kind: str, **features: float) -> int:
-            row = np.zeros(layout.num_features, dtype=np.float32)
-            row[layout.col(f"node:{kind}")] = 1.0
-            for name, value in features.items():
-                row[layout.col(name)] = value
-            rows.append(row)
+            rows.append(layout.node_row(kind, **features))
             if len(rows) > 1:
                 edges.append((len(rows) - 2, len(rows) - 1, layout.edge("flow")))
             return len(rows) - 1
