@@ -1,7 +1,7 @@
 """Writes ``golden_predictions.npz``: the shipped checkpoint's predictions on a fixed set of genomes.
 
 Run once, at the commit before a refactoring, to pin what the predictor computes; the test
-``tests/predictor/test_golden.py`` then requires bit-identical predictions from the code of any later
+``tests/predictor/test_golden.py`` then requires the same predictions (to float32 rounding) from the code of any later
 commit. The inputs are stored beside the outputs (genome JSON, task features, budgets), so the test
 does not depend on sampling or on a teacher being trained::
 

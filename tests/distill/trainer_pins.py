@@ -127,5 +127,35 @@ def _setup(g: Genome, task, outputs: TeacherOutputs | None, seed: int):
 
 
 def environment() -> dict[str, str]:
-    """What the pins' bits depend on besides the code: the torch build and the CPU's vector instructions."""
-    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    """What the pins' bits depend on besides the code: the torch build, the CPU's vector instructions, and how this
+    CPU's float kernels round (:func:`kernel_fingerprint`: two AVX-512 machines with one torch build trained these
+    runs to other bits)."""
+    return {
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "kernels": kernel_fingerprint(),
+    }
+
+
+def kernel_fingerprint() -> str:
+    """16 hex digits of sha256 over what the float kernels the trainer and the tasks use give on fixed inputs, on
+    one thread: a convolution forward and backward, a matrix product, a log-softmax, an Adam step, a bilinear
+    grid sample and an antialiased resize. Two machines with one fingerprint round these runs alike."""
+    g = torch.Generator().manual_seed(0)
+    with torch_threads(1):
+        x = torch.randn(8, 3, 12, 12, generator=g)
+        conv = nn.Conv2d(3, 16, 3, padding=1)
+        linear = nn.Linear(16 * 12 * 12, 10)
+        with torch.no_grad():
+            for p in (*conv.parameters(), *linear.parameters()):
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
+        logits = linear(torch.relu(conv(x)).flatten(1))
+        loss = -logits.log_softmax(1)[:, 0].mean()
+        loss.backward()
+        optimizer = torch.optim.Adam([*conv.parameters(), *linear.parameters()], lr=1e-3)
+        optimizer.step()
+        grid = torch.rand(8, 12, 12, 2, generator=g) * 2 - 1
+        sampled = nn.functional.grid_sample(x, grid, mode="bilinear", align_corners=False)
+        resized = nn.functional.interpolate(x, size=(5, 5), mode="bilinear", antialias=True)
+        tensors = [logits, loss, *(p.grad for p in conv.parameters()), *conv.parameters(), sampled, resized]
+    return checksum(tensors)[:16]

@@ -1,4 +1,8 @@
-"""The shipped checkpoint's predictions are pinned bit for bit (see tests/data/make_golden_predictions.py)."""
+"""The shipped checkpoint's predictions are pinned (see tests/data/make_golden_predictions.py).
+
+Pinned to float32 rounding, not bit for bit: the same code on another CPU (AVX2 against AVX-512 kernels) moves
+a prediction by up to a few 1e-8; a change of what the predictor computes moves it by far more.
+"""
 
 import hashlib
 import json
@@ -11,7 +15,7 @@ from predictor.estimator import AccuracyPredictor
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_shipped_checkpoint_predictions_are_bit_identical_to_the_pinned_ones():
+def test_shipped_checkpoint_predictions_match_the_pinned_ones_to_float32_rounding():
     golden = np.load(ROOT / "tests" / "data" / "golden_predictions.npz", allow_pickle=False)
     rows = [
         {"genome": str(g), "task_features": json.loads(str(f)), "budget": int(b), "group": "g", "target": 0.0}
@@ -19,8 +23,8 @@ def test_shipped_checkpoint_predictions_are_bit_identical_to_the_pinned_ones():
     ]
     assert len(rows) >= 2000
     mean, std = AccuracyPredictor.load(ROOT / "checkpoints" / "predictor_v1.pt").predict_records(rows)
-    np.testing.assert_array_equal(mean, golden["mean"])
-    np.testing.assert_array_equal(std, golden["std"])
+    np.testing.assert_allclose(mean, golden["mean"], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(std, golden["std"], rtol=0, atol=1e-6)
 
 
 def test_the_partial_v2_checkpoint_names_its_data_and_ranks_transformer_students():

@@ -191,13 +191,21 @@ def test_projection_gathers_columns_and_maps_edge_types_by_name():
 # ---------------------------------------------------------------------------------------------
 # The shipped checkpoint in a grown layout
 # ---------------------------------------------------------------------------------------------
-def test_shipped_checkpoint_predicts_bit_identically_in_a_grown_layout(grown):
-    rows, golden = _golden_rows()
+@pytest.fixture(scope="module")
+def today():
+    """The shipped checkpoint's predictions of the golden rows in today's layout, on this machine (the pinned ones
+    match them to float32 rounding only, which differs from CPU to CPU: tests/predictor/test_golden.py)."""
+    rows, _ = _golden_rows()
+    return AccuracyPredictor.load(SHIPPED).predict_records(rows)
+
+
+def test_shipped_checkpoint_predicts_bit_identically_in_a_grown_layout(today, grown):
+    rows, _ = _golden_rows()
     predictor = AccuracyPredictor.load(SHIPPED)
     assert predictor.layout_.feature_names != grown.feature_names  # it reads its own layout, by name
     mean, std = predictor.predict_records(rows)
-    np.testing.assert_array_equal(mean, golden["mean"])
-    np.testing.assert_array_equal(std, golden["std"])
+    np.testing.assert_array_equal(mean, today[0])
+    np.testing.assert_array_equal(std, today[1])
 
 
 def test_shipped_checkpoint_refuses_a_family_it_was_trained_without(grown):
