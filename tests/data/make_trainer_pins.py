@@ -10,7 +10,8 @@ A set is keyed by its environment (torch build, vector instructions, the float k
 replaces the set of this machine's environment and keeps the others. The first set was written at commit e2b46f7
 (the trainer that checked ``torch.isfinite(loss)`` on the host every step), before issue 23's device-side
 divergence flag, on a machine whose fingerprint was not recorded; it was replaced by a set written on another
-AVX-512 machine at commit cf3f049, whose trainer had reproduced that first set bit for bit.
+AVX-512 machine with the trainer of commit cf3f049 (unchanged until then), which had reproduced the first set bit for
+bit on the first machine.
 """
 
 from __future__ import annotations
