@@ -6,9 +6,13 @@ its genomes into graphs and runs every member of the deep ensemble. The rates al
 ``benchmarks/results/predictor_throughput.json`` (``--out``). Run:
 
     .venv/bin/python -m benchmarks.predictor_throughput [--sizes 1000 10000] [--n-models 8] [--hidden 48] [--jobs 1 2]
+    .venv/bin/python -m benchmarks.predictor_throughput --sizes 10000 --jobs 2 \
+        --checkpoint checkpoints/predictor_v1.pt checkpoints/predictor_v2.pt \
+        --out benchmarks/results/predictor_throughput_checkpoints.json
 
 The defaults are the shipped checkpoint's shape (eight members of 48 channels); the checkpoint shipped
-before had five of 64.
+before had five of 64. ``--checkpoint`` times real checkpoints instead, one after the other on the same genomes
+(their graph layouts, grown as they met new kinds of node, may differ).
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
@@ -42,6 +46,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=48, help="width of each member (the shipped checkpoint: 48)")
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, 2], help="predictor threads (n_jobs)")
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per setting (median reported)")
+    parser.add_argument("--checkpoint", nargs="+", help="time these checkpoints instead of a throw-away predictor")
     parser.add_argument("--out", default=str(result_path("predictor_throughput")), help="the result JSON")
     args = parser.parse_args()
 
@@ -55,46 +60,65 @@ def main() -> None:
     # "per CPU s" divides by the process's CPU time instead of the wall time: on a machine shared with other
     # jobs the wall-clock rate drops with the share of the cores this process gets, the CPU rate much less.
     print(
-        f"{'space':<10} {'genomes':>8} {'n_jobs':>7} {'encode only /s':>15} {'predict /s':>11} "
+        f"{'predictor':<22} {'space':<10} {'genomes':>8} {'n_jobs':>7} {'encode only /s':>15} {'predict /s':>11} "
         f"{'per CPU s':>10} {'ms / call':>10}"
     )
+    # the same genomes for every predictor and thread count
+    calls_of = {
+        (space, size): [[get_space(space).sample(rng) for _ in range(size)] for _ in range(args.repeats + 1)]
+        for space in SPACES.names()
+        for size in args.sizes
+    }
     rows = []
-    for jobs in args.jobs:
-        est = AccuracyPredictor(n_models=args.n_models, hidden=args.hidden, epochs=1, n_jobs=jobs).fit(records)
-        for space in SPACES.names():
-            for size in args.sizes:
-                calls = [[get_space(space).sample(rng) for _ in range(size)] for _ in range(args.repeats + 1)]
-                est.predict(calls[0], task, 10)  # warm-up
-                encode_times, predict_times, cpu_times = [], [], []
-                for genomes in calls[1:]:
-                    t0 = time.perf_counter()
-                    encode_batch(genomes)
-                    t1, c1 = time.perf_counter(), time.process_time()
-                    est.predict(genomes, task, 10)
-                    t2, c2 = time.perf_counter(), time.process_time()
-                    encode_times.append(t1 - t0)
-                    predict_times.append(t2 - t1)
-                    cpu_times.append(c2 - c1)
-                enc, pred, cpu = (statistics.median(t) for t in (encode_times, predict_times, cpu_times))
-                rates = f"{size / enc:>15,.0f} {size / pred:>11,.0f} {size / cpu:>10,.0f} {pred * 1e3:>10.1f}"
-                print(f"{space:<10} {size:>8} {jobs:>7} {rates}")
-                rows.append(
-                    {
-                        "space": space,
-                        "genomes": size,
-                        "n_jobs": jobs,
-                        "encode_per_s": size / enc,
-                        "predict_per_s": size / pred,
-                        "predict_per_cpu_s": size / cpu,
-                        "ms_per_call": pred * 1e3,
-                    }
-                )
+    for name in args.checkpoint or [None]:
+        for jobs in args.jobs:
+            if name is None:
+                label = f"throw-away {args.n_models}x{args.hidden}"
+                est = AccuracyPredictor(n_models=args.n_models, hidden=args.hidden, epochs=1, n_jobs=jobs).fit(records)
+            else:
+                label = Path(name).name
+                est = AccuracyPredictor.load(name)
+                est.n_jobs = jobs
+            for space in SPACES.names():
+                for size in args.sizes:
+                    calls = calls_of[space, size]
+                    try:
+                        est.predict(calls[0], task, 10)  # warm-up
+                    except ValueError as e:  # a checkpoint meta-trained without the space's student family
+                        print(f"{label:<22} {space:<10} skipped: {e}")
+                        break
+                    encode_times, predict_times, cpu_times = [], [], []
+                    for genomes in calls[1:]:
+                        t0 = time.perf_counter()
+                        encode_batch(genomes)
+                        t1, c1 = time.perf_counter(), time.process_time()
+                        est.predict(genomes, task, 10)
+                        t2, c2 = time.perf_counter(), time.process_time()
+                        encode_times.append(t1 - t0)
+                        predict_times.append(t2 - t1)
+                        cpu_times.append(c2 - c1)
+                    enc, pred, cpu = (statistics.median(t) for t in (encode_times, predict_times, cpu_times))
+                    rates = f"{size / enc:>15,.0f} {size / pred:>11,.0f} {size / cpu:>10,.0f} {pred * 1e3:>10.1f}"
+                    print(f"{label:<22} {space:<10} {size:>8} {jobs:>7} {rates}")
+                    rows.append(
+                        {
+                            "predictor": label,
+                            "space": space,
+                            "genomes": size,
+                            "n_jobs": jobs,
+                            "encode_per_s": size / enc,
+                            "predict_per_s": size / pred,
+                            "predict_per_cpu_s": size / cpu,
+                            "ms_per_call": pred * 1e3,
+                        }
+                    )
     write_json(
         args.out,
         {
             "measured": provenance(),
-            "n_models": args.n_models,
-            "hidden": args.hidden,
+            "n_models": None if args.checkpoint else args.n_models,
+            "hidden": None if args.checkpoint else args.hidden,
+            "checkpoints": args.checkpoint,
             "repeats": args.repeats,
             "rows": rows,
         },

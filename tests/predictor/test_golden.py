@@ -27,21 +27,22 @@ def test_shipped_checkpoint_predictions_match_the_pinned_ones_to_float32_roundin
     np.testing.assert_allclose(std, golden["std"], rtol=0, atol=1e-6)
 
 
-def test_the_partial_v2_checkpoint_names_its_data_and_ranks_transformer_students():
-    # meta-trained on v1 and the v2 parts exported so far, the transformer part among them: the one checkpoint that
-    # scores the `vit` and `mixed` spaces until predictor v2 is trained on all of v2
+def test_the_v2_checkpoint_names_all_of_its_data_and_ranks_transformer_students():
+    # meta-trained on v1 and every part of v2, the transformer parts among them: the checkpoint that scores the
+    # `vit` and `mixed` spaces (v1 refuses them)
     from distill.genome import Genome
     from predictor.data import load_records
 
-    card = json.loads((ROOT / "checkpoints" / "predictor_v2_partial.json").read_text())
+    card = json.loads((ROOT / "checkpoints" / "predictor_v2.json").read_text())
     files = {f["file"]: f["sha256"] for f in card["data"]["files"]}
-    assert "datasets_meta/meta_v2/part4_vit.csv.gz" in files
+    parts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "datasets_meta" / "meta_v2").glob("*.csv.gz"))
+    assert len(parts) == 5 and set(files) == {"datasets_meta/meta_v1.csv.gz", *parts}
     for name, digest in files.items():  # the exports it learned from are the committed ones
         assert hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == digest, name
     records = load_records(ROOT / "datasets_meta" / "meta_v2" / "part4_vit.csv.gz")
     group = [r for r in records if r["group"] == records[0]["group"]]
     vit = [r for r in group if Genome.from_json(r["genome"]).space.startswith("vit")]
     assert len(vit) >= 20
-    predictor = AccuracyPredictor.load(ROOT / "checkpoints" / "predictor_v2_partial.pt")
+    predictor = AccuracyPredictor.load(ROOT / "checkpoints" / "predictor_v2.pt")
     mean, std = predictor.predict_records(vit)
     assert np.all((mean > 0) & (mean < 1)) and np.all(std > 0) and np.ptp(mean) > 0.05
