@@ -34,7 +34,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 from torch import Tensor
 
-from distill.genome import Genome
+from distill.genome import Genome, get_space
 from distill.io import load_error, require_file
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
 from predictor import graph as graph_module
@@ -468,6 +468,18 @@ class AccuracyPredictor(BaseEstimator):
         low, high = self.budgets_
         seen = f"a budget of {low} epoch{'s' * (low > 1)}" if low == high else f"budgets of {low} to {high} epochs"
         return f"the predictor was meta-trained on {seen}; its prediction at {budget} epochs is an extrapolation"
+
+    def space_refusal(self, space: str, samples: int = 64) -> str | None:
+        """Why this predictor cannot score the genomes of search space ``space`` (it was meta-trained without a
+        student family the space draws from), as the one-line message :meth:`predict` would raise; ``None`` when
+        it can. Checked on ``samples`` genomes drawn from the space with a fixed seed."""
+        self._check_fitted("space_refusal")
+        rng = np.random.default_rng(0)
+        try:
+            encode_batch([get_space(space).sample(rng) for _ in range(samples)], self.layout_)
+        except ValueError as e:
+            return str(e)
+        return None
 
     def _workers(self, n_tasks: int) -> int:
         n = 1 if self.n_jobs is None else int(self.n_jobs)

@@ -58,7 +58,11 @@ class SearchConfig:
     teacher_epochs: int = setting(15, type=positive_int, help="epochs of a zoo teacher trained on demand ({default})")
     data_dir: str | None = setting(None, help="where mnist.npz / IDX / torchvision files live (default: $DASS_DATA)")
     # Only the predictor-guided strategy needs one; the command line fills in the shipped checkpoint.
-    checkpoint: str | None = setting(None, help="predictor checkpoint for --strategy ours (default: the shipped one)")
+    checkpoint: str | None = setting(
+        None,
+        help="predictor checkpoint for --strategy ours (default: checkpoints/predictor_v1.pt, or predictor_v2.pt "
+        "for a space with transformer students)",
+    )
     space: str = setting("default", choices=SPACES.names(), help="search space: {choices}")
     objective: str = setting("params", choices=COST_KINDS, help="cost objective: {choices} (default: {default})")
     # Hard budgets; each one given is a constraint of the search (none: the front is unconstrained).

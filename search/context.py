@@ -37,7 +37,6 @@ from distill.teachers import teacher_outputs
 from distill.trainer import TeacherOutputs
 from predictor.data import to_example
 from predictor.estimator import AccuracyPredictor
-from predictor.graph import encode_batch
 from search.budget import BudgetExhausted, TrainingBudget
 from search.clock import RunClock
 from search.config import SearchConfig
@@ -122,8 +121,9 @@ def load_predictor(config: SearchConfig) -> AccuracyPredictor:
         raise ValueError(f"the {config.strategy!r} strategy needs a predictor: pass --checkpoint FILE")
     predictor = AccuracyPredictor.load(config.checkpoint)
     # a predictor meta-trained without a family of the space refuses its genomes: say so before the teacher trains
-    rng = np.random.default_rng(0)
-    encode_batch([get_space(config.space).sample(rng) for _ in range(64)], predictor.layout_)
+    refusal = predictor.space_refusal(config.space)
+    if refusal:
+        raise ValueError(refusal)
     note = predictor.budget_note(config.full_budget)
     if note:  # the search ranks students by their predicted accuracy at the full budget
         log.warning("%s (the full budget of --rungs)", note)

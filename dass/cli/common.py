@@ -12,8 +12,9 @@ import contextlib
 import math
 import os
 import signal
+import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from distill.argtypes import int_at_least
 EXIT_USAGE = 2
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "predictor_v1.pt"
+# the default where DEFAULT_CHECKPOINT was meta-trained without the space's student family (transformers)
+ALL_FAMILIES_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("predictor_v2.pt")
 
 
 class UsageError(ValueError):
@@ -113,9 +116,12 @@ def add_label_seeds(p: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------- paths
-def checkpoint(path: str | None) -> Path:
-    """The predictor checkpoint: ``--checkpoint``, else $DASS_CHECKPOINT, else the shipped one."""
-    p = Path(path or os.environ.get("DASS_CHECKPOINT") or DEFAULT_CHECKPOINT)
+def checkpoint(path: str | None, spaces: Sequence[str] = (), command: str = "dass") -> Path:
+    """The predictor checkpoint: ``--checkpoint``, else $DASS_CHECKPOINT, else the shipped one for ``spaces``
+    (the search spaces whose genomes it will score): v1, or v2 where v1 was meta-trained without a student family
+    of one of them, which ``command`` then says on stderr."""
+    given = path or os.environ.get("DASS_CHECKPOINT")
+    p = Path(given) if given else default_checkpoint(spaces, command)
     if p.is_dir():
         raise FileNotFoundError(f"predictor checkpoint {str(p)!r} is a directory; pass the checkpoint file")
     if not p.is_file():
@@ -123,6 +129,24 @@ def checkpoint(path: str | None) -> Path:
             f"predictor checkpoint {str(p)!r} does not exist; pass --checkpoint or run dass pretrain"
         )
     return p
+
+
+def default_checkpoint(spaces: Sequence[str], command: str = "dass") -> Path:
+    """:data:`DEFAULT_CHECKPOINT`, unless it cannot score one of ``spaces``: then :data:`ALL_FAMILIES_CHECKPOINT`."""
+    if not spaces or not DEFAULT_CHECKPOINT.is_file() or not ALL_FAMILIES_CHECKPOINT.is_file():
+        return DEFAULT_CHECKPOINT
+    from predictor.estimator import AccuracyPredictor  # not at import time: `dass --help` stays fast
+
+    default = AccuracyPredictor.load(DEFAULT_CHECKPOINT)
+    for space in dict.fromkeys(spaces):
+        if default.space_refusal(space):
+            print(
+                f"{command}: space {space!r} has students the default predictor {DEFAULT_CHECKPOINT.name} was "
+                f"meta-trained without; using {ALL_FAMILIES_CHECKPOINT.name} (meta-trained on all of v1 and v2)",
+                file=sys.stderr,
+            )
+            return ALL_FAMILIES_CHECKPOINT
+    return DEFAULT_CHECKPOINT
 
 
 def check_paths(args: argparse.Namespace, command: Command) -> None:

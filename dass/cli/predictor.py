@@ -162,12 +162,16 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     add_teacher_args(p)
     p.add_argument("--genome", required=True, nargs="+", help="one or more genome JSON files")
     p.add_argument("--budget", type=positive_int, default=6, help="training epochs")
-    p.add_argument("--checkpoint", help="predictor checkpoint (default: the shipped one)")
+    p.add_argument(
+        "--checkpoint",
+        help="predictor checkpoint (default: checkpoints/predictor_v1.pt, or predictor_v2.pt for genomes with "
+        "transformer students)",
+    )
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    model = AccuracyPredictor.load(checkpoint(args.checkpoint))
     genomes = [load_genome(g) for g in args.genome]
+    model = AccuracyPredictor.load(checkpoint(args.checkpoint, [g.space for g in genomes], "dass predict"))
     task = load_task(args.task, args.data_dir)
     teacher = load_teacher(args, task)
     hinted = [path for path, g in zip(args.genome, genomes) if g.recipe.has_hint]

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
             if missing:
                 raise UsageError(f"dass search needs {', '.join(missing)} (or --resume DIR)")
             if STRATEGIES.get(args.strategy or "ours").needs_predictor:
-                settings["checkpoint"] = str(checkpoint(args.checkpoint))
+                space = settings["space"] or SearchConfig.space
+                settings["checkpoint"] = str(checkpoint(args.checkpoint, [space], "dass search"))
             config = SearchConfig(**{k: v for k, v in {**settings, **where}.items() if v is not None})
             result = run_search(config)
     except KeyboardInterrupt:

@@ -315,3 +315,27 @@ def test_pretrain_and_evaluate_read_several_exports_together(export, tmp_path, c
     # a missing file among them is a one-line error
     assert main(["pretrain", "--data", str(files[0]), str(tmp_path / "missing.csv.gz"), "--out", str(ckpt)]) == 2
     assert "missing.csv.gz" in capsys.readouterr().err
+
+
+def test_the_default_checkpoint_is_v1_unless_it_cannot_score_the_space(tmp_path, monkeypatch, capsys):
+    from dass.cli.common import ALL_FAMILIES_CHECKPOINT, DEFAULT_CHECKPOINT, checkpoint
+
+    monkeypatch.delenv("DASS_CHECKPOINT", raising=False)
+    assert checkpoint(None) == DEFAULT_CHECKPOINT  # nothing to score yet: v1
+    assert checkpoint(None, ["default", "wide", "resnet"]) == DEFAULT_CHECKPOINT
+    assert capsys.readouterr().err == ""
+    # v1 was meta-trained without transformer students: the one checkpoint that knows them, and a note on stderr
+    assert AccuracyPredictor.load(DEFAULT_CHECKPOINT).space_refusal("vit")
+    assert AccuracyPredictor.load(ALL_FAMILIES_CHECKPOINT).space_refusal("vit") is None
+    assert checkpoint(None, ["default", "mixed"], "dass search") == ALL_FAMILIES_CHECKPOINT
+    err = capsys.readouterr().err
+    assert err.startswith("dass search: space 'mixed' has students the default predictor predictor_v1.pt") and (
+        "using predictor_v2.pt" in err
+    )
+    # a checkpoint the user names is kept, whatever the space (it refuses the genomes itself, with its reason)
+    mine = tmp_path / "mine.pt"
+    mine.write_bytes(DEFAULT_CHECKPOINT.read_bytes())
+    assert checkpoint(str(mine), ["vit"]) == mine
+    monkeypatch.setenv("DASS_CHECKPOINT", str(mine))
+    assert checkpoint(None, ["vit"]) == mine
+    assert capsys.readouterr().err == ""
