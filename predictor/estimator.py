@@ -469,17 +469,21 @@ class AccuracyPredictor(BaseEstimator):
         seen = f"a budget of {low} epoch{'s' * (low > 1)}" if low == high else f"budgets of {low} to {high} epochs"
         return f"the predictor was meta-trained on {seen}; its prediction at {budget} epochs is an extrapolation"
 
-    def space_refusal(self, space: str, samples: int = 64) -> str | None:
-        """Why this predictor cannot score the genomes of search space ``space`` (it was meta-trained without a
-        student family the space draws from), as the one-line message :meth:`predict` would raise; ``None`` when
-        it can. Checked on ``samples`` genomes drawn from the space with a fixed seed."""
-        self._check_fitted("space_refusal")
-        rng = np.random.default_rng(0)
+    def refusal(self, genomes: Sequence[Genome]) -> str | None:
+        """Why this predictor cannot score ``genomes`` (it was meta-trained without a student family of one of
+        them), as the one-line message :meth:`predict` would raise; ``None`` when it can."""
+        self._check_fitted("refusal")
         try:
-            encode_batch([get_space(space).sample(rng) for _ in range(samples)], self.layout_)
+            encode_batch(list(genomes), self.layout_)
         except ValueError as e:
             return str(e)
         return None
+
+    def space_refusal(self, space: str, samples: int = 64) -> str | None:
+        """:meth:`refusal` for the genomes of search space ``space``, checked on ``samples`` genomes drawn from
+        it with a fixed seed."""
+        rng = np.random.default_rng(0)
+        return self.refusal([get_space(space).sample(rng) for _ in range(samples)])
 
     def _workers(self, n_tasks: int) -> int:
         n = 1 if self.n_jobs is None else int(self.n_jobs)

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from distill.argtypes import int_at_least
 
@@ -116,12 +117,14 @@ def add_label_seeds(p: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------- paths
-def checkpoint(path: str | None, spaces: Sequence[str] = (), command: str = "dass") -> Path:
-    """The predictor checkpoint: ``--checkpoint``, else $DASS_CHECKPOINT, else the shipped one for ``spaces``
-    (the search spaces whose genomes it will score): v1, or v2 where v1 was meta-trained without a student family
-    of one of them, which ``command`` then says on stderr."""
+def checkpoint(
+    path: str | None, spaces: Sequence[str] = (), genomes: Sequence[Any] = (), command: str = "dass"
+) -> Path:
+    """The predictor checkpoint: ``--checkpoint``, else $DASS_CHECKPOINT, else the shipped one for what it will
+    score (the genomes of search ``spaces``, or ``genomes``): v1, or v2 where v1 was meta-trained without a
+    student family of theirs, which ``command`` then says on stderr."""
     given = path or os.environ.get("DASS_CHECKPOINT")
-    p = Path(given) if given else default_checkpoint(spaces, command)
+    p = Path(given) if given else default_checkpoint(spaces, genomes, command)
     if p.is_dir():
         raise FileNotFoundError(f"predictor checkpoint {str(p)!r} is a directory; pass the checkpoint file")
     if not p.is_file():
@@ -131,22 +134,25 @@ def checkpoint(path: str | None, spaces: Sequence[str] = (), command: str = "das
     return p
 
 
-def default_checkpoint(spaces: Sequence[str], command: str = "dass") -> Path:
-    """:data:`DEFAULT_CHECKPOINT`, unless it cannot score one of ``spaces``: then :data:`ALL_FAMILIES_CHECKPOINT`."""
-    if not spaces or not DEFAULT_CHECKPOINT.is_file() or not ALL_FAMILIES_CHECKPOINT.is_file():
+def default_checkpoint(spaces: Sequence[str] = (), genomes: Sequence[Any] = (), command: str = "dass") -> Path:
+    """:data:`DEFAULT_CHECKPOINT`, unless it cannot score the genomes of ``spaces`` or ``genomes`` (``Genome``
+    objects): then :data:`ALL_FAMILIES_CHECKPOINT`."""
+    if not (spaces or genomes) or not DEFAULT_CHECKPOINT.is_file() or not ALL_FAMILIES_CHECKPOINT.is_file():
         return DEFAULT_CHECKPOINT
     from predictor.estimator import AccuracyPredictor  # not at import time: `dass --help` stays fast
 
     default = AccuracyPredictor.load(DEFAULT_CHECKPOINT)
-    for space in dict.fromkeys(spaces):
-        if default.space_refusal(space):
-            print(
-                f"{command}: space {space!r} has students the default predictor {DEFAULT_CHECKPOINT.name} was "
-                f"meta-trained without; using {ALL_FAMILIES_CHECKPOINT.name} (meta-trained on all of v1 and v2)",
-                file=sys.stderr,
-            )
-            return ALL_FAMILIES_CHECKPOINT
-    return DEFAULT_CHECKPOINT
+    unknown = [f"space {space!r}" for space in dict.fromkeys(spaces) if default.space_refusal(space)]
+    if genomes and default.refusal(genomes):
+        unknown.append("genomes of space " + ", ".join(repr(g.space) for g in genomes if default.refusal([g])))
+    if not unknown:
+        return DEFAULT_CHECKPOINT
+    print(
+        f"{command}: the default predictor {DEFAULT_CHECKPOINT.name} was meta-trained without the students of "
+        f"{'; '.join(unknown)}; using {ALL_FAMILIES_CHECKPOINT.name} (meta-trained on all of v1 and v2)",
+        file=sys.stderr,
+    )
+    return ALL_FAMILIES_CHECKPOINT
 
 
 def check_paths(args: argparse.Namespace, command: Command) -> None:

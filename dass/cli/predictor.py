@@ -171,7 +171,7 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     genomes = [load_genome(g) for g in args.genome]
-    model = AccuracyPredictor.load(checkpoint(args.checkpoint, [g.space for g in genomes], "dass predict"))
+    model = AccuracyPredictor.load(checkpoint(args.checkpoint, genomes=genomes, command="dass predict"))
     task = load_task(args.task, args.data_dir)
     teacher = load_teacher(args, task)
     hinted = [path for path, g in zip(args.genome, genomes) if g.recipe.has_hint]

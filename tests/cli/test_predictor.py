@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from dass.cli import main
@@ -9,6 +10,7 @@ from datasets_meta.collector import collect, expand
 from datasets_meta.store import InMemoryStore
 from datasets_meta.suite import Suite
 from distill.executors import InProcessExecutor
+from distill.genome import get_space
 from distill.progress import Progress
 from predictor.data import load_records, split_by_task
 from predictor.estimator import AccuracyPredictor
@@ -327,11 +329,21 @@ def test_the_default_checkpoint_is_v1_unless_it_cannot_score_the_space(tmp_path,
     # v1 was meta-trained without transformer students: the one checkpoint that knows them, and a note on stderr
     assert AccuracyPredictor.load(DEFAULT_CHECKPOINT).space_refusal("vit")
     assert AccuracyPredictor.load(ALL_FAMILIES_CHECKPOINT).space_refusal("vit") is None
-    assert checkpoint(None, ["default", "mixed"], "dass search") == ALL_FAMILIES_CHECKPOINT
-    err = capsys.readouterr().err
-    assert err.startswith("dass search: space 'mixed' has students the default predictor predictor_v1.pt") and (
-        "using predictor_v2.pt" in err
+    assert checkpoint(None, spaces=["default", "mixed"], command="dass search") == ALL_FAMILIES_CHECKPOINT
+    assert capsys.readouterr().err == (
+        "dass search: the default predictor predictor_v1.pt was meta-trained without the students of space "
+        "'mixed'; using predictor_v2.pt (meta-trained on all of v1 and v2)\n"
     )
+    # given genomes, it is theirs that count: a CNN genome of the mixed space is one v1 scores
+    rng = np.random.default_rng(0)
+    drawn = [get_space("mixed").sample(rng) for _ in range(64)]
+    v1 = AccuracyPredictor.load(DEFAULT_CHECKPOINT)
+    cnn = [g for g in drawn if v1.refusal([g]) is None]
+    vit = [g for g in drawn if g not in cnn]
+    assert cnn and vit
+    assert checkpoint(None, genomes=cnn[:3]) == DEFAULT_CHECKPOINT
+    assert checkpoint(None, genomes=[*cnn[:2], vit[0]], command="dass predict") == ALL_FAMILIES_CHECKPOINT
+    assert "without the students of genomes of space 'mixed'" in capsys.readouterr().err
     # a checkpoint the user names is kept, whatever the space (it refuses the genomes itself, with its reason)
     mine = tmp_path / "mine.pt"
     mine.write_bytes(DEFAULT_CHECKPOINT.read_bytes())
