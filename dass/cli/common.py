@@ -143,8 +143,9 @@ def default_checkpoint(spaces: Sequence[str] = (), genomes: Sequence[Any] = (), 
 
     default = AccuracyPredictor.load(DEFAULT_CHECKPOINT)
     unknown = [f"space {space!r}" for space in dict.fromkeys(spaces) if default.space_refusal(space)]
-    if genomes and default.refusal(genomes):
-        unknown.append("genomes of space " + ", ".join(repr(g.space) for g in genomes if default.refusal([g])))
+    refused = dict.fromkeys(repr(g.space) for g in genomes if default.refusal([g]))
+    if refused:
+        unknown.append(f"genomes of space {', '.join(refused)}")
     if not unknown:
         return DEFAULT_CHECKPOINT
     print(

@@ -327,7 +327,8 @@ def test_the_default_checkpoint_is_v1_unless_it_cannot_score_the_space(tmp_path,
     assert checkpoint(None, ["default", "wide", "resnet"]) == DEFAULT_CHECKPOINT
     assert capsys.readouterr().err == ""
     # v1 was meta-trained without transformer students: the one checkpoint that knows them, and a note on stderr
-    assert AccuracyPredictor.load(DEFAULT_CHECKPOINT).space_refusal("vit")
+    v1 = AccuracyPredictor.load(DEFAULT_CHECKPOINT)
+    assert v1.space_refusal("vit")
     assert AccuracyPredictor.load(ALL_FAMILIES_CHECKPOINT).space_refusal("vit") is None
     assert checkpoint(None, spaces=["default", "mixed"], command="dass search") == ALL_FAMILIES_CHECKPOINT
     assert capsys.readouterr().err == (
@@ -337,7 +338,6 @@ def test_the_default_checkpoint_is_v1_unless_it_cannot_score_the_space(tmp_path,
     # given genomes, it is theirs that count: a CNN genome of the mixed space is one v1 scores
     rng = np.random.default_rng(0)
     drawn = [get_space("mixed").sample(rng) for _ in range(64)]
-    v1 = AccuracyPredictor.load(DEFAULT_CHECKPOINT)
     cnn = [g for g in drawn if v1.refusal([g]) is None]
     vit = [g for g in drawn if g not in cnn]
     assert cnn and vit
