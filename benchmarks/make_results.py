@@ -223,6 +223,18 @@ BENCHMARKS = [
         "recipe (`balance=0.5`). Resumable fold by fold.",
     ),
     Benchmark(
+        "leave_one_family_out_v2_novgg",
+        "How well does a predictor of v2's recipe and data, meta-trained without a family and without any VGG "
+        "teacher, rank that family (the folds the held-out searches with predictor v2 use)?",
+        "DASS_CACHE=... benchmarks/heldout_searches_v2.sh  (its first step)",
+        "benchmarks/results/leave_one_family_out_v2_novgg.json",
+        render_leave_one_family_out,
+        lofo_fit_time,
+        notes="The same folds as `leave_one_family_out_v2` (glyphs and shapes) with every record distilled from a "
+        "VGG teacher left out of training too, so that `search_efficiency_heldout_v2_*` search a family and a "
+        "teacher family the predictor never saw (`vgg-s`).",
+    ),
+    Benchmark(
         "leave_one_family_out_novgg",
         "How does a predictor meta-trained without a family and without any VGG teacher rank that family (the folds "
         "the held-out-family searches use)?",
@@ -480,6 +492,26 @@ BENCHMARKS = [
                 render_search_students,
                 notes="Trains nothing: reads the runs of `search_efficiency_heldout_"
                 f"{family}`. The family's label noise ceiling is in `leave_one_family_out_novgg`.",
+            ),
+            Benchmark(
+                f"search_efficiency_heldout_v2_{family}",
+                f"With predictor v2's data and recipe (a fold that saw neither `{family}` nor any VGG teacher), does "
+                f"`ours` on `{family}` reach random search's 200-training accuracy within 20 trainings?",
+                "DASS_CACHE=... DASS_DATA=../shared/data benchmarks/heldout_searches_v2.sh",
+                f"benchmarks/results/search_efficiency_heldout_v2_{family}.json",
+                partial(render_search_efficiency, plot=f"results/search_efficiency_heldout_v2_{family}.png"),
+                lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
+                notes=f"Random search's runs are those of `search_efficiency_heldout_{family}` (`--reference`: it "
+                "never calls the predictor) unless the script ran with `WITH_RANDOM=1`.",
+            ),
+            Benchmark(
+                f"search_reseed_heldout_v2_{family}",
+                f"Are the picks of `ours` with predictor v2's fold on `{family}` as good as random search's, "
+                "retrained with fresh seeds?",
+                "DASS_CACHE=... DASS_DATA=../shared/data benchmarks/heldout_searches_v2.sh",
+                f"benchmarks/results/search_reseed_heldout_v2_{family}.json",
+                render_reseed,
+                notes=f"Random search's picks come from `search_reseed_heldout_{family}` (`--reference`).",
             ),
             Benchmark(
                 f"search_tuning_heldout_{family}",

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Searches on two held-out families (glyphs, shapes) with predictor v2's recipe and data: folds meta-trained on
+# v1 + all of meta-dataset v2 without the family and without any VGG teacher, so that `vgg-s` is an unseen teacher
+# family too. Every step is resumable: rerun the script and it goes on where it stopped.
+#
+#   1. leave_one_family_out over those folds (`leave_one_family_out_v2_novgg`): the folds' checkpoints and their
+#      zero-shot / adapted ranking of the family;
+#   2. `ours` on each family with its fold (`search_efficiency_heldout_v2_*`). Random search does not call the
+#      predictor, so its runs are read from the earlier result (`--reference`, same task, seeds and settings);
+#      WITH_RANDOM=1 runs them again here (600 full-budget trainings a family), which step 4 needs;
+#   3. `ours`'s picks retrained with fresh seeds (`search_reseed_heldout_v2_*`, random search's picks by reference);
+#   4. with WITH_RANDOM=1 only: the fold's ranking of the 600 random-search students, zero-shot and adapted on a
+#      search's rung records (`predictor_search_students_heldout_v2_*`).
+#
+#   DASS_CACHE=... DASS_DATA=../shared/data benchmarks/heldout_searches_v2.sh
+set -euo pipefail
+shopt -s nullglob
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+CACHE=${DASS_CACHE:-$HOME/.cache/dass}
+FOLDS=$CACHE/lofo_folds_v2_novgg
+RUNS=${RUNS:-runs/heldout_v2}
+R=benchmarks/results
+data=(datasets_meta/meta_v1.csv.gz)
+for part in part1_16px part2_32px part3_12px part4_vit part4_vit_32px; do
+  data+=("datasets_meta/meta_v2/$part.csv.gz")
+done
+declare -A SPEC=(
+  [glyphs]="glyphs:classes=0-9:size=16:color=gray:n_train=1000:n_test=2000"
+  [shapes]="shapes:classes=0-9:size=16:color=rgb:n_train=1000:n_test=2000"
+)
+
+"$PY" -m benchmarks.leave_one_family_out --data "${data[@]}" --families glyphs shapes --exclude-teachers vgg \
+  --max-groups 24 --set balance=0.5 --fold-dir "$FOLDS" --out $R/leave_one_family_out_v2_novgg.json
+
+for family in glyphs shapes; do
+  folds=("$FOLDS"/*/without-$family.pt)
+  if [ ${#folds[@]} -ne 1 ]; then
+    echo "heldout_searches_v2.sh: expected one fold without $family under $FOLDS, found ${#folds[@]}" >&2
+    exit 2
+  fi
+  if [ "${WITH_RANDOM:-0}" = 1 ]; then
+    strategies=(--strategies ours random)
+  else
+    strategies=(--strategies ours --reference $R/search_efficiency_heldout_$family.json)
+  fi
+  "$PY" -m benchmarks.search_efficiency --task "${SPEC[$family]}" vgg-s "${strategies[@]}" \
+    --checkpoint "${folds[0]}" --out "$RUNS/$family" --result $R/search_efficiency_heldout_v2_$family.json
+  "$PY" -m benchmarks.search_reseed --runs "$RUNS/$family/full" --reference $R/search_reseed_heldout_$family.json \
+    --out $R/search_reseed_heldout_v2_$family.json
+  if [ "${WITH_RANDOM:-0}" = 1 ]; then
+    "$PY" -m benchmarks.predictor_search_students --runs "$RUNS/$family/full" --oracle-draws 3 \
+      --checkpoint "${folds[0]}" --out $R/predictor_search_students_heldout_v2_$family.json
+  fi
+done
