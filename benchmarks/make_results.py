@@ -72,7 +72,8 @@ HELD_OUT_SEARCHES = {
 
 def lofo_fit_time(data: dict) -> str:
     """A leave-one-family-out file's run time: its folds' meta-training."""
-    return f"{sum(f['fit_seconds'] for f in data['folds'].values()):,.0f} s of fits over {len(data['folds'])} folds"
+    n = len(data["folds"])
+    return f"{sum(f['fit_seconds'] for f in data['folds'].values()):,.0f} s of fits over {n} fold{'s' * (n != 1)}"
 
 
 @dataclass(frozen=True)
