@@ -10,7 +10,8 @@
 #      WITH_RANDOM=1 runs them again here (600 full-budget trainings a family), which step 4 needs;
 #   3. `ours`'s picks retrained with fresh seeds (`search_reseed_heldout_v2_*`, random search's picks by reference);
 #   4. with WITH_RANDOM=1 only: the fold's ranking of the 600 random-search students, zero-shot and adapted on a
-#      search's rung records (`predictor_search_students_heldout_v2_*`).
+#      search's rung records, beside the labels' noise ceiling (100 of the students trained again with a fresh
+#      seed) (`predictor_search_students_heldout_v2_*`).
 #
 #   DASS_CACHE=... DASS_DATA=../shared/data benchmarks/heldout_searches_v2.sh
 set -euo pipefail
@@ -49,7 +50,7 @@ for family in glyphs shapes; do
   "$PY" -m benchmarks.search_reseed --runs "$RUNS/$family/full" --reference $R/search_reseed_heldout_$family.json \
     --out $R/search_reseed_heldout_v2_$family.json
   if [ "${WITH_RANDOM:-0}" = 1 ]; then
-    "$PY" -m benchmarks.predictor_search_students --runs "$RUNS/$family/full" --oracle-draws 3 \
+    "$PY" -m benchmarks.predictor_search_students --runs "$RUNS/$family/full" --oracle-draws 3 --ceiling-students 100 \
       --checkpoint "${folds[0]}" --out $R/predictor_search_students_heldout_v2_$family.json
   fi
 done

@@ -515,6 +515,18 @@ BENCHMARKS = [
                 notes=f"Random search's picks come from `search_reseed_heldout_{family}` (`--reference`).",
             ),
             Benchmark(
+                f"predictor_search_students_heldout_v2_{family}",
+                f"Does a fold of predictor v2's data and recipe that never saw `{family}` (nor any VGG teacher) rank "
+                "its random-search students, and does adapting it on a search's rung records lift that ranking by "
+                "0.1 or to 0.9× the labels' noise ceiling?",
+                "DASS_CACHE=... DASS_DATA=../shared/data WITH_RANDOM=1 benchmarks/heldout_searches_v2.sh",
+                f"benchmarks/results/predictor_search_students_heldout_v2_{family}.json",
+                render_search_students,
+                notes="The random-search students and the rung records are those of the script's own runs "
+                f"(`search_efficiency_heldout_v2_{family}` with `WITH_RANDOM=1`); the noise ceiling comes from 100 "
+                "of those students trained again with a fresh seed (cached in the file).",
+            ),
+            Benchmark(
                 f"search_tuning_heldout_{family}",
                 f"Would `ours` find better students on the held-out `{family}` if it spent its trainings otherwise "
                 "(fewer low-budget rungs, or full-budget trainings only)?",

@@ -18,16 +18,27 @@ predictor never saw, so they answer two questions the meta-test split does not:
   against its zero-shot ranking of those same students. Unlike a search's rung records, these are unbiased
   and at the budget that is ranked, so the gap between the two says how much is lost to what the rungs train.
 
-Reads the run directories; trains nothing. Run after ``search_efficiency.py``:
+- and how far any predictor could rank these labels (``--ceiling-students``): each student's label is one
+  training, so a perfect predictor of what a student is worth would not order them perfectly either. A seeded
+  sample of the students is trained once more with a fresh seed (the same job otherwise, through the
+  collector's ``run_job``), and the Spearman between the two trainings' test accuracies is the task's noise
+  ceiling -- the seed-to-seed agreement the meta-dataset's ceilings measure, on the labels ranked here.
+
+Reads the run directories; with ``--ceiling-students`` it also trains, caching every training in the output
+JSON so that an interrupted run goes on where it stopped. Run after ``search_efficiency.py``:
 
     DASS_DATA=../shared/data .venv/bin/python -m benchmarks.predictor_search_students [--runs DIR]
+        [--oracle-draws 3] [--ceiling-students 100]
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +50,12 @@ import torch
 from scipy.stats import spearmanr
 
 from benchmarks.common import DATA_DIR, ROOT, provenance, result_path, write_json
+from benchmarks.search_reseed import job_of
 from benchmarks.search_runs import teacher_features
 from dass.cli import DEFAULT_CHECKPOINT
 from datasets_meta.store import SQLiteStore
 from distill.genome import Genome
+from distill.job import WorkerCache, run_job
 from distill.tasks import load_task
 from predictor.estimator import AccuracyPredictor
 from search import SearchConfig
@@ -50,6 +63,7 @@ from search.context import adapt_example
 
 LARGE = 12_000  # "large" students: above this many parameters (the budget is 20,000)
 TOP_K = (5, 10, 20, 50)
+CEILING_SEED = 100  # the fresh seed of the ceiling's second trainings (a random search trains with its run's seed)
 
 
 def read_jobs(db: Path) -> list[dict[str, Any]]:
@@ -106,8 +120,51 @@ def oracle(
     return out
 
 
+def ceiling(
+    rows: list[dict[str, Any]],
+    n_students: int,
+    data_dir: str,
+    cache: dict[str, dict[str, Any]],
+    save: Callable[[], None],
+) -> dict[str, Any]:
+    """Train a seeded sample of ``n_students`` of ``rows`` once more with :data:`CEILING_SEED`: the Spearman of the
+    two trainings' test accuracies. ``cache`` holds the trainings by job key; ``save`` is called after each."""
+    pick = np.random.default_rng(0).permutation(len(rows))[:n_students]
+    first, second = [], []
+    worker = WorkerCache()
+    for n, i in enumerate(pick, 1):
+        row = rows[i]
+        job, _, _ = job_of(row["run_dir"], row["genome_hash"])
+        if job.seed == CEILING_SEED:
+            raise SystemExit(f"{row['run_dir']}: {row['genome_hash']} was trained with seed {CEILING_SEED} already")
+        key = f"{job.task_id}/{job.teacher_id}/{row['genome_hash']}/{job.budget}/{CEILING_SEED}"
+        if key not in cache:
+            result = run_job(dataclasses.replace(job, seed=CEILING_SEED), data_dir=data_dir, cache=worker)
+            cache[key] = {"status": result.status, "test_acc": result.test_acc}
+            save()
+            again = "failed" if result.test_acc is None else f"{result.test_acc:.4f}"
+            print(f"ceiling training {n}/{len(pick)}: test accuracy {row['test_acc']:.4f}, again {again}", flush=True)
+        if cache[key]["status"] == "ok" and cache[key]["test_acc"] is not None:
+            first.append(row["test_acc"])
+            second.append(cache[key]["test_acc"])
+    a, b = np.array(first), np.array(second)
+    return {
+        "students": len(a),
+        "seed": CEILING_SEED,
+        "spearman": rho(a, b),
+        "mean_abs_difference": float(np.abs(a - b).mean()) if len(a) else float("nan"),
+    }
+
+
 def one_task(
-    task_dir: Path, checkpoint: str, data_dir: str, oracle_draws: int = 0, oracle_records: int = 48
+    task_dir: Path,
+    checkpoint: str,
+    data_dir: str,
+    oracle_draws: int = 0,
+    oracle_records: int = 48,
+    ceiling_students: int = 0,
+    cache: dict[str, dict[str, Any]] | None = None,
+    save: Callable[[], None] = lambda: None,
 ) -> dict[str, Any] | None:
     random_runs = sorted((task_dir / "random").glob("seed*/records.db"))
     if not random_runs:
@@ -115,8 +172,10 @@ def one_task(
     config = SearchConfig.load(random_runs[0].parent)
     config.data_dir = data_dir
     full = config.full_budget
-    rows = [r for db in random_runs for r in read_jobs(db) if r["budget"] == full]
-    unique = {r["genome_hash"]: r for r in rows}  # a genome two seeds drew counts once (its first record)
+    rows = [{**r, "run_dir": db.parent} for db in random_runs for r in read_jobs(db) if r["budget"] == full]
+    unique: dict[str, dict[str, Any]] = {}
+    for r in rows:  # a genome two seeds drew counts once (its first record)
+        unique.setdefault(r["genome_hash"], r)
     rows = list(unique.values())
     genomes = [Genome.from_json(r["genome"]) for r in rows]
     test = np.array([r["test_acc"] for r in rows])
@@ -160,6 +219,8 @@ def one_task(
     predictor.reset_adaptation()
     if oracle_draws:
         out["oracle"] = oracle(predictor, rows, genomes, features, full, mean, test, oracle_records, oracle_draws)
+    if ceiling_students:
+        out["ceiling"] = ceiling(rows, ceiling_students, data_dir, {} if cache is None else cache, save)
     return out
 
 
@@ -176,13 +237,45 @@ def main() -> None:
         help="also adapt to random students' full-budget records this many times (default 0: not done)",
     )
     parser.add_argument("--oracle-records", type=int, default=48, help="records per oracle draw (default 48)")
+    parser.add_argument(
+        "--ceiling-students",
+        type=int,
+        default=0,
+        help="train this many of a task's students again with a fresh seed for its noise ceiling (default 0: not done)",
+    )
     parser.add_argument("--out", default=str(result_path("predictor_search_students")))
     args = parser.parse_args()
     torch.manual_seed(0)
 
-    results = []
+    out_path = Path(args.out)
+    earlier = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    trainings: dict[str, dict[str, Any]] = earlier.get("ceiling_trainings", {})
+    results: list[dict[str, Any]] = []
+
+    def document() -> dict[str, Any]:
+        return {
+            "checkpoint": args.checkpoint,
+            "runs": args.runs,
+            "large": LARGE,
+            "tasks": results,
+            **({"ceiling_trainings": trainings} if trainings else {}),
+            "measured": provenance(),
+        }
+
+    def save() -> None:  # after every ceiling training: an interrupted run keeps what it trained
+        write_json(out_path, {**earlier, "ceiling_trainings": trainings})
+
     for task_dir in sorted(p for p in Path(args.runs).iterdir() if p.is_dir()):
-        result = one_task(task_dir, args.checkpoint, str(DATA_DIR), args.oracle_draws, args.oracle_records)
+        result = one_task(
+            task_dir,
+            args.checkpoint,
+            str(DATA_DIR),
+            args.oracle_draws,
+            args.oracle_records,
+            args.ceiling_students,
+            trainings,
+            save,
+        )
         if result is None:
             continue
         results.append(result)
@@ -205,12 +298,15 @@ def main() -> None:
                 f"{o['records']} random students' full trainings (draw {o['draw']}): on the others, zero-shot "
                 f"{o['zero_shot']:.3f}, fine-tuned {o['finetune']:.3f}, guarded {o['guarded']:.3f}"
             )
+        if "ceiling" in result:
+            c = result["ceiling"]
+            print(
+                f"noise ceiling: {c['students']} students trained again with seed {c['seed']}: seed-to-seed Spearman "
+                f"{c['spearman']:.3f} (zero-shot / ceiling {z['spearman'] / c['spearman']:.2f}x)"
+            )
     if not results:
         raise SystemExit(f"no random-search runs under {args.runs}: run python -m benchmarks.search_efficiency first")
-    write_json(
-        Path(args.out),
-        {"checkpoint": args.checkpoint, "runs": args.runs, "large": LARGE, "tasks": results, "measured": provenance()},
-    )
+    write_json(out_path, document())
     print(f"\ntop-k: test accuracy of the best-by-validation student among the predictor's k highest; wrote {args.out}")
 
 
