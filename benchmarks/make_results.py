@@ -502,8 +502,8 @@ BENCHMARKS = [
                 f"benchmarks/results/search_efficiency_heldout_v2_{family}.json",
                 partial(render_search_efficiency, plot=f"results/search_efficiency_heldout_v2_{family}.png"),
                 lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
-                notes=f"Random search's runs are those of `search_efficiency_heldout_{family}` (`--reference`: it "
-                "never calls the predictor) unless the script ran with `WITH_RANDOM=1`.",
+                notes=f"Random search's runs are the script's own with `WITH_RANDOM=1`, else those of "
+                f"`search_efficiency_heldout_{family}` (`--reference`: it never calls the predictor; said below).",
             ),
             Benchmark(
                 f"search_reseed_heldout_v2_{family}",
@@ -512,7 +512,8 @@ BENCHMARKS = [
                 "DASS_CACHE=... DASS_DATA=../shared/data benchmarks/heldout_searches_v2.sh",
                 f"benchmarks/results/search_reseed_heldout_v2_{family}.json",
                 render_reseed,
-                notes=f"Random search's picks come from `search_reseed_heldout_{family}` (`--reference`).",
+                notes="Random search's picks are retrained here when its runs are the script's own (`WITH_RANDOM=1`), "
+                f"else read from `search_reseed_heldout_{family}` (`--reference`; said below).",
             ),
             Benchmark(
                 f"predictor_search_students_heldout_v2_{family}",

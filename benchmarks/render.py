@@ -349,6 +349,20 @@ def render_search_efficiency(data: dict, plot: str = "results/search_efficiency.
             f"fitness ({o['evaluations']:,} evaluations): {o['total_s']:.1f} s for {o['architectures_costed']:,} "
             f"distinct architectures priced (predictor {o['predictor_s']:.1f} s, parameter counts {o['cost_s']:.1f} s, "
             f"pymoo and decoding {o['pymoo_and_decoding_s']:.1f} s).",
+            *(
+                [
+                    "Read from earlier result files rather than run again (a strategy that never calls the predictor): "
+                    + "; ".join(
+                        f"{strategy} from `{Path(ref).name}`"
+                        for strategy, ref in sorted(
+                            {(r["strategy"], r["from_reference"]) for r in data["runs"] if r.get("from_reference")}
+                        )
+                    )
+                    + "."
+                ]
+                if any(r.get("from_reference") for r in data["runs"])
+                else []
+            ),
             f"![search efficiency]({plot})",
         ]
     )
@@ -391,6 +405,20 @@ def render_reseed(data: dict) -> str:
         [
             f"Each pick retrained with {' or '.join(map(str, seeds))} fresh seeds; mean ± std over a strategy's runs.",
             table(["task", "strategy", "as found", "retrained, fresh seeds"], rows, [False, False, True, True]),
+            *(
+                [
+                    "Picks read from earlier result files: "
+                    + "; ".join(
+                        f"{strategy} from `{Path(ref).name}`"
+                        for strategy, ref in sorted(
+                            {(p["strategy"], p["from_reference"]) for p in data["picks"] if p.get("from_reference")}
+                        )
+                    )
+                    + "."
+                ]
+                if any(p.get("from_reference") for p in data["picks"])
+                else []
+            ),
         ]
     )
 
