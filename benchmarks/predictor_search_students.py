@@ -53,6 +53,7 @@ from benchmarks.common import DATA_DIR, ROOT, provenance, result_path, write_jso
 from benchmarks.search_reseed import job_of
 from benchmarks.search_runs import teacher_features
 from dass.cli import DEFAULT_CHECKPOINT
+from dass.cli.common import non_negative_int
 from datasets_meta.store import SQLiteStore
 from distill.genome import Genome
 from distill.job import WorkerCache, run_job
@@ -239,7 +240,7 @@ def main() -> None:
     parser.add_argument("--oracle-records", type=int, default=48, help="records per oracle draw (default 48)")
     parser.add_argument(
         "--ceiling-students",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="train this many of a task's students again with a fresh seed for its noise ceiling (default 0: not done)",
     )
