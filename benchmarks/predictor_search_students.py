@@ -24,8 +24,9 @@ predictor never saw, so they answer two questions the meta-test split does not:
   collector's ``run_job``), and the Spearman between the two trainings' test accuracies is the task's noise
   ceiling -- the seed-to-seed agreement the meta-dataset's ceilings measure, on the labels ranked here.
 
-Reads the run directories; with ``--ceiling-students`` it also trains, caching every training in the output
-JSON so that an interrupted run goes on where it stopped. Run after ``search_efficiency.py``:
+Reads the run directories; with ``--ceiling-students`` it also trains, caching every training (in
+``RUNS/ceiling_trainings.json`` while it runs, and in the output JSON) so that an interrupted run goes on where it
+stopped. Run after ``search_efficiency.py``:
 
     DASS_DATA=../shared/data .venv/bin/python -m benchmarks.predictor_search_students [--runs DIR]
         [--oracle-draws 3] [--ceiling-students 100]
@@ -249,8 +250,13 @@ def main() -> None:
     torch.manual_seed(0)
 
     out_path = Path(args.out)
-    earlier = json.loads(out_path.read_text()) if out_path.is_file() else {}
-    trainings: dict[str, dict[str, Any]] = earlier.get("ceiling_trainings", {})
+    # the ceiling's trainings: those of the last complete result, and those an interrupted run kept beside the runs
+    # (not in --out, which would then hold a result without its tasks)
+    progress = Path(args.runs) / "ceiling_trainings.json"
+    trainings: dict[str, dict[str, Any]] = {}
+    for path in (out_path, progress):
+        if path.is_file():
+            trainings.update(json.loads(path.read_text()).get("ceiling_trainings", {}))
     results: list[dict[str, Any]] = []
 
     def document() -> dict[str, Any]:
@@ -264,7 +270,7 @@ def main() -> None:
         }
 
     def save() -> None:  # after every ceiling training: an interrupted run keeps what it trained
-        write_json(out_path, {**earlier, "ceiling_trainings": trainings})
+        write_json(progress, {"ceiling_trainings": trainings})
 
     for task_dir in sorted(p for p in Path(args.runs).iterdir() if p.is_dir()):
         result = one_task(
