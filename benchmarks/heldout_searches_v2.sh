@@ -8,7 +8,8 @@
 #   2. `ours` on each family with its fold (`search_efficiency_heldout_v2_*`). Random search does not call the
 #      predictor, so its runs are read from the earlier result (`--reference`, same task, seeds and settings);
 #      WITH_RANDOM=1 runs them again here (600 full-budget trainings a family), which step 4 needs;
-#   3. `ours`'s picks retrained with fresh seeds (`search_reseed_heldout_v2_*`, random search's picks by reference);
+#   3. the picks retrained with fresh seeds (`search_reseed_heldout_v2_*`; random search's by reference unless its
+#      runs are the script's own);
 #   4. with WITH_RANDOM=1 only: the fold's ranking of the 600 random-search students, zero-shot and adapted on a
 #      search's rung records, beside the labels' noise ceiling (100 of the students trained again with a fresh
 #      seed) (`predictor_search_students_heldout_v2_*`).

@@ -305,11 +305,16 @@ def render_search_students(data: dict) -> str:
             f"Noise ceiling of {short_task(t['task'])}'s labels: {t['ceiling']['students']} of its students trained "
             f"again with seed {t['ceiling']['seed']}, seed-to-seed Spearman {f3(t['ceiling']['spearman'])} "
             f"(mean absolute difference {f3(t['ceiling']['mean_abs_difference'])}); zero-shot / ceiling "
-            f"{t['zero_shot']['spearman'] / t['ceiling']['spearman']:.2f}×, adapted on a search's rung records / "
-            f"ceiling {min(a['spearman'] for a in t['adapted']) / t['ceiling']['spearman']:.2f}×–"
-            f"{max(a['spearman'] for a in t['adapted']) / t['ceiling']['spearman']:.2f}×."
+            f"{t['zero_shot']['spearman'] / t['ceiling']['spearman']:.2f}×"
+            + (
+                f", adapted on a search's rung records / ceiling "
+                f"{min(a['spearman'] for a in t['adapted']) / t['ceiling']['spearman']:.2f}×–"
+                f"{max(a['spearman'] for a in t['adapted']) / t['ceiling']['spearman']:.2f}×."
+                if t["adapted"]
+                else "."
+            )
             for t in data["tasks"]
-            if "ceiling" in t and t["adapted"]
+            if "ceiling" in t
         ]
     )
 
