@@ -259,16 +259,6 @@ def main() -> None:
             trainings.update(json.loads(path.read_text()).get("ceiling_trainings", {}))
     results: list[dict[str, Any]] = []
 
-    def document() -> dict[str, Any]:
-        return {
-            "checkpoint": args.checkpoint,
-            "runs": args.runs,
-            "large": LARGE,
-            "tasks": results,
-            **({"ceiling_trainings": trainings} if trainings else {}),
-            "measured": provenance(),
-        }
-
     def save() -> None:  # after every ceiling training: an interrupted run keeps what it trained
         write_json(progress, {"ceiling_trainings": trainings})
 
@@ -313,7 +303,17 @@ def main() -> None:
             )
     if not results:
         raise SystemExit(f"no random-search runs under {args.runs}: run python -m benchmarks.search_efficiency first")
-    write_json(out_path, document())
+    write_json(
+        out_path,
+        {
+            "checkpoint": args.checkpoint,
+            "runs": args.runs,
+            "large": LARGE,
+            "tasks": results,
+            **({"ceiling_trainings": trainings} if trainings else {}),
+            "measured": provenance(),
+        },
+    )
     print(f"\ntop-k: test accuracy of the best-by-validation student among the predictor's k highest; wrote {args.out}")
 
 

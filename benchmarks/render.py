@@ -319,6 +319,15 @@ def render_search_students(data: dict) -> str:
     )
 
 
+def from_reference(entries: list[dict], lead: str) -> list[str]:
+    """One sentence naming the strategies whose ``entries`` (runs or picks) were read from an earlier result file
+    (``from_reference``) rather than made, or nothing when every entry was made by the command."""
+    read = sorted({(e["strategy"], e["from_reference"]) for e in entries if e.get("from_reference")})
+    if not read:
+        return []
+    return [f"{lead}: " + "; ".join(f"{strategy} from `{Path(ref).name}`" for strategy, ref in read) + "."]
+
+
 def render_search_efficiency(data: dict, plot: str = "results/search_efficiency.png") -> str:
     """``search_efficiency.py``'s file: best-so-far accuracy per strategy, trainings to match random search, the
     NSGA-II timing, and the curves' plot (``plot``: the PNG written beside the result file, from RESULTS.md)."""
@@ -355,19 +364,9 @@ def render_search_efficiency(data: dict, plot: str = "results/search_efficiency.
             f"fitness ({o['evaluations']:,} evaluations): {o['total_s']:.1f} s for {o['architectures_costed']:,} "
             f"distinct architectures priced (predictor {o['predictor_s']:.1f} s, parameter counts {o['cost_s']:.1f} s, "
             f"pymoo and decoding {o['pymoo_and_decoding_s']:.1f} s).",
-            *(
-                [
-                    "Read from earlier result files rather than run again (a strategy that never calls the predictor): "
-                    + "; ".join(
-                        f"{strategy} from `{Path(ref).name}`"
-                        for strategy, ref in sorted(
-                            {(r["strategy"], r["from_reference"]) for r in data["runs"] if r.get("from_reference")}
-                        )
-                    )
-                    + "."
-                ]
-                if any(r.get("from_reference") for r in data["runs"])
-                else []
+            *from_reference(
+                data["runs"],
+                "Read from earlier result files rather than run again (a strategy that never calls the predictor)",
             ),
             f"![search efficiency]({plot})",
         ]
@@ -411,20 +410,7 @@ def render_reseed(data: dict) -> str:
         [
             f"Each pick retrained with {' or '.join(map(str, seeds))} fresh seeds; mean ± std over a strategy's runs.",
             table(["task", "strategy", "as found", "retrained, fresh seeds"], rows, [False, False, True, True]),
-            *(
-                [
-                    "Picks read from earlier result files: "
-                    + "; ".join(
-                        f"{strategy} from `{Path(ref).name}`"
-                        for strategy, ref in sorted(
-                            {(p["strategy"], p["from_reference"]) for p in data["picks"] if p.get("from_reference")}
-                        )
-                    )
-                    + "."
-                ]
-                if any(p.get("from_reference") for p in data["picks"])
-                else []
-            ),
+            *from_reference(data["picks"], "Picks read from earlier result files"),
         ]
     )
 
