@@ -46,6 +46,17 @@ GLOBAL_FEATURES = (
     "proto_sim_std",
     "feature_side_8",  # spatial side of the teacher's last stage / 8
 )
+# The global features that are the task's and the teacher's metadata, exact by construction, rather than
+# statistics estimated on the probe set: the predictor's task noise may leave them alone (``task_noise_on``).
+METADATA_FEATURES = (
+    "num_classes_10",
+    "log10_n_train",
+    "channels",
+    "side_32",
+    "log10_teacher_params",
+    "log10_teacher_flops",
+    "feature_side_8",
+)
 
 
 @torch.no_grad()

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from distill.genome import Genome, get_space
 from distill.io import load_error, require_file
-from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES
+from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES, METADATA_FEATURES
 from predictor import graph as graph_module
 from predictor.graph import encode_batch, select_graphs
 from predictor.guard import GUARD_FOLDS, GUARD_MARGIN, concordance, student_folds, task_scale
@@ -45,7 +45,7 @@ from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, adjacency_of
 from predictor.residual import ResidualGP
 
-__all__ = ["ADAPT_METHODS", "FORMAT_VERSION", "AccuracyPredictor", "NotFittedError", "fit_calibration"]
+__all__ = ["ADAPT_METHODS", "FORMAT_VERSION", "TASK_NOISE_ON", "AccuracyPredictor", "NotFittedError", "fit_calibration"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ PREDICT_CHUNK = 256
 _REQUIRED_KEYS = ("genome", "task_features", "budget", "group", "target")
 _ADAPT_PARAMS = ("head", "context", "task", "all")
 ADAPT_METHODS = ("finetune", "residual", "guarded")
+TASK_NOISE_ON = ("all", "probe")  # which task features the training noise falls on (AccuracyPredictor.task_noise_on)
+_METADATA_MASK = torch.tensor([name in METADATA_FEATURES for name in GLOBAL_FEATURES])
 CALIBRATION_FLOORS = (0.0, 0.0025, 0.005, 0.01, 0.02)  # accuracy points: label noise the spread does not see
 # An adaptation re-scales the uncertainty for its task when it has this many records (and two folds of students):
 # its +-1 sigma interval is then made to cover TASK_COVERAGE of the records' out-of-fold errors.
@@ -313,6 +315,10 @@ class AccuracyPredictor(BaseEstimator):
         curve_weight: weight of the extra labels from the per-epoch ``curve`` of a record (0 ignores curves).
         task_noise: std of the Gaussian noise added to the standardised task features of each training batch
             in :meth:`fit` (0: none); a regulariser against relying on the exact features of the meta-train tasks.
+        task_noise_on: ``"all"``: the noise falls on every task feature; ``"probe"``: on the statistics
+            estimated on the probe set only, while the metadata (:data:`~distill.probe.METADATA_FEATURES`: the
+            number of classes, the training-set size, the channels, the input side, the teacher's size) stay
+            exact, so that tasks which differ only there (8 px digits and 32 px digits) stay apart.
         balance: ``None`` (every record once an epoch) or ``"source"``: every task source (the records'
             ``tags["source"]``: MNIST, glyphs, ...) weighs the same in an epoch, whatever its number of records,
             so that one kind of data with many tasks does not shape the predictor alone. A number ``a`` between
@@ -363,6 +369,7 @@ class AccuracyPredictor(BaseEstimator):
         weight_decay: float = 1e-4,
         curve_weight: float = 0.5,
         task_noise: float = 0.0,
+        task_noise_on: str = "all",
         balance: str | None = None,
         n_jobs: int | None = -1,
         random_state: int = 0,
@@ -379,6 +386,7 @@ class AccuracyPredictor(BaseEstimator):
         self.weight_decay = weight_decay
         self.curve_weight = curve_weight
         self.task_noise = task_noise
+        self.task_noise_on = task_noise_on
         self.balance = balance
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -401,6 +409,11 @@ class AccuracyPredictor(BaseEstimator):
         for name in ("recipe_readout", "sum_readout"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"the {name!r} parameter must be True or False; got {getattr(self, name)!r}")
+        if self.task_noise_on not in TASK_NOISE_ON:
+            raise ValueError(
+                f"the 'task_noise_on' parameter must be one of {', '.join(map(repr, TASK_NOISE_ON))}; "
+                f"got {self.task_noise_on!r}"
+            )
         if self.balance not in (None, "source") and not (
             isinstance(self.balance, (int, float, np.floating, np.integer))
             and not isinstance(self.balance, bool)
@@ -539,7 +552,8 @@ class AccuracyPredictor(BaseEstimator):
         adj = adjacency_of(sub, len(model.layout.edge_kinds))
         g = model.embed_graphs(sub.x, adj, sub.batch, len(genome_ids))[inverse]  # (B, R)
         noise = self.task_noise if generator is not None else 0.0
-        t = model.embed_tasks(data.tasks.classes, data.tasks.class_batch, data.tasks.glob, noise, generator)
+        exact = _METADATA_MASK if self.task_noise_on == "probe" else None
+        t = model.embed_tasks(data.tasks.classes, data.tasks.class_batch, data.tasks.glob, noise, generator, exact)
         t = t[data.task_index[idx]]
         logits = model.head_logits(g, t, data.log2_budget[idx])
         loss = regression_loss(logits, data.target[idx], data.weight[idx])

@@ -223,15 +223,18 @@ class AccuracyNet(nn.Module):
         glob: Tensor,
         noise: float = 0.0,
         generator: torch.Generator | None = None,
+        exact: Tensor | None = None,
     ) -> Tensor:
         """Raw probe features -> task embeddings ``(T, H)``; ``noise`` adds N(0, noise²) to the standardised
-        features (a training-time regulariser)."""
+        features (a training-time regulariser), except to the global features where ``exact`` (a bool mask of
+        ``global_features``) is True."""
         # clipped: a task far outside the training range is treated as the nearest edge, not extrapolated
         classes = ((classes - self.class_mean) / self.class_std).clamp(-INPUT_CLIP, INPUT_CLIP)
         glob = ((glob - self.global_mean) / self.global_std).clamp(-INPUT_CLIP, INPUT_CLIP)
         if noise > 0:
             classes = classes + noise * torch.randn(classes.shape, generator=generator)
-            glob = glob + noise * torch.randn(glob.shape, generator=generator)
+            glob_noise = noise * torch.randn(glob.shape, generator=generator)
+            glob = glob + (glob_noise if exact is None else glob_noise.masked_fill(exact, 0.0))
         return self.task(classes, class_batch, glob)
 
     def head_logits(self, graph_emb: Tensor, task_emb: Tensor, log2_budget: Tensor) -> Tensor:

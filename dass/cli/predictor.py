@@ -28,7 +28,7 @@ from distill.probe import probe_features
 from distill.progress import Progress
 from distill.tasks import load_task
 from predictor import data as meta_data
-from predictor.estimator import ADAPT_METHODS, AccuracyPredictor
+from predictor.estimator import ADAPT_METHODS, TASK_NOISE_ON, AccuracyPredictor
 from predictor.evaluate import evaluate, format_table, plot_predictions, unscorable
 from predictor.pretrain import control_baseline, pretrain, wandb_logger
 
@@ -80,6 +80,13 @@ def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
         help="std of the noise on the standardised task features during training (default 0: none)",
     )
     p.add_argument(
+        "--task-noise-on",
+        choices=TASK_NOISE_ON,
+        default="all",
+        help="'probe': the noise falls on the probe statistics only, the tasks' metadata (classes, training-set "
+        "size, channels, input side, teacher size) stay exact; 'all': on every task feature (default)",
+    )
+    p.add_argument(
         "--balance",
         type=balance_arg,
         help="'source': every task source (mnist, digits, glyphs, ...) weighs the same in an epoch, whatever its "
@@ -100,6 +107,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
         "recipe_readout": args.recipe_readout,
         "sum_readout": args.sum_readout,
         "task_noise": args.task_noise,
+        "task_noise_on": args.task_noise_on,
         "balance": args.balance,
     }
     grid = [{**base, "epochs": e, "rank_weight": r} for e in args.epochs for r in args.rank_weight]

@@ -96,6 +96,8 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys, monkeypatch):
                 "--sum-readout",
                 "--task-noise",
                 "0.2",
+                "--task-noise-on",
+                "probe",
                 "--balance",
                 "source",
             ]
@@ -119,6 +121,7 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys, monkeypatch):
     assert card["splits"]["test"]["tasks"] == 1 and card["hyper_parameters"]["n_models"] == 2
     assert card["hyper_parameters"]["recipe_readout"] is True and card["hyper_parameters"]["task_noise"] == 0.2
     assert card["hyper_parameters"]["sum_readout"] is True and card["hyper_parameters"]["balance"] == "source"
+    assert card["hyper_parameters"]["task_noise_on"] == "probe"
     config = AccuracyPredictor.load(ckpt).config_
     assert config.recipe_readout and config.sum_readout
 
@@ -210,6 +213,10 @@ def test_checkpoint_errors(tmp_path, capsys):
         main(["pretrain", "--data", "x.csv.gz", "--out", str(tmp_path / "p.pt"), "--task-noise", "-1"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "--task-noise: must be a non-negative number; got '-1'" in err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["pretrain", "--data", "x.csv.gz", "--out", str(tmp_path / "p.pt"), "--task-noise-on", "meta"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--task-noise-on: invalid choice: 'meta'" in err
     with pytest.raises(SystemExit) as exit_info:
         main(["pretrain", "--data", "x.csv.gz", "--out", str(tmp_path / "p.pt"), "--balance", "family"])
     err = capsys.readouterr().err

@@ -13,6 +13,7 @@ from sklearn.exceptions import NotFittedError
 from distill.cost import count_params
 from distill.genome import SPACES, Genome, Recipe, get_space
 from distill.nets import build_student
+from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES, METADATA_FEATURES
 from predictor.conv import DirectedAdjacency, DirectedGINEConv, sequential_in_place
 from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, encode_batch, genome_to_graph
@@ -374,6 +375,40 @@ def test_task_noise_is_seeded_and_only_in_training(toy):
         AccuracyPredictor(task_noise=-0.1).fit(records)
 
 
+def test_task_noise_on_probe_leaves_the_metadata_exact():
+    net = AccuracyNet(NetConfig(hidden=16, layers=2))
+    seen = []
+    net.task.forward = lambda classes, class_batch, glob: seen.append((classes, glob))  # what the encoder gets
+    classes, class_batch = torch.rand(6, len(CLASS_FEATURES)), torch.tensor([0, 0, 0, 1, 1, 1])
+    glob = torch.rand(2, len(GLOBAL_FEATURES))
+    exact = torch.tensor([name in METADATA_FEATURES for name in GLOBAL_FEATURES])
+    net.embed_tasks(classes, class_batch, glob)
+    net.embed_tasks(classes, class_batch, glob, 0.5, torch.Generator().manual_seed(0), exact)
+    net.embed_tasks(classes, class_batch, glob, 0.5, torch.Generator().manual_seed(0))
+    (clean_c, clean_g), (probe_c, probe_g), (all_c, all_g) = seen
+    assert exact.sum() == 7 and not exact[GLOBAL_FEATURES.index("teacher_val_acc")]
+    torch.testing.assert_close(probe_g[:, exact], clean_g[:, exact], rtol=0, atol=0)  # the metadata: untouched
+    assert (probe_g[:, ~exact] != clean_g[:, ~exact]).all() and (probe_c != clean_c).all()  # the statistics: noisy
+    torch.testing.assert_close(probe_g[:, ~exact], all_g[:, ~exact], rtol=0, atol=0)  # the same draws otherwise
+    torch.testing.assert_close(probe_c, all_c, rtol=0, atol=0)
+    assert (all_g[:, exact] != clean_g[:, exact]).all()
+
+
+def test_task_noise_on_is_a_setting_of_the_fit(toy):
+    records = toy["train"][:60]
+    genomes = toy["genomes"][300:340]
+
+    def fit(on: str) -> AccuracyPredictor:
+        return AccuracyPredictor(n_models=1, epochs=3, hidden=16, task_noise=0.5, task_noise_on=on, n_jobs=1)
+
+    probe = fit("probe").fit(records)
+    assert not np.array_equal(probe.predict(genomes, toy["task"], 10)[0],
+                              fit("all").fit(records).predict(genomes, toy["task"], 10)[0])  # fmt: skip
+    assert AccuracyPredictor(task_noise_on="all").get_params()["task_noise_on"] == "all"  # the default
+    with pytest.raises(ValueError, match="the 'task_noise_on' parameter must be one of 'all', 'probe'; got 'meta'"):
+        fit("meta").fit(records)
+
+
 def test_numpy_settings_save_and_load(toy, tmp_path):
     est = AccuracyPredictor(
         n_models=1, epochs=1, hidden=8, recipe_readout=np.True_, sum_readout=np.True_, task_noise=np.float64(0.1)
@@ -382,6 +417,12 @@ def test_numpy_settings_save_and_load(toy, tmp_path):
     back = AccuracyPredictor.load(tmp_path / "p.pt")
     assert back.config_.recipe_readout is True and back.config_.sum_readout is True
     assert back.get_params()["task_noise"] == 0.1
+    est.set_params(task_noise_on="probe").fit(toy["train"][:20]).save(tmp_path / "q.pt")
+    assert AccuracyPredictor.load(tmp_path / "q.pt").get_params()["task_noise_on"] == "probe"
+    state = torch.load(tmp_path / "q.pt", weights_only=True)
+    del state["params"]["task_noise_on"]  # as the files written before the setting: the noise fell on everything
+    torch.save(state, tmp_path / "old.pt")
+    assert AccuracyPredictor.load(tmp_path / "old.pt").get_params()["task_noise_on"] == "all"
 
 
 def test_a_checkpoint_saved_before_sum_readout_loads_without_it(toy, tmp_path):
