@@ -28,6 +28,7 @@ folds already there for the same data files and settings; each fold's checkpoint
         datasets_meta/meta_v2/*.csv.gz [--families glyphs shapes] [--set n_models=4] [--exclude-teachers vgg] \\
         [--max-groups 24]    # a seeded sample of a large family's groups (MNIST has over a hundred)
         [--rescore finetune guarded]  # after a change to an adaptation: the folds done before, adapted again
+        [--also-adapt]                # fine-tuning only (the residual and guarded adaptations: --rescore later)
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
@@ -53,6 +54,7 @@ from predictor.estimator import AccuracyPredictor, fit_calibration
 from predictor.evaluate import evaluate, kd_gain, kd_gain_prediction
 from predictor.pretrain import MIN_CALIBRATION_RECORDS
 
+ALSO_ADAPT = ("residual", "guarded")  # the adaptations scored beside fine-tuning, unless --also-adapt says otherwise
 METHODS = (
     "ours (zero-shot)",
     "ours (adapted 10)",
@@ -185,6 +187,7 @@ def score_fold(
     exclude_teachers: set[str],
     fold_dir: Path,
     max_groups: int | None = None,
+    also_adapt: tuple[str, ...] = ALSO_ADAPT,
 ) -> dict[str, Any]:
     others = [e for e in examples if family_of(e) != family and e["tags"].get("teacher_family") not in exclude_teachers]
     # 15 % of the other families' tasks calibrate the uncertainty, as meta-validation does in `dass pretrain`
@@ -205,7 +208,7 @@ def score_fold(
     fit_s = time.perf_counter() - start
     report = evaluate(model, test_runs, train, adapt_records=10, label_seeds=label_seeds)
     # the other adaptations (predictor/residual.py, predictor/guard.py), on the same draws of 10 records (same seed)
-    report["mean"].update(adapted_by(model, test_runs, ["residual", "guarded"], label_seeds))
+    report["mean"].update(adapted_by(model, test_runs, list(also_adapt), label_seeds))
     labels = mean_labels(test_runs, label_seeds)
     return {
         "family": family,
@@ -255,6 +258,14 @@ def main() -> None:
         choices=["finetune", "residual", "guarded"],
         help="adapt the folds done before again by these methods with today's code (their predictors are kept)",
     )
+    ap.add_argument(
+        "--also-adapt",
+        nargs="*",
+        default=list(ALSO_ADAPT),
+        choices=ALSO_ADAPT,
+        help="adaptations scored beside fine-tuning (default: both; none: a quicker first look, which a "
+        "rerun with --rescore completes from the kept folds); not a setting: a fold's methods say what ran",
+    )
     ap.add_argument("--fold-dir", default=str(cache_dir() / "lofo_folds"), help="where each fold's checkpoint is kept")
     ap.add_argument("--out", default=str(result_path("leave_one_family_out")))
     args = ap.parse_args()
@@ -303,7 +314,14 @@ def main() -> None:
             continue
         print(f"{family}: meta-training without it ...", flush=True)
         fold = score_fold(
-            family, examples, params, args.label_seeds, set(args.exclude_teachers), fold_dir, args.max_groups
+            family,
+            examples,
+            params,
+            args.label_seeds,
+            set(args.exclude_teachers),
+            fold_dir,
+            args.max_groups,
+            tuple(args.also_adapt),
         )
         results["folds"][family] = fold
         results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])
