@@ -1,0 +1,100 @@
+"""Predictor v2's data, several recipes: which one keeps v1's meta-test where v1's own checkpoint has it?
+
+Every fit is a ``dass pretrain`` run on v1 and every part of meta-dataset v2 (its card, the JSON written beside the
+checkpoint, holds what it measured). This script reads the cards and puts side by side, for each fit: its
+hyper-parameters that differ from the first card's, the zero-shot Spearman on meta-validation (v1 and v2 tasks:
+the figure a choice between recipes is made on), and on v1's meta-test (the 22 held-out groups of v1: digits,
+MNIST variants, the VGG teacher family) zero-shot and adapted to 10 records, with the digits and MNIST groups
+apart. A card fitted on other data than the others is refused, except v1's own (``--reference``), shown for the
+meta-test only (its meta-validation tasks are v1's, not the same set). Run:
+
+    .venv/bin/python -m benchmarks.predictor_v2_fits --reference checkpoints/predictor_v1.json \\
+        --card shipped=checkpoints/predictor_v2.json --card NAME=CARD.json ...
+"""
+
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from benchmarks.common import ROOT, provenance, result_path, write_json
+from benchmarks.render import f3, table
+from predictor.estimator import AccuracyPredictor
+
+ZERO, ADAPTED = "ours (zero-shot)", "ours (adapted 10)"
+
+
+def summary(card: dict[str, Any]) -> dict[str, Any]:
+    """What a pretrain card measured, in the figures this benchmark compares."""
+    test = card["meta_test"]
+    out = {
+        # a setting a card lacks was added after its fit, which had the setting's default
+        "hyper_parameters": {**AccuracyPredictor().get_params(), **card["hyper_parameters"]},
+        "code_commit": card.get("code_commit"),
+        "fit_seconds": card["fit_seconds"],
+        "data": {Path(f["file"]).name: f["sha256"] for f in card["data"].get("files", [card["data"]])},
+        "test_zero_shot": test["mean"][ZERO]["spearman"],
+        "test_adapted": test["mean"][ADAPTED]["spearman"],
+        "test_by_source": {s: m[ZERO]["spearman"] for s, m in test["mean_by_source"].items()},
+        "test_groups": test["groups"],
+    }
+    if "meta_validation" in card:
+        out["val_zero_shot"] = card["meta_validation"]["mean"][ZERO]["spearman"]
+    return out
+
+
+def render(data: dict) -> str:
+    """The RESULTS.md section: one row per fit, v1's own checkpoint last."""
+    rows = []
+    fits = sorted(data["fits"].items(), key=lambda kv: (bool(kv[1]["overrides"]), kv[0]))  # the first card first
+    for name, fit in [*fits, ("v1's own checkpoint", data["reference"])]:
+        ours = "overrides" in fit  # else v1's: its meta-validation tasks are v1's only, another set
+        overrides = ", ".join(f"{k}={v}" for k, v in sorted(fit.get("overrides", {}).items()))
+        by_source = fit["test_by_source"]
+        rows.append(
+            [f"`{name}`" if ours else name, overrides or ("(first card)" if ours else "v1's data"),
+             f3(fit.get("val_zero_shot")) if ours else "", f"**{f3(fit['test_zero_shot'])}**", f3(fit["test_adapted"]),
+             f3(by_source.get("digits")), f3(by_source.get("mnist")), f"{fit['fit_seconds']:.0f}"]
+        )  # fmt: skip
+    header = ["fit", "settings", "meta-val zero-shot", "v1's meta-test zero-shot", "adapted 10", "digits groups",
+              "MNIST groups", "fit (s)"]  # fmt: skip
+    return table(header, rows, [False, False] + [True] * 6)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--card", action="append", required=True, metavar="NAME=CARD", help="a fit's card (repeat)")
+    ap.add_argument("--reference", default=str(ROOT / "checkpoints" / "predictor_v1.json"), help="v1's card")
+    ap.add_argument("--out", default=str(result_path("predictor_v2_fits")))
+    args = ap.parse_args()
+
+    fits = {}
+    for item in args.card:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"--card {item!r}: expected NAME=CARD")
+        fits[name] = summary(json.loads(Path(path).read_text()))
+    first = next(iter(fits.values()))
+    for name, fit in fits.items():
+        if fit["data"] != first["data"]:
+            raise SystemExit(f"--card {name}: fitted on other data than the first card; compare fits of one data set")
+        fit["overrides"] = {k: v for k, v in fit["hyper_parameters"].items() if first["hyper_parameters"][k] != v}
+    reference = summary(json.loads(Path(args.reference).read_text()))
+    for name, fit in fits.items():
+        print(
+            f"{name}: meta-val {fit.get('val_zero_shot', float('nan')):.3f}, v1's meta-test "
+            f"{fit['test_zero_shot']:.3f} zero-shot, {fit['test_adapted']:.3f} adapted "
+            f"(v1: {reference['test_zero_shot']:.3f}, {reference['test_adapted']:.3f})"
+        )
+    write_json(Path(args.out), {"fits": fits, "reference": reference, "measured": provenance()})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""Fits of predictor v2's data side by side: read from their pretrain cards, fits of other data refused."""
+
+import json
+import sys
+
+import pytest
+
+import benchmarks.predictor_v2_fits as fits
+
+
+def _card(path, zero_shot, data="a.csv.gz", **params):
+    metrics = {"ours (zero-shot)": {"spearman": zero_shot}, "ours (adapted 10)": {"spearman": zero_shot + 0.01}}
+    card = {
+        "hyper_parameters": {"hidden": 48, "task_noise": 0.3, **params},
+        "code_commit": "abc",
+        "fit_seconds": 500.0,
+        "data": {"files": [{"file": f"datasets_meta/{data}", "records": 10, "sha256": data}], "records": 10},
+        "meta_validation": {"mean": {"ours (zero-shot)": {"spearman": zero_shot - 0.02}}},
+        "meta_test": {"mean": metrics, "mean_by_source": {"digits": metrics, "mnist": metrics}, "groups": 22},
+    }
+    path.write_text(json.dumps(card))
+    return str(path)
+
+
+def test_the_fits_are_read_from_their_cards(tmp_path, monkeypatch, capsys):
+    shipped = _card(tmp_path / "shipped.json", 0.83)
+    probe = _card(tmp_path / "probe.json", 0.87, task_noise_on="probe")
+    v1 = _card(tmp_path / "v1.json", 0.866, data="v1.csv.gz")
+    out = tmp_path / "out.json"
+    argv = ["x", "--card", f"shipped={shipped}", "--card", f"probe={probe}", "--reference", v1, "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    fits.main()
+    data = json.loads(out.read_text())
+    assert data["fits"]["shipped"]["overrides"] == {}
+    assert data["fits"]["probe"]["overrides"] == {"task_noise_on": "probe"}  # the shipped card lacks it: "all"
+    assert data["fits"]["probe"]["test_zero_shot"] == 0.87 and data["fits"]["probe"]["val_zero_shot"] == 0.85
+    assert "probe: meta-val 0.850, v1's meta-test 0.870 zero-shot, 0.880 adapted (v1: 0.866, 0.876)" in (
+        capsys.readouterr().out
+    )
+    rendered = fits.render(data)
+    assert "| `probe` | task_noise_on=probe | 0.850 | **0.870** | 0.880 | 0.870 | 0.870 | 500 |" in rendered
+    assert "| v1's own checkpoint | v1's data |  | **0.866** |" in rendered
+
+
+def test_a_fit_of_other_data_is_refused(tmp_path, monkeypatch):
+    a, b = _card(tmp_path / "a.json", 0.8), _card(tmp_path / "b.json", 0.8, data="b.csv.gz")
+    monkeypatch.setattr(sys, "argv", ["x", "--card", f"a={a}", "--card", f"b={b}", "--out", str(tmp_path / "o")])
+    with pytest.raises(SystemExit, match="--card b: fitted on other data than the first card"):
+        fits.main()
