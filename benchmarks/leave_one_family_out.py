@@ -332,11 +332,12 @@ def main() -> None:
         if "ours (zero-shot)" not in m:
             print(f"{family}: no (task, teacher) group has enough students to score", flush=True)
             continue
+        guarded = m.get("ours (adapted 10, guarded)")  # not scored with --also-adapt leaving it out
         print(
             f"{family}: zero-shot {m['ours (zero-shot)']['spearman']:.3f}, "
-            f"adapted {m.get('ours (adapted 10)', {}).get('spearman', float('nan')):.3f} "
-            f"(guarded {m.get('ours (adapted 10, guarded)', {}).get('spearman', float('nan')):.3f}), "
-            f"ceiling {fold['noise_ceiling']:.3f}, within 1 sigma {fold['coverage']['within_1sigma']:.2f}",
+            f"adapted {m.get('ours (adapted 10)', {}).get('spearman', float('nan')):.3f}"
+            + ("" if guarded is None else f" (guarded {guarded['spearman']:.3f})")
+            + f", ceiling {fold['noise_ceiling']:.3f}, within 1 sigma {fold['coverage']['within_1sigma']:.2f}",
             flush=True,
         )
 

@@ -225,6 +225,21 @@ BENCHMARKS = [
         "recipe (`balance=0.5`). Resumable fold by fold.",
     ),
     Benchmark(
+        "leave_one_family_out_v2_probe",
+        "Does the task noise on the probe statistics only (the tasks' metadata exact) help predictor v2's recipe "
+        "rank a family it never saw?",
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        "--families textures glyphs shapes fractals digits mnist --max-groups 24 --set balance=0.5 "
+        """'task_noise_on="probe"' --also-adapt --out benchmarks/results/leave_one_family_out_v2_probe.json""",
+        "benchmarks/results/leave_one_family_out_v2_probe.json",
+        render_leave_one_family_out,
+        lofo_fit_time,
+        notes="The folds of `leave_one_family_out_v2` (same data, groups and hyper-parameters) with "
+        '`task_noise_on="probe"` (`dass pretrain --task-noise-on probe`), the recipe that ranks meta-validation best '
+        "in `predictor_v2_fits`. Fine-tuning only (`--also-adapt` with no method): the residual "
+        "and guarded adaptations are not scored. Resumable fold by fold; the families are run in the order listed.",
+    ),
+    Benchmark(
         "leave_one_family_out_v2_novgg",
         "How well does a predictor of v2's recipe and data, meta-trained without a family and without any VGG "
         "teacher, rank that family (the folds the held-out searches with predictor v2 use)?",
