@@ -291,7 +291,7 @@ BENCHMARKS = [
     ),
     Benchmark(
         "predictor_v2_fits",
-        "Predictor v2's data with other recipes: does one keep v1's meta-test (0.866 zero-shot) where v1 has it?",
+        "Predictor v2's data with other recipes: does one keep v1's meta-test where v1's own checkpoint has it?",
         "V2=(datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz); dass pretrain --data ${V2[@]} --out "
         "P.pt --epochs 20 --rank-weight 4 --label-seeds 8 --models 8 --hidden 48 --balance 0.5 --task-noise 0.3 "
         "[--task-noise 0.2 | --task-noise-on probe] (one fit each) && "
@@ -299,7 +299,7 @@ BENCHMARKS = [
         "benchmarks/results/predictor_v2_fits.json",
         render_predictor_v2_fits,
         lambda d: f"{sum(f['fit_seconds'] for f in d['fits'].values()):,.0f} s of fits",
-        notes="Each row is one `dass pretrain` run on v1 and every v2 part (26,844 records), read from its card. "
+        notes="Each row is one `dass pretrain` run on v1 and every v2 part, read from its card. "
         "Meta-validation holds v1 and v2 tasks and is what a recipe is chosen on; v1's meta-test is the yardstick "
         "of the target (v2 must not fall below v1 there). v1's own checkpoint is shown for the meta-test only: "
         "its meta-validation tasks are v1's, another set.",
