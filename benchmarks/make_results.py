@@ -294,7 +294,8 @@ BENCHMARKS = [
         "Predictor v2's data with other recipes: does one keep v1's meta-test where v1's own checkpoint has it?",
         "V2=(datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz); dass pretrain --data ${V2[@]} --out "
         "P.pt --epochs 20 --rank-weight 4 --label-seeds 8 --models 8 --hidden 48 --balance 0.5 --task-noise 0.3 "
-        "[--task-noise 0.2 | --task-noise-on probe] (one fit each) && "
+        "[--task-noise 0.2 | --task-noise-on probe | --task-noise 0.2 --hidden 64 | --task-noise 0.2 --balance 1] "
+        "(one fit each) && "
         f"{PY}predictor_v2_fits --card shipped=checkpoints/predictor_v2.json --card NAME=P.json ...",
         "benchmarks/results/predictor_v2_fits.json",
         render_predictor_v2_fits,
@@ -302,7 +303,8 @@ BENCHMARKS = [
         notes="Each row is one `dass pretrain` run on v1 and every v2 part, read from its card. "
         "Meta-validation holds v1 and v2 tasks and is what a recipe is chosen on; v1's meta-test is the yardstick "
         "of the target (v2 must not fall below v1 there). v1's own checkpoint is shown for the meta-test only: "
-        "its meta-validation tasks are v1's, another set.",
+        "its meta-validation tasks are v1's, another set. The fit time is wall-clock; `no_balance` shared the two "
+        "cores with another job for most of its fit, so its time is not comparable with the others'.",
     ),
     Benchmark(
         "noise_ceiling_budget",
