@@ -296,7 +296,8 @@ BENCHMARKS = [
         "P.pt --epochs 20 --rank-weight 4 --label-seeds 8 --models 8 --hidden 48 --balance 0.5 --task-noise 0.3 "
         "[--task-noise 0.2 | --task-noise-on probe | --task-noise 0.2 --hidden 64 | --task-noise 0.2 --balance 1] "
         "(one fit each) && "
-        f"{PY}predictor_v2_fits --card shipped=checkpoints/predictor_v2.json --card NAME=P.json ...",
+        f"{PY}predictor_v2_fits --reference checkpoints/predictor_v1.json --card shipped=checkpoints/predictor_v2.json "
+        "--card NAME=P.json ...",
         "benchmarks/results/predictor_v2_fits.json",
         render_predictor_v2_fits,
         lambda d: f"{sum(f['fit_seconds'] for f in d['fits'].values()):,.0f} s of fits",
