@@ -29,6 +29,7 @@ folds already there for the same data files and settings; each fold's checkpoint
         [--max-groups 24]    # a seeded sample of a large family's groups (MNIST has over a hundred)
         [--rescore finetune guarded]  # after a change to an adaptation: the folds done before, adapted again
         [--also-adapt]                # fine-tuning only (the residual and guarded adaptations: --rescore later)
+        [--landmarks datasets_meta/landmarks.json]  # the folds' predictors also read the tasks' landmarks
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
@@ -52,7 +53,7 @@ from distill.teachers import cache_dir
 from predictor.data import load_records, mean_labels, split_of
 from predictor.estimator import AccuracyPredictor, fit_calibration
 from predictor.evaluate import evaluate, kd_gain, kd_gain_prediction
-from predictor.pretrain import MIN_CALIBRATION_RECORDS
+from predictor.pretrain import MIN_CALIBRATION_RECORDS, with_landmarks
 
 ALSO_ADAPT = ("residual", "guarded")  # the adaptations scored beside fine-tuning, unless --also-adapt says otherwise
 METHODS = (
@@ -266,6 +267,12 @@ def main() -> None:
         help="adaptations scored beside fine-tuning (default: both; none: a quicker first look, which a "
         "rerun with --rescore completes from the kept folds); not a setting: a fold's methods say what ran",
     )
+    ap.add_argument(
+        "--landmarks",
+        metavar="TABLE",
+        help="the folds' predictors also read the tasks' landmarks (distill/landmarks.py) from this table, e.g. "
+        "datasets_meta/landmarks.json (the tasks it lacks are measured and added)",
+    )
     ap.add_argument("--fold-dir", default=str(cache_dir() / "lofo_folds"), help="where each fold's checkpoint is kept")
     ap.add_argument("--out", default=str(result_path("leave_one_family_out")))
     args = ap.parse_args()
@@ -273,6 +280,9 @@ def main() -> None:
     params = card_hyper_parameters(args.card)
     params.update({k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)})
     examples = [e for path in args.data for e in load_records(path)]
+    if args.landmarks:
+        examples = with_landmarks(examples, args.landmarks)
+        params["landmarks"] = True
     families = args.families or sorted({family_of(e) for e in examples})
     settings = {
         "data": {Path(p).name: file_sha256(p) for p in args.data},
@@ -280,6 +290,7 @@ def main() -> None:
         "label_seeds": args.label_seeds,
         "exclude_teachers": sorted(args.exclude_teachers),
         "max_groups": args.max_groups,
+        **({"landmarks": {Path(args.landmarks).name: file_sha256(args.landmarks)}} if args.landmarks else {}),
     }
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}

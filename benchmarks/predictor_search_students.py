@@ -113,7 +113,10 @@ def oracle(
         row: dict[str, Any] = {"draw": draw, "records": n_records, "zero_shot": rho(zero_shot[rest], test[rest])}
         for method in ("finetune", "guarded"):
             predictor.adapt(
-                [adapt_example(rows[i]) for i in seen], steps=SearchConfig.adapt_steps, method=method, calibrate=False
+                [adapt_example(rows[i], features.get("landmarks")) for i in seen],
+                steps=SearchConfig.adapt_steps,
+                method=method,
+                calibrate=False,
             )
             adapted, _ = predictor.predict(genomes, features, full)
             row[method] = rho(adapted[rest], test[rest])
@@ -185,8 +188,10 @@ def one_task(
     params = np.array([r["params"] for r in rows], dtype=np.float64)
 
     task = load_task(config.task, config.data_dir)
-    features = teacher_features(task, config.teacher, config.teacher_epochs, config.teacher_weights)
     predictor = AccuracyPredictor.load(checkpoint)
+    features = teacher_features(
+        task, config.teacher, config.teacher_epochs, config.teacher_weights, landmarks=predictor.landmarks
+    )
     mean, _ = predictor.predict(genomes, features, full)
     out: dict[str, Any] = {
         "task": config.task,
@@ -205,9 +210,12 @@ def one_task(
             continue
         records.sort(key=lambda r: (r["genome_hash"], r["budget"], r["seed"]))
         for method in ("finetune", "guarded"):
-            predictor.adapt(
-                [adapt_example(r) for r in records], steps=SearchConfig.adapt_steps, method=method, calibrate=False
-            )  # as the search adapts; only the ranking is read
+            predictor.adapt(  # as the search adapts; only the ranking is read
+                [adapt_example(r, features.get("landmarks")) for r in records],
+                steps=SearchConfig.adapt_steps,
+                method=method,
+                calibrate=False,
+            )
             adapted, _ = predictor.predict(genomes, features, full)
             out["adapted"].append(
                 {

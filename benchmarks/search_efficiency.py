@@ -119,8 +119,8 @@ def trainings_to_match(curves: dict, reference: float) -> dict:
 def nsga2_overhead(checkpoint: str, task_spec: str, teacher: str, teacher_epochs: int, generations: int) -> dict:
     """Seconds of NSGA-II (population 100) with the predictor as fitness and no rungs."""
     task = load_task(task_spec)
-    features = teacher_features(task, teacher, teacher_epochs)
     predictor = AccuracyPredictor.load(checkpoint)
+    features = teacher_features(task, teacher, teacher_epochs, landmarks=predictor.landmarks)
     space = get_space("default")
     costs = CostModel(task.in_shape, task.num_classes)
     timer = {"predictor_s": 0.0, "evaluations": 0}

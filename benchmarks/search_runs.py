@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from distill.landmarks import task_landmarks
 from distill.probe import probe_features
 from distill.teachers import get_teacher, teacher_config
 from search import STRATEGIES, SearchConfig, resume_search, run_search
@@ -69,7 +70,13 @@ def one_run(config: SearchConfig) -> dict:
     }
 
 
-def teacher_features(task: Any, teacher: str, teacher_epochs: int, weights: str | None = None) -> dict:
+def teacher_features(
+    task: Any, teacher: str, teacher_epochs: int, weights: str | None = None, landmarks: bool = False
+) -> dict:
     """The predictor's task input: the probe features of ``teacher`` on ``task``, the teacher built (or read
-    from the cache) as the search and the collector build it."""
-    return probe_features(get_teacher(teacher, task, weights=weights, config=teacher_config(teacher_epochs)), task)
+    from the cache) as the search and the collector build it; with ``landmarks``, the task's landmarks too
+    (for a predictor that reads them), as the search measures them."""
+    features = probe_features(get_teacher(teacher, task, weights=weights, config=teacher_config(teacher_epochs)), task)
+    if landmarks:
+        features["landmarks"] = task_landmarks(task)
+    return features

@@ -36,6 +36,7 @@ from torch import Tensor
 
 from distill.genome import Genome, get_space
 from distill.io import load_error, require_file
+from distill.landmarks import LANDMARK_FEATURES
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES, METADATA_FEATURES
 from predictor import graph as graph_module
 from predictor.graph import encode_batch, select_graphs
@@ -57,7 +58,6 @@ _REQUIRED_KEYS = ("genome", "task_features", "budget", "group", "target")
 _ADAPT_PARAMS = ("head", "context", "task", "all")
 ADAPT_METHODS = ("finetune", "residual", "guarded")
 TASK_NOISE_ON = ("all", "probe")  # which task features the training noise falls on (AccuracyPredictor.task_noise_on)
-_METADATA_MASK = torch.tensor([name in METADATA_FEATURES for name in GLOBAL_FEATURES])
 CALIBRATION_FLOORS = (0.0, 0.0025, 0.005, 0.01, 0.02)  # accuracy points: label noise the spread does not see
 # An adaptation re-scales the uncertainty for its task when it has this many records (and two folds of students):
 # its +-1 sigma interval is then made to cover TASK_COVERAGE of the records' out-of-fold errors.
@@ -92,11 +92,37 @@ class _Examples:
     source: Tensor  # (R,) one id per task source (``tags["source"]``; records without it share one)
 
 
-def _check_task_features(tf: Any, where: str) -> tuple:
-    """``probe_features`` output -> a hashable ``(classes, global)`` key, or a one-line ``ValueError``."""
+def global_feature_names(landmarks: bool = False) -> tuple[str, ...]:
+    """The names of the global task vector a predictor reads: the probe's, then the landmarks' when it uses them."""
+    return GLOBAL_FEATURES + (LANDMARK_FEATURES if landmarks else ())
+
+
+def _metadata_mask(landmarks: bool) -> Tensor:
+    """True where a global task feature is exact metadata (the task noise of ``task_noise_on="probe"`` skips it)."""
+    return torch.tensor([name in METADATA_FEATURES for name in global_feature_names(landmarks)])
+
+
+def _check_task_features(tf: Any, where: str, landmarks: bool = False) -> tuple:
+    """``probe_features`` output -> a hashable ``(classes, global)`` key, or a one-line ``ValueError``.
+
+    With ``landmarks``, ``tf["landmarks"]`` (:func:`distill.landmarks.task_landmarks`) is appended to the global
+    vector; without, it is ignored.
+    """
     if not isinstance(tf, dict) or "classes" not in tf or "global" not in tf:
         raise ValueError(f"{where}: task_features must be a dict with 'classes' and 'global' (see probe_features)")
     classes, glob = tf["classes"], tf["global"]
+    if landmarks:
+        if not isinstance(tf.get("landmarks"), (list, tuple)) or len(tf["landmarks"]) != len(LANDMARK_FEATURES):
+            raise ValueError(
+                f"{where}: this predictor reads landmarks: task_features['landmarks'] must hold "
+                f"{len(LANDMARK_FEATURES)} numbers (see distill.landmarks.task_landmarks)"
+            )
+        if not isinstance(glob, (list, tuple)) or len(glob) != len(GLOBAL_FEATURES):
+            raise ValueError(
+                f"{where}: task_features['global'] must have {len(GLOBAL_FEATURES)} numbers; got "
+                f"{len(glob) if isinstance(glob, (list, tuple)) else type(glob).__name__}"
+            )
+        glob = list(glob) + list(tf["landmarks"])
     try:
         key = (tuple(tuple(float(v) for v in row) for row in classes), tuple(float(v) for v in glob))
     except (TypeError, ValueError):
@@ -105,7 +131,7 @@ def _check_task_features(tf: Any, where: str) -> tuple:
         raise ValueError(
             f"{where}: task_features['classes'] must be a non-empty list of rows of {len(CLASS_FEATURES)} numbers"
         )
-    if len(key[1]) != len(GLOBAL_FEATURES):
+    if len(key[1]) != len(global_feature_names(landmarks)):
         raise ValueError(
             f"{where}: task_features['global'] must have {len(GLOBAL_FEATURES)} numbers; got {len(key[1])}"
         )
@@ -151,7 +177,7 @@ def _check_accuracy(y: Any, where: str) -> float:
     return y
 
 
-def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
+def _examples(records: Sequence[dict], curve_weight: float, landmarks: bool = False) -> _Examples:
     if len(records) == 0:
         raise ValueError("no records: fit and adapt need at least one record")
     genome_ids: dict[str, int] = {}
@@ -172,7 +198,7 @@ def _examples(records: Sequence[dict], curve_weight: float) -> _Examples:
         if gkey not in genome_ids:
             genome_ids[gkey] = len(genomes)
             genomes.append(_as_genome(g, where))
-        tkey = _check_task_features(rec["task_features"], where)
+        tkey = _check_task_features(rec["task_features"], where, landmarks)
         task = task_ids.setdefault(tkey, len(task_ids))
         budget = _check_budget(rec["budget"], where)
         group = str(rec["group"])
@@ -324,6 +350,9 @@ class AccuracyPredictor(BaseEstimator):
             so that one kind of data with many tasks does not shape the predictor alone. A number ``a`` between
             0 and 1 tempers it: a source with a share ``p`` of the records gets a share proportional to ``p**a``
             of an epoch (0 is ``"source"``, 1 is ``None``; 0.5 lets a large source count, less than its size).
+        landmarks: the task is also described by its landmarks (:mod:`distill.landmarks`: what two reference
+            students reach on it without a teacher), which every record's and every prediction's
+            ``task_features["landmarks"]`` must then carry.
         n_jobs: threads that train the ensemble members and predict chunks of genomes side by side
             (``-1``: one per CPU core, ``None``: 1). Inside ``fit``/``predict``/``adapt`` torch itself runs
             single-threaded (the setting is restored afterwards): the graph batches are small, and torch's
@@ -371,6 +400,7 @@ class AccuracyPredictor(BaseEstimator):
         task_noise: float = 0.0,
         task_noise_on: str = "all",
         balance: str | None = None,
+        landmarks: bool = False,
         n_jobs: int | None = -1,
         random_state: int = 0,
     ) -> None:
@@ -388,6 +418,7 @@ class AccuracyPredictor(BaseEstimator):
         self.task_noise = task_noise
         self.task_noise_on = task_noise_on
         self.balance = balance
+        self.landmarks = landmarks
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -406,7 +437,7 @@ class AccuracyPredictor(BaseEstimator):
             isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0
         ):
             raise ValueError(f"the 'n_jobs' parameter must be a non-zero integer or None; got {n_jobs!r}")
-        for name in ("recipe_readout", "sum_readout"):
+        for name in ("recipe_readout", "sum_readout", "landmarks"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"the {name!r} parameter must be True or False; got {getattr(self, name)!r}")
         if self.task_noise_on not in TASK_NOISE_ON:
@@ -433,7 +464,7 @@ class AccuracyPredictor(BaseEstimator):
         """
         self._check_params()
         with _single_threaded_torch():
-            data = _examples(records, self.curve_weight)
+            data = _examples(records, self.curve_weight, self.landmarks)
             layout = graph_module.LAYOUT  # a fitted predictor reads today's full layout
             config = NetConfig(
                 hidden=self.hidden,
@@ -442,6 +473,7 @@ class AccuracyPredictor(BaseEstimator):
                 sum_readout=bool(self.sum_readout),
                 node_features=layout.num_features,
                 num_edge_types=layout.num_edge_types,
+                global_features=len(global_feature_names(self.landmarks)),
             )
             graphs = encode_batch(data.genomes, layout)
             initial = []
@@ -552,7 +584,7 @@ class AccuracyPredictor(BaseEstimator):
         adj = adjacency_of(sub, len(model.layout.edge_kinds))
         g = model.embed_graphs(sub.x, adj, sub.batch, len(genome_ids))[inverse]  # (B, R)
         noise = self.task_noise if generator is not None else 0.0
-        exact = _METADATA_MASK if self.task_noise_on == "probe" else None
+        exact = _metadata_mask(self.landmarks) if self.task_noise_on == "probe" else None
         t = model.embed_tasks(data.tasks.classes, data.tasks.class_batch, data.tasks.glob, noise, generator, exact)
         t = t[data.task_index[idx]]
         logits = model.head_logits(g, t, data.log2_budget[idx])
@@ -649,7 +681,8 @@ class AccuracyPredictor(BaseEstimator):
         if method == "guarded":
             return self._adapt_guarded(records, steps, lr, params, anchor, calibrate)
         self.reset_adaptation()
-        data = _examples(records, 0.0) if calibrate and records else None  # one example per record, in order
+        # one example per record, in order
+        data = _examples(records, 0.0, self.landmarks) if calibrate and records else None
         oof = self._out_of_fold(records, data, steps, lr, params, anchor) if data is not None else None
         self.models_ = self._finetuned(records, steps, lr, params, anchor)
         self.adapted_ = True
@@ -701,7 +734,7 @@ class AccuracyPredictor(BaseEstimator):
     def _finetuned(self, records: Sequence[dict], steps: int, lr: float, params: str, anchor: float) -> list:
         """The meta-trained members fine-tuned on ``records`` (``models_`` is left as it is)."""
         with _single_threaded_torch():
-            data = _examples(records, self.curve_weight)
+            data = _examples(records, self.curve_weight, self.landmarks)
             graphs = encode_batch(data.genomes, self.layout_)
             return _parallel_map(
                 lambda state: self._adapt_member(state, data, graphs, steps, lr, params, anchor),
@@ -717,7 +750,7 @@ class AccuracyPredictor(BaseEstimator):
         self.reset_adaptation()
         if not records:
             return self
-        data = _examples(records, 0.0)  # one example per record, in the records' order
+        data = _examples(records, 0.0, self.landmarks)  # one example per record, in the records' order
         genomes = [data.genomes[i] for i in data.genome_index.tolist()]
         zero, zero_std = self._predict(genomes, data.tasks, data.task_index, data.log2_budget)
         target = data.target.double().numpy()
@@ -751,7 +784,7 @@ class AccuracyPredictor(BaseEstimator):
         self.reset_adaptation()
         if not records:
             return self
-        data = _examples(records, 0.0)  # one example per record: final accuracies only
+        data = _examples(records, 0.0, self.landmarks)  # one example per record: final accuracies only
         genomes = [data.genomes[i] for i in data.genome_index.tolist()]
         mean, _, emb = self._predict(genomes, data.tasks, data.task_index, data.log2_budget, with_embeddings=True)
         self.residual_ = ResidualGP.fit(emb, data.target.double().numpy() - mean)
@@ -877,7 +910,7 @@ class AccuracyPredictor(BaseEstimator):
         genomes = [_as_genome(g, f"genome {i}") for i, g in enumerate(genomes)]
         if not genomes:
             return np.zeros(0), np.zeros(0)
-        key = _check_task_features(task_features, "predict")
+        key = _check_task_features(task_features, "predict", self.landmarks)
         if isinstance(budget, (int, np.integer)) and not isinstance(budget, bool):
             budgets = np.full(len(genomes), _check_budget(budget, "predict"))
         else:
@@ -902,7 +935,7 @@ class AccuracyPredictor(BaseEstimator):
                 raise ValueError(f"{where} must be a dict with the keys 'genome', 'task_features' and 'budget'")
             genomes.append(_as_genome(rec["genome"], where))
             budgets.append(_check_budget(rec["budget"], where))
-            key = _check_task_features(rec["task_features"], where)
+            key = _check_task_features(rec["task_features"], where, self.landmarks)
             task_index.append(task_ids.setdefault(key, len(task_ids)))
         if not genomes:
             return np.zeros(0), np.zeros(0)
@@ -958,7 +991,7 @@ class AccuracyPredictor(BaseEstimator):
                 "node": list(self.layout_.feature_names),
                 "edge_kinds": list(self.layout_.edge_kinds),
                 "class": list(CLASS_FEATURES),
-                "global": list(GLOBAL_FEATURES),
+                "global": list(global_feature_names(self.landmarks)),
             },
             "models": [m.state_dict() for m in self.models_],
             "meta_models": [] if not self.adapted_ else self.meta_states_,
@@ -1003,7 +1036,8 @@ class AccuracyPredictor(BaseEstimator):
             )
         try:
             features = state["features"]
-            if features["class"] != list(CLASS_FEATURES):
+            landmarks = bool(state["params"].get("landmarks", False))
+            if features["class"] != list(CLASS_FEATURES) or features["global"] != list(global_feature_names(landmarks)):
                 raise ValueError("its task features differ from this dass's")
             saved_layout = [features["node"], features["edge_kinds"]]
             if not all(isinstance(names, list) and all(isinstance(n, str) for n in names) for names in saved_layout):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from distill.io import code_commit, file_sha256, write_json
+from distill.landmarks import LandmarkTable, attach_landmarks
 from distill.progress import Progress
 from predictor.data import describe_split, load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
@@ -65,6 +66,8 @@ def pretrain(
     logger: Any | None = None,
     label_seeds: int = 2,
     progress: Progress | None = None,
+    landmarks: str | Path | None = None,
+    data_dir: str | None = None,
 ) -> dict[str, Any]:
     """Fit on meta-train, score meta-validation (and meta-test), save the checkpoint and its card.
 
@@ -80,6 +83,10 @@ def pretrain(
         label_seeds: a student's label is its mean final accuracy over training seeds 0 .. label_seeds-1
             (:func:`predictor.data.mean_labels`), in training and in evaluation.
         progress: where to show how far meta-training is (fits, then scored groups); nothing shown when ``None``.
+        landmarks: a landmark table (:class:`distill.landmarks.LandmarkTable`, e.g. ``datasets_meta/landmarks.json``):
+            the predictor also reads each task's landmarks; the tasks the table lacks are measured (two short
+            trainings each, cached) and added to it.
+        data_dir: where file-backed task sources live (MNIST), for the tasks whose landmarks are measured.
 
     Returns:
         The card.
@@ -89,10 +96,15 @@ def pretrain(
     per_file = [load_records(f) for f in files]
     examples = [e for exs in per_file for e in exs]
     data = " + ".join(str(f) for f in files)  # for messages
+    params = dict(params or {})
+    if landmarks is not None:
+        examples = with_landmarks(examples, landmarks, data_dir, progress)
+        grid = [{**g, "landmarks": True} for g in grid] if grid else None
+        params["landmarks"] = True
     split = split_by_task(examples, val_fraction)
     if not split["train"]:
         raise ValueError(f"{data}: no meta-train records (every task is held out or in meta-validation)")
-    settings = grid or [dict(params or {})]
+    settings = grid or [params]
     why_not = {
         "meta_validation": unscorable(split["val"], "meta-validation", label_seeds),
         "meta_test": unscorable(split["test"], "meta-test", label_seeds) if evaluate_test else None,
@@ -122,6 +134,8 @@ def pretrain(
         "model_selection": selection,
         "calibration": {"scale": model.calibration_[0], "floor": model.calibration_[1]},
     }
+    if landmarks is not None:
+        card["landmarks"] = {"file": str(landmarks), "sha256": file_sha256(landmarks)}
     unscored = {name: why for name, why in why_not.items() if why}
     if unscored:
         card["unscored"] = unscored
@@ -165,6 +179,24 @@ def pretrain(
     write_json(card_path(out), card)
     log.info("saved %s and its card (%d meta-train records, %.0f s)", out, len(split["train"]), fit_s)
     return card
+
+
+def with_landmarks(
+    examples: list[dict[str, Any]],
+    table: str | Path | None,
+    data_dir: str | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """``examples`` with their tasks' landmarks, from the table at ``table`` (the tasks it lacks are measured, or read
+    from the landmark cache, and added to it); ``None``: from the cache alone."""
+    lm = LandmarkTable(table)
+    missing = sorted({e["task_spec"] for e in examples} - set(lm.accuracies))
+    if missing:
+        progress = progress or Progress.off()
+        progress.phase("measuring landmarks", total=len(missing), unit="task")
+        log.info("measuring the landmarks of %d tasks into %s", len(missing), table)
+        lm.fill(missing, data_dir, on_task=lambda spec: progress.update())
+    return attach_landmarks(examples, lm)
 
 
 def control_baseline(

@@ -31,6 +31,7 @@ from datasets_meta.store import SQLiteStore
 from distill.executors import Executor, make_executor, train_group
 from distill.genome import Genome, get_space
 from distill.io import write_json
+from distill.landmarks import LANDMARK_EPOCHS, REFERENCE_STUDENTS, task_landmarks
 from distill.records import KEY_FIELDS, JobKey
 from distill.tasks import load_task
 from distill.teachers import teacher_outputs
@@ -60,10 +61,14 @@ DB_FILE = "records.db"
 MAX_ATTEMPTS = 2
 
 
-def adapt_example(record: dict[str, Any]) -> dict[str, Any]:
+def adapt_example(record: dict[str, Any], landmarks: list[float] | None = None) -> dict[str, Any]:
     """A store record as a predictor record whose target is the *validation* accuracy: the search decides
-    on validation accuracy only, and the test accuracy stays untouched for the report."""
-    return to_example(record, label="val_acc")
+    on validation accuracy only, and the test accuracy stays untouched for the report. ``landmarks``: the task's
+    (:func:`distill.landmarks.task_landmarks`), for a predictor that reads them (the records do not carry them)."""
+    example = to_example(record, label="val_acc")
+    if landmarks is not None:
+        example["task_features"] = {**example["task_features"], "landmarks": list(landmarks)}
+    return example
 
 
 def _key_of(record: dict[str, Any]) -> JobKey:
@@ -186,6 +191,8 @@ class SearchRun:
             )
             teacher = SearchTeacher.load(config.teacher, self.task, config.teacher_weights, config.teacher_epochs)
             self.teacher, self.hints, self.features = teacher.teacher, teacher.hints, teacher.features
+            if needs_predictor and self.predictor.landmarks:  # two short trainings, cached by task id
+                self.features = {**self.features, "landmarks": task_landmarks(self.task)}
             self.store = open_run_store(self.out / DB_FILE)
             self._resources.callback(self.store.close)
             self._resources.callback(self._save_costs_and_clock)  # on close, before the store closes
@@ -200,6 +207,8 @@ class SearchRun:
         self.trainer = Trainer(
             self.store, self.executor, fields, config.full_budget, on_result=on_result, group=self.group
         )
+        if "landmarks" in self.features:  # paid as any other training: 2 reference students x their epochs
+            self.charge("landmarks", len(REFERENCE_STUDENTS) * LANDMARK_EPOCHS / config.full_budget)
         self.budget = TrainingBudget(self.trainer, config.max_trainings)
 
     # ------------------------------------------------------------------ what the run knows
@@ -267,7 +276,7 @@ class SearchRun:
             # calibrate=False: the rung selection's upper confidence bound (mean + exploration * std) was tuned and
             # measured with the ensemble's spread as it is; a per-task re-scaling of it would change the picks
             self.predictor.adapt(
-                [adapt_example(r) for r in records],
+                [adapt_example(r, self.features.get("landmarks")) for r in records],
                 steps=self.config.adapt_steps,
                 method=self.config.adapt_method,
                 calibrate=False,

@@ -24,13 +24,14 @@ from dass.cli.common import (
 from dass.cli.teacher import load_teacher
 from distill.genome import load_genome
 from distill.io import write_json
+from distill.landmarks import task_landmarks
 from distill.probe import probe_features
 from distill.progress import Progress
 from distill.tasks import load_task
 from predictor import data as meta_data
 from predictor.estimator import ADAPT_METHODS, TASK_NOISE_ON, AccuracyPredictor
 from predictor.evaluate import evaluate, format_table, plot_predictions, unscorable
-from predictor.pretrain import control_baseline, pretrain, wandb_logger
+from predictor.pretrain import control_baseline, pretrain, wandb_logger, with_landmarks
 
 
 # ---------------------------------------------------------------- pretrain
@@ -93,6 +94,13 @@ def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
         "number of records; a number a from 0 to 1 tempers it: a source's share of an epoch grows as its share "
         "of the records to the power a (0 is 'source'; default: every record once an epoch)",
     )
+    p.add_argument(
+        "--landmarks",
+        metavar="TABLE",
+        help="the predictor also reads each task's landmarks (what two reference students reach on it without a "
+        "teacher; distill/landmarks.py), from this JSON table, e.g. datasets_meta/landmarks.json; the tasks it "
+        "lacks are measured (two short trainings each) and added to it",
+    )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-test", action="store_true", help="skip the meta-test evaluation on the card")
     add_label_seeds(p)
@@ -121,6 +129,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             logger=logger,
             label_seeds=args.label_seeds,
             progress=progress,
+            landmarks=args.landmarks,
         )
     if len(grid) > 1:
         for t in card["model_selection"]:
@@ -192,7 +201,10 @@ def run_predict(args: argparse.Namespace) -> int:
     note = model.budget_note(args.budget)
     if note:
         print(f"dass predict: warning: {note}", file=sys.stderr)
-    mean, std = model.predict(genomes, probe_features(teacher, task), args.budget)
+    features = probe_features(teacher, task)
+    if model.landmarks:  # two short trainings of the reference students, once per task (cached)
+        features["landmarks"] = task_landmarks(task)
+    mean, std = model.predict(genomes, features, args.budget)
     print(f"task {task.name}, teacher {args.teacher}, budget {args.budget} epochs")
     for path, g, m, s in zip(args.genome, genomes, mean, std):
         print(f"{path}: predicted test accuracy {m:.4f} ± {s:.4f}  (student {g.hash})")
@@ -221,6 +233,13 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
         default="test",
         help="score the meta-test tasks (default) or the meta-validation tasks that model selection uses",
     )
+    p.add_argument(
+        "--landmarks",
+        metavar="TABLE",
+        help="for a checkpoint that reads landmarks: the tasks' landmarks from this table (e.g. "
+        "datasets_meta/landmarks.json); the tasks it lacks are measured and added (default: measured, or read from "
+        "the landmark cache)",
+    )
     add_label_seeds(p)
     p.add_argument("--out", help="directory for evaluation.json and predicted_vs_measured.png")
 
@@ -228,7 +247,12 @@ def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
 def run_evaluate(args: argparse.Namespace) -> int:
     model = AccuracyPredictor.load(checkpoint(args.checkpoint))
     # looked up in `predictor.data` when the command runs, so a replaced split_by_task (tests) applies here too
-    split = meta_data.split_by_task([e for f in args.data for e in meta_data.load_records(f)])
+    examples = [e for f in args.data for e in meta_data.load_records(f)]
+    if model.landmarks:
+        examples = with_landmarks(examples, args.landmarks)
+    elif args.landmarks:
+        raise UsageError(f"--landmarks {args.landmarks}: the predictor {args.checkpoint or '(shipped)'} reads none")
+    split = meta_data.split_by_task(examples)
     scored = {"test": "meta-test (held-out)", "val": "meta-validation"}[args.split]
     why = unscorable(split[args.split], scored, args.label_seeds)
     if why:

@@ -358,3 +358,32 @@ def test_the_default_checkpoint_is_v1_unless_it_cannot_score_the_space(tmp_path,
     monkeypatch.setenv("DASS_CHECKPOINT", str(mine))
     assert checkpoint(None, ["vit"]) == mine
     assert capsys.readouterr().err == ""
+
+
+def test_a_predictor_that_reads_landmarks_end_to_end(export, tmp_path, capsys):
+    """--landmarks TABLE: the tasks' landmarks measured into the table (once), read by the fit, the card, predict
+    and evaluate; a checkpoint without them refuses a table."""
+    from distill.landmarks import LandmarkTable
+
+    table, ckpt = tmp_path / "landmarks.json", tmp_path / "lm.pt"
+    args = ["--epochs", "2", "--models", "1", "--rank-weight", "1", "--no-test", "--landmarks", str(table)]
+    assert main(["pretrain", "--data", str(export), "--out", str(ckpt), *args]) == 0
+    tasks = {e["task_spec"] for e in load_records(export)}
+    assert set(LandmarkTable(table).accuracies) == tasks  # every task of the export, measured once
+    card = json.loads(ckpt.with_suffix(".json").read_text())
+    assert card["hyper_parameters"]["landmarks"] is True and card["landmarks"]["file"] == str(table)
+    model = AccuracyPredictor.load(ckpt)
+    assert model.landmarks and model.feature_dims_["global"] == 16
+    capsys.readouterr()
+
+    predict = ["predict", "--task", "digits:classes=0-4", "--teacher", "resnet-s", "--teacher-epochs", "2"]
+    assert main([*predict, "--genome", "examples/student.json", "--checkpoint", str(ckpt), "--budget", "2"]) == 0
+    assert "predicted test accuracy" in capsys.readouterr().out
+    assert main(["evaluate", "--data", str(export), "--checkpoint", str(ckpt), "--adapt", "2"]) == 0
+    assert "ours (adapted 2)" in capsys.readouterr().out
+
+    plain = tmp_path / "plain.pt"
+    assert main(["pretrain", "--data", str(export), "--out", str(plain), *args[:-2]]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--data", str(export), "--checkpoint", str(plain), "--landmarks", str(table)]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"--landmarks {table}: the predictor {plain} reads none")

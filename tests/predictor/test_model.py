@@ -880,3 +880,42 @@ def test_balance_by_source_weighs_every_task_source_the_same(toy):
         allowed = "'balance' parameter must be None, 'source' or a number from 0 to 1"
         with pytest.raises(ValueError, match=re.escape(f"{allowed}; got {bad!r}")):
             AccuracyPredictor(balance=bad).fit(big)
+
+
+def test_landmarks_tell_apart_tasks_the_probe_features_cannot(toy, tmp_path):
+    """Two tasks with the same probe features where the students rank in opposite orders (as depth helps on some
+    tasks and hurts on others): only the landmarks say which is which."""
+    task = toy["task"]
+    up = {**task, "landmarks": [0.5, 0.7, 0.2]}
+    down = {**task, "landmarks": [0.7, 0.5, -0.2]}
+    genomes, targets = toy["genomes"], toy["targets"]
+    records = [
+        {"genome": g.to_json(), "task_features": tf, "budget": 10, "group": name, "target": float(y)}
+        for tf, name, ys in ((up, "up", targets), (down, "down", 1.0 - targets))
+        for g, y in zip(genomes[:300], ys[:300])
+    ]
+    held_out = genomes[300:]
+    est = AccuracyPredictor(n_models=1, epochs=30, random_state=0, landmarks=True).fit(records)
+    assert est.feature_dims_["global"] == 16 and est.n_tasks_ == 2
+    rho_up = spearmanr(est.predict(held_out, up, 10)[0], targets[300:]).statistic
+    rho_down = spearmanr(est.predict(held_out, down, 10)[0], 1.0 - targets[300:]).statistic
+    assert rho_up > 0.6 and rho_down > 0.6, (rho_up, rho_down)
+    # without them the two tasks are one, and no ranking fits both
+    plain = AccuracyPredictor(n_models=1, epochs=30, random_state=0).fit(records)
+    assert plain.n_tasks_ == 1
+    rho = spearmanr(plain.predict(held_out, task, 10)[0], targets[300:]).statistic
+    assert abs(rho) < 0.5, rho
+
+    with pytest.raises(ValueError, match=r"predict: this predictor reads landmarks: task_features\['landmarks'\]"):
+        est.predict(held_out, task, 10)
+    est.save(tmp_path / "lm.pt")
+    back = AccuracyPredictor.load(tmp_path / "lm.pt")
+    assert back.landmarks is True and back.feature_dims_["global"] == 16
+    np.testing.assert_allclose(back.predict(held_out, down, 10)[0], est.predict(held_out, down, 10)[0], atol=1e-6)
+    state = torch.load(tmp_path / "lm.pt", weights_only=True)
+    state["params"]["landmarks"] = False  # its inputs no longer match what it says it reads
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="is damaged: ValueError: its task features differ from this dass's"):
+        AccuracyPredictor.load(tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="the 'landmarks' parameter must be True or False; got 'yes'"):
+        AccuracyPredictor(landmarks="yes").fit(records)

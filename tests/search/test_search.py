@@ -222,6 +222,22 @@ def test_sigterm_stops_a_search_like_ctrl_c_and_it_resumes(checkpoint, tmp_path)
     assert json.loads((out / "front.json").read_text())["front"]
 
 
+def test_a_predictor_that_reads_landmarks_gets_them_and_the_search_pays_for_them(landmark_checkpoint, tmp_path):
+    """The task's landmarks (two reference students, 3 epochs each) are measured once, charged to the training
+    budget like any training, and given to the predictor both to predict and to adapt on the rungs' records."""
+    out = tmp_path / "lm"
+    code = main(["search", "--task", TASK, *TEACHER, "--checkpoint", landmark_checkpoint, *TINY, "--out", str(out)])
+    assert code == 0
+    state = json.loads((out / "state.json").read_text())
+    assert state["charges"] == {"landmarks": 2 * 3 / 2}  # 2 students x 3 epochs, in trainings of the full 2 epochs
+    assert state["adapted_on"] > 0  # the rungs' records adapted the predictor, with the task's landmarks
+    front = json.loads((out / "front.json").read_text())
+    with SQLiteStore(out / "records.db", writer=False) as store:
+        ledger = sum(r["budget"] for r in store.records()) / 2
+    assert front["trainings"] == pytest.approx(ledger + 3.0)
+    assert "of which outside the trainings: landmarks" in (out / "report.md").read_text()
+
+
 def test_the_search_loads_its_task_as_a_training_worker_does(tmp_path):
     """The task's statistics are float32 reductions whose last bit depends on the thread count: the driver
     loads the task on one thread, like a worker, so that retraining the best student reproduces its run."""
