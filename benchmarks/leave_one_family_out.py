@@ -283,6 +283,8 @@ def main() -> None:
     if args.landmarks:
         examples = with_landmarks(examples, args.landmarks)
         params["landmarks"] = True
+    elif params.get("landmarks"):
+        raise SystemExit(f"--card {args.card} reads the tasks' landmarks: give --landmarks TABLE (e.g. the card's)")
     families = args.families or sorted({family_of(e) for e in examples})
     settings = {
         "data": {Path(p).name: file_sha256(p) for p in args.data},

@@ -171,7 +171,7 @@ BENCHMARKS = [
         f"{PY}predictor_throughput --sizes 10000 --jobs 2 --repeats 3 --checkpoint checkpoints/predictor_v1.pt "
         "checkpoints/predictor_v2.pt --out benchmarks/results/predictor_throughput_checkpoints.json",
         "benchmarks/results/predictor_throughput_checkpoints.json",
-        run_time="99 s (2026-12-05, timed with `time`, the leave-one-family-out run paused)",
+        run_time="107 s (2026-12-06, timed with `time`, the leave-one-family-out run paused)",
         notes="v1 refuses the spaces with transformer students (it was meta-trained without them), so its rows "
         "stop at the CNN spaces.",
     ),
@@ -213,16 +213,34 @@ BENCHMARKS = [
         "leave_one_family_out_v2",
         "Predictor v2's recipe on all of meta-dataset v2: how well does a predictor meta-trained on v1 and every v2 "
         "part except one task family rank that family's students, zero-shot and adapted?",
-        "DASS_CACHE=... benchmarks/predictor_v2.sh  (the evaluation: "
-        f"{PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
         "--families glyphs shapes textures fractals digits mnist --max-groups 24 --set balance=0.5 "
-        "--out benchmarks/results/leave_one_family_out_v2.json)",
+        "--out benchmarks/results/leave_one_family_out_v2.json",
         "benchmarks/results/leave_one_family_out_v2.json",
         render_leave_one_family_out,
         lofo_fit_time,
-        notes="The targets of the v2 predictor are scored here: every v2 part at 12, 16 and 32 px (CNN and "
-        "transformer students) is in training except the held-out family, with `checkpoints/predictor_v2.pt`'s "
-        "recipe (`balance=0.5`). Resumable fold by fold.",
+        notes="Every v2 part at 12, 16 and 32 px (CNN and transformer students) is in training except the held-out "
+        "family, with the recipe of the v2 checkpoint shipped before the landmarks (`balance=0.5`, task noise 0.3; "
+        "`previous_v2` in `predictor_v2_fits`). Resumable fold by fold.",
+    ),
+    Benchmark(
+        "leave_one_family_out_v2_landmarks",
+        "Predictor v2's recipe with the tasks' landmarks: how well does a predictor meta-trained on v1 and every v2 "
+        "part except one task family, reading each task's landmarks, rank that family's students?",
+        "DASS_CACHE=... benchmarks/predictor_v2.sh  (the evaluation: "
+        f"{PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        "--families textures shapes glyphs mnist digits fractals --max-groups 24 --set balance=1 task_noise=0.2 "
+        "--also-adapt --landmarks datasets_meta/landmarks.json "
+        "--out benchmarks/results/leave_one_family_out_v2_landmarks.json)",
+        "benchmarks/results/leave_one_family_out_v2_landmarks.json",
+        render_leave_one_family_out,
+        lofo_fit_time,
+        notes="The targets of the shipped v2 predictor are scored here, with its recipe "
+        "(`checkpoints/predictor_v2.pt`: task noise 0.2, no source balancing, landmarks; distill/landmarks.py): "
+        "the data and scored groups of "
+        "`leave_one_family_out_v2`, whose recipe had no landmarks, task noise 0.3 and `balance=0.5`. Fine-tuning "
+        "only (`--also-adapt` with no method). Resumable fold by fold; the families are run in the order listed, "
+        "and a family not in the table was not run yet.",
     ),
     Benchmark(
         "leave_one_family_out_v2_probe",
@@ -294,18 +312,20 @@ BENCHMARKS = [
         "Predictor v2's data with other recipes: does one keep v1's meta-test where v1's own checkpoint has it?",
         "V2=(datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz); dass pretrain --data ${V2[@]} --out "
         "P.pt --epochs 20 --rank-weight 4 --label-seeds 8 --models 8 --hidden 48 --balance 0.5 --task-noise 0.3 "
-        "[--task-noise 0.2 | --task-noise-on probe | --task-noise 0.2 --hidden 64 | --task-noise 0.2 --balance 1] "
-        "(one fit each) && "
-        f"{PY}predictor_v2_fits --reference checkpoints/predictor_v1.json --card shipped=checkpoints/predictor_v2.json "
-        "--card NAME=P.json ...",
+        "[--task-noise 0.2 | --task-noise-on probe | --task-noise 0.2 --hidden 64 | --task-noise 0.2 --balance 1 | "
+        "--task-noise 0.2 --balance 1 --landmarks datasets_meta/landmarks.json] (one fit each) && "
+        f"{PY}predictor_v2_fits --reference checkpoints/predictor_v1.json --card previous_v2=P.json "
+        "--card NAME=P.json ... --card shipped=checkpoints/predictor_v2.json",
         "benchmarks/results/predictor_v2_fits.json",
         render_predictor_v2_fits,
         lambda d: f"{sum(f['fit_seconds'] for f in d['fits'].values()):,.0f} s of fits",
         notes="Each row is one `dass pretrain` run on v1 and every v2 part, read from its card. "
         "Meta-validation holds v1 and v2 tasks and is what a recipe is chosen on; v1's meta-test is the yardstick "
         "of the target (v2 must not fall below v1 there). v1's own checkpoint is shown for the meta-test only: "
-        "its meta-validation tasks are v1's, another set. The fit time is wall-clock; `no_balance` shared the two "
-        "cores with another job for most of its fit, so its time is not comparable with the others'.",
+        "its meta-validation tasks are v1's, another set. `previous_v2` is the checkpoint shipped as v2 before the "
+        "landmarks; `shipped` is today's `checkpoints/predictor_v2.pt`, the recipe with the best meta-validation. "
+        "The fit time is wall-clock; `no_balance` and `shipped` shared the two cores with another job for most of "
+        "their fits, so their times are not comparable with the others'.",
     ),
     Benchmark(
         "noise_ceiling_budget",

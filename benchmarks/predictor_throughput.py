@@ -36,7 +36,9 @@ from predictor.graph import encode_batch
 
 
 def _task(rng: np.random.Generator, n_classes: int = 10) -> dict:
-    return {"classes": rng.random((n_classes, 8)).tolist(), "global": rng.random(13).tolist()}
+    """Random task features, with landmarks for a checkpoint that reads them (drawn apart: the other draws stay)."""
+    landmarks = np.random.default_rng(1).random(3).tolist()
+    return {"classes": rng.random((n_classes, 8)).tolist(), "global": rng.random(13).tolist(), "landmarks": landmarks}
 
 
 def main() -> None:

@@ -28,8 +28,8 @@ def test_shipped_checkpoint_predictions_match_the_pinned_ones_to_float32_roundin
 
 
 def test_the_v2_checkpoint_names_all_of_its_data_and_ranks_transformer_students():
-    # meta-trained on v1 and every part of v2, the transformer parts among them: the checkpoint that scores the
-    # `vit` and `mixed` spaces (v1 refuses them)
+    # meta-trained on v1 and every part of v2, the transformer parts among them, and the tasks' landmarks: the
+    # checkpoint that scores the `vit` and `mixed` spaces (v1 refuses them)
     from distill.genome import Genome
     from predictor.data import load_records
 
@@ -44,5 +44,11 @@ def test_the_v2_checkpoint_names_all_of_its_data_and_ranks_transformer_students(
     vit = [r for r in group if Genome.from_json(r["genome"]).space.startswith("vit")]
     assert len(vit) >= 20
     predictor = AccuracyPredictor.load(ROOT / "checkpoints" / "predictor_v2.pt")
+    # it reads the tasks' landmarks, from the committed table it was meta-trained with
+    from distill.landmarks import LandmarkTable, attach_landmarks
+
+    table = ROOT / card["landmarks"]["file"]
+    assert predictor.landmarks and hashlib.sha256(table.read_bytes()).hexdigest() == card["landmarks"]["sha256"]
+    vit = attach_landmarks(vit, LandmarkTable(table))
     mean, std = predictor.predict_records(vit)
     assert np.all((mean > 0) & (mean < 1)) and np.all(std > 0) and np.ptp(mean) > 0.05
