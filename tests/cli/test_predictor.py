@@ -387,3 +387,14 @@ def test_a_predictor_that_reads_landmarks_end_to_end(export, tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--data", str(export), "--checkpoint", str(plain), "--landmarks", str(table)]) == 2
     assert capsys.readouterr().err.strip().endswith(f"--landmarks {table}: the predictor {plain} reads none")
+
+
+def test_a_landmark_table_of_other_reference_students_is_a_one_line_error_and_kept(export, tmp_path, capsys):
+    table = tmp_path / "old.json"
+    table.write_text(json.dumps({"version": "000000000000", "landmarks": {"digits": {"shallow": 0.5, "deep": 0.6}}}))
+    before = table.read_text()
+    args = ["pretrain", "--data", str(export), "--out", str(tmp_path / "p.pt"), "--landmarks", str(table)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"the landmark table '{table}' has version '000000000000'" in err
+    assert table.read_text() == before and not (tmp_path / "p.pt").exists()
