@@ -15,13 +15,22 @@
 #      seed) (`predictor_search_students_heldout_v2_*`).
 #
 #   DASS_CACHE=... DASS_DATA=../shared/data benchmarks/heldout_searches_v2.sh
+#
+# RECIPE=landmarks runs the same steps with the shipped v2's recipe (task noise 0.2, no source balancing, the tasks'
+# landmarks from datasets_meta/landmarks.json; benchmarks/predictor_v2.sh) into results named *_v2lm_* (folds under
+# $DASS_CACHE/lofo_folds_v2lm_novgg); the default, RECIPE=previous, is the recipe of the v2 shipped before it.
 set -euo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 CACHE=${DASS_CACHE:-$HOME/.cache/dass}
-FOLDS=$CACHE/lofo_folds_v2_novgg
-RUNS=${RUNS:-runs/heldout_v2}
+case "${RECIPE:-previous}" in
+  previous) V=v2; recipe=(--set balance=0.5) ;;
+  landmarks) V=v2lm; recipe=(--set balance=1 task_noise=0.2 --landmarks datasets_meta/landmarks.json) ;;
+  *) echo "heldout_searches_v2.sh: RECIPE=$RECIPE: expected previous or landmarks" >&2; exit 2 ;;
+esac
+FOLDS=$CACHE/lofo_folds_${V}_novgg
+RUNS=${RUNS:-runs/heldout_$V}
 R=benchmarks/results
 data=(datasets_meta/meta_v1.csv.gz)
 for part in part1_16px part2_32px part3_12px part4_vit part4_vit_32px; do
@@ -33,7 +42,7 @@ declare -A SPEC=(
 )
 
 "$PY" -m benchmarks.leave_one_family_out --data "${data[@]}" --families glyphs shapes --exclude-teachers vgg \
-  --max-groups 24 --set balance=0.5 --fold-dir "$FOLDS" --out $R/leave_one_family_out_v2_novgg.json
+  --max-groups 24 "${recipe[@]}" --fold-dir "$FOLDS" --out $R/leave_one_family_out_${V}_novgg.json
 
 for family in glyphs shapes; do
   folds=("$FOLDS"/*/without-$family.pt)
@@ -47,11 +56,11 @@ for family in glyphs shapes; do
     strategies=(--strategies ours --reference $R/search_efficiency_heldout_$family.json)
   fi
   "$PY" -m benchmarks.search_efficiency --task "${SPEC[$family]}" vgg-s "${strategies[@]}" \
-    --checkpoint "${folds[0]}" --out "$RUNS/$family" --result $R/search_efficiency_heldout_v2_$family.json
+    --checkpoint "${folds[0]}" --out "$RUNS/$family" --result $R/search_efficiency_heldout_${V}_$family.json
   "$PY" -m benchmarks.search_reseed --runs "$RUNS/$family/full" --reference $R/search_reseed_heldout_$family.json \
-    --out $R/search_reseed_heldout_v2_$family.json
+    --out $R/search_reseed_heldout_${V}_$family.json
   if [ "${WITH_RANDOM:-0}" = 1 ]; then
     "$PY" -m benchmarks.predictor_search_students --runs "$RUNS/$family/full" --oracle-draws 3 --ceiling-students 100 \
-      --checkpoint "${folds[0]}" --out $R/predictor_search_students_heldout_v2_$family.json
+      --checkpoint "${folds[0]}" --out $R/predictor_search_students_heldout_${V}_$family.json
   fi
 done
