@@ -4,7 +4,7 @@
 #
 #   DASS_CACHE=/path/to/cache benchmarks/predictor_v2.sh
 #
-# The checkpoint comes first (about 30 minutes on two cores, its meta-test scoring included; skipped when
+# The checkpoint comes first (35 minutes on two cores shared with another job, its meta-test scoring included; skipped when
 # checkpoints/predictor_v2.pt is there), as it does not depend on the evaluation's outcome: its recipe was chosen on
 # meta-validation (benchmarks/results/predictor_v2_fits.json). Then the evaluation, resumable: it writes each fold's
 # result to benchmarks/results/leave_one_family_out_v2_landmarks.json as soon as it is scored and skips the folds
