@@ -35,6 +35,7 @@ __all__ = [
     "LANDMARK_FEATURES",
     "REFERENCE_STUDENTS",
     "LandmarkTable",
+    "attach_landmarks",
     "landmark_accuracies",
     "landmark_features",
     "task_landmarks",
