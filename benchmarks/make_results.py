@@ -25,8 +25,10 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks.bad_inputs import render as render_bad_inputs
+from benchmarks.checkpoint_task_range import render as render_checkpoint_task_range
 from benchmarks.common import ROOT
 from benchmarks.fault_injection import render as render_fault_injection
+from benchmarks.predictor_novelty import render as render_predictor_novelty
 from benchmarks.predictor_v2_fits import render as render_predictor_v2_fits
 from benchmarks.readme_examples import render as render_readme_examples
 from benchmarks.render import (
@@ -241,6 +243,36 @@ BENCHMARKS = [
         "`leave_one_family_out_v2`, whose recipe had no landmarks, task noise 0.3 and `balance=0.5`. Fine-tuning "
         "only (`--also-adapt` with no method). Resumable fold by fold; the families are run in the order listed, "
         "and a family not in the table was not run yet.",
+    ),
+    Benchmark(
+        "checkpoint_task_range",
+        "What range of task features did the shipped checkpoints meet in meta-training (the range the notice of an "
+        "unfamiliar task compares with), and are their predictions unchanged by recording it?",
+        f"{PY}checkpoint_task_range checkpoints/predictor_v1.json checkpoints/predictor_v2.json",
+        "benchmarks/results/checkpoint_task_range.json",
+        render_checkpoint_task_range,
+        "under a minute",
+        notes="The checkpoints were fitted before `fit` recorded the range: it is computed from the data files and "
+        "landmark table their cards name (checked by hash) over the cards' meta-train tasks, as `fit` computes it, "
+        "and written into the files; predictions on the first 2,000 meta-train records before and after must be "
+        "equal, or the script stops. A (task, teacher) pair is one vector: the teacher's accuracy and size are task "
+        "features.",
+    ),
+    Benchmark(
+        "predictor_novelty",
+        "Does the distance of a task outside the predictor's meta-training tasks (the notice of `dass predict` and "
+        "`dass search`) tell when its zero-shot ranking is weak?",
+        f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2_landmarks.json "
+        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz --landmarks datasets_meta/landmarks.json",
+        "benchmarks/results/predictor_novelty.json",
+        render_predictor_novelty,
+        "under a minute (no fit: the folds' training ranges are computed from the data)",
+        notes="The groups are those `leave_one_family_out_v2_landmarks` scored, with its zero-shot and fine-tuned "
+        "Spearman per group; the distance is a group's largest, over its global task features (probe and "
+        "landmarks), of how far it lies outside the range of its fold's training tasks, in their standard "
+        "deviations (predictor/novelty.py). The notice's threshold was chosen after looking at these groups: the "
+        "other thresholds are shown beside it. Within the folds that have groups on both sides (digits and MNIST), "
+        "compare the per-fold columns.",
     ),
     Benchmark(
         "leave_one_family_out_v2_probe",

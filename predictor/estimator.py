@@ -44,9 +44,19 @@ from predictor.guard import GUARD_FOLDS, GUARD_MARGIN, concordance, student_fold
 from predictor.layout import checkpoint_layout
 from predictor.losses import pairwise_rank_loss, regression_loss
 from predictor.model import AccuracyNet, NetConfig, adjacency_of
+from predictor.novelty import NOTICE_DISTANCE, TaskRange
 from predictor.residual import ResidualGP
 
-__all__ = ["ADAPT_METHODS", "FORMAT_VERSION", "TASK_NOISE_ON", "AccuracyPredictor", "NotFittedError", "fit_calibration"]
+__all__ = [
+    "ADAPT_METHODS",
+    "FORMAT_VERSION",
+    "TASK_NOISE_ON",
+    "AccuracyPredictor",
+    "NotFittedError",
+    "fit_calibration",
+    "global_vector",
+    "task_range",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +148,21 @@ def _check_task_features(tf: Any, where: str, landmarks: bool = False) -> tuple:
     if not all(math.isfinite(v) for v in key[1]) or not all(math.isfinite(v) for row in key[0] for v in row):
         raise ValueError(f"{where}: task_features hold a non-finite number")
     return key
+
+
+def global_vector(task_features: dict, landmarks: bool = False) -> tuple[float, ...]:
+    """The global task vector a predictor reads (``global_feature_names(landmarks)``) from a task's features; a
+    one-line ``ValueError`` when they do not hold it."""
+    return _check_task_features(task_features, "task_features", landmarks)[1]
+
+
+def task_range(records: Sequence[dict], landmarks: bool = False) -> TaskRange:
+    """The range of the global task features over the tasks of ``records`` (what :meth:`AccuracyPredictor.fit`
+    keeps as ``task_range_`` when it meta-trains on them); see :mod:`predictor.novelty`."""
+    keys = {_check_task_features(r["task_features"], "task_range", landmarks)[1] for r in records}
+    if not keys:
+        raise ValueError("task_range: no records")
+    return TaskRange.of(global_feature_names(landmarks), np.array(sorted(keys)))
 
 
 def _tasks_tensor(keys: Sequence[tuple]) -> _Tasks:
@@ -372,6 +397,9 @@ class AccuracyPredictor(BaseEstimator):
         n_records_, n_tasks_: what ``fit`` saw.
         budgets_: ``(fewest, most)`` training epochs among the labels ``fit`` saw (per-epoch curve points
             included); ``None`` for a file saved before it was recorded. See :meth:`budget_note`.
+        task_range_: the range of every global task feature over the meta-training tasks
+            (:class:`~predictor.novelty.TaskRange`); ``None`` for a file saved before it was recorded. See
+            :meth:`task_note`.
         adapted_: whether :meth:`adapt` changed the predictions since ``fit``.
         adaptation_: what the last :meth:`adapt` did (``{"method": ..., "records": ...}``, and the out-of-fold
             concordance of each candidate for ``"guarded"``); ``None`` when not adapted.
@@ -498,6 +526,7 @@ class AccuracyPredictor(BaseEstimator):
         self.n_tasks_ = int(data.tasks.glob.shape[0])
         epochs = torch.exp2(data.log2_budget).round()
         self.budgets_ = (int(epochs.min()), int(epochs.max()))
+        self.task_range_ = task_range(records, self.landmarks)
         self.adapted_ = False
         self.shift_, self.task_scale_, self.adaptation_ = 0.0, 1.0, None
         self.calibration_ = (1.0, 0.0)
@@ -513,6 +542,29 @@ class AccuracyPredictor(BaseEstimator):
         low, high = self.budgets_
         seen = f"a budget of {low} epoch{'s' * (low > 1)}" if low == high else f"budgets of {low} to {high} epochs"
         return f"the predictor was meta-trained on {seen}; its prediction at {budget} epochs is an extrapolation"
+
+    def task_distance(self, task_features: dict) -> float | None:
+        """How far outside its meta-training tasks this task lies on its furthest global feature, in those tasks'
+        standard deviations (0.0 inside; :mod:`predictor.novelty`); ``None`` for a file saved before the range
+        was recorded."""
+        self._check_fitted("task_distance")
+        if self.task_range_ is None:
+            return None
+        return self.task_range_.distance(_check_task_features(task_features, "task_distance", self.landmarks)[1])
+
+    def task_note(self, task_features: dict) -> str | None:
+        """A one-line notice when the task lies further than ``NOTICE_DISTANCE`` outside the meta-training tasks
+        (:meth:`task_distance`): the zero-shot prediction is then an extrapolation, the least trustworthy the
+        predictor gives; ``None`` otherwise (and for a file saved before the range was recorded)."""
+        distance = self.task_distance(task_features)
+        if distance is None or distance <= NOTICE_DISTANCE:
+            return None
+        vector = _check_task_features(task_features, "task_note", self.landmarks)[1]
+        return (
+            f"this task lies outside the predictor's {self.task_range_.tasks} meta-training (task, teacher) pairs on "
+            f"{self.task_range_.describe(vector)}: its zero-shot predictions are an extrapolation (trust measured "
+            "accuracies over them; a search adapts the predictor to its rung records)"
+        )
 
     def refusal(self, genomes: Sequence[Genome]) -> str | None:
         """Why this predictor cannot score ``genomes`` (it was meta-trained without a student family of one of
@@ -1005,6 +1057,7 @@ class AccuracyPredictor(BaseEstimator):
                 **({} if getattr(self, "adaptation_", None) is None else {"adaptation": self.adaptation_}),
                 **({} if self.calibration_ == (1.0, 0.0) else {"calibration": list(self.calibration_)}),
                 **({} if self.budgets_ is None else {"budgets": list(self.budgets_)}),
+                **({} if getattr(self, "task_range_", None) is None else {"task_range": self.task_range_.to_dict()}),
             },
         }
         path = os.fspath(path)
@@ -1060,6 +1113,9 @@ class AccuracyPredictor(BaseEstimator):
             info = state["info"]
             est.n_records_, est.n_tasks_, est.adapted_ = int(info["n_records"]), int(info["n_tasks"]), info["adapted"]
             est.budgets_ = (int(info["budgets"][0]), int(info["budgets"][1])) if "budgets" in info else None
+            est.task_range_ = TaskRange.from_dict(info["task_range"]) if "task_range" in info else None
+            if est.task_range_ is not None and list(est.task_range_.names) != features["global"]:
+                raise ValueError("its task range names other features than its global task vector")
             est.residual_ = ResidualGP.from_state_dict(state["residual"]) if "residual" in state else None
             est.shift_ = float(info.get("shift", 0.0))
             est.task_scale_ = float(info.get("task_scale", 1.0))

@@ -193,6 +193,9 @@ class SearchRun:
             self.teacher, self.hints, self.features = teacher.teacher, teacher.hints, teacher.features
             if needs_predictor and self.predictor.landmarks:  # two short trainings, cached by task id
                 self.features = {**self.features, "landmarks": task_landmarks(self.task)}
+            if needs_predictor and (note := self.predictor.task_note(self.features)):
+                log.warning("%s", note)  # the predictor is out of its depth: say so, in the log and the report
+                self.note("unfamiliar task", note)
             self.store = open_run_store(self.out / DB_FILE)
             self._resources.callback(self.store.close)
             self._resources.callback(self._save_costs_and_clock)  # on close, before the store closes

@@ -204,6 +204,9 @@ def run_predict(args: argparse.Namespace) -> int:
     features = probe_features(teacher, task)
     if model.landmarks:  # two short trainings of the reference students, once per task (cached)
         features["landmarks"] = task_landmarks(task)
+    note = model.task_note(features)
+    if note:
+        print(f"dass predict: warning: {note}", file=sys.stderr)
     mean, std = model.predict(genomes, features, args.budget)
     print(f"task {task.name}, teacher {args.teacher}, budget {args.budget} epochs")
     for path, g, m, s in zip(args.genome, genomes, mean, std):

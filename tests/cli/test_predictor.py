@@ -144,7 +144,10 @@ def test_pretrain_predict_evaluate(export, tmp_path, capsys, monkeypatch):
     )
     captured = capsys.readouterr()
     assert code == 0 and "predicted test accuracy" in captured.out and "±" in captured.out
-    assert "warning" not in captured.err
+    assert "epochs is an extrapolation" not in captured.err  # a budget it was meta-trained on
+    # the task is none of the two it was meta-trained on, and lies outside them: a notice, one line
+    notice = "dass predict: warning: this task lies outside the predictor's 2 meta-training (task, teacher) pairs on "
+    assert captured.err.count("\n") == 1 and captured.err.startswith(notice), captured.err
     assert AccuracyPredictor.load(ckpt).budgets_ == (1, 2)  # the export's students train 2 epochs
     predict = ["predict", "--task", "digits:classes=0-4", "--teacher", "resnet-s", "--teacher-epochs", "2"]
     code = main([*predict, "--genome", "examples/student.json", "--checkpoint", str(ckpt), "--budget", "5"])

@@ -238,6 +238,26 @@ def test_a_predictor_that_reads_landmarks_gets_them_and_the_search_pays_for_them
     assert "of which outside the trainings: landmarks" in (out / "report.md").read_text()
 
 
+def test_a_task_outside_the_predictors_training_range_is_noted_in_the_report(checkpoint, tmp_path):
+    """The checkpoint fixture is meta-trained on one task: a search on it has no notice; a search on another task
+    (rotated digits, the same teacher) lies outside it and says so, in the run's report notes."""
+    from search.context import SearchRun
+
+    notes = {}
+    for name, spec in (("same", TASK), ("other", "digits:transform=rotate30")):
+        config = SearchConfig(
+            task=spec, teacher="cnn-s", teacher_epochs=2, out=str(tmp_path / name), checkpoint=checkpoint
+        )
+        (tmp_path / name).mkdir()
+        run = SearchRun(config, needs_predictor=True)
+        run.close()
+        notes[name] = run.notes
+    assert "unfamiliar task" not in notes["same"]
+    note = notes["other"]["unfamiliar task"]
+    assert note.startswith("this task lies outside the predictor's 1 meta-training (task, teacher) pairs on ")
+    assert "extrapolation" in note
+
+
 def test_the_search_loads_its_task_as_a_training_worker_does(tmp_path):
     """The task's statistics are float32 reductions whose last bit depends on the thread count: the driver
     loads the task on one thread, like a worker, so that retraining the best student reproduces its run."""

@@ -1,0 +1,178 @@
+"""Does the distance of a task outside the meta-training tasks tell when the predictor's zero-shot ranking is weak?
+
+A predictor keeps the range of every global task feature over its meta-training tasks (``predictor.novelty``), and
+``dass predict`` / ``dass search`` give a notice when a task lies more than ``NOTICE_DISTANCE`` standard deviations
+outside it. This benchmark checks that the notice means something, on the leave-one-family-out folds: for each
+fold of a result file of ``benchmarks/leave_one_family_out.py`` it computes the range of the fold's training
+records exactly as the fold's ``fit`` did (every other family, minus the calibration tasks and any excluded
+teacher family), the distance of each scored (task, teacher) group of the held-out family, and sets it beside that
+group's zero-shot Spearman (and after fine-tuning on 10 records) from the result file. No predictor is fitted.
+
+    .venv/bin/python -m benchmarks.predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2_landmarks.json \\
+        --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz --landmarks datasets_meta/landmarks.json
+"""
+
+# ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from benchmarks.common import file_sha256, provenance, result_path, write_json
+from benchmarks.leave_one_family_out import family_of
+from predictor.data import load_records, split_of
+from predictor.estimator import global_vector, task_range
+from predictor.novelty import NOTICE_DISTANCE
+from predictor.pretrain import with_landmarks
+
+THRESHOLDS = (0.0, NOTICE_DISTANCE, 0.5, 1.0)  # standard deviations outside the range
+ZERO_SHOT, ADAPTED = "ours (zero-shot)", "ours (adapted 10)"
+
+
+def fold_distances(
+    family: str, examples: list[dict[str, Any]], exclude_teachers: set[str], landmarks: bool, groups: list[str]
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Each group's distance outside the range of the fold's training tasks, and the features outside it."""
+    train = [
+        e
+        for e in examples
+        if family_of(e) != family and e["tags"].get("teacher_family") not in exclude_teachers and split_of(e) != "val"
+    ]
+    rng = task_range(train, landmarks)
+    first = {}
+    for e in examples:
+        first.setdefault(e["group"], e)
+    vectors = {g: global_vector(first[g]["task_features"], landmarks) for g in groups}
+    return {g: rng.distance(v) for g, v in vectors.items()}, {g: rng.describe(v) for g, v in vectors.items()}
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean zero-shot (and adapted) Spearman of the groups beyond and within each threshold; the rank correlation
+    of the distance with the zero-shot Spearman."""
+    d = np.array([r["distance"] for r in rows])
+    zs = np.array([r[ZERO_SHOT] for r in rows])
+    ad = np.array([r.get(ADAPTED, np.nan) for r in rows])
+    out: dict[str, Any] = {"groups": len(rows), "thresholds": {}}
+    for t in THRESHOLDS:
+        beyond = d > t
+        out["thresholds"][f"{t:g}"] = {
+            side: {
+                "groups": int(mask.sum()),
+                "zero_shot": float(zs[mask].mean()) if mask.any() else None,
+                "adapted_10": float(np.nanmean(ad[mask])) if mask.any() and not np.isnan(ad[mask]).all() else None,
+            }
+            for side, mask in (("beyond", beyond), ("within", ~beyond))
+        }
+    rho = spearmanr(d, zs)
+    out["spearman_distance_vs_zero_shot"] = {"rho": float(rho.statistic), "p": float(rho.pvalue)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lofo", required=True, type=Path, help="a leave_one_family_out result file")
+    ap.add_argument("--data", nargs="+", required=True, help="the meta-dataset exports the result file names")
+    ap.add_argument("--landmarks", help="the landmark table the result file names (when its folds read landmarks)")
+    ap.add_argument("--out", default=str(result_path("predictor_novelty")))
+    args = ap.parse_args()
+
+    lofo = json.loads(args.lofo.read_text())
+    settings = lofo["settings"]
+    given = {Path(p).name: file_sha256(p) for p in args.data}
+    if given != settings["data"]:
+        raise SystemExit(f"--data: not the files {args.lofo} was scored on: {sorted(settings['data'])} (by hash)")
+    landmarks = bool(settings["hyper_parameters"].get("landmarks"))
+    if landmarks and (
+        not args.landmarks or {Path(args.landmarks).name: file_sha256(args.landmarks)} != settings.get("landmarks")
+    ):
+        raise SystemExit(f"--landmarks: {args.lofo} was scored with the table {settings.get('landmarks')} (by hash)")
+    examples = [e for p in args.data for e in load_records(p)]
+    if landmarks:
+        examples = with_landmarks(examples, args.landmarks)
+
+    rows, folds = [], {}
+    for family, fold in lofo["folds"].items():
+        groups = sorted(fold["per_group"])
+        dist, outside = fold_distances(family, examples, set(settings["exclude_teachers"]), landmarks, groups)
+        fold_rows = [
+            {"family": family, "group": g, "distance": dist[g], "outside": outside[g], **fold["per_group"][g]}
+            for g in groups
+        ]
+        rows += fold_rows
+        folds[family] = {**summary(fold_rows), "max_distance": max(dist.values())}
+        print(f"{family}: {len(groups)} groups, distance 0 to {max(dist.values()):.2f}", flush=True)
+    result = {
+        "lofo": {"file": args.lofo.name, "sha256": file_sha256(args.lofo)},
+        "notice_distance": NOTICE_DISTANCE,
+        "all": summary(rows),
+        "folds": folds,
+        "groups": rows,
+        "measured": provenance(),
+    }
+    write_json(Path(args.out), result)
+    a = result["all"]["thresholds"][f"{NOTICE_DISTANCE:g}"]
+    print(
+        f"beyond {NOTICE_DISTANCE:g} sd: {a['beyond']['groups']} groups, zero-shot {a['beyond']['zero_shot']:.3f}; "
+        f"within: {a['within']['groups']}, {a['within']['zero_shot']:.3f}; rank correlation of the distance with "
+        f"the zero-shot Spearman {result['all']['spearman_distance_vs_zero_shot']['rho']:.3f}"
+    )
+
+
+def render(data: dict) -> str:
+    """RESULTS.md's tables: per threshold over every fold, then per fold at the notice's threshold."""
+    from benchmarks.render import table
+
+    def f3(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
+    a = data["all"]
+    rows = [
+        [
+            f"{t}" + (" (the notice)" if float(t) == data["notice_distance"] else ""),
+            s["beyond"]["groups"],
+            f3(s["beyond"]["zero_shot"]),
+            f3(s["beyond"]["adapted_10"]),
+            s["within"]["groups"],
+            f3(s["within"]["zero_shot"]),
+            f3(s["within"]["adapted_10"]),
+        ]
+        for t, s in a["thresholds"].items()
+    ]
+    header = ["sd outside", "groups beyond", "zero-shot", "adapted 10", "groups within", "zero-shot", "adapted 10"]
+    out = table(header, rows, [False] + [True] * 6)
+    key = f"{data['notice_distance']:g}"
+    per_fold = [
+        [
+            fam,
+            f["groups"],
+            f"{f['max_distance']:.2f}",
+            f["thresholds"][key]["beyond"]["groups"],
+            f3(f["thresholds"][key]["beyond"]["zero_shot"]),
+            f3(f["thresholds"][key]["within"]["zero_shot"]),
+        ]
+        for fam, f in data["folds"].items()
+    ]
+    out += "\n\n" + table(
+        ["held out", "groups", "largest distance", f"beyond {key} sd", "zero-shot beyond", "zero-shot within"],
+        per_fold,
+        [False] + [True] * 5,
+    )
+    rho = a["spearman_distance_vs_zero_shot"]
+    out += (
+        f"\n\nOver all {a['groups']} groups of `{data['lofo']['file']}`, the rank correlation of the distance with "
+        f"the zero-shot Spearman is {rho['rho']:.3f} (p = {rho['p']:.2g})."
+    )
+    return out
+
+
+if __name__ == "__main__":
+    main()
