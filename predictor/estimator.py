@@ -550,7 +550,7 @@ class AccuracyPredictor(BaseEstimator):
         self._check_fitted("task_distance")
         if self.task_range_ is None:
             return None
-        return self.task_range_.distance(_check_task_features(task_features, "task_distance", self.landmarks)[1])
+        return self.task_range_.distance(global_vector(task_features, self.landmarks))
 
     def task_note(self, task_features: dict) -> str | None:
         """A one-line notice when the task lies further than ``NOTICE_DISTANCE`` outside the meta-training tasks
@@ -559,10 +559,10 @@ class AccuracyPredictor(BaseEstimator):
         distance = self.task_distance(task_features)
         if distance is None or distance <= NOTICE_DISTANCE:
             return None
-        vector = _check_task_features(task_features, "task_note", self.landmarks)[1]
+        outside = self.task_range_.describe(global_vector(task_features, self.landmarks))
         return (
             f"this task lies outside the predictor's {self.task_range_.tasks} meta-training (task, teacher) pairs on "
-            f"{self.task_range_.describe(vector)}: its zero-shot predictions are an extrapolation (trust measured "
+            f"{outside}: its zero-shot predictions are an extrapolation (trust measured "
             "accuracies over them; a search adapts the predictor to its rung records)"
         )
 
