@@ -73,6 +73,12 @@ HELD_OUT_SEARCHES = {
 }
 
 
+# the command of the held-out searches with the shipped v2's recipe (benchmarks/heldout_searches_v2.sh)
+HELD_OUT_V2LM = (
+    "DASS_CACHE=... DASS_DATA=../shared/data RECIPE=landmarks WITH_RANDOM=1 benchmarks/heldout_searches_v2.sh"
+)
+
+
 def lofo_fit_time(data: dict) -> str:
     """A leave-one-family-out file's run time: its folds' meta-training."""
     n = len(data["folds"])
@@ -300,6 +306,17 @@ BENCHMARKS = [
         notes="The same folds as `leave_one_family_out_v2` (glyphs and shapes) with every record distilled from a "
         "VGG teacher left out of training too, so that `search_efficiency_heldout_v2_*` search a family and a "
         "teacher family the predictor never saw (`vgg-s`).",
+    ),
+    Benchmark(
+        "leave_one_family_out_v2lm_novgg",
+        "How well does a predictor of the shipped v2's recipe (landmarks included) and data, meta-trained without a "
+        "family and without any VGG teacher, rank that family (the folds of the held-out searches with that recipe)?",
+        "DASS_CACHE=... RECIPE=landmarks WITH_RANDOM=1 benchmarks/heldout_searches_v2.sh  (its first step)",
+        "benchmarks/results/leave_one_family_out_v2lm_novgg.json",
+        render_leave_one_family_out,
+        lofo_fit_time,
+        notes="The folds of `leave_one_family_out_v2_novgg` (glyphs and shapes, no VGG teacher in training) with the "
+        "recipe of `checkpoints/predictor_v2.pt`: task noise 0.2, no source balancing, the tasks' landmarks.",
     ),
     Benchmark(
         "leave_one_family_out_novgg",
@@ -612,6 +629,39 @@ BENCHMARKS = [
                 notes="The random-search students and the rung records are those of the script's own runs "
                 f"(`search_efficiency_heldout_v2_{family}` with `WITH_RANDOM=1`); the noise ceiling comes from 100 "
                 "of those students trained again with a fresh seed (cached in the file).",
+            ),
+            Benchmark(
+                f"search_efficiency_heldout_v2lm_{family}",
+                f"With the shipped v2's recipe (landmarks included; a fold that saw neither `{family}` nor any VGG "
+                f"teacher), does `ours` on `{family}` reach random search's 200-training accuracy within 20 trainings?",
+                HELD_OUT_V2LM,
+                f"benchmarks/results/search_efficiency_heldout_v2lm_{family}.json",
+                partial(render_search_efficiency, plot=f"results/search_efficiency_heldout_v2lm_{family}.png"),
+                lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
+                notes="Random search's runs are the script's own (`WITH_RANDOM=1`), run again on this machine with the "
+                f"settings and seeds of `search_efficiency_heldout_{family}`. `ours` pays one training of its 20 for "
+                "the task's landmarks (2 reference students x 3 epochs at a 6-epoch budget).",
+            ),
+            Benchmark(
+                f"search_reseed_heldout_v2lm_{family}",
+                f"Are the picks of `ours` with the shipped v2's recipe on `{family}` as good as random search's, "
+                "retrained with fresh seeds?",
+                HELD_OUT_V2LM,
+                f"benchmarks/results/search_reseed_heldout_v2lm_{family}.json",
+                render_reseed,
+                notes="Both strategies' picks retrained here, from the script's own runs.",
+            ),
+            Benchmark(
+                f"predictor_search_students_heldout_v2lm_{family}",
+                f"Does a fold of the shipped v2's recipe (landmarks included) that never saw `{family}` (nor any VGG "
+                "teacher) rank its random-search students, and does adapting it on a search's rung records lift that "
+                "ranking by 0.1 or to 0.9x the labels' noise ceiling?",
+                HELD_OUT_V2LM,
+                f"benchmarks/results/predictor_search_students_heldout_v2lm_{family}.json",
+                render_search_students,
+                notes="The random-search students and the rung records are those of the script's own runs "
+                f"(`search_efficiency_heldout_v2lm_{family}`); the noise ceiling comes from 100 of those students "
+                "trained again with a fresh seed (cached in the file).",
             ),
             Benchmark(
                 f"search_tuning_heldout_{family}",
