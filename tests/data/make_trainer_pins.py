@@ -11,7 +11,9 @@ replaces the set of this machine's environment and keeps the others. The first s
 (the trainer that checked ``torch.isfinite(loss)`` on the host every step), before issue 23's device-side
 divergence flag, on a machine whose fingerprint was not recorded; it was replaced by a set written on another
 AVX-512 machine with the trainer of commit cf3f049 (unchanged until then), which had reproduced the first set bit for
-bit on the first machine.
+bit on the first machine. A second set, for an AVX-512 machine whose float kernels differ (fingerprint
+576d2c293af6fa9d), was written at commit 2879bc7, whose trainer is that of 5c76b20, which had passed the first set
+on its machine in CI.
 """
 
 from __future__ import annotations
