@@ -70,7 +70,7 @@ class TaskRange:
 
     def describe(self, vector: Any, most: int = 3) -> str:
         """The features of ``vector`` outside the range, furthest first (at most ``most``), e.g.
-        ``"lm_gap -0.187 (training tasks -0.053 to 0.720)"``; empty when inside."""
+        ``"lm_gap -0.187 (training tasks -0.0533 to 0.72)"``; empty when inside."""
         d = self.distances(vector)
         parts = [
             f"{self.names[i]} {float(vector[i]):.3g} (training tasks {self.low[i]:.3g} to {self.high[i]:.3g})"
