@@ -281,6 +281,20 @@ BENCHMARKS = [
         "compare the per-fold columns.",
     ),
     Benchmark(
+        "predictor_novelty_novgg",
+        "The same question on the folds of the held-out searches (glyphs and shapes, no VGG teacher in training): "
+        "does the notice mark their weaker groups?",
+        f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2lm_novgg.json "
+        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz --landmarks datasets_meta/landmarks.json "
+        "--out benchmarks/results/predictor_novelty_novgg.json",
+        "benchmarks/results/predictor_novelty_novgg.json",
+        render_predictor_novelty,
+        "under a minute (no fit)",
+        notes="A check of `predictor_novelty` on folds it was not chosen on. Here no group lies far outside (see "
+        "the largest distance): the few beyond the notice are not ranked worse as a whole, so the notice's meaning "
+        "rests on the larger distances of `predictor_novelty`'s textures, MNIST and digits folds.",
+    ),
+    Benchmark(
         "leave_one_family_out_v2_probe",
         "Does the task noise on the probe statistics only (the tasks' metadata exact) help predictor v2's recipe "
         "rank a family it never saw?",
