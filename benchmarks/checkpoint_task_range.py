@@ -24,25 +24,18 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 
 import numpy as np
 
-from benchmarks.common import ROOT, file_sha256, provenance, result_path, write_json
+from benchmarks.common import ROOT, card_data_files, file_sha256, provenance, result_path, write_json
 from predictor.data import load_records
 from predictor.estimator import AccuracyPredictor, task_range
 from predictor.pretrain import with_landmarks
-
-
-def card_files(card: dict) -> list[dict]:
-    """The data files of a card, ``[{"file", "sha256"}, ...]`` (one file: ``card["data"]`` itself)."""
-    data = card["data"]
-    return data["files"] if "files" in data else [{**data, "file": f"datasets_meta/{data['file']}"}]
 
 
 def annotate(card_path: Path) -> dict:
     card = json.loads(card_path.read_text())
     checkpoint = card_path.with_name(card["checkpoint"])
     examples = []
-    for entry in card_files(card):
-        path = ROOT / entry["file"]
-        if file_sha256(path) != entry["sha256"]:
+    for path, sha256 in card_data_files(card):
+        if file_sha256(path) != sha256:
             raise SystemExit(f"{path}: not the data {card_path} was fitted on (its hash differs)")
         examples += load_records(path)
     model = AccuracyPredictor.load(checkpoint)

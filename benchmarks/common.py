@@ -70,6 +70,14 @@ def card_hyper_parameters(card: str | Path) -> dict[str, Any]:
     return json.loads(Path(card).read_text())["hyper_parameters"]
 
 
+def card_data_files(card: dict[str, Any]) -> list[tuple[Path, str]]:
+    """The meta-dataset files a checkpoint card names, as ``(path, sha256)``: one file is named under
+    ``datasets_meta/`` (v1's card), several by their paths from the repository root."""
+    if "files" in card["data"]:
+        return [(ROOT / f["file"], f["sha256"]) for f in card["data"]["files"]]
+    return [(ROOT / "datasets_meta" / card["data"]["file"], card["data"]["sha256"])]
+
+
 def zero_shot_spearman(predictor: AccuracyPredictor, examples: list[dict], label_seeds: int) -> float:
     """Mean over groups of the zero-shot Spearman, scored exactly as ``dass evaluate --adapt 0`` scores it."""
     report = evaluate(predictor, examples, adapt_records=0, baselines=False, label_seeds=label_seeds)

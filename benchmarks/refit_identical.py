@@ -23,7 +23,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 
 import torch
 
-from benchmarks.common import ROOT, provenance, result_path, write_json
+from benchmarks.common import ROOT, card_data_files, provenance, result_path, write_json
 
 # card key -> `dass pretrain` flag
 FLAGS = {
@@ -54,11 +54,7 @@ def main() -> None:
     shipped = Path(args.checkpoint)
     card = json.loads(shipped.with_suffix(".json").read_text())
     hyper = card["hyper_parameters"]
-    # one file: its name under datasets_meta/ (v1's card); several: their paths from the repository root
-    if "files" in card["data"]:
-        data = [ROOT / f["file"] for f in card["data"]["files"]]
-    else:
-        data = [ROOT / "datasets_meta" / card["data"]["file"]]
+    data = [path for path, _ in card_data_files(card)]
     with tempfile.TemporaryDirectory() as tmp:
         refit = Path(tmp) / "refit.pt"
         command = [sys.executable, "-m", "dass", "pretrain", "--data", *map(str, data), "--out", str(refit)]

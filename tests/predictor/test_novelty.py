@@ -1,5 +1,7 @@
 """The meta-training tasks' feature range a predictor keeps, and the notice for a task outside it."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -61,8 +63,10 @@ def two_tasks():
     ]
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    est = AccuracyPredictor(n_models=1, epochs=1, hidden=8).fit(records)
-    torch.set_num_threads(before)
+    try:
+        est = AccuracyPredictor(n_models=1, epochs=1, hidden=8).fit(records)
+    finally:
+        torch.set_num_threads(before)
     return tasks, records, est
 
 
@@ -105,8 +109,6 @@ def test_fit_keeps_the_range_of_its_tasks_and_notes_a_task_outside_it(two_tasks,
 
 
 def test_the_shipped_checkpoints_know_their_training_range():
-    from pathlib import Path
-
     root = Path(__file__).resolve().parents[2]
     for name in ("predictor_v1.pt", "predictor_v2.pt"):
         est = AccuracyPredictor.load(root / "checkpoints" / name)
