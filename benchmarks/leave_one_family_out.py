@@ -1,7 +1,7 @@
 """Leave one task family out: how well the predictor ranks students of a kind of data it never saw.
 
-A task family is a task source (``glyphs``, ``shapes``, ``textures``, ``fractals``, ``mnist``, ``digits``).
-For each family F, a predictor is meta-trained (the checkpoint card's hyper-parameters) on every record of
+A task family is a task source (``glyphs``, ``shapes``, ``textures``, ``fractals``, ``particles``, ``mnist``,
+``digits``). For each family F, a predictor is meta-trained (the checkpoint card's hyper-parameters) on every record of
 the other families -- meta-datasets v1 and v2 together -- and scored on every (task, teacher) group of F:
 
 - zero-shot, and adapted to 10 records of the group by fine-tuning, by a residual Gaussian process and by the
@@ -30,6 +30,7 @@ folds already there for the same data files and settings; each fold's checkpoint
         [--rescore finetune guarded]  # after a change to an adaptation: the folds done before, adapted again
         [--also-adapt]                # fine-tuning only (the residual and guarded adaptations: --rescore later)
         [--landmarks datasets_meta/landmarks.json]  # the folds' predictors also read the tasks' landmarks
+        [--split textures=:size=32 --families 'textures[:size=32]']  # part of a family out, the rest in training
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
@@ -69,9 +70,17 @@ METHODS = (
 )
 
 
-def family_of(example: dict[str, Any]) -> str:
-    """The task family of a record: its source (``mnist``, ``glyphs``, ...)."""
-    return example["tags"].get("source") or example["task_spec"].split(":", 1)[0]
+Split = tuple[str, str]  # (family, text of a task spec): those tasks of the family are a family of their own
+
+
+def family_of(example: dict[str, Any], splits: tuple[Split, ...] = ()) -> str:
+    """The task family of a record: its source (``mnist``, ``glyphs``, ...); with ``splits``, a task of ``family``
+    whose spec contains ``text`` is of the family ``family[text]`` (e.g. ``textures[:size=32]``)."""
+    family = example["tags"].get("source") or example["task_spec"].split(":", 1)[0]
+    for name, text in splits:
+        if family == name and text in example["task_spec"]:
+            return f"{family}[{text}]"
+    return family
 
 
 def coverage(predictions: list[dict[str, Any]]) -> dict[str, float]:
@@ -91,11 +100,11 @@ def coverage(predictions: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def held_out_runs(
-    family: str, examples: list[dict[str, Any]], max_groups: int | None
+    family: str, examples: list[dict[str, Any]], max_groups: int | None, splits: tuple[Split, ...] = ()
 ) -> tuple[list[dict[str, Any]], int]:
     """The records of ``family`` that a fold scores (a seeded sample of ``max_groups`` of its groups when it has
     more), and how many groups the family has."""
-    runs = [e for e in examples if family_of(e) == family]
+    runs = [e for e in examples if family_of(e, splits) == family]
     groups = sorted({e["group"] for e in runs})
     if max_groups is not None and len(groups) > max_groups:
         keep = set(np.random.default_rng(0).choice(groups, max_groups, replace=False).tolist())
@@ -189,12 +198,17 @@ def score_fold(
     fold_dir: Path,
     max_groups: int | None = None,
     also_adapt: tuple[str, ...] = ALSO_ADAPT,
+    splits: tuple[Split, ...] = (),
 ) -> dict[str, Any]:
-    others = [e for e in examples if family_of(e) != family and e["tags"].get("teacher_family") not in exclude_teachers]
+    others = [
+        e
+        for e in examples
+        if family_of(e, splits) != family and e["tags"].get("teacher_family") not in exclude_teachers
+    ]
     # 15 % of the other families' tasks calibrate the uncertainty, as meta-validation does in `dass pretrain`
     train_runs = [e for e in others if split_of(e) != "val"]
     val = mean_labels([e for e in others if split_of(e) == "val"], label_seeds)
-    test_runs, groups_of_family = held_out_runs(family, examples, max_groups)
+    test_runs, groups_of_family = held_out_runs(family, examples, max_groups, splits)
     train = mean_labels(train_runs, label_seeds)
     checkpoint = fold_dir / f"without-{family}.pt"
     start = time.perf_counter()
@@ -273,9 +287,21 @@ def main() -> None:
         help="the folds' predictors also read the tasks' landmarks (distill/landmarks.py) from this table, e.g. "
         "datasets_meta/landmarks.json (the tasks it lacks are measured and added)",
     )
+    ap.add_argument(
+        "--split",
+        nargs="*",
+        default=[],
+        metavar="FAMILY=TEXT",
+        help="the tasks of FAMILY whose spec contains TEXT are a family of their own, FAMILY[TEXT]: hold out "
+        "part of a family with the rest in training, e.g. --split textures=:size=32 --families 'textures[:size=32]'",
+    )
     ap.add_argument("--fold-dir", default=str(cache_dir() / "lofo_folds"), help="where each fold's checkpoint is kept")
     ap.add_argument("--out", default=str(result_path("leave_one_family_out")))
     args = ap.parse_args()
+    bad = [item for item in args.split if "=" not in item or not all(item.split("=", 1))]
+    if bad:
+        raise SystemExit(f"--split: {bad[0]!r} is not FAMILY=TEXT (e.g. textures=:size=32)")
+    splits = tuple(tuple(item.split("=", 1)) for item in args.split)
 
     params = card_hyper_parameters(args.card)
     params.update({k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)})
@@ -285,7 +311,7 @@ def main() -> None:
         params["landmarks"] = True
     elif params.get("landmarks"):
         raise SystemExit(f"--card {args.card} reads the tasks' landmarks: give --landmarks TABLE (e.g. the card's)")
-    families = args.families or sorted({family_of(e) for e in examples})
+    families = args.families or sorted({family_of(e, splits) for e in examples})
     settings = {
         "data": {Path(p).name: file_sha256(p) for p in args.data},
         "hyper_parameters": params,
@@ -293,6 +319,7 @@ def main() -> None:
         "exclude_teachers": sorted(args.exclude_teachers),
         "max_groups": args.max_groups,
         **({"landmarks": {Path(args.landmarks).name: file_sha256(args.landmarks)}} if args.landmarks else {}),
+        **({"splits": [list(split) for split in splits]} if splits else {}),
     }
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
@@ -306,7 +333,7 @@ def main() -> None:
             fold = results["folds"][family]
             if "mae_noise_floor" not in fold:  # scored before it was measured: it needs the data only
                 fold["mae_noise_floor"] = mae_noise_floor(
-                    held_out_runs(family, examples, args.max_groups)[0], args.label_seeds
+                    held_out_runs(family, examples, args.max_groups, splits)[0], args.label_seeds
                 )
                 write_json(out, results)
             missing = "held_out_errors" not in fold  # scored before the errors were kept
@@ -315,7 +342,7 @@ def main() -> None:
                 print(f"{family}: its predictor {kept} is gone (another --fold-dir or $DASS_CACHE?): not scored again")
             elif missing or args.rescore:  # the fold's predictor is kept: score again what is asked
                 model = AccuracyPredictor.load(kept)
-                test_runs, _ = held_out_runs(family, examples, args.max_groups)
+                test_runs, _ = held_out_runs(family, examples, args.max_groups, splits)
                 if missing:
                     fold["held_out_errors"] = held_out_errors(model, test_runs, args.label_seeds)
                 for method in args.rescore:
@@ -335,6 +362,7 @@ def main() -> None:
             fold_dir,
             args.max_groups,
             tuple(args.also_adapt),
+            splits,
         )
         results["folds"][family] = fold
         results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])

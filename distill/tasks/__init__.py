@@ -11,8 +11,8 @@ spec's ``path``; ``options=(SourceOption(...), ...)`` for spec keys of its own, 
 ``spec.option(name)``); importing ``sources`` picks the module up, and the spec grammar, ``dass tasks`` and
 the tests parametrised over ``TASK_SOURCES`` follow. Read files from ``require_data_dir`` (never download),
 seed any randomness from the spec, and add ``tests/distill/tasks/sources/test_NAME.py``. A generated source
-(``glyphs``, ``shapes``, ``textures``, ``fractals``) is a loader that calls ``sources.generated.generate``
-with a renderer that draws one class's images from per-image generators.
+(``glyphs``, ``shapes``, ``textures``, ``fractals``, ``particles``) is a loader that calls
+``sources.generated.generate`` with a renderer that draws one class's images from per-image generators.
 To add a transform: one function ``fn(x, param, generator) -> x`` on ``(N, C, H, W)`` images in [0, 1] in
 ``transforms.py``, decorated ``@domain_transform("name", default=..., allowed=..., minimum=...)``.
 

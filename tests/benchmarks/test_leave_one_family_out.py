@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.leave_one_family_out import cross_fitted_calibration, mae_noise_floor
+from benchmarks.leave_one_family_out import cross_fitted_calibration, family_of, held_out_runs, mae_noise_floor
 from predictor.estimator import fit_calibration
 
 
@@ -48,3 +48,17 @@ def test_the_mae_noise_floor_comes_from_the_seed_spread_and_each_label_s_seed_co
     assert floor["mae_floor"] == pytest.approx(per_label.mean(), abs=1e-6)
     assert mae_noise_floor(runs, label_seeds=1)["mae_floor"] == pytest.approx(np.sqrt(2 / np.pi) * sigma, abs=1e-6)
     assert mae_noise_floor([_run("g", "a", 0, 0.5)], label_seeds=2) == {}
+
+
+def test_a_split_makes_part_of_a_family_a_family_of_its_own():
+    def record(spec, source=None):
+        return {"tags": {"source": source} if source else {}, "task_spec": spec}
+
+    splits = (("textures", ":size=32"),)
+    assert family_of(record("textures:size=32:color=rgb", "textures"), splits) == "textures[:size=32]"
+    assert family_of(record("textures:size=16:color=rgb", "textures"), splits) == "textures"
+    assert family_of(record("shapes:size=32"), splits) == "shapes"  # another family with the same text: untouched
+    assert family_of(record("textures:size=32")) == "textures"  # no split: the source
+    runs = [{**record(f"textures:size={s}", "textures"), "group": f"g{s}"} for s in (16, 32, 32)]
+    held, groups = held_out_runs("textures[:size=32]", runs, None, splits)
+    assert [r["group"] for r in held] == ["g32", "g32"] and groups == 1

@@ -1,4 +1,4 @@
-"""What the generated sources (``glyphs``, ``shapes``, ``textures``, ``fractals``) share.
+"""What the generated sources (``glyphs``, ``shapes``, ``textures``, ``fractals``, ``particles``) share.
 
 A generated source has no files and no fixed size: it draws exactly the images a spec asks for, from
 a seed, at :data:`GENERATED_SIZE` pixels a side (the pipeline's ``size`` resizes), channels last, RGB
