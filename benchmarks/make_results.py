@@ -208,7 +208,7 @@ BENCHMARKS = [
         "How well does the predictor rank students of a kind of data it never saw: each task family held out of "
         "meta-training in turn, zero-shot and adapted, beside the baselines, the family's noise ceiling, the "
         "calibration and whether it knows when distillation hurts?",
-        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz "
         "--families glyphs shapes textures fractals digits mnist --max-groups 24",
         "benchmarks/results/leave_one_family_out.json",
         render_leave_one_family_out,
@@ -221,7 +221,7 @@ BENCHMARKS = [
         "leave_one_family_out_v2",
         "Predictor v2's recipe on all of meta-dataset v2: how well does a predictor meta-trained on v1 and every v2 "
         "part except one task family rank that family's students, zero-shot and adapted?",
-        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz "
         "--families glyphs shapes textures fractals digits mnist --max-groups 24 --set balance=0.5 "
         "--out benchmarks/results/leave_one_family_out_v2.json",
         "benchmarks/results/leave_one_family_out_v2.json",
@@ -236,7 +236,7 @@ BENCHMARKS = [
         "Predictor v2's recipe with the tasks' landmarks: how well does a predictor meta-trained on v1 and every v2 "
         "part except one task family, reading each task's landmarks, rank that family's students?",
         "DASS_CACHE=... benchmarks/predictor_v2.sh  (the evaluation: "
-        f"{PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        f"{PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz "
         "--families textures shapes glyphs mnist digits fractals --max-groups 24 --set balance=1 task_noise=0.2 "
         "--also-adapt --landmarks datasets_meta/landmarks.json "
         "--out benchmarks/results/leave_one_family_out_v2_landmarks.json)",
@@ -269,7 +269,7 @@ BENCHMARKS = [
         "Does the distance of a task outside the predictor's meta-training tasks (the notice of `dass predict` and "
         "`dass search`) tell when its zero-shot ranking is weak?",
         f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2_landmarks.json "
-        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz --landmarks datasets_meta/landmarks.json",
+        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz --landmarks datasets_meta/landmarks.json",
         "benchmarks/results/predictor_novelty.json",
         render_predictor_novelty,
         "under a minute (no fit: the folds' training ranges are computed from the data)",
@@ -285,7 +285,7 @@ BENCHMARKS = [
         "The same question on the folds of the held-out searches (glyphs and shapes, no VGG teacher in training): "
         "does the notice mark their weaker groups?",
         f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2lm_novgg.json "
-        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz --landmarks datasets_meta/landmarks.json "
+        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz --landmarks datasets_meta/landmarks.json "
         "--out benchmarks/results/predictor_novelty_novgg.json",
         "benchmarks/results/predictor_novelty_novgg.json",
         render_predictor_novelty,
@@ -298,7 +298,7 @@ BENCHMARKS = [
         "leave_one_family_out_v2_probe",
         "Does the task noise on the probe statistics only (the tasks' metadata exact) help predictor v2's recipe "
         "rank a family it never saw?",
-        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz "
         "--families textures glyphs shapes fractals digits mnist --max-groups 24 --set balance=0.5 "
         """'task_noise_on="probe"' --also-adapt --out benchmarks/results/leave_one_family_out_v2_probe.json""",
         "benchmarks/results/leave_one_family_out_v2_probe.json",
@@ -363,7 +363,7 @@ BENCHMARKS = [
         "predictor_transformers",
         "Does the predictor rank transformer students of tasks it never saw, against the parameter-count baseline "
         "and the noise ceiling?",
-        f"{PY}predictor_transformers --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz",
+        f"{PY}predictor_transformers --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz",
         "benchmarks/results/predictor_transformers.json",
         render_predictor_transformers,
         lambda d: f"{d['fit_seconds']:,.0f} s to meta-train (under load)",
@@ -373,7 +373,7 @@ BENCHMARKS = [
     Benchmark(
         "predictor_v2_fits",
         "Predictor v2's data with other recipes: does one keep v1's meta-test where v1's own checkpoint has it?",
-        "V2=(datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz); dass pretrain --data ${V2[@]} --out "
+        "V2=(datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz); dass pretrain --data ${V2[@]} --out "
         "P.pt --epochs 20 --rank-weight 4 --label-seeds 8 --models 8 --hidden 48 --balance 0.5 --task-noise 0.3 "
         "[--task-noise 0.2 | --task-noise-on probe | --task-noise 0.2 --hidden 64 | --task-noise 0.2 --balance 1 | "
         "--task-noise 0.2 --balance 1 --landmarks datasets_meta/landmarks.json] (one fit each) && "
