@@ -25,7 +25,7 @@ folds already there for the same data files and settings; each fold's checkpoint
 ``--fold-dir`` (default ``$DASS_CACHE/lofo_folds``) for the search benchmarks on held-out families.
 
     .venv/bin/python -m benchmarks.leave_one_family_out --data datasets_meta/meta_v1.csv.gz \\
-        datasets_meta/meta_v2/part[1-4]*.csv.gz [--families glyphs shapes] [--set n_models=4] [--exclude-teachers vgg] \\
+        datasets_meta/meta_v2/*.csv.gz [--families glyphs shapes] [--set n_models=4] [--exclude-teachers vgg] \\
         [--max-groups 24]    # a seeded sample of a large family's groups (MNIST has over a hundred)
         [--rescore finetune guarded]  # after a change to an adaptation: the folds done before, adapted again
         [--also-adapt]                # fine-tuning only (the residual and guarded adaptations: --rescore later)

@@ -42,6 +42,7 @@ from benchmarks.render import (
     render_generic,
     render_labels_adaptation,
     render_leave_one_family_out,
+    render_lofo_beside,
     render_meta_stats,
     render_predictor_transformers,
     render_pretrain,
@@ -208,7 +209,8 @@ BENCHMARKS = [
         "How well does the predictor rank students of a kind of data it never saw: each task family held out of "
         "meta-training in turn, zero-shot and adapted, beside the baselines, the family's noise ceiling, the "
         "calibration and whether it knows when distillation hurts?",
-        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz "
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]*.csv.gz "
         "--families glyphs shapes textures fractals digits mnist --max-groups 24",
         "benchmarks/results/leave_one_family_out.json",
         render_leave_one_family_out,
@@ -221,7 +223,8 @@ BENCHMARKS = [
         "leave_one_family_out_v2",
         "Predictor v2's recipe on all of meta-dataset v2: how well does a predictor meta-trained on v1 and every v2 "
         "part except one task family rank that family's students, zero-shot and adapted?",
-        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz "
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]*.csv.gz "
         "--families glyphs shapes textures fractals digits mnist --max-groups 24 --set balance=0.5 "
         "--out benchmarks/results/leave_one_family_out_v2.json",
         "benchmarks/results/leave_one_family_out_v2.json",
@@ -251,6 +254,34 @@ BENCHMARKS = [
         "and a family not in the table was not run yet.",
     ),
     Benchmark(
+        "leave_one_family_out_v2lm_textures32",
+        "Is the textures fold weak because no training task is in its regime (a deeper student does worse)? The "
+        "textures tasks at 32 px held out, the family's 12 and 16 px tasks in training, with the shipped v2 recipe",
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]*.csv.gz --split textures=:size=32 --families 'textures[:size=32]' "
+        "--max-groups 24 --set balance=1 task_noise=0.2 --also-adapt --landmarks datasets_meta/landmarks.json "
+        "--out benchmarks/results/leave_one_family_out_v2lm_textures32.json",
+        "benchmarks/results/leave_one_family_out_v2lm_textures32.json",
+        render_lofo_beside("leave_one_family_out_v2_landmarks.json", {"textures[:size=32]": "textures"}),
+        lofo_fit_time,
+        notes="The last table sets the held-out groups beside the same groups in `leave_one_family_out_v2_landmarks`'s "
+        "textures fold, which had no textures task in training.",
+    ),
+    Benchmark(
+        "leave_one_family_out_v2lm_particles",
+        "With part 5 (the `particles` family, whose tasks are in the regime only textures had) in meta-training: "
+        "how well does the shipped v2 recipe rank textures held out, and particles held out?",
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        "--families textures particles --max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
+        "--landmarks datasets_meta/landmarks_with_particles.json "
+        "--out benchmarks/results/leave_one_family_out_v2lm_particles.json",
+        "benchmarks/results/leave_one_family_out_v2lm_particles.json",
+        render_lofo_beside("leave_one_family_out_v2_landmarks.json", {"textures": "textures"}),
+        lofo_fit_time,
+        notes="The data of `leave_one_family_out_v2_landmarks` plus `meta_v2/part5_particles.csv.gz`, the landmark "
+        "table with the ten particles tasks added. Resumable fold by fold; a family not in the table was not run.",
+    ),
+    Benchmark(
         "checkpoint_task_range",
         "What range of task features did the shipped checkpoints meet in meta-training (the range the notice of an "
         "unfamiliar task compares with), and are their predictions unchanged by recording it?",
@@ -269,7 +300,8 @@ BENCHMARKS = [
         "Does the distance of a task outside the predictor's meta-training tasks (the notice of `dass predict` and "
         "`dass search`) tell when its zero-shot ranking is weak?",
         f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2_landmarks.json "
-        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz --landmarks datasets_meta/landmarks.json",
+        "--data datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]*.csv.gz --landmarks datasets_meta/landmarks.json",
         "benchmarks/results/predictor_novelty.json",
         render_predictor_novelty,
         "under a minute (no fit: the folds' training ranges are computed from the data)",
@@ -285,7 +317,8 @@ BENCHMARKS = [
         "The same question on the folds of the held-out searches (glyphs and shapes, no VGG teacher in training): "
         "does the notice mark their weaker groups?",
         f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2lm_novgg.json "
-        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz --landmarks datasets_meta/landmarks.json "
+        "--data datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]*.csv.gz --landmarks datasets_meta/landmarks.json "
         "--out benchmarks/results/predictor_novelty_novgg.json",
         "benchmarks/results/predictor_novelty_novgg.json",
         render_predictor_novelty,
@@ -298,7 +331,8 @@ BENCHMARKS = [
         "leave_one_family_out_v2_probe",
         "Does the task noise on the probe statistics only (the tasks' metadata exact) help predictor v2's recipe "
         "rank a family it never saw?",
-        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz "
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]*.csv.gz "
         "--families textures glyphs shapes fractals digits mnist --max-groups 24 --set balance=0.5 "
         """'task_noise_on="probe"' --also-adapt --out benchmarks/results/leave_one_family_out_v2_probe.json""",
         "benchmarks/results/leave_one_family_out_v2_probe.json",
@@ -373,7 +407,8 @@ BENCHMARKS = [
     Benchmark(
         "predictor_v2_fits",
         "Predictor v2's data with other recipes: does one keep v1's meta-test where v1's own checkpoint has it?",
-        "V2=(datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz); dass pretrain --data ${V2[@]} --out "
+        "V2=(datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]*.csv.gz); dass pretrain --data ${V2[@]} --out "
         "P.pt --epochs 20 --rank-weight 4 --label-seeds 8 --models 8 --hidden 48 --balance 0.5 --task-noise 0.3 "
         "[--task-noise 0.2 | --task-noise-on probe | --task-noise 0.2 --hidden 64 | --task-noise 0.2 --balance 1 | "
         "--task-noise 0.2 --balance 1 --landmarks datasets_meta/landmarks.json] (one fit each) && "

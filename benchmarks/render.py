@@ -675,6 +675,47 @@ def render_leave_one_family_out(data: dict) -> str:
     )  # fmt: skip
 
 
+def render_lofo_beside(reference: str, families: dict[str, str]) -> Callable[[dict], str]:
+    """A renderer of a ``leave_one_family_out.py`` file that also sets each fold of ``families`` (fold -> the fold
+    of the ``reference`` result file to compare with) beside that fold on the (task, teacher) groups both scored:
+    the mean zero-shot and fine-tuned Spearman per group, read from both files' ``per_group``."""
+
+    def render(data: dict) -> str:
+        ref_path = Path(__file__).resolve().parent / "results" / reference
+        ref = json.loads(ref_path.read_text())["folds"] if ref_path.is_file() else {}
+        rows = []
+        for family, ref_family in families.items():
+            here, there = data["folds"].get(family), ref.get(ref_family)
+            if here is None or there is None:
+                continue
+            common = sorted(set(here["per_group"]) & set(there["per_group"]))
+
+            def mean(fold: dict, method: str, groups: list[str] = common) -> str:
+                values = [fold["per_group"][g].get(method) for g in groups]
+                return f3(float(np.mean(values)) if values and None not in values else None)
+
+            rows.append(
+                [family, f"`{ref_family}` of `{reference}`", len(common), mean(here, "ours (zero-shot)"),
+                 mean(there, "ours (zero-shot)"), mean(here, "ours (adapted 10)"), mean(there, "ours (adapted 10)")]
+            )  # fmt: skip
+        text = render_leave_one_family_out(data)
+        if not rows:
+            return text
+        return "\n\n".join(
+            [
+                text,
+                "The same (task, teacher) groups in the fold compared with (mean Spearman per group):",
+                table(
+                    ["held out", "compared with", "groups", "zero-shot", "there", "fine-tuned 10", "there"],
+                    rows,
+                    [False, False, True, True, True, True, True],
+                ),
+            ]
+        )
+
+    return render
+
+
 def render_predictor_transformers(data: dict) -> str:
     """``predictor_transformers.py``'s file: held-out tasks' transformer (and CNN) groups."""
     rows = []
