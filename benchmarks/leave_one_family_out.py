@@ -311,7 +311,11 @@ def main() -> None:
         params["landmarks"] = True
     elif params.get("landmarks"):
         raise SystemExit(f"--card {args.card} reads the tasks' landmarks: give --landmarks TABLE (e.g. the card's)")
-    families = args.families or sorted({family_of(e, splits) for e in examples})
+    known = sorted({family_of(e, splits) for e in examples})
+    families = args.families or known
+    unknown = [f for f in families if f not in known]
+    if unknown:  # before a fold is meta-trained (minutes) with nothing to score
+        raise SystemExit(f"--families: {unknown[0]!r} has no record in --data; the families there: {known}")
     settings = {
         "data": {Path(p).name: file_sha256(p) for p in args.data},
         "hyper_parameters": params,

@@ -40,13 +40,20 @@ ZERO_SHOT, ADAPTED = "ours (zero-shot)", "ours (adapted 10)"
 
 
 def fold_distances(
-    family: str, examples: list[dict[str, Any]], exclude_teachers: set[str], landmarks: bool, groups: list[str]
+    family: str,
+    examples: list[dict[str, Any]],
+    exclude_teachers: set[str],
+    landmarks: bool,
+    groups: list[str],
+    splits: tuple[tuple[str, str], ...] = (),
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Each group's distance outside the range of the fold's training tasks, and the features outside it."""
     train = [
         e
         for e in examples
-        if family_of(e) != family and e["tags"].get("teacher_family") not in exclude_teachers and split_of(e) != "val"
+        if family_of(e, splits) != family
+        and e["tags"].get("teacher_family") not in exclude_teachers
+        and split_of(e) != "val"
     ]
     rng = task_range(train, landmarks)
     first = {}
@@ -103,7 +110,8 @@ def main() -> None:
     rows, folds = [], {}
     for family, fold in lofo["folds"].items():
         groups = sorted(fold["per_group"])
-        dist, outside = fold_distances(family, examples, set(settings["exclude_teachers"]), landmarks, groups)
+        splits = tuple(tuple(split) for split in settings.get("splits", ()))
+        dist, outside = fold_distances(family, examples, set(settings["exclude_teachers"]), landmarks, groups, splits)
         fold_rows = [
             {"family": family, "group": g, "distance": dist[g], "outside": outside[g], **fold["per_group"][g]}
             for g in groups
