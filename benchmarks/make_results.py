@@ -328,6 +328,20 @@ BENCHMARKS = [
         "rests on the larger distances of `predictor_novelty`'s textures, MNIST and digits folds.",
     ),
     Benchmark(
+        "predictor_novelty_particles",
+        "With part 5 (particles) in training, how far outside the training tasks does the textures fold lie now, and "
+        "does the distance still mark its weak groups?",
+        f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2lm_particles.json "
+        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
+        "--landmarks datasets_meta/landmarks_with_particles.json "
+        "--out benchmarks/results/predictor_novelty_particles.json",
+        "benchmarks/results/predictor_novelty_particles.json",
+        render_predictor_novelty,
+        "under a minute (no fit)",
+        notes="The folds of `leave_one_family_out_v2lm_particles`; compare the textures row with "
+        "`predictor_novelty`'s, whose fold had no particles task in training.",
+    ),
+    Benchmark(
         "leave_one_family_out_v2_probe",
         "Does the task noise on the probe statistics only (the tasks' metadata exact) help predictor v2's recipe "
         "rank a family it never saw?",
