@@ -28,6 +28,7 @@ from benchmarks.bad_inputs import render as render_bad_inputs
 from benchmarks.checkpoint_task_range import render as render_checkpoint_task_range
 from benchmarks.common import ROOT
 from benchmarks.fault_injection import render as render_fault_injection
+from benchmarks.landmark_screen import render as render_landmark_screen
 from benchmarks.predictor_novelty import render as render_predictor_novelty
 from benchmarks.predictor_v2_fits import render as render_predictor_v2_fits
 from benchmarks.readme_examples import render as render_readme_examples
@@ -252,6 +253,18 @@ BENCHMARKS = [
         "`leave_one_family_out_v2`, whose recipe had no landmarks, task noise 0.3 and `balance=0.5`. Fine-tuning "
         "only (`--also-adapt` with no method). Resumable fold by fold; the families are run in the order listed, "
         "and a family not in the table was not run yet.",
+    ),
+    Benchmark(
+        "landmark_screen",
+        "Which candidate tasks are in the regime where a deeper student does worse (a negative landmark gap), as only "
+        "textures' tasks were: other sources under heavy noise, blur, downsampling, few images, and `particles`?",
+        f"DASS_DATA=... {PY}landmark_screen",
+        "benchmarks/results/landmark_screen.json",
+        render_landmark_screen,
+        "3-16 s a task on one thread (27 s for all 49 when read from the landmark cache)",
+        notes="The landmarks were measured before part 5 was collected, to choose its source; the result file reads "
+        "them back from the landmark cache. Chance is 0.10 on every task here; a gap on a task where both students "
+        "are near chance says little.",
     ),
     Benchmark(
         "leave_one_family_out_v2lm_textures32",
