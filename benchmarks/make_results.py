@@ -283,13 +283,14 @@ BENCHMARKS = [
     Benchmark(
         "leave_one_family_out_v2lm_particles",
         "With part 5 (the `particles` family, whose tasks are in the regime only textures had) in meta-training: "
-        "how well does the shipped v2 recipe rank textures held out, and particles held out?",
+        "how well does the shipped v2 recipe rank textures held out, particles held out, and shapes (does part 5 cost "
+        "another family)?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/*.csv.gz "
-        "--families textures particles --max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
+        "--families textures particles shapes --max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
         "--landmarks datasets_meta/landmarks_with_particles.json "
         "--out benchmarks/results/leave_one_family_out_v2lm_particles.json",
         "benchmarks/results/leave_one_family_out_v2lm_particles.json",
-        render_lofo_beside("leave_one_family_out_v2_landmarks.json", {"textures": "textures"}),
+        render_lofo_beside("leave_one_family_out_v2_landmarks.json", {"textures": "textures", "shapes": "shapes"}),
         lofo_fit_time,
         notes="The data of `leave_one_family_out_v2_landmarks` plus `meta_v2/part5_particles.csv.gz`, the landmark "
         "table with the ten particles tasks added. Resumable fold by fold; a family not in the table was not run.",
