@@ -12,8 +12,8 @@ def test_contract_and_class_names(check_generated):
 
 
 def test_patterns_are_told_apart_by_their_autocorrelation(nearest_mean_accuracy):
-    """Neither the colours nor the dot count tell the classes apart; the arrangement (second-order statistics)
-    does: the nearest mean of the images' autocorrelations separates them far above chance."""
+    """The colours are no class cue; the arrangement (second-order statistics) is: the nearest mean of the images'
+    autocorrelations separates the classes far above chance."""
     task = load_task("particles:n_train=300:n_test=200:color=gray:norm=none:val_fraction=0")
 
     def autocorrelation(x):
@@ -28,7 +28,7 @@ def test_patterns_are_told_apart_by_their_autocorrelation(nearest_mean_accuracy)
 
 
 def test_hardcore_keeps_its_distance_on_the_torus():
-    points = _hardcore(np.random.default_rng(0), 90)  # more than fit: it stops when no candidate is left
+    points = _hardcore(np.random.default_rng(0), 90)  # more than fit: it keeps what 1,500 candidates allow
     d = np.abs(points[:, None] - points[None])
     d = np.sqrt((np.minimum(d, 32 - d) ** 2).sum(-1)) + np.eye(len(points)) * 99
     assert 40 <= len(points) < 90 and d.min() > 3.4
