@@ -3,8 +3,8 @@ collected.
 
 On the meta-dataset's families only ``textures`` has tasks with a negative landmark gap (the deep reference
 student below the shallow one, ``distill/landmarks.py``), and a predictor meta-trained without textures ranks its
-students poorly. This script measures the landmarks (two short trainings per task, 3-16 s each on one thread;
-cached under ``$DASS_CACHE/landmarks``) of candidate tasks that might be in that regime: the other generated
+students poorly. This script measures the landmarks (two short trainings per task on one thread, cached under
+``$DASS_CACHE/landmarks``) of candidate tasks that might be in that regime: the other generated
 sources and MNIST under heavy noise, blur, downsampling, small training sets or textured backgrounds, and the
 ``particles`` source, which meta-dataset v2's part 5 was then collected from.
 

@@ -261,7 +261,8 @@ BENCHMARKS = [
         f"DASS_DATA=... {PY}landmark_screen",
         "benchmarks/results/landmark_screen.json",
         render_landmark_screen,
-        "3-16 s a task on one thread (27 s for all 49 when read from the landmark cache)",
+        "27 s for all 49 read back from the landmark cache (2026-12-06, timed with `time`); a task not in it costs "
+        "two 3-epoch trainings",
         notes="The landmarks were measured before part 5 was collected, to choose its source; the result file reads "
         "them back from the landmark cache. Chance is 0.10 on every task here; a gap on a task where both students "
         "are near chance says little.",

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import wilcoxon
 
-from benchmarks.common import best_at
+from benchmarks.common import RESULTS_DIR, best_at
 
 # ---------------------------------------------------------------- formatting
 
@@ -682,7 +682,7 @@ def render_lofo_beside(reference: str, families: dict[str, str]) -> Callable[[di
     the mean zero-shot and fine-tuned Spearman per group, read from both files' ``per_group``."""
 
     def render(data: dict) -> str:
-        ref_path = Path(__file__).resolve().parent / "results" / reference
+        ref_path = RESULTS_DIR / reference
         ref = json.loads(ref_path.read_text())["folds"] if ref_path.is_file() else {}
         rows = []
         for family, ref_family in families.items():
