@@ -649,6 +649,31 @@ BENCHMARKS = [
         "other strategies, whose picks name it).",
     ),
     Benchmark(
+        "search_efficiency_v2",
+        "With predictor v2 (the default checkpoint since its refit with part 5), how fast does `ours` find a good "
+        "student on the same two tasks, against the other strategies' runs?",
+        f"DASS_DATA=../shared/data {PY}search_efficiency --strategies ours --reference "
+        "benchmarks/results/search_efficiency.json --checkpoint checkpoints/predictor_v2.pt "
+        "--out runs/search_efficiency_v2 --result benchmarks/results/search_efficiency_v2.json",
+        "benchmarks/results/search_efficiency_v2.json",
+        partial(render_search_efficiency, plot="results/search_efficiency_v2.png"),
+        lambda d: f"not recorded (NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s, beside a predictor fit)",
+        notes="`search_efficiency` with `ours` on `checkpoints/predictor_v2.pt`; the other strategies' runs are "
+        "that result's (`--reference`). For v2 these tasks are unseen, not their families: its meta-training has "
+        "digits and MNIST tasks at other sizes and domains, and VGG teachers. The runs and the NSGA-II timing "
+        "shared the two cores with a leave-one-family-out fit.",
+    ),
+    Benchmark(
+        "search_reseed_v2",
+        "Are the picks of `ours` with predictor v2 as good as random search's, retrained with fresh seeds?",
+        f"{PY}search_reseed --runs runs/search_efficiency_v2/full --reference benchmarks/results/search_reseed.json "
+        "--out benchmarks/results/search_reseed_v2.json",
+        "benchmarks/results/search_reseed_v2.json",
+        render_reseed,
+        notes="The picks of `search_efficiency_v2`'s `ours` runs retrained at the full budget with fresh seeds; "
+        "the other strategies' picks are `search_reseed`'s (`--reference`).",
+    ),
+    Benchmark(
         "predictor_search_students",
         "How well does the predictor rank the students a search meets (the random-search students)?",
         f"DASS_DATA=../shared/data {PY}predictor_search_students --runs runs/search_efficiency/full",

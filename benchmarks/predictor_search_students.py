@@ -53,7 +53,6 @@ from scipy.stats import spearmanr
 from benchmarks.common import DATA_DIR, ROOT, provenance, result_path, write_json
 from benchmarks.search_reseed import job_of
 from benchmarks.search_runs import teacher_features
-from dass.cli import DEFAULT_CHECKPOINT
 from dass.cli.common import non_negative_int
 from datasets_meta.store import SQLiteStore
 from distill.genome import Genome
@@ -239,7 +238,11 @@ def main() -> None:
     parser.add_argument(
         "--runs", default=str(ROOT / "runs" / "search_efficiency" / "full"), help="search_efficiency.py's run folder"
     )
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument(
+        "--checkpoint",
+        default=str(ROOT / "checkpoints" / "predictor_v1.pt"),
+        help="the predictor of --strategies ours (default: v1, whose results are committed; dass's own default is v2)",
+    )
     parser.add_argument(
         "--oracle-draws",
         type=int,

@@ -47,7 +47,6 @@ from pymoo.core.termination import NoTermination
 
 from benchmarks.common import DATA_DIR, ROOT, best_at, provenance, result_path, write_json
 from benchmarks.search_runs import GENERATIONS, TEACHER_EPOCHS, one_run, slug, teacher_features
-from dass.cli import DEFAULT_CHECKPOINT
 from datasets_meta.collector import collect, expand
 from datasets_meta.store import InMemoryStore
 from datasets_meta.suite import Suite
@@ -205,7 +204,11 @@ def main() -> None:
     parser.add_argument(
         "--population", type=int, help="NSGA-II population of every strategy (default: each strategy's own)"
     )
-    parser.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT))
+    parser.add_argument(
+        "--checkpoint",
+        default=str(ROOT / "checkpoints" / "predictor_v1.pt"),
+        help="the predictor of --strategies ours (default: v1, whose results are committed; dass's own default is v2)",
+    )
     parser.add_argument(
         "--task",
         nargs=2,

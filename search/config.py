@@ -60,8 +60,7 @@ class SearchConfig:
     # Only the predictor-guided strategy needs one; the command line fills in the shipped checkpoint.
     checkpoint: str | None = setting(
         None,
-        help="predictor checkpoint for --strategy ours (default: checkpoints/predictor_v1.pt, or predictor_v2.pt "
-        "for a space with transformer students)",
+        help="predictor checkpoint for --strategy ours (default: checkpoints/predictor_v2.pt)",
     )
     space: str = setting("default", choices=SPACES.names(), help="search space: {choices}")
     objective: str = setting("params", choices=COST_KINDS, help="cost objective: {choices} (default: {default})")

@@ -2,7 +2,7 @@
 
 ::
 
-    config = SearchConfig(task="digits", teacher="resnet-s", out="runs/s1", checkpoint="checkpoints/predictor_v1.pt",
+    config = SearchConfig(task="digits", teacher="resnet-s", out="runs/s1", checkpoint="checkpoints/predictor_v2.pt",
                           max_params=20_000)
     result = run_search(config)            # or resume_search("runs/s1") after an interruption
     print(format_front(result.front, config.objective, config.strategy))

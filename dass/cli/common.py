@@ -12,20 +12,18 @@ import contextlib
 import math
 import os
 import signal
-import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from distill.argtypes import int_at_least
 
 EXIT_USAGE = 2
 
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "predictor_v1.pt"
-# the default where DEFAULT_CHECKPOINT was meta-trained without the space's student family (transformers)
-ALL_FAMILIES_CHECKPOINT = DEFAULT_CHECKPOINT.with_name("predictor_v2.pt")
+# predictor v2: meta-trained on v1 and meta-dataset v2 (every task family, CNN and transformer students) and the
+# tasks' landmarks; v1 (predictor_v1.pt, digits only, CNN students only) ships beside it for its results
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "predictor_v2.pt"
 
 
 class UsageError(ValueError):
@@ -117,14 +115,11 @@ def add_label_seeds(p: argparse.ArgumentParser) -> None:
 
 
 # ---------------------------------------------------------------- paths
-def checkpoint(
-    path: str | None, spaces: Sequence[str] = (), genomes: Sequence[Any] = (), command: str = "dass"
-) -> Path:
-    """The predictor checkpoint: ``--checkpoint``, else $DASS_CHECKPOINT, else the shipped one for what it will
-    score (the genomes of search ``spaces``, or ``genomes``): v1, or v2 where v1 was meta-trained without a
-    student family of theirs, which ``command`` then says on stderr."""
+def checkpoint(path: str | None) -> Path:
+    """The predictor checkpoint: ``--checkpoint``, else $DASS_CHECKPOINT, else the shipped
+    :data:`DEFAULT_CHECKPOINT`."""
     given = path or os.environ.get("DASS_CHECKPOINT")
-    p = Path(given) if given else default_checkpoint(spaces, genomes, command)
+    p = Path(given) if given else DEFAULT_CHECKPOINT
     if p.is_dir():
         raise FileNotFoundError(f"predictor checkpoint {str(p)!r} is a directory; pass the checkpoint file")
     if not p.is_file():
@@ -132,28 +127,6 @@ def checkpoint(
             f"predictor checkpoint {str(p)!r} does not exist; pass --checkpoint or run dass pretrain"
         )
     return p
-
-
-def default_checkpoint(spaces: Sequence[str] = (), genomes: Sequence[Any] = (), command: str = "dass") -> Path:
-    """:data:`DEFAULT_CHECKPOINT`, unless it cannot score the genomes of ``spaces`` or ``genomes`` (``Genome``
-    objects): then :data:`ALL_FAMILIES_CHECKPOINT`."""
-    if not (spaces or genomes) or not DEFAULT_CHECKPOINT.is_file() or not ALL_FAMILIES_CHECKPOINT.is_file():
-        return DEFAULT_CHECKPOINT
-    from predictor.estimator import AccuracyPredictor  # not at import time: `dass --help` stays fast
-
-    default = AccuracyPredictor.load(DEFAULT_CHECKPOINT)
-    unknown = [f"space {space!r}" for space in dict.fromkeys(spaces) if default.space_refusal(space)]
-    refused = dict.fromkeys(repr(g.space) for g in genomes if default.refusal([g]))
-    if refused:
-        unknown.append(f"genomes of space {', '.join(refused)}")
-    if not unknown:
-        return DEFAULT_CHECKPOINT
-    print(
-        f"{command}: the default predictor {DEFAULT_CHECKPOINT.name} was meta-trained without the students of "
-        f"{'; '.join(unknown)}; using {ALL_FAMILIES_CHECKPOINT.name} (meta-trained on all of v1 and v2)",
-        file=sys.stderr,
-    )
-    return ALL_FAMILIES_CHECKPOINT
 
 
 def check_paths(args: argparse.Namespace, command: Command) -> None:

@@ -181,14 +181,13 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=positive_int, default=6, help="training epochs")
     p.add_argument(
         "--checkpoint",
-        help="predictor checkpoint (default: checkpoints/predictor_v1.pt, or predictor_v2.pt for genomes with "
-        "transformer students)",
+        help="predictor checkpoint (default: checkpoints/predictor_v2.pt)",
     )
 
 
 def run_predict(args: argparse.Namespace) -> int:
     genomes = [load_genome(g) for g in args.genome]
-    model = AccuracyPredictor.load(checkpoint(args.checkpoint, genomes=genomes, command="dass predict"))
+    model = AccuracyPredictor.load(checkpoint(args.checkpoint))
     task = load_task(args.task, args.data_dir)
     teacher = load_teacher(args, task)
     hinted = [path for path, g in zip(args.genome, genomes) if g.recipe.has_hint]

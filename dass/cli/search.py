@@ -45,8 +45,7 @@ def run(args: argparse.Namespace) -> int:
             if missing:
                 raise UsageError(f"dass search needs {', '.join(missing)} (or --resume DIR)")
             if STRATEGIES.get(args.strategy or "ours").needs_predictor:
-                space = settings["space"] or SearchConfig.space
-                settings["checkpoint"] = str(checkpoint(args.checkpoint, spaces=[space], command="dass search"))
+                settings["checkpoint"] = str(checkpoint(args.checkpoint))
             config = SearchConfig(**{k: v for k, v in {**settings, **where}.items() if v is not None})
             result = run_search(config)
     except KeyboardInterrupt:

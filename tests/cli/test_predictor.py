@@ -2,7 +2,6 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from dass.cli import main
@@ -10,7 +9,6 @@ from datasets_meta.collector import collect, expand
 from datasets_meta.store import InMemoryStore
 from datasets_meta.suite import Suite
 from distill.executors import InProcessExecutor
-from distill.genome import get_space
 from distill.progress import Progress
 from predictor.data import load_records, split_by_task
 from predictor.estimator import AccuracyPredictor
@@ -329,38 +327,30 @@ def test_pretrain_and_evaluate_read_several_exports_together(export, tmp_path, c
     assert "missing.csv.gz" in capsys.readouterr().err
 
 
-def test_the_default_checkpoint_is_v1_unless_it_cannot_score_the_space(tmp_path, monkeypatch, capsys):
-    from dass.cli.common import ALL_FAMILIES_CHECKPOINT, DEFAULT_CHECKPOINT, checkpoint
+def test_the_default_checkpoint_is_v2_and_scores_every_space(tmp_path, monkeypatch, capsys):
+    from dass.cli.common import DEFAULT_CHECKPOINT, checkpoint
+    from distill.genome import SPACES
 
     monkeypatch.delenv("DASS_CHECKPOINT", raising=False)
-    assert checkpoint(None) == DEFAULT_CHECKPOINT  # nothing to score yet: v1
-    assert checkpoint(None, ["default", "wide", "resnet"]) == DEFAULT_CHECKPOINT
-    assert capsys.readouterr().err == ""
-    # v1 was meta-trained without transformer students: the one checkpoint that knows them, and a note on stderr
-    v1 = AccuracyPredictor.load(DEFAULT_CHECKPOINT)
-    assert v1.space_refusal("vit")
-    assert AccuracyPredictor.load(ALL_FAMILIES_CHECKPOINT).space_refusal("vit") is None
-    assert checkpoint(None, spaces=["default", "mixed"], command="dass search") == ALL_FAMILIES_CHECKPOINT
-    assert capsys.readouterr().err == (
-        "dass search: the default predictor predictor_v1.pt was meta-trained without the students of space "
-        "'mixed'; using predictor_v2.pt (meta-trained on all of v1 and v2)\n"
-    )
-    # given genomes, it is theirs that count: a CNN genome of the mixed space is one v1 scores
-    rng = np.random.default_rng(0)
-    drawn = [get_space("mixed").sample(rng) for _ in range(64)]
-    cnn = [g for g in drawn if v1.refusal([g]) is None]
-    vit = [g for g in drawn if g not in cnn]
-    assert cnn and vit
-    assert checkpoint(None, genomes=cnn[:3]) == DEFAULT_CHECKPOINT
-    assert checkpoint(None, genomes=[*cnn[:2], vit[0]], command="dass predict") == ALL_FAMILIES_CHECKPOINT
-    assert "without the students of genomes of space 'mixed'" in capsys.readouterr().err
+    assert checkpoint(None) == DEFAULT_CHECKPOINT and DEFAULT_CHECKPOINT.name == "predictor_v2.pt"
+    v2 = AccuracyPredictor.load(DEFAULT_CHECKPOINT)
+    assert v2.landmarks  # it reads the tasks' landmarks (measured for a task it has not met)
+    assert all(v2.space_refusal(space) is None for space in SPACES.names())  # CNN, transformer and mixed spaces
+    # v1 ships beside it and knows CNN students only
+    v1 = AccuracyPredictor.load(DEFAULT_CHECKPOINT.with_name("predictor_v1.pt"))
+    assert v1.space_refusal("default") is None and v1.space_refusal("vit")
     # a checkpoint the user names is kept, whatever the space (it refuses the genomes itself, with its reason)
     mine = tmp_path / "mine.pt"
-    mine.write_bytes(DEFAULT_CHECKPOINT.read_bytes())
-    assert checkpoint(str(mine), ["vit"]) == mine
+    mine.write_bytes(DEFAULT_CHECKPOINT.with_name("predictor_v1.pt").read_bytes())
+    assert checkpoint(str(mine)) == mine
     monkeypatch.setenv("DASS_CHECKPOINT", str(mine))
-    assert checkpoint(None, ["vit"]) == mine
+    assert checkpoint(None) == mine
     assert capsys.readouterr().err == ""
+    # a directory or a missing file is named in the error
+    with pytest.raises(FileNotFoundError, match="is a directory"):
+        checkpoint(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="missing.pt' does not exist"):
+        checkpoint(str(tmp_path / "missing.pt"))
 
 
 def test_a_predictor_that_reads_landmarks_end_to_end(export, tmp_path, capsys):

@@ -103,9 +103,8 @@ def test_a_predictor_without_the_spaces_family_is_refused_before_the_teacher_tra
     from dass.cli import DEFAULT_CHECKPOINT
     from search.context import load_predictor
 
-    config = SearchConfig(
-        task="digits", teacher="vit-s", space="vit", checkpoint=str(DEFAULT_CHECKPOINT), out=str(tmp_path)
-    )
+    v1 = DEFAULT_CHECKPOINT.with_name("predictor_v1.pt")  # meta-trained on CNN students only
+    config = SearchConfig(task="digits", teacher="vit-s", space="vit", checkpoint=str(v1), out=str(tmp_path))
     with pytest.raises(ValueError, match=r"trained without the 'vit' student family .* space 'vit'\)"):
         load_predictor(config)
     assert load_predictor(dataclasses.replace(config, space="default")) is not None
