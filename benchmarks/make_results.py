@@ -181,7 +181,7 @@ BENCHMARKS = [
         f"{PY}predictor_throughput --sizes 10000 --jobs 2 --repeats 3 --checkpoint checkpoints/predictor_v1.pt "
         "checkpoints/predictor_v2.pt --out benchmarks/results/predictor_throughput_checkpoints.json",
         "benchmarks/results/predictor_throughput_checkpoints.json",
-        run_time="107 s (2026-12-06, timed with `time`, the leave-one-family-out run paused)",
+        run_time="115 s (2026-12-06, timed with `time`, the leave-one-family-out run paused)",
         notes="v1 refuses the spaces with transformer students (it was meta-trained without them), so its rows "
         "stop at the CNN spaces.",
     ),
