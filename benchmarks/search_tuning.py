@@ -67,7 +67,7 @@ def main() -> None:
     parser.add_argument(
         "--checkpoint",
         default=str(ROOT / "checkpoints" / "predictor_v1.pt"),
-        help="the predictor of --strategies ours (default: v1, whose results are committed; dass's own default is v2)",
+        help="predictor checkpoint (default: v1, the one of the committed results; dass's own default is v2)",
     )
     parser.add_argument(
         "--population",

@@ -22,7 +22,7 @@ from distill.argtypes import int_at_least
 EXIT_USAGE = 2
 
 # predictor v2: meta-trained on v1 and meta-dataset v2 (every task family, CNN and transformer students) and the
-# tasks' landmarks; v1 (predictor_v1.pt, digits only, CNN students only) ships beside it for its results
+# tasks' landmarks; v1 (predictor_v1.pt: MNIST and digits, CNN students only) ships beside it for its results
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "checkpoints" / "predictor_v2.pt"
 
 
