@@ -7,6 +7,7 @@ that backs a figure in ``benchmarks/RESULTS.md`` is always the one named after i
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -40,6 +41,17 @@ ROOT = Path(__file__).resolve().parents[1]
 # MNIST and other data files: $DASS_DATA, else the shared folder beside the repository (this project's machines)
 DATA_DIR = Path(os.environ.get("DASS_DATA", ROOT.parent / "shared" / "data"))
 RESULTS_DIR = ROOT / "benchmarks" / "results"
+# the predictor the search benchmarks' committed results used (dass's own default is v2)
+V1_CHECKPOINT = ROOT / "checkpoints" / "predictor_v1.pt"
+
+
+def add_checkpoint_argument(parser: argparse.ArgumentParser) -> None:
+    """``--checkpoint``, by default :data:`V1_CHECKPOINT`, so that a script's committed results reproduce."""
+    parser.add_argument(
+        "--checkpoint",
+        default=str(V1_CHECKPOINT),
+        help="predictor checkpoint (default: v1, the one of the committed results; dass's own default is v2)",
+    )
 
 
 def result_path(name: str, suffix: str = ".json") -> Path:

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from benchmarks.common import DATA_DIR, ROOT, provenance, result_path, write_json
+from benchmarks.common import DATA_DIR, ROOT, add_checkpoint_argument, provenance, result_path, write_json
 from benchmarks.search_reseed import job_of
 from benchmarks.search_runs import teacher_features
 from dass.cli.common import non_negative_int
@@ -238,11 +238,7 @@ def main() -> None:
     parser.add_argument(
         "--runs", default=str(ROOT / "runs" / "search_efficiency" / "full"), help="search_efficiency.py's run folder"
     )
-    parser.add_argument(
-        "--checkpoint",
-        default=str(ROOT / "checkpoints" / "predictor_v1.pt"),
-        help="predictor checkpoint (default: v1, the one of the committed results; dass's own default is v2)",
-    )
+    add_checkpoint_argument(parser)
     parser.add_argument(
         "--oracle-draws",
         type=int,

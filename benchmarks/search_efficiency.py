@@ -45,7 +45,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 import numpy as np
 from pymoo.core.termination import NoTermination
 
-from benchmarks.common import DATA_DIR, ROOT, best_at, provenance, result_path, write_json
+from benchmarks.common import DATA_DIR, ROOT, add_checkpoint_argument, best_at, provenance, result_path, write_json
 from benchmarks.search_runs import GENERATIONS, TEACHER_EPOCHS, one_run, slug, teacher_features
 from datasets_meta.collector import collect, expand
 from datasets_meta.store import InMemoryStore
@@ -204,11 +204,7 @@ def main() -> None:
     parser.add_argument(
         "--population", type=int, help="NSGA-II population of every strategy (default: each strategy's own)"
     )
-    parser.add_argument(
-        "--checkpoint",
-        default=str(ROOT / "checkpoints" / "predictor_v1.pt"),
-        help="predictor checkpoint (default: v1, the one of the committed results; dass's own default is v2)",
-    )
+    add_checkpoint_argument(parser)
     parser.add_argument(
         "--task",
         nargs=2,

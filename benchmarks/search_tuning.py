@@ -39,7 +39,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 
 import numpy as np
 
-from benchmarks.common import DATA_DIR, ROOT, best_at, provenance, result_path, write_json
+from benchmarks.common import DATA_DIR, ROOT, add_checkpoint_argument, best_at, provenance, result_path, write_json
 from benchmarks.search_runs import GENERATIONS, TEACHER_EPOCHS, one_run, slug
 from search import SearchConfig
 from search.config import POPULATION
@@ -64,11 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument(
-        "--checkpoint",
-        default=str(ROOT / "checkpoints" / "predictor_v1.pt"),
-        help="predictor checkpoint (default: v1, the one of the committed results; dass's own default is v2)",
-    )
+    add_checkpoint_argument(parser)
     parser.add_argument(
         "--population",
         type=int,
