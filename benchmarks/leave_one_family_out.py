@@ -8,9 +8,10 @@ the other families -- meta-datasets v1 and v2 together -- and scored on every (t
   guarded choice between them (``predictor/guard.py``; the mean over draws, beside zero-shot on the same
   remaining records);
 - the baselines (parameters, FLOPs, the training-free proxies, a random forest) and the label noise ceiling of F;
-- the MAE and the top-10 % precision, beside the MAE's noise floor: what a predictor that knew every student's
+- the MAE and the top-10 % precision, beside their noise limits: what a predictor that knew every student's
   expected accuracy exactly would score against these labels, from the seed-to-seed spread of F's replicated
-  students (a target below it cannot be met on these labels by any predictor);
+  students (an MAE below the floor, or a precision above the ceiling, cannot be met on these labels by any
+  predictor);
 - the coverage of the predicted +-1 sigma interval (the share of measured accuracies inside it), with the
   interval calibrated on 15 % of the other families' tasks, and cross-fitted: calibrated on the other folds'
   held-out families; and after fine-tuning on 10 records, which re-scales the interval for the task by the records'
@@ -53,7 +54,7 @@ from benchmarks.common import ROOT, card_hyper_parameters, file_sha256, provenan
 from distill.teachers import cache_dir
 from predictor.data import load_records, mean_labels, split_of
 from predictor.estimator import AccuracyPredictor, fit_calibration
-from predictor.evaluate import evaluate, kd_gain, kd_gain_prediction
+from predictor.evaluate import MIN_GROUP_STUDENTS, evaluate, kd_gain, kd_gain_prediction
 from predictor.pretrain import MIN_CALIBRATION_RECORDS, with_landmarks
 
 ALSO_ADAPT = ("residual", "guarded")  # the adaptations scored beside fine-tuning, unless --also-adapt says otherwise
@@ -128,6 +129,65 @@ def mae_noise_floor(test_runs: list[dict[str, Any]], label_seeds: int) -> dict[s
     counts = np.array([label["seeds"] for label in mean_labels(test_runs, label_seeds)], float)
     floor = float(np.mean(np.sqrt(2 / np.pi) * sigma / np.sqrt(counts)))
     return {"seed_sigma": round(sigma, 6), "mae_floor": round(floor, 6), "pairs": len(diffs)}
+
+
+def top_precision_ceiling(
+    test_runs: list[dict[str, Any]], label_seeds: int, frac: float = 0.10, draws: int = 200, seed: int = 0
+) -> dict[str, float]:
+    """What top-``frac`` precision a predictor that knew every student's expected accuracy would score against
+    these labels: the top-10 % counterpart of :func:`mae_noise_floor`.
+
+    Seed noise is not the same at every accuracy (near 100 % students hardly move from seed to seed), so its
+    spread is pooled over the family's students with two seeds or more in five bins of their accuracy. In each
+    scored group, expected accuracies are estimated from the labels, shrunk toward the group's mean so that their
+    variance is the labels' less the noise's; labels are drawn again from them with each student's noise (its
+    bin's spread over the square root of its label's seed count), and the precision of the expected top ``frac``
+    against the drawn labels' top ``frac`` is averaged over ``draws`` draws and the groups. Beside it, measured
+    without a model: the precision of seed 0's top ``frac`` against seed 1's, on the groups' students with both
+    (a lower bound: both sides single-seed). Empty when no student has two seeds."""
+    seeds: dict[tuple, dict[int, float]] = {}
+    for e in test_runs:
+        seeds.setdefault((e["group"], e["genome_hash"], e["budget"]), {})[e["seed"]] = e["target"]
+    pairs = {key: (s[a], s[b]) for key, s in seeds.items() if len(s) >= 2 for a, b in [sorted(s)[:2]]}
+    if not pairs:
+        return {}
+    level = np.array([np.mean(p) for p in pairs.values()])
+    diff = np.array([a - b for a, b in pairs.values()])
+    edges = np.quantile(level, np.linspace(0, 1, 6)[1:-1])  # the four inner edges of five bins
+    bin_of = np.searchsorted(edges, level, side="right")
+    sigma = np.array(
+        [np.sqrt(np.mean(diff[bin_of == b] ** 2) / 2) if (bin_of == b).any() else np.nan for b in range(5)]
+    )
+    sigma = np.where(np.isfinite(sigma), sigma, np.sqrt(np.mean(diff**2) / 2))
+
+    def top(values: np.ndarray, k: int) -> set:
+        return set(np.argsort(-values, kind="stable")[:k].tolist())
+
+    rng = np.random.default_rng(seed)
+    by_group: dict[str, list[dict[str, Any]]] = {}
+    for label in mean_labels(test_runs, label_seeds):
+        by_group.setdefault(label["group"], []).append(label)
+    simulated, measured = [], []
+    for group, labels in by_group.items():
+        if len(labels) < MIN_GROUP_STUDENTS:
+            continue
+        y = np.array([label["target"] for label in labels], float)
+        noise = sigma[np.searchsorted(edges, y, side="right")] ** 2 / np.array([label["seeds"] for label in labels])
+        k = max(1, int(round(frac * len(y))))
+        if np.var(y) > 0:
+            expected = y.mean() + np.sqrt(max(1 - noise.mean() / np.var(y), 0.0)) * (y - y.mean())
+            best = top(expected, k)
+            simulated += [len(best & top(expected + rng.normal(0, np.sqrt(noise)), k)) / k for _ in range(draws)]
+        both = np.array([p for key, p in pairs.items() if key[0] == group])
+        if len(both) >= MIN_GROUP_STUDENTS:
+            k = max(1, int(round(frac * len(both))))
+            measured.append(len(top(both[:, 0], k) & top(both[:, 1], k)) / k)
+    return {
+        "ceiling": round(float(np.mean(simulated)), 4) if simulated else None,
+        "seed_vs_seed": round(float(np.mean(measured)), 4) if measured else None,
+        "seed_vs_seed_groups": len(measured),
+        "seed_sigma_by_level": [round(float(v), 4) for v in sigma],
+    }
 
 
 def held_out_errors(model: AccuracyPredictor, test_runs: list[dict[str, Any]], label_seeds: int) -> dict[str, list]:
@@ -240,6 +300,7 @@ def score_fold(
         "noise_ceiling": report["noise_ceiling"]["mean"],
         "noise_ceiling_groups": report["noise_ceiling"].get("n"),
         "mae_noise_floor": mae_noise_floor(test_runs, label_seeds),
+        "top10_ceiling": top_precision_ceiling(test_runs, label_seeds),
         "coverage": coverage(report["predictions"]),
         "held_out_errors": held_out_errors(model, test_runs, label_seeds),
         "kd_gain": kd_gain(labels),
@@ -337,6 +398,11 @@ def main() -> None:
             fold = results["folds"][family]
             if "mae_noise_floor" not in fold:  # scored before it was measured: it needs the data only
                 fold["mae_noise_floor"] = mae_noise_floor(
+                    held_out_runs(family, examples, args.max_groups, splits)[0], args.label_seeds
+                )
+                write_json(out, results)
+            if "top10_ceiling" not in fold:  # scored before it was measured: it needs the data only
+                fold["top10_ceiling"] = top_precision_ceiling(
                     held_out_runs(family, examples, args.max_groups, splits)[0], args.label_seeds
                 )
                 write_json(out, results)

@@ -606,6 +606,7 @@ def render_leave_one_family_out(data: dict) -> str:
                 f3(ceiling),
                 f"{ratio:.2f}×" if np.isfinite(ratio) else "–",
                 f3(zero.get("p@10%")),
+                f3(fold.get("top10_ceiling", {}).get("ceiling")),
                 f3(zero.get("mae")),
                 spearman(fold, "params"),
                 spearman(fold, "FLOPs"),
@@ -645,12 +646,15 @@ def render_leave_one_family_out(data: dict) -> str:
             + (f"; at most {settings['max_groups']} groups scored per family (a seeded sample)"
                if settings.get("max_groups") else "")
             + f". Families scored so far: {len(folds)}.",
-            "Zero-shot, per held-out family (means over its (task, teacher) groups; ratio = Spearman / ceiling):",
+            "Zero-shot, per held-out family (means over its (task, teacher) groups; ratio = Spearman / ceiling; "
+            "top-10 % ceiling: the top-10 % precision a predictor that knew every student's expected accuracy "
+            "would score against these labels, from the family's seed-to-seed spread at each accuracy level; – "
+            "where scored before it was measured):",
             table(
-                ["held out", "groups", "Spearman", "noise ceiling", "ratio", "top-10 %", "MAE", "params", "FLOPs",
-                 "random forest"],
+                ["held out", "groups", "Spearman", "noise ceiling", "ratio", "top-10 %", "top-10 % ceiling", "MAE",
+                 "params", "FLOPs", "random forest"],
                 rows,
-                [False, True, True, True, True, True, True, True, True, True],
+                [False, True, True, True, True, True, True, True, True, True, True],
             ),
             "Adapted to 10 records of a group (Spearman / MAE on the group's other students, mean over 5 draws), "
             "beside zero-shot on the same records, and the MAE's noise floor: what a predictor that knew every "

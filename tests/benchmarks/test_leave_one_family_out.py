@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from benchmarks.leave_one_family_out import cross_fitted_calibration, family_of, held_out_runs, mae_noise_floor
+from benchmarks.leave_one_family_out import (
+    cross_fitted_calibration,
+    family_of,
+    held_out_runs,
+    mae_noise_floor,
+    top_precision_ceiling,
+)
 from predictor.estimator import fit_calibration
 
 
@@ -62,3 +68,25 @@ def test_a_split_makes_part_of_a_family_a_family_of_its_own():
     runs = [{**record(f"textures:size={s}", "textures"), "group": f"g{s}"} for s in (16, 32, 32)]
     held, groups = held_out_runs("textures[:size=32]", runs, None, splits)
     assert [r["group"] for r in held] == ["g32", "g32"] and groups == 1
+
+
+def test_the_top10_ceiling_is_one_without_seed_noise_and_falls_with_it():
+    def runs(noise: float) -> list[dict]:
+        rng = np.random.default_rng(1)
+        out = []
+        for g in ("g", "h"):
+            for i in range(100):
+                true = 0.3 + 0.005 * i  # 0.005 apart
+                out += [_run(g, f"s{i}", seed, true + rng.normal(0, noise)) for seed in (0, 1)]
+        return out
+
+    exact = top_precision_ceiling(runs(0.0), label_seeds=2)
+    assert exact["ceiling"] == 1.0 and exact["seed_vs_seed"] == 1.0 and exact["seed_vs_seed_groups"] == 2
+    assert exact["seed_sigma_by_level"] == [0.0] * 5
+    noisy = top_precision_ceiling(runs(0.1), label_seeds=2)
+    assert 0.85 < np.mean(noisy["seed_sigma_by_level"]) / 0.1 < 1.15
+    # twenty times the gap between students: their order is mostly lost, and the top ten with it
+    assert noisy["ceiling"] < 0.7 and noisy["seed_vs_seed"] < 0.7
+    slightly = top_precision_ceiling(runs(0.005), label_seeds=2)
+    assert noisy["ceiling"] < slightly["ceiling"] <= 1.0
+    assert top_precision_ceiling([_run("g", "a", 0, 0.5)], label_seeds=2) == {}
