@@ -259,6 +259,7 @@ def score_fold(
     max_groups: int | None = None,
     also_adapt: tuple[str, ...] = ALSO_ADAPT,
     splits: tuple[Split, ...] = (),
+    adapt_records: int = 10,
 ) -> dict[str, Any]:
     others = [
         e
@@ -281,7 +282,7 @@ def score_fold(
         fold_dir.mkdir(parents=True, exist_ok=True)
         model.save(checkpoint)
     fit_s = time.perf_counter() - start
-    report = evaluate(model, test_runs, train, adapt_records=10, label_seeds=label_seeds)
+    report = evaluate(model, test_runs, train, adapt_records=adapt_records, label_seeds=label_seeds)
     # the other adaptations (predictor/residual.py, predictor/guard.py), on the same draws of 10 records (same seed)
     report["mean"].update(adapted_by(model, test_runs, list(also_adapt), label_seeds))
     labels = mean_labels(test_runs, label_seeds)
@@ -341,6 +342,12 @@ def main() -> None:
         choices=ALSO_ADAPT,
         help="adaptations scored beside fine-tuning (default: both; none: a quicker first look, which a "
         "rerun with --rescore completes from the kept folds); not a setting: a fold's methods say what ran",
+    )
+    ap.add_argument(
+        "--zero-shot",
+        action="store_true",
+        help="score the new folds zero-shot only, no adaptation (a quicker first look at a recipe; a rerun with "
+        "--rescore finetune adapts them from the kept folds); not a setting either",
     )
     ap.add_argument(
         "--landmarks",
@@ -431,8 +438,9 @@ def main() -> None:
             set(args.exclude_teachers),
             fold_dir,
             args.max_groups,
-            tuple(args.also_adapt),
+            () if args.zero_shot else tuple(args.also_adapt),
             splits,
+            0 if args.zero_shot else 10,
         )
         results["folds"][family] = fold
         results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])

@@ -361,6 +361,8 @@ class AccuracyPredictor(BaseEstimator):
         epochs: passes over the training records in :meth:`fit`.
         lr: AdamW learning rate of :meth:`fit` (cosine-decayed to zero).
         rank_weight: weight of the RankNet loss against the regression loss.
+        rank_top: how much the RankNet loss weighs the pairs at the top of a group more (0: all the same, 1:
+            by what swapping them changes in the DCG; :func:`~predictor.losses.pairwise_rank_loss`'s ``top``).
         batch_size: records per step; a batch is filled group by group so that it holds ranking pairs.
         weight_decay: AdamW weight decay.
         curve_weight: weight of the extra labels from the per-epoch ``curve`` of a record (0 ignores curves).
@@ -422,6 +424,7 @@ class AccuracyPredictor(BaseEstimator):
         epochs: int = 60,
         lr: float = 3e-3,
         rank_weight: float = 1.0,
+        rank_top: float = 0.0,
         batch_size: int = 128,
         weight_decay: float = 1e-4,
         curve_weight: float = 0.5,
@@ -440,6 +443,7 @@ class AccuracyPredictor(BaseEstimator):
         self.epochs = epochs
         self.lr = lr
         self.rank_weight = rank_weight
+        self.rank_top = rank_top
         self.batch_size = batch_size
         self.weight_decay = weight_decay
         self.curve_weight = curve_weight
@@ -460,6 +464,9 @@ class AccuracyPredictor(BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ValueError(f"the {name!r} parameter must be a non-negative number; got {value!r}")
+        top = self.rank_top
+        if isinstance(top, bool) or not isinstance(top, (int, float, np.floating, np.integer)) or not 0 <= top <= 1:
+            raise ValueError(f"the 'rank_top' parameter must be a number from 0 to 1; got {top!r}")
         n_jobs = self.n_jobs
         if n_jobs is not None and (
             isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0
@@ -642,7 +649,9 @@ class AccuracyPredictor(BaseEstimator):
         logits = model.head_logits(g, t, data.log2_budget[idx])
         loss = regression_loss(logits, data.target[idx], data.weight[idx])
         if self.rank_weight > 0:
-            loss = loss + self.rank_weight * pairwise_rank_loss(logits, data.target[idx], data.rank_group[idx])
+            loss = loss + self.rank_weight * pairwise_rank_loss(
+                logits, data.target[idx], data.rank_group[idx], top=float(self.rank_top)
+            )
         return loss
 
     def _train(self, model: AccuracyNet, data: _Examples, graphs, generator: torch.Generator) -> float:

@@ -31,7 +31,9 @@ def regression_loss(logits: Tensor, targets: Tensor, weights: Tensor | None = No
     return (weights * loss).sum() / weights.sum().clamp_min(1e-12)
 
 
-def pairwise_rank_loss(scores: Tensor, targets: Tensor, groups: Tensor, min_gap: float = 0.0) -> Tensor:
+def pairwise_rank_loss(
+    scores: Tensor, targets: Tensor, groups: Tensor, min_gap: float = 0.0, top: float = 0.0
+) -> Tensor:
     r"""RankNet loss (Burges et al., ICML 2005) over the ordered pairs inside each group.
 
     RankNet models the probability that :math:`i` ranks above :math:`j` as :math:`\sigma(s_i - s_j)` and
@@ -50,11 +52,20 @@ def pairwise_rank_loss(scores: Tensor, targets: Tensor, groups: Tensor, min_gap:
     different tasks are on different scales and their order means nothing. Pairs closer than the gap
     :math:`\delta` (ties, seed noise) are left out.
 
+    With ``top`` :math:`\alpha > 0`, the pairs are weighted toward the top of each group, as LambdaRank
+    (Burges et al., NIPS 2006) weights them by what swapping the two would change in the DCG: with
+    :math:`r_i` the rank of :math:`i` in its group by true accuracy (0 the best), pair :math:`(i, j)` weighs
+    :math:`(1 - \alpha) + \alpha\, \Delta_{ij} / \bar\Delta` for
+    :math:`\Delta_{ij} = 1/\log_2(2 + r_i) - 1/\log_2(2 + r_j)` and :math:`\bar\Delta` its mean over the
+    pairs, so the mean weight stays 1. A search keeps the students predicted best; mistakes among the worst
+    cost it nothing.
+
     Args:
         scores: ``(B,)`` predicted scores :math:`s_i` (logits of the accuracy).
         targets: ``(B,)`` true accuracies :math:`y_i \in [0, 1]`.
         groups: ``(B,)`` integer group ids :math:`g_i`.
         min_gap: :math:`\delta`.
+        top: :math:`\alpha \in [0, 1]`; 0 (plain RankNet) weighs every pair the same.
 
     Returns:
         A scalar; ``0`` (still attached to ``scores``) when there is no pair.
@@ -67,4 +78,10 @@ def pairwise_rank_loss(scores: Tensor, targets: Tensor, groups: Tensor, min_gap:
     z = torch.logit(targets.clamp(_EPS, 1 - _EPS))
     target_prob = torch.sigmoid(z.unsqueeze(1) - z.unsqueeze(0))[pairs]  # P_ij
     diff = (scores.unsqueeze(1) - scores.unsqueeze(0))[pairs]  # s_i - s_j
-    return F.binary_cross_entropy_with_logits(diff, target_prob)
+    if not top:
+        return F.binary_cross_entropy_with_logits(diff, target_prob)
+    rank = (same & (targets.unsqueeze(0) > targets.unsqueeze(1))).sum(1)  # students of i's group above i
+    gain = 1.0 / torch.log2(rank.to(scores.dtype) + 2.0)
+    delta = (gain.unsqueeze(1) - gain.unsqueeze(0))[pairs]  # > 0: i ranks above j
+    weight = (1.0 - top) + top * delta / delta.mean().clamp_min(1e-12)
+    return F.binary_cross_entropy_with_logits(diff, target_prob, weight=weight.detach())

@@ -71,6 +71,38 @@ def test_rank_loss_compares_only_inside_a_group():
     assert pairwise_rank_loss(scores.detach(), targets, torch.zeros(4, dtype=torch.long)) > 1.0
 
 
+def test_rank_loss_top_weighs_the_pairs_at_the_top_of_a_group_more():
+    targets = torch.tensor([0.9, 0.8, 0.5, 0.4, 0.2, 0.1])
+    groups = torch.zeros(6, dtype=torch.long)
+    scores = torch.logit(targets)
+    assert torch.equal(
+        pairwise_rank_loss(scores, targets, groups, top=0.0), pairwise_rank_loss(scores, targets, groups)
+    )
+
+    def grad(swapped: tuple[int, int], top: float) -> float:
+        s = scores.clone()
+        s[list(swapped)] = s[list(reversed(swapped))]  # the two students' scores swapped
+        s.requires_grad_(True)
+        pairwise_rank_loss(s, targets, groups, top=top).backward()
+        return float(s.grad.abs().sum())
+
+    # a swap among the two best pulls harder than the same swap among the two worst, the more so with a larger top
+    assert grad((0, 1), 0.0) == pytest.approx(grad((4, 5), 0.0), rel=0.15)  # RankNet: about the same
+    assert grad((0, 1), 0.5) > 1.5 * grad((4, 5), 0.5)
+    assert grad((0, 1), 1.0) / grad((4, 5), 1.0) > grad((0, 1), 0.5) / grad((4, 5), 0.5)
+    # the mean pair weight stays 1: a loss with every pair's cross-entropy equal is not rescaled
+    flat = torch.zeros(6)  # every score the same
+    two = torch.tensor([0.6, 0.4, 0.6, 0.4, 0.6, 0.4])
+    g3 = torch.tensor([0, 0, 1, 1, 2, 2])
+    assert pairwise_rank_loss(flat, two, g3, top=1.0).item() == pytest.approx(pairwise_rank_loss(flat, two, g3).item())
+
+
+def test_rank_top_must_be_in_zero_to_one():
+    for bad in (-0.1, 1.5, float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="'rank_top' parameter must be a number from 0 to 1"):
+            AccuracyPredictor(rank_top=bad)._check_params()
+
+
 def test_regression_loss_is_minimal_at_the_target():
     y = torch.tensor([0.2, 0.7, 0.95])
     best = regression_loss(torch.logit(y), y)
