@@ -304,20 +304,24 @@ BENCHMARKS = [
     Benchmark(
         "leave_one_family_out_v2lm_particles32",
         "With part 6 (particles at 32 px, where textures' weakest groups are) in meta-training as well: does the "
-        "textures fold rank better, and how well are the particles tasks at 32 px ranked when the family is held out?",
+        "textures fold rank better, how well are the particles tasks at 32 px ranked when the family is held out, and "
+        "does part 6 cost any other fold?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-6]*.csv.gz --families textures particles --max-groups 24 --set balance=1 "
-        "task_noise=0.2 --also-adapt --landmarks datasets_meta/landmarks_with_particles32.json "
+        "datasets_meta/meta_v2/part[1-6]*.csv.gz --families textures particles shapes glyphs mnist digits fractals "
+        "--max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
+        "--landmarks datasets_meta/landmarks_with_particles32.json "
         "--out benchmarks/results/leave_one_family_out_v2lm_particles32.json",
         "benchmarks/results/leave_one_family_out_v2lm_particles32.json",
         render_lofo_beside(
-            "leave_one_family_out_v2lm_particles.json", {"textures": "textures", "particles": "particles"}
+            "leave_one_family_out_v2lm_particles.json",
+            {f: f for f in ("textures", "particles", "shapes", "glyphs", "mnist", "digits", "fractals")},
         ),
         lofo_fit_time,
         notes="The data of `leave_one_family_out_v2lm_particles` plus `meta_v2/part6_particles_32px.csv.gz`, the "
         "landmark table with part 6's six tasks added. The particles fold holds out parts 5 and 6 both, so its "
         "predictor learns from the same records as that file's particles fold; it scores part 6's groups as well. The "
-        "last table compares the groups both files scored.",
+        "last table compares the groups both files scored. Resumable fold by fold, run in the order listed; a family "
+        "not in the table was not run yet.",
     ),
     Benchmark(
         "leave_one_family_out_v2lm_rank_top",
