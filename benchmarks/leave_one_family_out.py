@@ -133,7 +133,7 @@ def mae_noise_floor(test_runs: list[dict[str, Any]], label_seeds: int) -> dict[s
 
 def top_precision_ceiling(
     test_runs: list[dict[str, Any]], label_seeds: int, frac: float = 0.10, draws: int = 200, seed: int = 0
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """What top-``frac`` precision a predictor that knew every student's expected accuracy would score against
     these labels: the top-10 % counterpart of :func:`mae_noise_floor`.
 
@@ -143,8 +143,10 @@ def top_precision_ceiling(
     variance is the labels' less the noise's; labels are drawn again from them with each student's noise (its
     bin's spread over the square root of its label's seed count), and the precision of the expected top ``frac``
     against the drawn labels' top ``frac`` is averaged over ``draws`` draws and the groups. Beside it, measured
-    without a model: the precision of seed 0's top ``frac`` against seed 1's, on the groups' students with both
-    (a lower bound: both sides single-seed). Empty when no student has two seeds."""
+    without a model: the precision of one seed's top ``frac`` against another's (each student's first two seeds),
+    on the groups with at least ``MIN_GROUP_STUDENTS`` students with two (a lower bound: both sides single-seed).
+    A level bin without a student takes the spread pooled over all of them. Empty when no student has two seeds;
+    ``ceiling`` is ``None`` when no group is scored."""
     seeds: dict[tuple, dict[int, float]] = {}
     for e in test_runs:
         seeds.setdefault((e["group"], e["genome_hash"], e["budget"]), {})[e["seed"]] = e["target"]
@@ -259,7 +261,7 @@ def score_fold(
     max_groups: int | None = None,
     also_adapt: tuple[str, ...] = ALSO_ADAPT,
     splits: tuple[Split, ...] = (),
-    adapt_records: int = 10,
+    zero_shot: bool = False,
 ) -> dict[str, Any]:
     others = [
         e
@@ -282,7 +284,7 @@ def score_fold(
         fold_dir.mkdir(parents=True, exist_ok=True)
         model.save(checkpoint)
     fit_s = time.perf_counter() - start
-    report = evaluate(model, test_runs, train, adapt_records=adapt_records, label_seeds=label_seeds)
+    report = evaluate(model, test_runs, train, adapt_records=0 if zero_shot else 10, label_seeds=label_seeds)
     # the other adaptations (predictor/residual.py, predictor/guard.py), on the same draws of 10 records (same seed)
     report["mean"].update(adapted_by(model, test_runs, list(also_adapt), label_seeds))
     labels = mean_labels(test_runs, label_seeds)
@@ -347,7 +349,8 @@ def main() -> None:
         "--zero-shot",
         action="store_true",
         help="score the new folds zero-shot only, no adaptation (a quicker first look at a recipe; a rerun with "
-        "--rescore finetune adapts them from the kept folds); not a setting either",
+        "--rescore finetune adds the adapted means from the kept folds, not the per-group figures); not a setting "
+        "either",
     )
     ap.add_argument(
         "--landmarks",
@@ -440,7 +443,7 @@ def main() -> None:
             args.max_groups,
             () if args.zero_shot else tuple(args.also_adapt),
             splits,
-            0 if args.zero_shot else 10,
+            args.zero_shot,
         )
         results["folds"][family] = fold
         results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])

@@ -100,6 +100,7 @@ class _Examples:
     weight: Tensor  # (R,)
     rank_group: Tensor  # (R,) one id per (group, budget)
     source: Tensor  # (R,) one id per task source (``tags["source"]``; records without it share one)
+    rank: Tensor  # (R,) how many examples of the same (group, budget) have a higher target (0: the best)
 
 
 def global_feature_names(landmarks: bool = False) -> tuple[str, ...]:
@@ -202,6 +203,19 @@ def _check_accuracy(y: Any, where: str) -> float:
     return y
 
 
+def _ranks_in_groups(target: Tensor, group: Tensor) -> Tensor:
+    """Each example's rank in its group by target: how many examples of the group have a higher one (0: the best;
+    ties share a rank)."""
+    t, g = target.numpy(), group.numpy()
+    rank = np.zeros(len(t), dtype=np.int64)
+    order = np.lexsort((-t, g))  # by group, then by target, highest first
+    starts = np.flatnonzero(np.r_[True, np.diff(g[order]) != 0])
+    for idx in np.split(order, starts[1:]):
+        down = -t[idx]  # ascending
+        rank[idx] = np.searchsorted(down, down, side="left")
+    return torch.from_numpy(rank)
+
+
 def _examples(records: Sequence[dict], curve_weight: float, landmarks: bool = False) -> _Examples:
     if len(records) == 0:
         raise ValueError("no records: fit and adapt need at least one record")
@@ -242,16 +256,18 @@ def _examples(records: Sequence[dict], curve_weight: float, landmarks: bool = Fa
         for b, y, w in points:
             rows.append((genome_ids[gkey], task, b, y, w, group_ids.setdefault((group, b), len(group_ids)), source))
     cols = list(zip(*rows))
+    target, rank_group = torch.tensor(cols[3], dtype=torch.float32), torch.tensor(cols[5])
     return _Examples(
         genomes=genomes,
         tasks=_tasks_tensor(list(task_ids)),
         genome_index=torch.tensor(cols[0]),
         task_index=torch.tensor(cols[1]),
         log2_budget=torch.log2(torch.tensor(cols[2], dtype=torch.float32)),
-        target=torch.tensor(cols[3], dtype=torch.float32),
+        target=target,
         weight=torch.tensor(cols[4], dtype=torch.float32),
-        rank_group=torch.tensor(cols[5]),
+        rank_group=rank_group,
         source=torch.tensor(cols[6]),
+        rank=_ranks_in_groups(target, rank_group),
     )
 
 
@@ -361,8 +377,9 @@ class AccuracyPredictor(BaseEstimator):
         epochs: passes over the training records in :meth:`fit`.
         lr: AdamW learning rate of :meth:`fit` (cosine-decayed to zero).
         rank_weight: weight of the RankNet loss against the regression loss.
-        rank_top: how much the RankNet loss weighs the pairs at the top of a group more (0: all the same, 1:
-            by what swapping them changes in the DCG; :func:`~predictor.losses.pairwise_rank_loss`'s ``top``).
+        rank_top: how much the RankNet loss weighs the pairs at the top of a group more (0: all the same; 1: by
+            the difference of the two students' DCG position discounts at their true ranks in the whole group;
+            :func:`~predictor.losses.pairwise_rank_loss`'s ``top``).
         batch_size: records per step; a batch is filled group by group so that it holds ranking pairs.
         weight_decay: AdamW weight decay.
         curve_weight: weight of the extra labels from the per-epoch ``curve`` of a record (0 ignores curves).
@@ -650,7 +667,7 @@ class AccuracyPredictor(BaseEstimator):
         loss = regression_loss(logits, data.target[idx], data.weight[idx])
         if self.rank_weight > 0:
             loss = loss + self.rank_weight * pairwise_rank_loss(
-                logits, data.target[idx], data.rank_group[idx], top=float(self.rank_top)
+                logits, data.target[idx], data.rank_group[idx], top=float(self.rank_top), rank=data.rank[idx]
             )
         return loss
 

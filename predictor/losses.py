@@ -32,7 +32,12 @@ def regression_loss(logits: Tensor, targets: Tensor, weights: Tensor | None = No
 
 
 def pairwise_rank_loss(
-    scores: Tensor, targets: Tensor, groups: Tensor, min_gap: float = 0.0, top: float = 0.0
+    scores: Tensor,
+    targets: Tensor,
+    groups: Tensor,
+    min_gap: float = 0.0,
+    top: float = 0.0,
+    rank: Tensor | None = None,
 ) -> Tensor:
     r"""RankNet loss (Burges et al., ICML 2005) over the ordered pairs inside each group.
 
@@ -52,13 +57,15 @@ def pairwise_rank_loss(
     different tasks are on different scales and their order means nothing. Pairs closer than the gap
     :math:`\delta` (ties, seed noise) are left out.
 
-    With ``top`` :math:`\alpha > 0`, the pairs are weighted toward the top of each group, as LambdaRank
-    (Burges et al., NIPS 2006) weights them by what swapping the two would change in the DCG: with
-    :math:`r_i` the rank of :math:`i` in its group by true accuracy (0 the best), pair :math:`(i, j)` weighs
-    :math:`(1 - \alpha) + \alpha\, \Delta_{ij} / \bar\Delta` for
+    With ``top`` :math:`\alpha > 0`, the pairs are weighted toward the top of each group, after LambdaRank
+    (Burges et al., NIPS 2006), by the difference of the two students' DCG position discounts at their true
+    ranks: with :math:`r_i` the rank of :math:`i` in its group by true accuracy (0 the best), pair
+    :math:`(i, j)` weighs :math:`(1 - \alpha) + \alpha\, \Delta_{ij} / \bar\Delta` for
     :math:`\Delta_{ij} = 1/\log_2(2 + r_i) - 1/\log_2(2 + r_j)` and :math:`\bar\Delta` its mean over the
-    pairs, so the mean weight stays 1. A search keeps the students predicted best; mistakes among the worst
-    cost it nothing.
+    pairs, so the mean weight stays 1. (LambdaRank also multiplies by the difference of the two gains and
+    ranks by the current scores; here the order is the true one.) A search keeps the students predicted
+    best; mistakes among the worst cost it nothing. A batch may hold part of a group only: ``rank`` gives the
+    ranks in the whole group; without it they are counted among the batch's students of the group.
 
     Args:
         scores: ``(B,)`` predicted scores :math:`s_i` (logits of the accuracy).
@@ -66,10 +73,13 @@ def pairwise_rank_loss(
         groups: ``(B,)`` integer group ids :math:`g_i`.
         min_gap: :math:`\delta`.
         top: :math:`\alpha \in [0, 1]`; 0 (plain RankNet) weighs every pair the same.
+        rank: ``(B,)`` :math:`r_i`, each student's rank in its whole group (only read when ``top`` > 0).
 
     Returns:
         A scalar; ``0`` (still attached to ``scores``) when there is no pair.
     """
+    if not 0.0 <= top <= 1.0:
+        raise ValueError(f"pairwise_rank_loss: top must be in [0, 1]; got {top!r}")
     same = groups.unsqueeze(0) == groups.unsqueeze(1)  # (B, B), [i, j]
     ordered = targets.unsqueeze(1) > targets.unsqueeze(0) + min_gap  # y_i > y_j + gap
     pairs = same & ordered
@@ -80,7 +90,8 @@ def pairwise_rank_loss(
     diff = (scores.unsqueeze(1) - scores.unsqueeze(0))[pairs]  # s_i - s_j
     if not top:
         return F.binary_cross_entropy_with_logits(diff, target_prob)
-    rank = (same & (targets.unsqueeze(0) > targets.unsqueeze(1))).sum(1)  # students of i's group above i
+    if rank is None:  # the students of i's group in the batch above i
+        rank = (same & (targets.unsqueeze(0) > targets.unsqueeze(1))).sum(1)
     gain = 1.0 / torch.log2(rank.to(scores.dtype) + 2.0)
     delta = (gain.unsqueeze(1) - gain.unsqueeze(0))[pairs]  # > 0: i ranks above j
     weight = (1.0 - top) + top * delta / delta.mean().clamp_min(1e-12)

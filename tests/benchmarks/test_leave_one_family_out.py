@@ -90,3 +90,23 @@ def test_the_top10_ceiling_is_one_without_seed_noise_and_falls_with_it():
     slightly = top_precision_ceiling(runs(0.005), label_seeds=2)
     assert noisy["ceiling"] < slightly["ceiling"] <= 1.0
     assert top_precision_ceiling([_run("g", "a", 0, 0.5)], label_seeds=2) == {}
+
+
+def test_the_top10_ceiling_reads_the_seed_noise_at_each_accuracy_level():
+    def runs(noisy_top: bool) -> list[dict]:
+        rng = np.random.default_rng(2)
+        out = []
+        for g in ("g", "h"):
+            for i in range(100):
+                true = 0.3 + 0.005 * i
+                noise = 0.05 if (true > 0.55) == noisy_top else 0.0
+                out += [_run(g, f"s{i}", seed, true + rng.normal(0, noise)) for seed in (0, 1)]
+        # a group of three students is too small to score: it changes no figure
+        out += [_run("tiny", f"t{i}", seed, 0.5 + 0.1 * i) for i in range(3) for seed in (0, 1)]
+        return out
+
+    top_noisy, bottom_noisy = top_precision_ceiling(runs(True), 2), top_precision_ceiling(runs(False), 2)
+    # the same noise pooled over all students, but only where it falls on the best students does it blur their order
+    assert bottom_noisy["seed_sigma_by_level"][-1] == 0.0 and top_noisy["seed_sigma_by_level"][0] == 0.0
+    assert bottom_noisy["ceiling"] == 1.0 and top_noisy["ceiling"] < 0.8
+    assert top_noisy["seed_vs_seed_groups"] == 2  # not the tiny group

@@ -15,7 +15,7 @@ from distill.genome import SPACES, Genome, Recipe, get_space
 from distill.nets import build_student
 from distill.probe import CLASS_FEATURES, GLOBAL_FEATURES, METADATA_FEATURES
 from predictor.conv import DirectedAdjacency, DirectedGINEConv, sequential_in_place
-from predictor.estimator import FORMAT_VERSION, AccuracyPredictor
+from predictor.estimator import FORMAT_VERSION, AccuracyPredictor, _ranks_in_groups
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, encode_batch, genome_to_graph
 from predictor.guard import concordance, student_folds, task_scale
 from predictor.losses import pairwise_rank_loss, regression_loss
@@ -90,11 +90,33 @@ def test_rank_loss_top_weighs_the_pairs_at_the_top_of_a_group_more():
     assert grad((0, 1), 0.0) == pytest.approx(grad((4, 5), 0.0), rel=0.15)  # RankNet: about the same
     assert grad((0, 1), 0.5) > 1.5 * grad((4, 5), 0.5)
     assert grad((0, 1), 1.0) / grad((4, 5), 1.0) > grad((0, 1), 0.5) / grad((4, 5), 0.5)
-    # the mean pair weight stays 1: a loss with every pair's cross-entropy equal is not rescaled
-    flat = torch.zeros(6)  # every score the same
-    two = torch.tensor([0.6, 0.4, 0.6, 0.4, 0.6, 0.4])
-    g3 = torch.tensor([0, 0, 1, 1, 2, 2])
-    assert pairwise_rank_loss(flat, two, g3, top=1.0).item() == pytest.approx(pairwise_rank_loss(flat, two, g3).item())
+    # the weights by hand: two groups, 3 and 2 students; pairs (0,1) (0,2) (1,2) and (3,4)
+    y = torch.tensor([0.9, 0.5, 0.2, 0.7, 0.6])
+    g = torch.tensor([0, 0, 0, 1, 1])
+    s = torch.tensor([0.3, -0.2, 0.5, 0.1, 0.4])
+    d = 1 / math.log2(2), 1 / math.log2(3), 1 / math.log2(4)  # the position discounts of ranks 0, 1, 2
+    delta = torch.tensor([d[0] - d[1], d[0] - d[2], d[1] - d[2], d[0] - d[1]])
+    for top in (0.5, 1.0):
+        w = (1 - top) + top * delta / delta.mean()
+        pi, pj = [0, 0, 1, 3], [1, 2, 2, 4]
+        z = torch.logit(y)
+        ce = torch.nn.functional.binary_cross_entropy_with_logits(
+            s[pi] - s[pj], torch.sigmoid(z[pi] - z[pj]), reduction="none"
+        )
+        assert pairwise_rank_loss(s, y, g, top=top).item() == pytest.approx(float((w * ce).mean()), rel=1e-5)
+    # ranks in the whole group, where a batch holds part of it: student 1 is third of its group, not second
+    whole = pairwise_rank_loss(s[1:3], y[1:3], g[1:3], top=1.0, rank=torch.tensor([1, 2]))
+    assert whole.item() == pytest.approx(pairwise_rank_loss(s[1:3], y[1:3], g[1:3]).item())  # one pair: weight 1
+    three = pairwise_rank_loss(s, y, g, top=1.0, rank=torch.tensor([1, 2, 3, 0, 1]))
+    assert three.item() != pytest.approx(pairwise_rank_loss(s, y, g, top=1.0).item())
+    with pytest.raises(ValueError, match="top must be in"):
+        pairwise_rank_loss(s, y, g, top=1.5)
+
+
+def test_ranks_in_groups_count_the_higher_targets_of_the_same_group():
+    target = torch.tensor([0.5, 0.9, 0.5, 0.1, 0.7, 0.7, 0.2])
+    group = torch.tensor([0, 0, 0, 0, 1, 1, 1])
+    assert _ranks_in_groups(target, group).tolist() == [1, 0, 1, 3, 0, 0, 2]
 
 
 def test_rank_top_must_be_in_zero_to_one():
