@@ -113,16 +113,22 @@ def held_out_runs(
     return runs, len(groups)
 
 
+def seed_pairs(test_runs: list[dict[str, Any]]) -> dict[tuple, tuple[float, float]]:
+    """The accuracies of each student's first two seeds, ``{(group, genome_hash, budget): (first, second)}``, for
+    the students trained with two seeds or more."""
+    seeds: dict[tuple, dict[int, float]] = {}
+    for e in test_runs:
+        seeds.setdefault((e["group"], e["genome_hash"], e["budget"]), {})[e["seed"]] = e["target"]
+    return {key: (s[a], s[b]) for key, s in seeds.items() if len(s) >= 2 for a, b in [sorted(s)[:2]]}
+
+
 def mae_noise_floor(test_runs: list[dict[str, Any]], label_seeds: int) -> dict[str, float]:
     """The mean absolute error of a perfect predictor (one that knew each student's expected accuracy) against the
     labels ``evaluate`` scores: a label is the mean of ``n`` seeds' accuracies, each off by a seed noise of spread
     ``sigma``, so its expected |error| is ``sqrt(2 / pi) * sigma / sqrt(n)`` (normal noise). ``sigma`` is pooled
     over the family's students trained with two seeds or more (their first two: ``E[(a - b)^2] = 2 sigma^2``),
     assumed the same for every student. Empty when no student has two seeds."""
-    seeds: dict[tuple, dict[int, float]] = {}
-    for e in test_runs:
-        seeds.setdefault((e["group"], e["genome_hash"], e["budget"]), {})[e["seed"]] = e["target"]
-    diffs = np.array([s[a] - s[b] for s in seeds.values() if len(s) >= 2 for a, b in [sorted(s)[:2]]])
+    diffs = np.array([a - b for a, b in seed_pairs(test_runs).values()])
     if not len(diffs):
         return {}
     sigma = float(np.sqrt(np.mean(diffs**2) / 2))
@@ -147,10 +153,7 @@ def top_precision_ceiling(
     on the groups with at least ``MIN_GROUP_STUDENTS`` students with two (a lower bound: both sides single-seed).
     A level bin without a student takes the spread pooled over all of them. Empty when no student has two seeds;
     ``ceiling`` is ``None`` when no group is scored."""
-    seeds: dict[tuple, dict[int, float]] = {}
-    for e in test_runs:
-        seeds.setdefault((e["group"], e["genome_hash"], e["budget"]), {})[e["seed"]] = e["target"]
-    pairs = {key: (s[a], s[b]) for key, s in seeds.items() if len(s) >= 2 for a, b in [sorted(s)[:2]]}
+    pairs = seed_pairs(test_runs)
     if not pairs:
         return {}
     level = np.array([np.mean(p) for p in pairs.values()])
@@ -169,6 +172,9 @@ def top_precision_ceiling(
     by_group: dict[str, list[dict[str, Any]]] = {}
     for label in mean_labels(test_runs, label_seeds):
         by_group.setdefault(label["group"], []).append(label)
+    pairs_of: dict[str, list[tuple[float, float]]] = {}
+    for key, pair in pairs.items():
+        pairs_of.setdefault(key[0], []).append(pair)
     simulated, measured = [], []
     for group, labels in by_group.items():
         if len(labels) < MIN_GROUP_STUDENTS:
@@ -180,7 +186,7 @@ def top_precision_ceiling(
             expected = y.mean() + np.sqrt(max(1 - noise.mean() / np.var(y), 0.0)) * (y - y.mean())
             best = top(expected, k)
             simulated += [len(best & top(expected + rng.normal(0, np.sqrt(noise)), k)) / k for _ in range(draws)]
-        both = np.array([p for key, p in pairs.items() if key[0] == group])
+        both = np.array(pairs_of.get(group, []))
         if len(both) >= MIN_GROUP_STUDENTS:
             k = max(1, int(round(frac * len(both))))
             measured.append(len(top(both[:, 0], k) & top(both[:, 1], k)) / k)

@@ -70,15 +70,21 @@ def test_a_split_makes_part_of_a_family_a_family_of_its_own():
     assert [r["group"] for r in held] == ["g32", "g32"] and groups == 1
 
 
+def _graded(noise_at, rng_seed: int) -> list[dict]:
+    """Two groups of 100 students 0.005 apart (0.3 to 0.795), each trained with seeds 0 and 1, the seed noise of a
+    student of true accuracy ``t`` of spread ``noise_at(t)``."""
+    rng = np.random.default_rng(rng_seed)
+    out = []
+    for g in ("g", "h"):
+        for i in range(100):
+            true = 0.3 + 0.005 * i
+            out += [_run(g, f"s{i}", seed, true + rng.normal(0, noise_at(true))) for seed in (0, 1)]
+    return out
+
+
 def test_the_top10_ceiling_is_one_without_seed_noise_and_falls_with_it():
     def runs(noise: float) -> list[dict]:
-        rng = np.random.default_rng(1)
-        out = []
-        for g in ("g", "h"):
-            for i in range(100):
-                true = 0.3 + 0.005 * i  # 0.005 apart
-                out += [_run(g, f"s{i}", seed, true + rng.normal(0, noise)) for seed in (0, 1)]
-        return out
+        return _graded(lambda true: noise, rng_seed=1)
 
     exact = top_precision_ceiling(runs(0.0), label_seeds=2)
     assert exact["ceiling"] == 1.0 and exact["seed_vs_seed"] == 1.0 and exact["seed_vs_seed_groups"] == 2
@@ -94,13 +100,7 @@ def test_the_top10_ceiling_is_one_without_seed_noise_and_falls_with_it():
 
 def test_the_top10_ceiling_reads_the_seed_noise_at_each_accuracy_level():
     def runs(noisy_top: bool) -> list[dict]:
-        rng = np.random.default_rng(2)
-        out = []
-        for g in ("g", "h"):
-            for i in range(100):
-                true = 0.3 + 0.005 * i
-                noise = 0.05 if (true > 0.55) == noisy_top else 0.0
-                out += [_run(g, f"s{i}", seed, true + rng.normal(0, noise)) for seed in (0, 1)]
+        out = _graded(lambda true: 0.05 if (true > 0.55) == noisy_top else 0.0, rng_seed=2)
         # a group of three students is too small to score: it changes no figure
         out += [_run("tiny", f"t{i}", seed, 0.5 + 0.1 * i) for i in range(3) for seed in (0, 1)]
         return out
