@@ -325,6 +325,31 @@ BENCHMARKS = [
         "not in the table was not run yet.",
     ),
     Benchmark(
+        "leave_one_family_out_v2lm_part7",
+        "With part 7 (transformer students on particles, near-chance labels) in the data as well: how well are "
+        "particles' students ranked when the family is held out, transformers' among them, and does part 7 cost any "
+        "other fold?",
+        f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
+        "datasets_meta/meta_v2/part[1-7]*.csv.gz --families particles textures fractals glyphs shapes mnist digits "
+        "--max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
+        "--landmarks datasets_meta/landmarks_with_particles32.json "
+        "--out benchmarks/results/leave_one_family_out_v2lm_part7.json",
+        "benchmarks/results/leave_one_family_out_v2lm_part7.json",
+        render_lofo_beside(
+            "leave_one_family_out_v2lm_particles32.json",
+            {f: f for f in ("textures", "particles", "shapes", "glyphs", "mnist", "digits", "fractals")},
+        ),
+        lofo_fit_time,
+        notes="The data of `leave_one_family_out_v2lm_particles32` plus `meta_v2/part7_particles_vit.csv.gz`, whose "
+        "tasks are part 5's (the landmark table is the same). The particles fold holds out parts 5, 6 and 7, so its "
+        "predictor learns from the same records as that file's particles fold (the twelve groups part 7 leaves "
+        "alone score the same zero-shot). Part 7's four groups with a transformer teacher are new; its four with a "
+        "CNN teacher are part 5's groups, which now hold transformer students beside the CNN ones, so they are other "
+        "groups than that file's under the same names (20 groups in all). The folds shared the two cores with another "
+        "benchmark, so their fit times are longer than on an idle machine. The last table compares the groups both "
+        "files scored. Resumable fold by fold, run in the order listed; a family not in the table was not run yet.",
+    ),
+    Benchmark(
         "leave_one_family_out_v2lm_rank_top",
         "Does weighting the ranking loss toward the top of each group (`rank_top=0.5`, LambdaRank-style) raise the "
         "top-10 % precision and the ranking of held-out families, all else the shipped v2 recipe?",
