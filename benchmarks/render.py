@@ -702,11 +702,16 @@ def render_lofo_beside(reference: str, families: dict[str, str]) -> Callable[[di
                     row += ["–", "–", "–"]
                     continue
                 p = wilcoxon(a, b).pvalue if len(common) >= 6 and (a != b).any() else None
-                better = f"{(a > b).sum()} of {len(common)}" + ("" if p is None else f" (p {p:.2g})")
-                row += [f3(a.mean()), f3(b.mean()), better]
+                equal = int((a == b).sum())  # the same predictor on the same students scores a group the same
+                better = f"{(a > b).sum()} of {len(common)}" + (f", {equal} equal" if equal else "")
+                row += [f3(a.mean()), f3(b.mean()), better + ("" if p is None else f" (p {p:.2g})")]
             # the top-10 % precision per group is not kept: the folds' means, when they scored the same groups
             same = set(here["per_group"]) == set(there["per_group"])
             row += [f3(f["mean"].get("ours (zero-shot)", {}).get("p@10%")) if same else "–" for f in (here, there)]
+            # groups this fold scored and the other did not (new data): how many, their mean zero-shot Spearman
+            new = sorted(set(here["per_group"]) - set(there["per_group"]))
+            zs = [here["per_group"][g].get("ours (zero-shot)", np.nan) for g in new]
+            row += [f"{len(new)}: {f3(float(np.mean(zs)))}" if new else "–"]
             rows.append(row)
         text = render_leave_one_family_out(data)
         if not rows:
@@ -716,7 +721,8 @@ def render_lofo_beside(reference: str, families: dict[str, str]) -> Callable[[di
                 text,
                 "The same (task, teacher) groups in the fold compared with: mean Spearman per group here and there, "
                 "and the groups ranked better here (Wilcoxon signed-rank p, paired by group, from 6 groups); the "
-                "zero-shot top-10 % precision here and there where both scored the same groups:",
+                "zero-shot top-10 % precision here and there where both scored the same groups; the groups scored here "
+                "only, and their mean zero-shot Spearman:",
                 table(
                     [
                         "held out",
@@ -730,9 +736,10 @@ def render_lofo_beside(reference: str, families: dict[str, str]) -> Callable[[di
                         "better here",
                         "top-10 %",
                         "there",
+                        "only here: groups, zero-shot",
                     ],
                     rows,
-                    [False, False, True, True, True, True, True, True, True, True, True],
+                    [False, False, True, True, True, True, True, True, True, True, True, True],
                 ),
             ]
         )
