@@ -110,3 +110,24 @@ def test_the_top10_ceiling_reads_the_seed_noise_at_each_accuracy_level():
     assert bottom_noisy["seed_sigma_by_level"][-1] == 0.0 and top_noisy["seed_sigma_by_level"][0] == 0.0
     assert bottom_noisy["ceiling"] == 1.0 and top_noisy["ceiling"] < 0.8
     assert top_noisy["seed_vs_seed_groups"] == 2  # not the tiny group
+
+
+def test_the_beside_table_counts_equal_groups_and_the_groups_scored_here_only(tmp_path, monkeypatch):
+    import json
+
+    from benchmarks import render
+
+    def fold(scores: dict[str, float]) -> dict:
+        per_group = {g: {"ours (zero-shot)": z, "ours (adapted 10)": z} for g, z in scores.items()}
+        return {"per_group": per_group, "mean": {}}
+
+    there = {g: 0.5 for g in "abcdefg"}
+    here = {**there, "a": 0.9, "b": 0.7, "x": 0.2, "y": 0.4}  # two groups better, five the same, two new
+    (tmp_path / "ref.json").write_text(json.dumps({"folds": {"fam": fold(there)}}))
+    monkeypatch.setattr(render, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(render, "render_leave_one_family_out", lambda data: "")
+    text = render.render_lofo_beside("ref.json", {"fam": "fam"})({"folds": {"fam": fold(here)}})
+    row = next(line for line in text.splitlines() if line.startswith("| fam "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == "7" and cells[3] == "0.586" and cells[4] == "0.500"
+    assert cells[5].startswith("2 of 7, 5 equal (p ") and cells[-1] == "2: 0.300"
