@@ -123,6 +123,7 @@ def main() -> None:
     if results.get("key") != key:
         results = {"key": key, "grid": [name(s) for s in GRID], "folds": {}}
     label_seeds = settings["label_seeds"]
+    splits = tuple(tuple(split) for split in settings.get("splits", []))  # families such as textures[:size=32]
 
     def run(family: str, setting: dict[str, Any]) -> None:
         fold = results["folds"].setdefault(family, {})
@@ -130,7 +131,7 @@ def main() -> None:
             return
         print(f"{family}: {name(setting)} ...", flush=True)
         model = AccuracyPredictor.load(fold_dir / f"without-{family}.pt")
-        test_runs, _ = held_out_runs(family, examples, settings["max_groups"])
+        test_runs, _ = held_out_runs(family, examples, settings["max_groups"], splits)
         fold[name(setting)] = score(model, test_runs, setting, label_seeds)
         print(f"{family}: {name(setting)}: {fold[name(setting)]}", flush=True)
         results["measured"] = provenance()
