@@ -65,6 +65,8 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 # the last commit whose RESULTS.md was written by hand: the figures of benchmarks that have no result file yet
 HAND_WRITTEN = "d723608"
 PY = ".venv/bin/python -m benchmarks."
+# every task family of meta-dataset v1 and v2 (parts 5-7: particles), the folds of a full leave-one-family-out run
+FAMILIES = ("textures", "particles", "shapes", "glyphs", "mnist", "digits", "fractals")
 
 
 # ---------------------------------------------------------------- the benchmarks
@@ -315,7 +317,7 @@ BENCHMARKS = [
         "benchmarks/results/leave_one_family_out_v2lm_particles32.json",
         render_lofo_beside(
             "leave_one_family_out_v2lm_particles.json",
-            {f: f for f in ("textures", "particles", "shapes", "glyphs", "mnist", "digits", "fractals")},
+            {f: f for f in FAMILIES},
         ),
         lofo_fit_time,
         notes="The data of `leave_one_family_out_v2lm_particles` plus `meta_v2/part6_particles_32px.csv.gz`, the "
@@ -337,7 +339,7 @@ BENCHMARKS = [
         "benchmarks/results/leave_one_family_out_v2lm_part7.json",
         render_lofo_beside(
             "leave_one_family_out_v2lm_particles32.json",
-            {f: f for f in ("textures", "particles", "shapes", "glyphs", "mnist", "digits", "fractals")},
+            {f: f for f in FAMILIES},
         ),
         lofo_fit_time,
         notes="The data of `leave_one_family_out_v2lm_particles32` plus `meta_v2/part7_particles_vit.csv.gz`, whose "

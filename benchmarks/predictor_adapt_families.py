@@ -24,6 +24,7 @@ Resumable: each (family, setting) is written as soon as it is scored.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 import time
@@ -41,7 +42,10 @@ from predictor.estimator import AccuracyPredictor
 from predictor.evaluate import evaluate
 from predictor.pretrain import with_landmarks
 
-DEFAULT = {"steps": 20, "lr": 3e-3, "anchor": 1.0, "params": "all"}  # AccuracyPredictor.adapt's defaults
+# AccuracyPredictor.adapt's defaults, read from its signature so that the grid follows them
+DEFAULT = {
+    k: inspect.signature(AccuracyPredictor.adapt).parameters[k].default for k in ("steps", "lr", "anchor", "params")
+}
 # the defaults, and more of the task in the weights: more steps, a larger step, a weaker pull to the meta-trained
 # weights (a held-out family's errors are larger than meta-validation's, so it may pay to move further)
 GRID = [
