@@ -5,8 +5,10 @@ checkpoint, holds what it measured). This script reads the cards and puts side b
 hyper-parameters that differ from the first card's, the zero-shot Spearman on meta-validation (v1 and v2 tasks:
 the figure a choice between recipes is made on), and on v1's meta-test (the 22 held-out groups of v1: digits,
 MNIST variants, the VGG teacher family) zero-shot and adapted to 10 records, with the digits and MNIST groups
-apart. A card fitted on other data than the others is refused, except v1's own (``--reference``), shown for the
-meta-test only (its meta-validation tasks are v1's, not the same set). Run:
+apart. A card fitted on other data than the first card is refused, except v1's own (``--reference``), shown for the
+meta-test only (its meta-validation tasks are v1's, not the same set), and except with ``--other-data``, which asks
+what more data does to the same recipe: each card then names the files it has beyond the first card's (and those
+it lacks), and its meta-validation figure is of another task set when its data differs (marked so). Run:
 
     .venv/bin/python -m benchmarks.predictor_v2_fits --reference checkpoints/predictor_v1.json \\
         --card shipped=checkpoints/predictor_v2.json --card NAME=CARD.json ...
@@ -56,11 +58,14 @@ def render(data: dict) -> str:
     fits = sorted(data["fits"].items(), key=lambda kv: (bool(kv[1]["overrides"]), kv[0]))  # the first card first
     for name, fit in [*fits, ("v1's own checkpoint", data["reference"])]:
         ours = "overrides" in fit  # else v1's: its meta-validation tasks are v1's only, another set
-        overrides = ", ".join(f"{k}={v}" for k, v in sorted(fit.get("overrides", {}).items()))
+        settings = [f"{k}={v}" for k, v in sorted(fit.get("overrides", {}).items())]
+        settings += [f"+{f}" for f in fit.get("more_data", [])] + [f"−{f}" for f in fit.get("less_data", [])]
+        other_set = bool(fit.get("more_data") or fit.get("less_data"))
+        val = f3(fit.get("val_zero_shot")) + (" (another set)" if other_set else "") if ours else ""
         by_source = fit["test_by_source"]
         rows.append(
-            [f"`{name}`" if ours else name, overrides or ("(first card)" if ours else "v1's data"),
-             f3(fit.get("val_zero_shot")) if ours else "", f"**{f3(fit['test_zero_shot'])}**", f3(fit["test_adapted"]),
+            [f"`{name}`" if ours else name, ", ".join(settings) or ("(first card)" if ours else "v1's data"),
+             val, f"**{f3(fit['test_zero_shot'])}**", f3(fit["test_adapted"]),
              f3(by_source.get("digits")), f3(by_source.get("mnist")), f"{fit['fit_seconds']:.0f}"]
         )  # fmt: skip
     header = ["fit", "settings", "meta-val zero-shot", "v1's meta-test zero-shot", "adapted 10", "digits groups",
@@ -72,6 +77,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--card", action="append", required=True, metavar="NAME=CARD", help="a fit's card (repeat)")
     ap.add_argument("--reference", default=str(ROOT / "checkpoints" / "predictor_v1.json"), help="v1's card")
+    ap.add_argument(
+        "--other-data",
+        action="store_true",
+        help="compare cards fitted on other data than the first card's (e.g. more parts of v2, same recipe)",
+    )
     ap.add_argument("--out", default=str(result_path("predictor_v2_fits")))
     args = ap.parse_args()
 
@@ -83,8 +93,14 @@ def main() -> None:
         fits[name] = summary(json.loads(Path(path).read_text()))
     first = next(iter(fits.values()))
     for name, fit in fits.items():
-        if fit["data"] != first["data"]:
-            raise SystemExit(f"--card {name}: fitted on other data than the first card; compare fits of one data set")
+        if fit["data"] != first["data"] and not args.other_data:
+            raise SystemExit(
+                f"--card {name}: fitted on other data than the first card; compare fits of one data set "
+                "(or give --other-data)"
+            )
+        if args.other_data:
+            fit["more_data"] = sorted(f for f in fit["data"] if fit["data"][f] != first["data"].get(f))
+            fit["less_data"] = sorted(f for f in first["data"] if f not in fit["data"])
         fit["overrides"] = {k: v for k, v in fit["hyper_parameters"].items() if first["hyper_parameters"][k] != v}
     reference = summary(json.loads(Path(args.reference).read_text()))
     for name, fit in fits.items():

@@ -47,3 +47,18 @@ def test_a_fit_of_other_data_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["x", "--card", f"a={a}", "--card", f"b={b}", "--out", str(tmp_path / "o")])
     with pytest.raises(SystemExit, match="--card b: fitted on other data than the first card"):
         fits.main()
+
+
+def test_other_data_is_compared_when_asked_and_named_in_the_settings(tmp_path, monkeypatch):
+    a = _card(tmp_path / "a.json", 0.89)
+    b = _card(tmp_path / "b.json", 0.86, data="b.csv.gz", random_state=1)
+    out = tmp_path / "o.json"
+    argv = ["x", "--card", f"a={a}", "--card", f"b={b}", "--other-data", "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv + ["--reference", a])
+    fits.main()
+    data = json.loads(out.read_text())
+    assert data["fits"]["a"]["more_data"] == [] and data["fits"]["a"]["less_data"] == []
+    assert data["fits"]["b"]["more_data"] == ["b.csv.gz"] and data["fits"]["b"]["less_data"] == ["a.csv.gz"]
+    rendered = fits.render(data)
+    assert "| `a` | (first card) | 0.870 | **0.890** |" in rendered
+    assert "| `b` | random_state=1, +b.csv.gz, −a.csv.gz | 0.840 (another set) | **0.860** |" in rendered
