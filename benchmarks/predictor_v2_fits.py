@@ -55,7 +55,11 @@ def summary(card: dict[str, Any]) -> dict[str, Any]:
 def render(data: dict) -> str:
     """The RESULTS.md section: one row per fit, v1's own checkpoint last."""
     rows = []
-    fits = sorted(data["fits"].items(), key=lambda kv: (bool(kv[1]["overrides"]), kv[0]))  # the first card first
+
+    def differs(fit: dict) -> bool:
+        return bool(fit["overrides"] or fit.get("more_data") or fit.get("less_data"))
+
+    fits = sorted(data["fits"].items(), key=lambda kv: (differs(kv[1]), kv[0]))  # the first card first
     for name, fit in [*fits, ("v1's own checkpoint", data["reference"])]:
         ours = "overrides" in fit  # else v1's: its meta-validation tasks are v1's only, another set
         settings = [f"{k}={v}" for k, v in sorted(fit.get("overrides", {}).items())]

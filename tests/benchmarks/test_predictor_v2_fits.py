@@ -62,3 +62,15 @@ def test_other_data_is_compared_when_asked_and_named_in_the_settings(tmp_path, m
     rendered = fits.render(data)
     assert "| `a` | (first card) | 0.870 | **0.890** |" in rendered
     assert "| `b` | random_state=1, +b.csv.gz, −a.csv.gz | 0.840 (another set) | **0.860** |" in rendered
+    assert rendered.index("| `a` |") < rendered.index("| `b` |")  # the first card first, whatever its name
+
+
+def test_the_first_card_comes_first_even_when_another_has_its_recipe_on_other_data(tmp_path, monkeypatch):
+    first = _card(tmp_path / "z.json", 0.89)
+    more = _card(tmp_path / "m.json", 0.86, data="b.csv.gz")  # same recipe, no override: only its data differs
+    out = tmp_path / "o.json"
+    argv = ["x", "--card", f"z={first}", "--card", f"m={more}", "--other-data", "--reference", first, "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    fits.main()
+    rendered = fits.render(json.loads(out.read_text()))
+    assert rendered.index("| `z` | (first card) |") < rendered.index("| `m` | +b.csv.gz, −a.csv.gz |")
