@@ -56,16 +56,15 @@ def render(data: dict) -> str:
     """The RESULTS.md section: one row per fit, v1's own checkpoint last."""
     rows = []
 
-    def differs(fit: dict) -> bool:
-        return bool(fit["overrides"] or fit.get("more_data") or fit.get("less_data"))
+    def other_data(fit: dict) -> bool:  # set with --other-data: the fit's files are not the first card's
+        return bool(fit.get("more_data") or fit.get("less_data"))
 
-    fits = sorted(data["fits"].items(), key=lambda kv: (differs(kv[1]), kv[0]))  # the first card first
+    fits = sorted(data["fits"].items(), key=lambda kv: (bool(kv[1]["overrides"]) or other_data(kv[1]), kv[0]))
     for name, fit in [*fits, ("v1's own checkpoint", data["reference"])]:
         ours = "overrides" in fit  # else v1's: its meta-validation tasks are v1's only, another set
         settings = [f"{k}={v}" for k, v in sorted(fit.get("overrides", {}).items())]
         settings += [f"+{f}" for f in fit.get("more_data", [])] + [f"−{f}" for f in fit.get("less_data", [])]
-        other_set = bool(fit.get("more_data") or fit.get("less_data"))
-        val = f3(fit.get("val_zero_shot")) + (" (another set)" if other_set else "") if ours else ""
+        val = f3(fit.get("val_zero_shot")) + (" (another set)" if other_data(fit) else "") if ours else ""
         by_source = fit["test_by_source"]
         rows.append(
             [f"`{name}`" if ours else name, ", ".join(settings) or ("(first card)" if ours else "v1's data"),
