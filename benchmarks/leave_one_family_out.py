@@ -54,7 +54,7 @@ from benchmarks.common import ROOT, card_hyper_parameters, file_sha256, provenan
 from distill.teachers import cache_dir
 from predictor.data import load_records, mean_labels, split_of
 from predictor.estimator import AccuracyPredictor, fit_calibration
-from predictor.evaluate import MIN_GROUP_STUDENTS, evaluate, kd_gain, kd_gain_prediction
+from predictor.evaluate import MIN_GROUP_STUDENTS, evaluate, kd_gain, kd_gain_prediction, unreliable_groups
 from predictor.pretrain import MIN_CALIBRATION_RECORDS, with_landmarks
 
 ALSO_ADAPT = ("residual", "guarded")  # the adaptations scored beside fine-tuning, unless --also-adapt says otherwise
@@ -257,6 +257,29 @@ def adapted_by(
     return out
 
 
+def fold_runs(
+    family: str,
+    examples: list[dict[str, Any]],
+    exclude_teachers: set[str] = frozenset(),
+    splits: tuple[Split, ...] = (),
+    min_reliability: float | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, float]]:
+    """The runs a fold without ``family`` trains on, those it calibrates on, and the groups it leaves out of
+    training as unreliable (``{group: seed-0/seed-1 agreement}``; none when ``min_reliability`` is ``None``).
+
+    15 % of the other families' tasks calibrate the uncertainty, as meta-validation does in ``dass pretrain``,
+    which keeps them whole, unreliable groups included."""
+    others = [
+        e
+        for e in examples
+        if family_of(e, splits) != family and e["tags"].get("teacher_family") not in exclude_teachers
+    ]
+    train_runs = [e for e in others if split_of(e) != "val"]
+    left_out = unreliable_groups(train_runs, min_reliability) if min_reliability is not None else {}
+    train_runs = [e for e in train_runs if e["group"] not in left_out]
+    return train_runs, [e for e in others if split_of(e) == "val"], left_out
+
+
 def score_fold(
     family: str,
     examples: list[dict[str, Any]],
@@ -268,15 +291,10 @@ def score_fold(
     also_adapt: tuple[str, ...] = ALSO_ADAPT,
     splits: tuple[Split, ...] = (),
     zero_shot: bool = False,
+    min_reliability: float | None = None,
 ) -> dict[str, Any]:
-    others = [
-        e
-        for e in examples
-        if family_of(e, splits) != family and e["tags"].get("teacher_family") not in exclude_teachers
-    ]
-    # 15 % of the other families' tasks calibrate the uncertainty, as meta-validation does in `dass pretrain`
-    train_runs = [e for e in others if split_of(e) != "val"]
-    val = mean_labels([e for e in others if split_of(e) == "val"], label_seeds)
+    train_runs, val_runs, left_out = fold_runs(family, examples, exclude_teachers, splits, min_reliability)
+    val = mean_labels(val_runs, label_seeds)
     test_runs, groups_of_family = held_out_runs(family, examples, max_groups, splits)
     train = mean_labels(train_runs, label_seeds)
     checkpoint = fold_dir / f"without-{family}.pt"
@@ -296,7 +314,12 @@ def score_fold(
     labels = mean_labels(test_runs, label_seeds)
     return {
         "family": family,
-        "train": {"records": len(train_runs), "students": len(train), "tasks": len({e["task_id"] for e in train})},
+        "train": {
+            "records": len(train_runs),
+            "students": len(train),
+            "tasks": len({e["task_id"] for e in train}),
+            **({"left_out_unreliable": left_out} if min_reliability is not None else {}),
+        },
         "calibration": {"students": len(val), "scale": model.calibration_[0], "floor": model.calibration_[1]},
         "test": {
             "groups_of_family": groups_of_family,
@@ -372,6 +395,13 @@ def main() -> None:
         help="the tasks of FAMILY whose spec contains TEXT are a family of their own, FAMILY[TEXT]: hold out "
         "part of a family with the rest in training, e.g. --split textures=:size=32 --families 'textures[:size=32]'",
     )
+    ap.add_argument(
+        "--min-reliability",
+        type=float,
+        metavar="RHO",
+        help="leave out of each fold's training the groups whose seed-0 and seed-1 accuracies agree with a Spearman "
+        "below RHO, as `dass pretrain --min-reliability` does (the scored groups stay)",
+    )
     ap.add_argument("--fold-dir", default=str(cache_dir() / "lofo_folds"), help="where each fold's checkpoint is kept")
     ap.add_argument("--out", default=str(result_path("leave_one_family_out")))
     args = ap.parse_args()
@@ -379,6 +409,8 @@ def main() -> None:
     if bad:
         raise SystemExit(f"--split: {bad[0]!r} is not FAMILY=TEXT (e.g. textures=:size=32)")
     splits = tuple(tuple(item.split("=", 1)) for item in args.split)
+    if args.min_reliability is not None and not -1 <= args.min_reliability <= 1:
+        raise SystemExit(f"--min-reliability: {args.min_reliability!r} is not a Spearman, a number from -1 to 1")
 
     params = card_hyper_parameters(args.card)
     params.update({k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)})
@@ -401,6 +433,7 @@ def main() -> None:
         "max_groups": args.max_groups,
         **({"landmarks": {Path(args.landmarks).name: file_sha256(args.landmarks)}} if args.landmarks else {}),
         **({"splits": [list(split) for split in splits]} if splits else {}),
+        **({"min_reliability": args.min_reliability} if args.min_reliability is not None else {}),
     }
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
@@ -450,6 +483,7 @@ def main() -> None:
             () if args.zero_shot else tuple(args.also_adapt),
             splits,
             args.zero_shot,
+            args.min_reliability,
         )
         results["folds"][family] = fold
         results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])

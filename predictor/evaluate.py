@@ -262,6 +262,21 @@ def noise_ceiling(examples: list[dict[str, Any]], label_seeds: int = 1, min_stud
     return out
 
 
+def unreliable_groups(examples: list[dict[str, Any]], min_reliability: float) -> dict[str, float]:
+    """The groups whose labels rank their students too unreliably to learn from: ``{group: agreement}``.
+
+    A group's agreement is the Spearman of its students' seed-0 accuracy against their seed-1 accuracy
+    (:func:`noise_ceiling` with one seed); a group whose agreement is below ``min_reliability`` is in the
+    result. A group where it cannot be measured (fewer than 4 students with both seeds, or a constant label) is
+    not: nothing says it is unreliable.
+    """
+    if not isinstance(min_reliability, (int, float)) or isinstance(min_reliability, bool):
+        raise ValueError(f"min_reliability must be a number from -1 to 1; got {min_reliability!r}")
+    if not -1.0 <= min_reliability <= 1.0:
+        raise ValueError(f"min_reliability must be a number from -1 to 1 (a Spearman); got {min_reliability!r}")
+    return {g: rho for g, rho in sorted(noise_ceiling(examples, label_seeds=1).items()) if rho < min_reliability}
+
+
 def _label_agreement(students: dict[str, dict[int, float]], k: int, min_students: int) -> float | None:
     """Spearman between two independent labels (mean of seeds 0..k-1, mean of k..2k-1) of the students that
     have all 2k seeds; None when fewer than ``min_students`` do or either label is constant."""

@@ -20,7 +20,7 @@ from distill.landmarks import LandmarkTable, attach_landmarks
 from distill.progress import Progress
 from predictor.data import describe_split, load_records, mean_labels, split_by_task
 from predictor.estimator import AccuracyPredictor
-from predictor.evaluate import evaluate, unscorable, within_one_sigma
+from predictor.evaluate import evaluate, unreliable_groups, unscorable, within_one_sigma
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def pretrain(
     progress: Progress | None = None,
     landmarks: str | Path | None = None,
     data_dir: str | None = None,
+    min_reliability: float | None = None,
 ) -> dict[str, Any]:
     """Fit on meta-train, score meta-validation (and meta-test), save the checkpoint and its card.
 
@@ -87,6 +88,10 @@ def pretrain(
             the predictor also reads each task's landmarks; the tasks the table lacks are measured (two short
             trainings each, cached) and added to it.
         data_dir: where file-backed task sources live (MNIST), for the tasks whose landmarks are measured.
+        min_reliability: leave out of meta-training the groups whose labels agree across training seeds less
+            than this (Spearman of seed 0 against seed 1, :func:`predictor.evaluate.unreliable_groups`): groups
+            whose students' ranking is mostly noise. Meta-validation and meta-test keep every group. ``None``:
+            every group is learnt from.
 
     Returns:
         The card.
@@ -102,8 +107,12 @@ def pretrain(
         grid = [{**g, "landmarks": True} for g in grid] if grid else None
         params["landmarks"] = True
     split = split_by_task(examples, val_fraction)
+    left_out = unreliable_groups(split["train"], min_reliability) if min_reliability is not None else {}
+    split["train"] = [e for e in split["train"] if e["group"] not in left_out]
     if not split["train"]:
-        raise ValueError(f"{data}: no meta-train records (every task is held out or in meta-validation)")
+        raise ValueError(
+            f"{data}: no meta-train records (every task is held out, in meta-validation or left out as unreliable)"
+        )
     settings = grid or [params]
     why_not = {
         "meta_validation": unscorable(split["val"], "meta-validation", label_seeds),
@@ -136,6 +145,12 @@ def pretrain(
     }
     if landmarks is not None:
         card["landmarks"] = {"file": str(landmarks), "sha256": file_sha256(landmarks)}
+    if min_reliability is not None:
+        spec = {e["group"]: f"{e['task_spec']} / {e['teacher']}" for e in examples if e["group"] in left_out}
+        card["left_out_unreliable"] = {
+            "min_reliability": min_reliability,
+            "groups": {f"{spec[g]} ({g})": round(rho, 4) for g, rho in left_out.items()},
+        }
     unscored = {name: why for name, why in why_not.items() if why}
     if unscored:
         card["unscored"] = unscored

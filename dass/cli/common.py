@@ -76,6 +76,17 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def spearman_threshold(text: str) -> float:
+    """A Spearman correlation to compare with: a number from -1 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not -1 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a Spearman correlation, a number from -1 to 1; got {text!r}")
+    return value
+
+
 def int_list(text: str) -> list[int]:
     return [positive_int(t) for t in text.split(",")]
 

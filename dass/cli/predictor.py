@@ -20,6 +20,7 @@ from dass.cli.common import (
     non_negative_int,
     positive_int,
     seed,
+    spearman_threshold,
 )
 from dass.cli.teacher import load_teacher
 from distill.genome import load_genome
@@ -101,6 +102,14 @@ def add_pretrain_arguments(p: argparse.ArgumentParser) -> None:
         "teacher; distill/landmarks.py), from this JSON table, e.g. datasets_meta/landmarks.json; the tasks it "
         "lacks are measured (two short trainings each) and added to it",
     )
+    p.add_argument(
+        "--min-reliability",
+        type=spearman_threshold,
+        metavar="RHO",
+        help="leave out of meta-training the (task, teacher) groups whose students rank differently from one "
+        "training seed to the next: those whose seed-0 and seed-1 accuracies agree with a Spearman below RHO "
+        "(e.g. 0.5; the card lists them); meta-validation and meta-test keep every group (default: none left out)",
+    )
     p.add_argument("--seed", type=seed, default=0)
     p.add_argument("--no-test", action="store_true", help="skip the meta-test evaluation on the card")
     add_label_seeds(p)
@@ -130,6 +139,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
             label_seeds=args.label_seeds,
             progress=progress,
             landmarks=args.landmarks,
+            min_reliability=args.min_reliability,
         )
     if len(grid) > 1:
         for t in card["model_selection"]:
@@ -142,6 +152,14 @@ def run_pretrain(args: argparse.Namespace) -> int:
             f"{name:<5} {d['records']:>6} records {d['tasks']:>4} tasks {d['groups']:>4} groups  "
             f"teachers {','.join(d['teacher_families'])}  domains {','.join(d['domains'])}"
         )
+    if "left_out_unreliable" in card:
+        left = card["left_out_unreliable"]
+        print(
+            f"left out of meta-training, labels agreeing across seeds below {left['min_reliability']:g}: "
+            f"{len(left['groups'])} groups"
+        )
+        for name, rho in left["groups"].items():
+            print(f"  {rho:6.3f}  {name}")
     print(f"fit in {card['fit_seconds']:.1f} s; saved {args.out} and {Path(args.out).with_suffix('.json')}")
     for why in card.get("unscored", {}).values():
         print(f"not scored there: {' + '.join(args.data)}: {why}")

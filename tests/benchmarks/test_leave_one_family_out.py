@@ -6,6 +6,7 @@ import pytest
 from benchmarks.leave_one_family_out import (
     cross_fitted_calibration,
     family_of,
+    fold_runs,
     held_out_runs,
     mae_noise_floor,
     top_precision_ceiling,
@@ -131,3 +132,20 @@ def test_the_beside_table_counts_equal_groups_and_the_groups_scored_here_only(tm
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2] == "7" and cells[3] == "0.586" and cells[4] == "0.500"
     assert cells[5].startswith("2 of 7, 5 equal (p ") and cells[-1] == "2: 0.300"
+
+
+def test_a_fold_leaves_out_of_training_the_groups_whose_seeds_disagree():
+    def run(group, genome, seed, target, family):
+        task = f"{family}:{group}"
+        return {**_run(f"{task}/t", genome, seed, target), "task_id": task, "task_spec": task, "tags": {}}
+
+    runs = []
+    for family, group, order in [("digits", "a", 1), ("glyphs", "b", 1), ("glyphs", "c", -1), ("shapes", "d", -1)]:
+        for i in range(6):  # seed 1 ranks the students as seed 0 does (order 1) or the other way round (-1)
+            runs += [run(group, f"g{i}", 0, 0.5 + 0.04 * i, family)]
+            runs += [run(group, f"g{i}", 1, 0.5 + 0.04 * (i if order == 1 else 5 - i), family)]
+    train, val, left_out = fold_runs("shapes", runs)
+    assert left_out == {} and {e["group"] for e in train + val} == {"digits:a/t", "glyphs:b/t", "glyphs:c/t"}
+    train, val, left_out = fold_runs("shapes", runs, min_reliability=0.5)
+    assert left_out == {"glyphs:c/t": pytest.approx(-1.0)}  # the held-out family's own group is not training's
+    assert {e["group"] for e in train} == {"digits:a/t", "glyphs:b/t"} - {e["group"] for e in val}

@@ -10,7 +10,7 @@ from datasets_meta.store import InMemoryStore
 from datasets_meta.suite import Suite
 from distill.executors import InProcessExecutor
 from distill.progress import Progress
-from predictor.data import load_records, split_by_task
+from predictor.data import describe_split, load_records, split_by_task
 from predictor.estimator import AccuracyPredictor
 
 SUITE = {
@@ -224,6 +224,30 @@ def test_checkpoint_errors(tmp_path, capsys):
     assert exit_info.value.code == 2 and "--balance: must be 'source' or a number from 0 to 1; got 'family'" in err
     code = main(["evaluate", "--data", str(tmp_path / "none.csv.gz"), "--checkpoint", str(bad)])
     assert code == 2
+
+
+def test_pretrain_leaves_out_the_unreliable_groups(export, tmp_path, capsys):
+    from predictor.evaluate import unreliable_groups
+
+    split = split_by_task(load_records(export))
+    left_out = unreliable_groups(split["train"], 1.0)  # every measured group agrees less than perfectly
+    assert left_out, "the tiny meta-dataset has no group whose seeds disagree: the test would not test"
+    out = tmp_path / "p.pt"
+    args = ["pretrain", "--data", str(export), "--out", str(out), "--models", "1", "--epochs", "1", "--no-test"]
+    assert main([*args, "--rank-weight", "1", "--min-reliability", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert f"below 1: {len(left_out)} groups" in printed
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card["left_out_unreliable"]["min_reliability"] == 1.0
+    assert sorted(card["left_out_unreliable"]["groups"].values()) == sorted(round(r, 4) for r in left_out.values())
+    kept = {e["group"] for e in split["train"]} - set(left_out)
+    assert card["splits"]["train"]["groups"] == len(kept)
+    assert card["splits"]["val"] == describe_split(split)["val"]  # meta-validation keeps every group
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--min-reliability", "1.5"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "--min-reliability: must be a Spearman correlation, a number from -1 to 1; got '1.5'" in err
 
 
 def test_pretrain_never_writes_over_its_data_or_its_own_checkpoint(export, tmp_path, capsys):

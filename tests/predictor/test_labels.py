@@ -12,6 +12,7 @@ from predictor.evaluate import (
     noise_ceiling,
     recipe_noise_ceiling,
     spearman_brown,
+    unreliable_groups,
 )
 
 
@@ -69,6 +70,21 @@ def test_noise_ceiling_compares_independent_labels():
     # students without all four seeds do not count, and a group needs four students
     assert noise_ceiling(records[:12], 2) == {}
     assert noise_ceiling([r for r in records if r["seed"] < 2], 2) == {}
+
+
+def test_unreliable_groups_are_those_whose_seeds_disagree():
+    agree = [record("t/agree", f"g{i}", s, 0.5 + 0.04 * i) for i in range(6) for s in range(2)]
+    swapped = [record("t/swap", f"g{i}", s, 0.5 + 0.04 * (i if s == 0 else 5 - i)) for i in range(6) for s in range(2)]
+    few = [record("t/few", f"g{i}", s, 0.5 + 0.04 * (i if s == 0 else 2 - i)) for i in range(3) for s in range(2)]
+    one_seed = [record("t/one", f"g{i}", 0, 0.5 + 0.04 * i) for i in range(6)]
+    records = agree + swapped + few + one_seed
+    assert unreliable_groups(records, 0.5) == {"t/swap": pytest.approx(-1.0)}
+    # a group whose agreement cannot be measured (3 students with both seeds; one seed only) is never left out
+    assert unreliable_groups(records, 1.0) == {"t/swap": pytest.approx(-1.0)}
+    assert unreliable_groups(records, -1.0) == {}
+    for bad in (1.5, math.nan, "0.5", True):
+        with pytest.raises(ValueError, match="min_reliability must be a number from -1 to 1"):
+            unreliable_groups(records, bad)
 
 
 def test_spearman_brown():
