@@ -645,6 +645,9 @@ def render_leave_one_family_out(data: dict) -> str:
                if settings["exclude_teachers"] else "")
             + (f"; at most {settings['max_groups']} groups scored per family (a seeded sample)"
                if settings.get("max_groups") else "")
+            + (f"; the (task, teacher) groups whose seed-0 and seed-1 accuracies agree below a Spearman of "
+               f"{settings['min_reliability']:g} left out of each fold's training ({left_out_text(folds)})"
+               if "min_reliability" in settings else "")
             + f". Families scored so far: {len(folds)}.",
             "Zero-shot, per held-out family (means over its (task, teacher) groups; ratio = Spearman / ceiling; "
             "top-10 % ceiling: the top-10 % precision a predictor that knew every student's expected accuracy "
@@ -680,17 +683,29 @@ def render_leave_one_family_out(data: dict) -> str:
     )  # fmt: skip
 
 
-def render_lofo_beside(reference: str, families: dict[str, str]) -> Callable[[dict], str]:
+def left_out_text(folds: dict) -> str:
+    """How many groups each fold left out of its training as unreliable, e.g. ``digits 4, textures 5``."""
+    counts = [f"{family} {len(fold['train'].get('left_out_unreliable', {}))}" for family, fold in folds.items()]
+    return ", ".join(counts) or "no fold yet"
+
+
+def render_lofo_beside(reference: str | tuple[str, ...], families: dict[str, str]) -> Callable[[dict], str]:
     """A renderer of a ``leave_one_family_out.py`` file that also sets each fold of ``families`` (fold -> the fold
-    of the ``reference`` result file to compare with) beside that fold on the (task, teacher) groups both scored:
-    the mean zero-shot and fine-tuned Spearman per group, read from both files' ``per_group``."""
+    of the ``reference`` result file to compare with; several files: one row for each) beside that fold on the
+    (task, teacher) groups both scored: the mean zero-shot and fine-tuned Spearman per group, read from both
+    files' ``per_group``."""
+    references = (reference,) if isinstance(reference, str) else reference
 
     def render(data: dict) -> str:
-        ref_path = RESULTS_DIR / reference
-        ref = json.loads(ref_path.read_text())["folds"] if ref_path.is_file() else {}
+        refs = {}
+        for name in references:
+            ref_path = RESULTS_DIR / name
+            refs[name] = json.loads(ref_path.read_text())["folds"] if ref_path.is_file() else {}
         rows = []
-        for family, ref_family in families.items():
-            here, there = data["folds"].get(family), ref.get(ref_family)
+        for family, ref_family, reference in (
+            (family, ref_family, name) for family, ref_family in families.items() for name in references
+        ):
+            here, there = data["folds"].get(family), refs[reference].get(ref_family)
             if here is None or there is None:
                 continue
             common = sorted(set(here["per_group"]) & set(there["per_group"]))

@@ -132,6 +132,13 @@ def test_the_beside_table_counts_equal_groups_and_the_groups_scored_here_only(tm
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[2] == "7" and cells[3] == "0.586" and cells[4] == "0.500"
     assert cells[5].startswith("2 of 7, 5 equal (p ") and cells[-1] == "2: 0.300"
+    # beside two files: one row for each, in the order given; a file without the fold gives no row
+    (tmp_path / "lower.json").write_text(json.dumps({"folds": {"fam": fold({g: 0.1 for g in "abcdefg"})}}))
+    (tmp_path / "other.json").write_text(json.dumps({"folds": {"another": fold(there)}}))
+    beside = render.render_lofo_beside(("lower.json", "other.json", "ref.json"), {"fam": "fam"})
+    rows = [line for line in beside({"folds": {"fam": fold(here)}}).splitlines() if line.startswith("| fam ")]
+    assert [row.split("|")[2].strip() for row in rows] == ["`fam` of `lower.json`", "`fam` of `ref.json`"]
+    assert rows[0].split("|")[6].strip().startswith("7 of 7 (p ")
 
 
 def test_a_fold_leaves_out_of_training_the_groups_whose_seeds_disagree():
