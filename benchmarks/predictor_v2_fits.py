@@ -49,6 +49,9 @@ def summary(card: dict[str, Any]) -> dict[str, Any]:
     }
     if "meta_validation" in card:
         out["val_zero_shot"] = card["meta_validation"]["mean"][ZERO]["spearman"]
+    if "left_out_unreliable" in card:  # `dass pretrain --min-reliability`: groups left out of meta-training
+        out["min_reliability"] = card["left_out_unreliable"]["min_reliability"]
+        out["left_out_groups"] = len(card["left_out_unreliable"]["groups"])
     return out
 
 
@@ -59,11 +62,17 @@ def render(data: dict) -> str:
     def other_data(fit: dict) -> bool:  # set with --other-data: the fit's files are not the first card's
         return bool(fit.get("more_data") or fit.get("less_data"))
 
-    fits = sorted(data["fits"].items(), key=lambda kv: (bool(kv[1]["overrides"]) or other_data(kv[1]), kv[0]))
+    def differs(fit: dict) -> bool:  # from the first card: its settings or its data
+        return bool(fit["overrides"]) or other_data(fit) or "min_reliability" in fit
+
+    fits = sorted(data["fits"].items(), key=lambda kv: (differs(kv[1]), kv[0]))
     for name, fit in [*fits, ("v1's own checkpoint", data["reference"])]:
         ours = "overrides" in fit  # else v1's: its meta-validation tasks are v1's only, another set
         settings = [f"{k}={v}" for k, v in sorted(fit.get("overrides", {}).items())]
         settings += [f"+{f}" for f in fit.get("more_data", [])] + [f"−{f}" for f in fit.get("less_data", [])]
+        if "min_reliability" in fit:
+            left = fit["left_out_groups"]
+            settings += [f"min_reliability={fit['min_reliability']:g} ({left} group{'s' * (left != 1)} left out)"]
         val = f3(fit.get("val_zero_shot")) + (" (another set)" if other_data(fit) else "") if ours else ""
         by_source = fit["test_by_source"]
         rows.append(

@@ -74,3 +74,22 @@ def test_the_first_card_comes_first_even_when_another_has_its_recipe_on_other_da
     fits.main()
     rendered = fits.render(json.loads(out.read_text()))
     assert rendered.index("| `z` | (first card) |") < rendered.index("| `m` | +b.csv.gz, −a.csv.gz |")
+
+
+def test_a_fit_that_left_out_unreliable_groups_says_so(tmp_path, monkeypatch):
+    first = _card(tmp_path / "z.json", 0.89)
+    reliable = tmp_path / "r.json"
+    _card(reliable, 0.87)
+    card = json.loads(reliable.read_text())
+    card["left_out_unreliable"] = {"min_reliability": 0.5, "groups": {"t / cnn-s (g1)": 0.3, "u / vit-s (g2)": 0.1}}
+    reliable.write_text(json.dumps(card))
+    out = tmp_path / "o.json"
+    argv = ["x", "--card", f"z={first}", "--card", f"r={reliable}", "--reference", first, "--out", str(out)]
+    monkeypatch.setattr(sys, "argv", argv)
+    fits.main()  # the same data: not refused, the groups are left out of training only
+    data = json.loads(out.read_text())
+    assert data["fits"]["r"]["min_reliability"] == 0.5 and data["fits"]["r"]["left_out_groups"] == 2
+    assert "min_reliability" not in data["fits"]["z"]
+    rendered = fits.render(data)
+    assert rendered.index("| `z` | (first card) |") < rendered.index("| `r` | min_reliability=0.5")
+    assert "| `r` | min_reliability=0.5 (2 groups left out) | 0.850 | **0.870** |" in rendered
