@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -270,7 +271,7 @@ def unreliable_groups(examples: list[dict[str, Any]], min_reliability: float) ->
     result. A group where it cannot be measured (fewer than 4 students with both seeds, or a constant label) is
     not: nothing says it is unreliable.
     """
-    if not isinstance(min_reliability, (int, float)) or isinstance(min_reliability, bool):
+    if not isinstance(min_reliability, numbers.Real) or isinstance(min_reliability, bool):
         raise ValueError(f"min_reliability must be a number from -1 to 1; got {min_reliability!r}")
     if not -1.0 <= min_reliability <= 1.0:
         raise ValueError(f"min_reliability must be a number from -1 to 1 (a Spearman); got {min_reliability!r}")

@@ -82,6 +82,11 @@ def test_unreliable_groups_are_those_whose_seeds_disagree():
     # a group whose agreement cannot be measured (3 students with both seeds; one seed only) is never left out
     assert unreliable_groups(records, 1.0) == {"t/swap": pytest.approx(-1.0)}
     assert unreliable_groups(records, -1.0) == {}
+    assert (
+        unreliable_groups(records, np.float32(0.5))
+        == unreliable_groups(records, np.int64(1))
+        == {"t/swap": pytest.approx(-1.0)}
+    )
     for bad in (1.5, math.nan, "0.5", True):
         with pytest.raises(ValueError, match="min_reliability must be a number from -1 to 1"):
             unreliable_groups(records, bad)
