@@ -374,10 +374,9 @@ BENCHMARKS = [
         "each fold with the same fold with every group of parts 1-7 in training (`leave_one_family_out_v2lm_part7`) "
         "and with parts 1-6 only (`leave_one_family_out_v2lm_particles32`, whose particles fold scored other groups). "
         "0.5 is the one threshold tried. The folds shared the two cores with a `dass pretrain` fit or another fold, "
-        "so their fit times are longer than on an idle machine. Resumable fold by fold; glyphs and fractals ran in a "
-        "second process of the same command with `--families glyphs fractals particles` and its own `--out`, whose "
-        "folds were copied into this file (the settings of both files are the same); a family not in the table was "
-        "not run yet.",
+        "so their fit times are longer than on an idle machine. Resumable fold by fold; glyphs, fractals and "
+        "particles ran in a second process of the same command with `--families glyphs fractals particles` and its "
+        "own `--out`, whose folds were copied into this file (the settings of both files are the same).",
     ),
     Benchmark(
         "leave_one_family_out_v2lm_rank_top",
