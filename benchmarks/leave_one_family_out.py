@@ -51,6 +51,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from benchmarks.common import ROOT, card_hyper_parameters, file_sha256, provenance, result_path, write_json
+from dass.cli.common import spearman_threshold
 from distill.teachers import cache_dir
 from predictor.data import load_records, mean_labels, split_of
 from predictor.estimator import AccuracyPredictor, fit_calibration
@@ -397,7 +398,7 @@ def main() -> None:
     )
     ap.add_argument(
         "--min-reliability",
-        type=float,
+        type=spearman_threshold,
         metavar="RHO",
         help="leave out of each fold's training the groups whose seed-0 and seed-1 accuracies agree with a Spearman "
         "below RHO, as `dass pretrain --min-reliability` does (the scored groups stay)",
@@ -409,8 +410,6 @@ def main() -> None:
     if bad:
         raise SystemExit(f"--split: {bad[0]!r} is not FAMILY=TEXT (e.g. textures=:size=32)")
     splits = tuple(tuple(item.split("=", 1)) for item in args.split)
-    if args.min_reliability is not None and not -1 <= args.min_reliability <= 1:
-        raise SystemExit(f"--min-reliability: {args.min_reliability!r} is not a Spearman, a number from -1 to 1")
 
     params = card_hyper_parameters(args.card)
     params.update({k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)})

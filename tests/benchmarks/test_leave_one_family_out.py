@@ -156,3 +156,18 @@ def test_a_fold_leaves_out_of_training_the_groups_whose_seeds_disagree():
     train, val, left_out = fold_runs("shapes", runs, min_reliability=0.5)
     assert left_out == {"glyphs:c/t": pytest.approx(-1.0)}  # the held-out family's own group is not training's
     assert {e["group"] for e in train} == {"digits:a/t", "glyphs:b/t"} - {e["group"] for e in val}
+
+
+@pytest.mark.parametrize("bad", ["2", "-1.5", "nan", "high"])
+def test_a_min_reliability_that_is_no_spearman_is_a_one_line_error(bad, monkeypatch, capsys):
+    from benchmarks import leave_one_family_out
+
+    argv = ["leave_one_family_out", "--data", "unread.csv.gz", "--min-reliability", bad]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        leave_one_family_out.main()
+    assert exit_.value.code == 2
+    assert (
+        f"--min-reliability: must be a Spearman correlation, a number from -1 to 1; got {bad!r}"
+        in capsys.readouterr().err
+    )
