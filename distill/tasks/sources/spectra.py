@@ -96,17 +96,18 @@ def _two_tones(rng: np.random.Generator) -> np.ndarray:
     return _partial(low) + rng.uniform(0.5, 1.0) * _partial(rng.uniform(low + 0.08, F_HIGH))
 
 
-def _harmonic_stack(rng: np.random.Generator, fundamental: np.ndarray | float, top: float) -> np.ndarray:
+def _harmonic_stack(rng: np.random.Generator, fundamental: np.ndarray | float) -> np.ndarray:
+    """The fundamental and 2-4 overtones (those below :data:`F_HIGH`), partial k at 0.4-1.0 of 1 / sqrt(k)."""
     overtones = int(rng.integers(2, 5))
     out = np.zeros(SAMPLES)
     for k in range(1, overtones + 2):
-        if np.max(k * np.asarray(fundamental)) <= top:
+        if np.max(k * np.asarray(fundamental)) <= F_HIGH:
             out += _partial(k * np.asarray(fundamental)) * rng.uniform(0.4, 1.0) / k**0.5
     return out
 
 
 def _harmonics(rng: np.random.Generator) -> np.ndarray:
-    return _harmonic_stack(rng, rng.uniform(0.04, 0.11), F_HIGH)
+    return _harmonic_stack(rng, rng.uniform(0.04, 0.11))
 
 
 def _vibrato(rng: np.random.Generator) -> np.ndarray:
@@ -170,7 +171,7 @@ def _burst(rng: np.random.Generator) -> np.ndarray:
 def _glide_harmonics(rng: np.random.Generator) -> np.ndarray:
     low, span = rng.uniform(0.04, 0.07), rng.uniform(0.02, 0.05)
     ramp = np.linspace(0.0, span, SAMPLES)
-    return _harmonic_stack(rng, low + (ramp if rng.random() < 0.5 else span - ramp), F_HIGH)
+    return _harmonic_stack(rng, low + (ramp if rng.random() < 0.5 else span - ramp))
 
 
 _SOUNDS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
