@@ -32,6 +32,11 @@ folds already there for the same data files and settings; each fold's checkpoint
         [--also-adapt]                # fine-tuning only (the residual and guarded adaptations: --rescore later)
         [--landmarks datasets_meta/landmarks.json]  # the folds' predictors also read the tasks' landmarks
         [--split textures=:size=32 --families 'textures[:size=32]']  # part of a family out, the rest in training
+        [--merge other.json ...]  # copy in the folds that other processes of this same command scored
+
+Two processes of one command (each with its own ``--families`` and ``--out``) share a machine's cores; ``--merge``
+then copies their folds into ``--out``, refusing a file of other data or settings, and recomputes the cross-fitted
+calibration over all of them.
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
@@ -240,6 +245,37 @@ def cross_fitted_calibration(folds: dict[str, dict[str, Any]]) -> dict[str, Any]
     return out
 
 
+def merge_folds(results: dict[str, Any], others: dict[str, dict[str, Any]]) -> list[str]:
+    """Copy into ``results`` the folds of other result files (name -> content) of the same data and settings, and
+    recompute the cross-fitted calibration over every fold; the families copied. A file of other settings, or a
+    family scored differently in two files, is a ValueError: folds of two settings are never mixed."""
+    copied = []
+    for name, other in others.items():
+        if other.get("settings") != results["settings"]:
+            differ = sorted(
+                k
+                for k in set(results["settings"]) | set(other.get("settings", {}))
+                if results["settings"].get(k) != other.get("settings", {}).get(k)
+            )
+            raise ValueError(f"{name} was measured with other settings than this command ({', '.join(differ)})")
+        for family, fold in other.get("folds", {}).items():
+            if family in results["folds"]:
+                if _unstamped(results["folds"][family]) != _unstamped(fold):
+                    raise ValueError(f"{name}: its {family!r} fold differs from the one already there")
+                continue
+            results.setdefault("measured", other.get("measured"))  # a new --out: the first file's
+            if other.get("measured") != results["measured"]:
+                fold = {**fold, "measured": other.get("measured")}  # the commit and machine it ran on
+            results["folds"][family] = fold
+            copied.append(family)
+    results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])
+    return copied
+
+
+def _unstamped(fold: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fold.items() if k != "measured"}
+
+
 def adapted_by(
     model: AccuracyPredictor, test_runs: list[dict[str, Any]], methods: list[str], label_seeds: int
 ) -> dict[str, dict[str, float]]:
@@ -405,6 +441,13 @@ def main() -> None:
     )
     ap.add_argument("--fold-dir", default=str(cache_dir() / "lofo_folds"), help="where each fold's checkpoint is kept")
     ap.add_argument("--out", default=str(result_path("leave_one_family_out")))
+    ap.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="RESULT",
+        help="run nothing: copy into --out the folds of these result files, written by processes of this same "
+        "command with their own --families and --out",
+    )
     args = ap.parse_args()
     bad = [item for item in args.split if "=" not in item or not all(item.split("=", 1))]
     if bad:
@@ -438,6 +481,15 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.is_file() else {}
     if results.get("settings") != settings:  # another data set or setting: start over rather than mix
         results = {"settings": settings, "folds": {}}
+    if args.merge:
+        try:
+            others = {path: json.loads(Path(path).read_text()) for path in args.merge}
+            copied = merge_folds(results, others)
+        except (OSError, ValueError) as exc:
+            ap.error(f"--merge: {exc}")
+        write_json(out, results)
+        print(f"{out}: copied {', '.join(copied) or 'no fold'}; its folds now {', '.join(results['folds'])}")
+        return
     # the folds' checkpoints depend on what they were trained on, not on how many groups are scored
     fold_dir = Path(args.fold_dir) / settings_hash({k: v for k, v in settings.items() if k != "max_groups"})
     for family in families:

@@ -9,6 +9,7 @@ from benchmarks.leave_one_family_out import (
     fold_runs,
     held_out_runs,
     mae_noise_floor,
+    merge_folds,
     top_precision_ceiling,
 )
 from predictor.estimator import fit_calibration
@@ -171,3 +172,35 @@ def test_a_min_reliability_that_is_no_spearman_is_a_one_line_error(bad, monkeypa
         f"--min-reliability: must be a Spearman correlation, a number from -1 to 1; got {bad!r}"
         in capsys.readouterr().err
     )
+
+
+def test_merging_copies_the_folds_of_the_same_settings_only_and_recalibrates_across_them():
+    rng = np.random.default_rng(0)
+    settings = {"data": {"a.csv.gz": "0f"}, "max_groups": 24}
+
+    def result(families, measured="x"):
+        folds = {f: {**_fold(rng, 40, 0.05), "mean": {}} for f in families}
+        return {"settings": dict(settings), "folds": folds, "measured": {"commit": measured}}
+
+    here, other = result(["glyphs"]), result(["shapes", "digits"], measured="y")
+    assert merge_folds(here, {"b.json": other}) == ["shapes", "digits"]
+    assert set(here["folds"]) == {"glyphs", "shapes", "digits"}
+    assert here["folds"]["shapes"]["measured"] == {"commit": "y"} and "measured" not in here["folds"]["glyphs"]
+    assert set(here["cross_fitted_calibration"]["folds"]) == {"glyphs", "shapes", "digits"}
+    assert merge_folds(here, {"b.json": other}) == []  # the same folds again: nothing new, no error
+
+    changed = result(["textures"])
+    changed["settings"]["max_groups"] = 12
+    with pytest.raises(ValueError, match=r"c.json was measured with other settings than this command \(max_groups\)"):
+        merge_folds(here, {"c.json": changed})
+    rescored = result(["glyphs"])
+    with pytest.raises(ValueError, match="d.json: its 'glyphs' fold differs"):
+        merge_folds(here, {"d.json": rescored})
+    assert set(here["folds"]) == {"glyphs", "shapes", "digits"}  # nothing of a refused file was copied
+
+
+def test_a_new_out_takes_the_first_merged_file_s_measurement():
+    settings = {"data": {}}
+    here = {"settings": settings, "folds": {}}
+    merge_folds(here, {"a.json": {"settings": settings, "folds": {"shapes": {}}, "measured": {"commit": "y"}}})
+    assert here["measured"] == {"commit": "y"} and here["folds"]["shapes"] == {}
