@@ -479,6 +479,8 @@ def main() -> None:
     }
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.is_file() else {}
+    if args.merge and results.get("folds") and results.get("settings") != settings:  # keep what is stored there
+        ap.error(f"--merge: {out} holds folds of other data or settings than this command; give another --out")
     if results.get("settings") != settings:  # another data set or setting: start over rather than mix
         results = {"settings": settings, "folds": {}}
     if args.merge:

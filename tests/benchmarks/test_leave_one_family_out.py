@@ -204,3 +204,23 @@ def test_a_new_out_takes_the_first_merged_file_s_measurement():
     here = {"settings": settings, "folds": {}}
     merge_folds(here, {"a.json": {"settings": settings, "folds": {"shapes": {}}, "measured": {"commit": "y"}}})
     assert here["measured"] == {"commit": "y"} and here["folds"]["shapes"] == {}
+
+
+def test_merging_into_an_out_of_other_settings_is_a_one_line_error_and_keeps_its_folds(tmp_path, monkeypatch, capsys):
+    import json
+
+    from benchmarks import leave_one_family_out
+
+    out, other = tmp_path / "out.json", tmp_path / "other.json"
+    stored = json.dumps({"settings": {"data": {"another.csv.gz": "0f"}}, "folds": {"shapes": {"mean": {}}}})
+    out.write_text(stored)
+    other.write_text(json.dumps({"settings": {}, "folds": {}}))
+    data = str(leave_one_family_out.ROOT / "datasets_meta" / "meta_v2" / "part9_aerial.csv.gz")
+    argv = ["leave_one_family_out", "--data", data, "--out", str(out), "--merge", str(other)]
+    monkeypatch.setattr("sys.argv", argv)
+    monkeypatch.setattr(leave_one_family_out, "merge_folds", lambda results, others: [])  # a merge that would pass
+    with pytest.raises(SystemExit) as exit_:
+        leave_one_family_out.main()
+    assert exit_.value.code == 2
+    assert f"--merge: {out} holds folds of other data or settings than this command" in capsys.readouterr().err
+    assert out.read_text() == stored
