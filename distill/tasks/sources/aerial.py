@@ -12,7 +12,7 @@ averaged down:
   centre line across fields), ``river`` (a meandering band of water through vegetation);
 - ``mountains`` (a ridged relief, hill-shaded, snow above a random height), ``dunes`` (sand with wind ripples
   4-7 px apart, warped);
-- ``wetland`` (vegetation with irregular pools), ``orchard`` (a rotated lattice of round crowns on bare soil).
+- ``wetland`` (vegetation with irregular pools), ``orchard`` (a rotated lattice of round crowns on soil or grass).
 
 Colours are natural ones (a material's colour jittered per image: grass, soil, water, asphalt, roofs), as in
 real land-cover data, where colour is a cue but not a decisive one: grass and soil appear in most classes, and a
