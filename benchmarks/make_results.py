@@ -422,10 +422,10 @@ BENCHMARKS = [
         "the landmark table with part 9's ten tasks added (`landmarks_with_aerial.json`, the same landmarks for "
         "every other task); the other families' scored groups are the same as there, and the last table compares "
         "each of their folds with that file's. The aerial fold ran beside two `dass pretrain` fits on the two "
-        "cores, so its fit time is longer than on an idle machine; the textures fold, in a process of its own with "
-        "`--zero-shot` (a first look: a rerun with `--rescore finetune` adds the adapted means from the kept fold), "
-        "beside them and a test run, merged with `--merge`. With two folds, each fold's cross-fitted calibration is "
-        "fitted on the other fold alone. Resumable fold by fold; a family not in the table was not run yet.",
+        "cores, so its fit time is longer than on an idle machine; the textures and glyphs folds, each in a process "
+        "of its own with `--zero-shot` (a first look: a rerun with `--rescore finetune` adds the adapted means from "
+        "the kept fold), beside them or a test run, merged with `--merge`. With three folds, each fold's "
+        "cross-fitted calibration is fitted on the other two alone. Resumable fold by fold; a family not in the table was not run yet.",
     ),
     Benchmark(
         "leave_one_family_out_v2lm_rank_top",
