@@ -425,7 +425,8 @@ BENCHMARKS = [
         "cores, so its fit time is longer than on an idle machine; the textures and glyphs folds, each in a process "
         "of its own with `--zero-shot` (a first look: a rerun with `--rescore finetune` adds the adapted means from "
         "the kept fold), beside them or a test run, merged with `--merge`. With three folds, each fold's "
-        "cross-fitted calibration is fitted on the other two alone. Resumable fold by fold; a family not in the table was not run yet.",
+        "cross-fitted calibration is fitted on the other two alone. Resumable fold by fold; a family not in the "
+        "table was not run yet.",
     ),
     Benchmark(
         "leave_one_family_out_v2lm_rank_top",
