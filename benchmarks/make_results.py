@@ -185,7 +185,7 @@ BENCHMARKS = [
         f"{PY}predictor_throughput --sizes 10000 --jobs 2 --repeats 3 --checkpoint checkpoints/predictor_v1.pt "
         "checkpoints/predictor_v2.pt --out benchmarks/results/predictor_throughput_checkpoints.json",
         "benchmarks/results/predictor_throughput_checkpoints.json",
-        run_time="115 s (2026-12-06, timed with `time`, the leave-one-family-out run paused)",
+        run_time="125 s (2026-12-07, timed with `time`, the leave-one-family-out run paused)",
         notes="v1 refuses the spaces with transformer students (it was meta-trained without them), so its rows "
         "stop at the CNN spaces.",
     ),
@@ -421,12 +421,13 @@ BENCHMARKS = [
         notes="The data and settings of `leave_one_family_out_v2lm_spectra` plus `meta_v2/part9_aerial.csv.gz`, "
         "the landmark table with part 9's ten tasks added (`landmarks_with_aerial.json`, the same landmarks for "
         "every other task); the other families' scored groups are the same as there, and the last table compares "
-        "each of their folds with that file's. The aerial fold ran beside two `dass pretrain` fits on the two "
-        "cores, so its fit time is longer than on an idle machine; the textures and glyphs folds, each in a process "
-        "of its own with `--zero-shot` (a first look: a rerun with `--rescore finetune` adds the adapted means from "
-        "the kept fold), beside them or a test run, merged with `--merge`. With three folds, each fold's "
-        "cross-fitted calibration is fitted on the other two alone. Resumable fold by fold; a family not in the "
-        "table was not run yet.",
+        "each of their folds with that file's. Every fold ran beside another job on the two cores (the aerial fold "
+        "beside two `dass pretrain` fits, the spectra fold beside the refit of the shipped checkpoint, the others "
+        "beside another fold or a test run), so the fit times are longer than on an idle machine; each fold or two "
+        "in a process of its own, merged with `--merge`. The textures and glyphs folds were scored with "
+        "`--zero-shot` (a first look: a rerun with `--rescore finetune` adds the adapted means from the kept fold). "
+        "Each fold's cross-fitted calibration is fitted on the other folds alone. Resumable fold by fold; a family "
+        "not in the table was not run yet.",
     ),
     Benchmark(
         "leave_one_family_out_v2lm_rank_top",
@@ -622,14 +623,16 @@ BENCHMARKS = [
         "--landmarks datasets_meta/landmarks_with_particles32.json, --seed 0 (P7.pt) and --seed 1 (P7s1.pt), and "
         "with --min-reliability 0.5 as well (P7r.pt, P7rs1.pt); "
         f"{PY}predictor_v2_fits --other-data --reference checkpoints/predictor_v1.json "
-        "--card shipped=checkpoints/predictor_v2.json --card parts1-5_seed1=P5.json --card parts1-7=P7.json "
+        "--card shipped=checkpoints/predictor_v2.json (the parts-1-5 card, at commit a3a8a0e) "
+        "--card parts1-5_seed1=P5.json --card parts1-7=P7.json "
         "--card parts1-7_seed1=P7s1.json --card parts1-7_reliable=P7r.json --card parts1-7_reliable_seed1=P7rs1.json "
         "--out benchmarks/results/predictor_v2_more_data.json",
         "benchmarks/results/predictor_v2_more_data.json",
         render_predictor_v2_fits,
         lambda d: f"{sum(f['fit_seconds'] for f in d['fits'].values()):,.0f} s of fits",
-        notes="Each row is one `dass pretrain` run of the shipped recipe, read from its card; `shipped` is "
-        "`checkpoints/predictor_v2.json` (seed 0). v1's meta-test is the same 22 groups for every fit; "
+        notes="Each row is one `dass pretrain` run of the shipped recipe, read from its card; `shipped` is the "
+        "checkpoint shipped then, the parts-1-5 fit (seed 0), replaced since by the fit on all nine parts "
+        "(`pretrain_v2`). v1's meta-test is the same 22 groups for every fit; "
         "meta-validation is another task set with parts 6 and 7 (their tasks are among its tasks). The parts-1-7 "
         "fits read `landmarks_with_particles32.json`, which holds the same landmarks for parts 1-5's tasks as "
         "the shipped table and part 6's besides. The `_reliable` fits leave out of meta-training the groups whose "
@@ -646,14 +649,16 @@ BENCHMARKS = [
         "--epochs 20 --rank-weight 4 --label-seeds 8 --task-noise 0.2 --models 8 --hidden 48 --balance 1 "
         "--landmarks datasets_meta/landmarks_with_aerial.json --min-reliability 0.5 --seed 0, and --seed 1 "
         f"(P9s1.pt); {PY}predictor_v2_fits --other-data --reference checkpoints/predictor_v1.json "
-        "--card shipped=checkpoints/predictor_v2.json --card parts1-9_reliable=P9.json "
+        "--card shipped=checkpoints/predictor_v2.json (the parts-1-5 card, at commit a3a8a0e) "
+        "--card parts1-9_reliable=P9.json "
         "--card parts1-9_reliable_seed1=P9s1.json --out benchmarks/results/predictor_v2_all_families.json",
         "benchmarks/results/predictor_v2_all_families.json",
         render_predictor_v2_fits,
         lambda d: f"{sum(f['fit_seconds'] for f in d['fits'].values()):,.0f} s of fits",
-        notes="Each row is one `dass pretrain` run of the shipped recipe, read from its card; `shipped` is "
-        "`checkpoints/predictor_v2.json` (seed 0, parts 1-5, no reliability filter). v1's meta-test is the same 22 "
-        "groups for every fit; meta-validation is another task set with parts 6-9 (their tasks are among its "
+        notes="Each row is one `dass pretrain` run of the shipped recipe, read from its card; `shipped` is the "
+        "checkpoint shipped then (seed 0, parts 1-5, no reliability filter). `parts1-9_reliable`'s recipe, data and "
+        "seed are those of the checkpoint shipped since (`pretrain_v2`, refitted in place). v1's meta-test is the "
+        "same 22 groups for every fit; meta-validation is another task set with parts 6-9 (their tasks are among its "
         "tasks). The parts-1-9 fits read `landmarks_with_aerial.json`, which holds the same landmarks for parts "
         "1-5's tasks as the shipped table, and leave out of meta-training the groups whose seed-0 and seed-1 "
         "accuracies agree below a Spearman of 0.5, as the leave-one-family-out runs since "
@@ -688,17 +693,20 @@ BENCHMARKS = [
     ),
     Benchmark(
         "pretrain_v2",
-        "How well does the shipped v2 predictor (v1 and meta-dataset v2 parts 1-5, landmarks) rank students on v1's "
-        "meta-test tasks, against baselines and v1?",
-        "dass pretrain --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-5]*.csv.gz "
+        "How well does the shipped v2 predictor (v1 and every part of meta-dataset v2, nine task families, landmarks) "
+        "rank students on v1's meta-test tasks, against baselines and v1?",
+        "dass pretrain --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]*.csv.gz "
         "--out checkpoints/predictor_v2.pt --epochs 20 --rank-weight 4 --label-seeds 8 --task-noise 0.2 --models 8 "
-        "--hidden 48 --balance 1 --landmarks datasets_meta/landmarks_with_particles.json  (benchmarks/predictor_v2.sh)",
+        "--hidden 48 --balance 1 --landmarks datasets_meta/landmarks_with_aerial.json --min-reliability 0.5 --seed 0"
+        "  (benchmarks/predictor_v2.sh)",
         "checkpoints/predictor_v2.json",
         render_pretrain,
         lambda card: f"{card['fit_seconds']:.0f} s (the fit)",
         notes="The card of `checkpoints/predictor_v2.pt`, written by `dass pretrain`. Its meta-test is v1's (the "
         "same 22 groups as `pretrain`'s), so the two checkpoints compare on it; the recipe was chosen on "
-        "meta-validation (`predictor_v2_fits`), fitted on parts 1-4, and refitted unchanged with part 5.",
+        "meta-validation (`predictor_v2_fits`), fitted on parts 1-4, refitted unchanged with part 5 and, with the "
+        "groups of unreliable labels left out (`--min-reliability 0.5`), on all nine parts; its meta-validation set "
+        "holds tasks of parts 6-9 as well, so it does not compare with the earlier fits' meta-validation.",
     ),
     Benchmark(
         "predictor_adapt_tuning",

@@ -28,15 +28,15 @@ def test_shipped_checkpoint_predictions_match_the_pinned_ones_to_float32_roundin
 
 
 def test_the_v2_checkpoint_names_all_of_its_data_and_ranks_transformer_students():
-    # meta-trained on v1 and parts 1-5 of v2, the transformer parts among them, and the tasks' landmarks: the
-    # checkpoint that scores the `vit` and `mixed` spaces (v1 refuses them). Part 6 (particles at 32 px) came later.
+    # meta-trained on v1 and every part of v2 (1-9), the transformer parts among them, and the tasks' landmarks:
+    # the checkpoint that scores the `vit` and `mixed` spaces (v1 refuses them).
     from distill.genome import Genome
     from predictor.data import load_records
 
     card = json.loads((ROOT / "checkpoints" / "predictor_v2.json").read_text())
     files = {f["file"]: f["sha256"] for f in card["data"]["files"]}
-    parts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "datasets_meta" / "meta_v2").glob("part[1-5]*.csv.gz"))
-    assert len(parts) == 6 and set(files) == {"datasets_meta/meta_v1.csv.gz", *parts}
+    parts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "datasets_meta" / "meta_v2").glob("part[1-9]*.csv.gz"))
+    assert len(parts) == 10 and set(files) == {"datasets_meta/meta_v1.csv.gz", *parts}
     for name, digest in files.items():  # the exports it learned from are the committed ones
         assert hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == digest, name
     records = load_records(ROOT / "datasets_meta" / "meta_v2" / "part4_vit.csv.gz")
