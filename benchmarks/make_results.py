@@ -426,7 +426,8 @@ BENCHMARKS = [
         "beside two `dass pretrain` fits, the spectra fold beside the refit of the shipped checkpoint, the others "
         "beside another fold or a test run), so the fit times are longer than on an idle machine; each fold or two "
         "in a process of its own, merged with `--merge`. The textures and glyphs folds were scored with "
-        "`--zero-shot` (a first look: a rerun with `--rescore finetune` adds the adapted means from the kept fold). "
+        "`--zero-shot` first, then adapted from their kept predictors with `--rescore finetune`, which adds the "
+        "adapted means, not the per-group figures (hence their dashes in the last table). "
         "Each fold's cross-fitted calibration is fitted on the other folds alone. Resumable fold by fold; a family "
         "not in the table was not run yet.",
     ),
