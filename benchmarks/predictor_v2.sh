@@ -4,8 +4,8 @@
 #
 #   DASS_CACHE=/path/to/cache benchmarks/predictor_v2.sh
 #
-# The checkpoint comes first (about 25 minutes on two cores shared with one leave-one-family-out fold, its
-# meta-test scoring included; skipped when checkpoints/predictor_v2.pt is there), as it does not depend on the
+# The checkpoint comes first (37 minutes on two cores shared with a leave-one-family-out fold: 16 of fitting, the
+# rest scoring its meta-test; skipped when checkpoints/predictor_v2.pt is there), as it does not depend on the
 # evaluation's outcome: its recipe was chosen on meta-validation (benchmarks/results/predictor_v2_fits.json, fitted
 # on parts 1-4). Then the evaluation, resumable: it writes each fold's result to
 # benchmarks/results/leave_one_family_out_v2lm_aerial.json as soon as it is scored and skips the folds already
