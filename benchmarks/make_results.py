@@ -412,7 +412,7 @@ BENCHMARKS = [
         "ninth kind of data do to the other families held out?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
         "datasets_meta/meta_v2/part[1-9]*.csv.gz --families aerial textures glyphs spectra particles shapes fractals "
-        "mnist "
+        "mnist digits "
         "--max-groups 24 "
         "--set balance=1 task_noise=0.2 --also-adapt --landmarks datasets_meta/landmarks_with_aerial.json "
         "--min-reliability 0.5 --out benchmarks/results/leave_one_family_out_v2lm_aerial.json (in processes of a "
