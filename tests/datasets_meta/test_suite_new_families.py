@@ -1,4 +1,4 @@
-"""Parts 8 and 9 of meta-dataset v2: the `spectra` and `aerial` families, each laid out as part 5 is."""
+"""Parts 8-10 of meta-dataset v2: the `spectra`, `aerial` and `objects` families, each laid out as part 5 is."""
 
 from pathlib import Path
 
@@ -11,7 +11,9 @@ from distill.teachers import zoo_names
 SUITES = Path(__file__).resolve().parents[2] / "datasets_meta" / "suites" / "meta_v2"
 
 
-@pytest.mark.parametrize("part, source", [("part8_spectra", "spectra"), ("part9_aerial", "aerial")])
+@pytest.mark.parametrize(
+    "part, source", [("part8_spectra", "spectra"), ("part9_aerial", "aerial"), ("part10_objects", "objects")]
+)
 def test_the_part_draws_its_family_s_tasks_with_every_cnn_teacher_family_and_a_replicated_pair(part, source):
     suite = Suite.load(SUITES / f"{part}.toml")
     pairs = suite.pairs()

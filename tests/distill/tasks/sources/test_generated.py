@@ -6,7 +6,7 @@ import pytest
 from distill.tasks import load_task
 from distill.tasks.sources import generated
 
-GENERATED = ("glyphs", "shapes", "textures", "fractals", "particles", "spectra", "aerial")
+GENERATED = ("glyphs", "shapes", "textures", "fractals", "particles", "spectra", "aerial", "objects")
 
 
 @pytest.mark.parametrize("name", GENERATED)
