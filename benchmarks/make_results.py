@@ -203,7 +203,7 @@ BENCHMARKS = [
         "meta_v2_stats",
         "What does meta-dataset v2 hold so far, per task family: records, what distillation buys over the "
         "no-distillation controls and how often it hurts, and the label noise ceiling?",
-        f"{PY}meta_dataset_stats datasets_meta/meta_v2/part[1-9]*.csv.gz --out benchmarks/results/meta_v2_stats.json",
+        f"{PY}meta_dataset_stats datasets_meta/meta_v2/part[1-9]_*.csv.gz --out benchmarks/results/meta_v2_stats.json",
         "benchmarks/results/meta_v2_stats.json",
         render_meta_stats,
         notes="Rerun as each part of v2 is exported; the file names the exports it read. The KD gain of an "
@@ -215,7 +215,7 @@ BENCHMARKS = [
         "meta-training in turn, zero-shot and adapted, beside the baselines, the family's noise ceiling, the "
         "calibration and whether it knows when distillation hurts?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-4]*.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]_*.csv.gz "
         "--families glyphs shapes textures fractals digits mnist --max-groups 24",
         "benchmarks/results/leave_one_family_out.json",
         render_leave_one_family_out,
@@ -229,7 +229,7 @@ BENCHMARKS = [
         "Predictor v2's recipe on all of meta-dataset v2: how well does a predictor meta-trained on v1 and every v2 "
         "part except one task family rank that family's students, zero-shot and adapted?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-4]*.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]_*.csv.gz "
         "--families glyphs shapes textures fractals digits mnist --max-groups 24 --set balance=0.5 "
         "--out benchmarks/results/leave_one_family_out_v2.json",
         "benchmarks/results/leave_one_family_out_v2.json",
@@ -244,7 +244,7 @@ BENCHMARKS = [
         "Predictor v2's recipe with the tasks' landmarks: how well does a predictor meta-trained on v1 and every v2 "
         "part except one task family, reading each task's landmarks, rank that family's students?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-4]*.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]_*.csv.gz "
         "--families textures shapes glyphs mnist digits fractals --max-groups 24 --set balance=1 task_noise=0.2 "
         "--also-adapt --landmarks datasets_meta/landmarks.json "
         "--out benchmarks/results/leave_one_family_out_v2_landmarks.json  (run by benchmarks/predictor_v2.sh "
@@ -277,7 +277,7 @@ BENCHMARKS = [
         "Is the textures fold weak because no training task is in its regime (a deeper student does worse)? The "
         "textures tasks at 32 px held out, the family's 12 and 16 px tasks in training, with the shipped v2 recipe",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-4]*.csv.gz --split textures=:size=32 --families 'textures[:size=32]' "
+        "datasets_meta/meta_v2/part[1-4]_*.csv.gz --split textures=:size=32 --families 'textures[:size=32]' "
         "--max-groups 24 --set balance=1 task_noise=0.2 --also-adapt --landmarks datasets_meta/landmarks.json "
         "--out benchmarks/results/leave_one_family_out_v2lm_textures32.json",
         "benchmarks/results/leave_one_family_out_v2lm_textures32.json",
@@ -292,7 +292,7 @@ BENCHMARKS = [
         "how well does the shipped v2 recipe rank textures held out, particles held out, and each other family (does "
         "part 5 cost it anything)?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-5]*.csv.gz --families textures particles shapes glyphs mnist digits fractals "
+        "datasets_meta/meta_v2/part[1-5]_*.csv.gz --families textures particles shapes glyphs mnist digits fractals "
         "--max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
         "--landmarks datasets_meta/landmarks_with_particles.json "
         "--out benchmarks/results/leave_one_family_out_v2lm_particles.json",
@@ -311,7 +311,7 @@ BENCHMARKS = [
         "textures fold rank better, how well are the particles tasks at 32 px ranked when the family is held out, and "
         "does part 6 cost any other fold?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-6]*.csv.gz --families textures particles shapes glyphs mnist digits fractals "
+        "datasets_meta/meta_v2/part[1-6]_*.csv.gz --families textures particles shapes glyphs mnist digits fractals "
         "--max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
         "--landmarks datasets_meta/landmarks_with_particles32.json "
         "--out benchmarks/results/leave_one_family_out_v2lm_particles32.json",
@@ -333,7 +333,7 @@ BENCHMARKS = [
         "particles' students ranked when the family is held out, transformers' among them, and does part 7 cost any "
         "other fold?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-7]*.csv.gz --families particles textures fractals glyphs shapes mnist digits "
+        "datasets_meta/meta_v2/part[1-7]_*.csv.gz --families particles textures fractals glyphs shapes mnist digits "
         "--max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
         "--landmarks datasets_meta/landmarks_with_particles32.json "
         "--out benchmarks/results/leave_one_family_out_v2lm_part7.json",
@@ -358,7 +358,7 @@ BENCHMARKS = [
         "differently from one training seed to the next (seed-0 against seed-1 Spearman below 0.5): does leaving "
         "them out of meta-training keep what part 7 gives textures without what it costs digits and shapes?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-7]*.csv.gz --families digits textures shapes mnist glyphs fractals particles "
+        "datasets_meta/meta_v2/part[1-7]_*.csv.gz --families digits textures shapes mnist glyphs fractals particles "
         "--max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
         "--landmarks datasets_meta/landmarks_with_particles32.json --min-reliability 0.5 "
         "--out benchmarks/results/leave_one_family_out_v2lm_reliable.json",
@@ -385,7 +385,7 @@ BENCHMARKS = [
         "families is) in meta-training as well: how well are spectrograms ranked when the family is held out, and "
         "does an eighth kind of data raise the other families held out?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-8]*.csv.gz --families spectra textures mnist glyphs particles shapes fractals "
+        "datasets_meta/meta_v2/part[1-8]_*.csv.gz --families spectra textures mnist glyphs particles shapes fractals "
         "digits --max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
         "--landmarks datasets_meta/landmarks_with_spectra.json --min-reliability 0.5 "
         "--out benchmarks/results/leave_one_family_out_v2lm_spectra.json (in processes of a few --families each, "
@@ -411,7 +411,7 @@ BENCHMARKS = [
         "meta-training as well: how well are land-cover tiles ranked when the family is held out, and what does a "
         "ninth kind of data do to the other families held out?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-9]*.csv.gz --families aerial textures glyphs spectra particles shapes fractals "
+        "datasets_meta/meta_v2/part[1-9]_*.csv.gz --families aerial textures glyphs spectra particles shapes fractals "
         "mnist digits "
         "--max-groups 24 "
         "--set balance=1 task_noise=0.2 --also-adapt --landmarks datasets_meta/landmarks_with_aerial.json "
@@ -437,7 +437,7 @@ BENCHMARKS = [
         "Does weighting the ranking loss toward the top of each group (`rank_top=0.5`, LambdaRank-style) raise the "
         "top-10 % precision and the ranking of held-out families, all else the shipped v2 recipe?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-5]*.csv.gz --families textures particles glyphs fractals --max-groups 24 "
+        "datasets_meta/meta_v2/part[1-5]_*.csv.gz --families textures particles glyphs fractals --max-groups 24 "
         "--set balance=1 task_noise=0.2 rank_top=0.5 --zero-shot "
         "--landmarks datasets_meta/landmarks_with_particles.json "
         "--out benchmarks/results/leave_one_family_out_v2lm_rank_top.json",
@@ -476,7 +476,7 @@ BENCHMARKS = [
         "`dass search`) tell when its zero-shot ranking is weak?",
         f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2_landmarks.json "
         "--data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-4]*.csv.gz --landmarks datasets_meta/landmarks.json",
+        "datasets_meta/meta_v2/part[1-4]_*.csv.gz --landmarks datasets_meta/landmarks.json",
         "benchmarks/results/predictor_novelty.json",
         render_predictor_novelty,
         "under a minute (no fit: the folds' training ranges are computed from the data)",
@@ -493,7 +493,7 @@ BENCHMARKS = [
         "does the notice mark their weaker groups?",
         f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2lm_novgg.json "
         "--data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-4]*.csv.gz --landmarks datasets_meta/landmarks.json "
+        "datasets_meta/meta_v2/part[1-4]_*.csv.gz --landmarks datasets_meta/landmarks.json "
         "--out benchmarks/results/predictor_novelty_novgg.json",
         "benchmarks/results/predictor_novelty_novgg.json",
         render_predictor_novelty,
@@ -507,7 +507,7 @@ BENCHMARKS = [
         "With part 5 (particles) in training, how far outside the training tasks does the textures fold lie now, and "
         "does the distance still mark its weak groups?",
         f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2lm_particles.json "
-        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-5]*.csv.gz "
+        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-5]_*.csv.gz "
         "--landmarks datasets_meta/landmarks_with_particles.json "
         "--out benchmarks/results/predictor_novelty_particles.json",
         "benchmarks/results/predictor_novelty_particles.json",
@@ -521,7 +521,7 @@ BENCHMARKS = [
         "Does the task noise on the probe statistics only (the tasks' metadata exact) help predictor v2's recipe "
         "rank a family it never saw?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-4]*.csv.gz "
+        "datasets_meta/meta_v2/part[1-4]_*.csv.gz "
         "--families textures glyphs shapes fractals digits mnist --max-groups 24 --set balance=0.5 "
         """'task_noise_on="probe"' --also-adapt --out benchmarks/results/leave_one_family_out_v2_probe.json""",
         "benchmarks/results/leave_one_family_out_v2_probe.json",
@@ -586,7 +586,7 @@ BENCHMARKS = [
         "predictor_transformers",
         "Does the predictor rank transformer students of tasks it never saw, against the parameter-count baseline "
         "and the noise ceiling?",
-        f"{PY}predictor_transformers --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz",
+        f"{PY}predictor_transformers --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]_*.csv.gz",
         "benchmarks/results/predictor_transformers.json",
         render_predictor_transformers,
         lambda d: f"{d['fit_seconds']:,.0f} s to meta-train (under load)",
@@ -597,7 +597,7 @@ BENCHMARKS = [
         "predictor_v2_fits",
         "Predictor v2's data with other recipes: does one keep v1's meta-test where v1's own checkpoint has it?",
         "V2=(datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-4]*.csv.gz); dass pretrain --data ${V2[@]} --out "
+        "datasets_meta/meta_v2/part[1-4]_*.csv.gz); dass pretrain --data ${V2[@]} --out "
         "P.pt --epochs 20 --rank-weight 4 --label-seeds 8 --models 8 --hidden 48 --balance 0.5 --task-noise 0.3 "
         "[--task-noise 0.2 | --task-noise-on probe | --task-noise 0.2 --hidden 64 | --task-noise 0.2 --balance 1 | "
         "--task-noise 0.2 --balance 1 --landmarks datasets_meta/landmarks.json] (one fit each) && "
@@ -620,9 +620,9 @@ BENCHMARKS = [
         "predictor_v2_more_data",
         "Does the shipped v2 recipe refitted with meta-dataset v2's parts 6 and 7 (particles at 32 px, transformer "
         "students on particles) keep v1's meta-test where the shipped fit (parts 1-5) has it?",
-        "dass pretrain --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-5]*.csv.gz --out P5.pt "
+        "dass pretrain --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-5]_*.csv.gz --out P5.pt "
         "--epochs 20 --rank-weight 4 --label-seeds 8 --task-noise 0.2 --models 8 --hidden 48 --balance 1 "
-        "--landmarks datasets_meta/landmarks_with_particles.json --seed 1; the same on part[1-7]* with "
+        "--landmarks datasets_meta/landmarks_with_particles.json --seed 1; the same on part[1-7]_* with "
         "--landmarks datasets_meta/landmarks_with_particles32.json, --seed 0 (P7.pt) and --seed 1 (P7s1.pt), and "
         "with --min-reliability 0.5 as well (P7r.pt, P7rs1.pt); "
         f"{PY}predictor_v2_fits --other-data --reference checkpoints/predictor_v1.json "
@@ -648,7 +648,7 @@ BENCHMARKS = [
         "predictor_v2_all_families",
         "Does the shipped v2 recipe refitted on every family (v1 and meta-dataset v2's parts 1-9, spectra and aerial "
         "among them) keep v1's meta-test where the shipped fit (parts 1-5) has it?",
-        "dass pretrain --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]*.csv.gz --out P9.pt "
+        "dass pretrain --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]_*.csv.gz --out P9.pt "
         "--epochs 20 --rank-weight 4 --label-seeds 8 --task-noise 0.2 --models 8 --hidden 48 --balance 1 "
         "--landmarks datasets_meta/landmarks_with_aerial.json --min-reliability 0.5 --seed 0, and --seed 1 "
         f"(P9s1.pt); {PY}predictor_v2_fits --other-data --reference checkpoints/predictor_v1.json "
@@ -698,7 +698,7 @@ BENCHMARKS = [
         "pretrain_v2",
         "How well does the shipped v2 predictor (v1 and every part of meta-dataset v2, nine task families, landmarks) "
         "rank students on v1's meta-test tasks, against baselines and v1?",
-        "dass pretrain --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]*.csv.gz "
+        "dass pretrain --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]_*.csv.gz "
         "--out checkpoints/predictor_v2.pt --epochs 20 --rank-weight 4 --label-seeds 8 --task-noise 0.2 --models 8 "
         "--hidden 48 --balance 1 --landmarks datasets_meta/landmarks_with_aerial.json --min-reliability 0.5 --seed 0"
         "  (benchmarks/predictor_v2.sh)",
@@ -729,7 +729,7 @@ BENCHMARKS = [
         "chosen on some held-out families and checked on the others?",
         "DASS_CACHE=... .venv/bin/python -m benchmarks.predictor_adapt_families --lofo "
         "benchmarks/results/leave_one_family_out_v2lm_particles32.json --data datasets_meta/meta_v1.csv.gz "
-        "datasets_meta/meta_v2/part[1-6]*.csv.gz --landmarks datasets_meta/landmarks_with_particles32.json "
+        "datasets_meta/meta_v2/part[1-6]_*.csv.gz --landmarks datasets_meta/landmarks_with_particles32.json "
         "--choose textures particles glyphs --check shapes mnist digits fractals",
         "benchmarks/results/predictor_adapt_families.json",
         render_adapt_families,

@@ -15,7 +15,7 @@ Resumable: each (family, setting) is written as soon as it is scored.
 
     DASS_CACHE=... .venv/bin/python -m benchmarks.predictor_adapt_families \\
         --lofo benchmarks/results/leave_one_family_out_v2lm_particles32.json \\
-        --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-6]*.csv.gz \\
+        --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-6]_*.csv.gz \\
         --landmarks datasets_meta/landmarks_with_particles32.json \\
         --choose textures particles glyphs --check shapes mnist digits fractals
 """

@@ -9,7 +9,7 @@ teacher family), the distance of each scored (task, teacher) group of the held-o
 group's zero-shot Spearman (and after fine-tuning on 10 records) from the result file. No predictor is fitted.
 
     .venv/bin/python -m benchmarks.predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2_landmarks.json \\
-        --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]*.csv.gz \\
+        --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]_*.csv.gz \\
         --landmarks datasets_meta/landmarks.json
 """
 

@@ -9,7 +9,7 @@ it is scored zero-shot and adapted to 10 records, beside the parameter-count and
 forest and the groups' noise ceiling; their CNN groups are scored the same way for comparison.
 
     .venv/bin/python -m benchmarks.predictor_transformers --data datasets_meta/meta_v1.csv.gz \\
-        datasets_meta/meta_v2/part[1-4]*.csv.gz [--test-fraction 0.25] [--set n_models=4]
+        datasets_meta/meta_v2/part[1-4]_*.csv.gz [--test-fraction 0.25] [--set n_models=4]
 
 The fitted predictor is kept (``--checkpoint``, default ``$DASS_CACHE/predictor_transformers.pt``), so a rerun
 with the same data and settings scores it again without refitting.

@@ -35,7 +35,7 @@ def test_the_v2_checkpoint_names_all_of_its_data_and_ranks_transformer_students(
 
     card = json.loads((ROOT / "checkpoints" / "predictor_v2.json").read_text())
     files = {f["file"]: f["sha256"] for f in card["data"]["files"]}
-    parts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "datasets_meta" / "meta_v2").glob("part[1-9]*.csv.gz"))
+    parts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "datasets_meta" / "meta_v2").glob("part[1-9]_*.csv.gz"))
     assert len(parts) == 10 and set(files) == {"datasets_meta/meta_v1.csv.gz", *parts}
     for name, digest in files.items():  # the exports it learned from are the committed ones
         assert hashlib.sha256((ROOT / name).read_bytes()).hexdigest() == digest, name
