@@ -13,7 +13,7 @@ perspective camera at twice the size and averaged down:
 - one directional light from a random direction in front of and above the object, a random ambient share
   (0.15-0.4) and a Blinn-Phong highlight of random strength (0-0.5): the object's shape shows in its
   silhouette *and* in its shading (a cube's flat faces, a sphere's gradient), as in photographs;
-- a random albedo at least 0.25 in luminance from the background's around it, so the object survives
+- a random albedo at least 0.25 in luminance from the background behind it, so the object survives
   ``color=gray``;
 - a scene behind it: a ground (a natural material: grass, soil, sand, wood, stone) under a sky or a wall,
   the horizon at a random height, both with 1/f textures, a soft shadow under the object, then sensor noise.
@@ -248,8 +248,8 @@ def ray_cast(
     return hit, normal
 
 
-def _scene(rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """The background ``(G, G, 3)``: a textured ground under a sky or wall, and the horizon's row."""
+def _scene(rng: np.random.Generator) -> np.ndarray:
+    """The background ``(G, G, 3)``: a textured ground under a sky or a wall, the horizon at a random row."""
     horizon = rng.uniform(0.25, 0.65) * G
     rows = np.arange(G)[:, None] + 0.5
     ground_color = np.asarray(GROUNDS[rng.choice(list(GROUNDS))]) * rng.uniform(0.75, 1.25) + rng.normal(0, 0.03, 3)
@@ -265,12 +265,12 @@ def _scene(rng: np.random.Generator) -> tuple[np.ndarray, float]:
     texture = power_noise(rng, 1.6, G) - 0.5
     ground = ground_color * (0.8 + 0.25 * depth[..., None]) * (1.0 + 0.35 * texture[..., None])
     ground_mask = np.clip(rows - horizon + 0.5, 0.0, 1.0)[..., None] * np.ones((1, G, 1))
-    return np.clip(ground_mask * ground + (1.0 - ground_mask) * back, 0.0, 1.0), horizon
+    return np.clip(ground_mask * ground + (1.0 - ground_mask) * back, 0.0, 1.0)
 
 
 def render_object(rng: np.random.Generator, solid: Solid) -> np.ndarray:
     """One photograph of ``solid`` at the grid's size, ``(G, G, 3)`` floats in [0, 1]."""
-    background, _ = _scene(rng)
+    background = _scene(rng)
     scale = rng.uniform(0.7, 0.95) * HALF_FOV * CAMERA_DISTANCE
     centre = np.array([*(rng.uniform(-0.2, 0.2, 2) * HALF_FOV * CAMERA_DISTANCE), 0.0])
     proportions = rng.uniform(0.85, 1.15, 3)
@@ -284,7 +284,7 @@ def render_object(rng: np.random.Generator, solid: Solid) -> np.ndarray:
     shadow = np.exp(-(((u - cu) / (1.1 * size)) ** 2) - ((v - cv - 0.85 * size) / (0.3 * size)) ** 2)
     background = background * (1.0 - rng.uniform(0.2, 0.5) * shadow[..., None])
 
-    # the albedo, told apart in luminance from the background around the object
+    # the albedo, told apart in luminance from the background behind the object
     around = background[mask].mean(axis=0) if mask.any() else background.mean(axis=(0, 1))
     albedo = color_against(rng, float(luma(around)), min_gap=0.25)
 
