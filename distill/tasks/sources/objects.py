@@ -87,7 +87,8 @@ def _box(p: np.ndarray, b: Sequence[float]) -> np.ndarray:
 
 
 def _capped(d_side: np.ndarray, d_caps: np.ndarray) -> np.ndarray:
-    """The exact distance to the intersection of two orthogonal slabs' worth of surfaces (a 2-D box corner)."""
+    """The distance to a prism or cylinder capped by two planes, from the distances to its side (``d_side``) and to
+    the caps' slab (``d_caps``): the 2-D box formula, exact since the two directions are orthogonal."""
     return np.minimum(np.maximum(d_side, d_caps), 0.0) + _length(np.maximum(d_side, 0.0), np.maximum(d_caps, 0.0))
 
 
