@@ -21,7 +21,8 @@ def test_contract_and_class_names(check_generated):
 
 
 def test_each_solid_fits_the_unit_sphere_and_its_distance_is_a_bound():
-    """Every distance function is negative at the centre, positive outside the unit sphere, and never more than
+    """Every distance function is negative inside the solid (on a fair share of the central cube: the torus is
+    hollow at the centre), positive outside the unit sphere, and never more than
     the true distance to the surface (sphere tracing overshoots otherwise): checked along random rays, where a
     step of the returned distance must not cross the surface."""
     rng = np.random.default_rng(0)
@@ -54,9 +55,12 @@ def test_a_sphere_is_a_disc_and_a_cube_shows_flat_faces():
     assert abs((xs.max() - xs.min()) - (ys.max() - ys.min())) <= 1
     assert np.allclose(np.linalg.norm(normal[:, hit], axis=0), 1.0, atol=1e-3)
     hit, normal = ray_cast(_SOLIDS["cube"], np.ones(3), rotation, np.zeros(3), 1.0)
-    # a cube seen from anywhere shows at most three faces: its normals take at most three directions
+    # a cube seen from anywhere shows at most three faces: its normals take few directions (three, and blends at the
+    # edges; 9 here), where a sphere's take hundreds (477 in this pose)
     directions = np.unique(np.round(normal[:, hit], 1), axis=1)
-    assert hit.sum() > 0.05 * G * G and directions.shape[1] <= 12  # (a few rounding splits at the edges)
+    assert hit.sum() > 0.05 * G * G and directions.shape[1] <= 12
+    hit, normal = ray_cast(_SOLIDS["sphere"], np.ones(3), rotation, np.zeros(3), 1.0)
+    assert np.unique(np.round(normal[:, hit], 1), axis=1).shape[1] > 100
 
 
 def test_solids_are_told_apart_by_shape_not_colour(nearest_mean_accuracy):
