@@ -692,6 +692,28 @@ BENCHMARKS = [
         "leave-one-family-out fold throughout, so their times are not comparable with `shipped`'s.",
     ),
     Benchmark(
+        "predictor_v2_with_objects",
+        "Does the shipped v2 recipe refitted with part 10 as well (the `objects` family, ten kinds of data) keep "
+        "v1's meta-test where the fit on parts 1-9 has it?",
+        "cp checkpoints/predictor_v2.json P9.json (the parts-1-9 card, at commit 9200c6b); benchmarks/predictor_v2.sh "
+        "(its `dass pretrain`: --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]_*.csv.gz "
+        "datasets_meta/meta_v2/part10_objects.csv.gz --out checkpoints/predictor_v2.pt --epochs 20 --rank-weight 4 "
+        "--label-seeds 8 --task-noise 0.2 --models 8 --hidden 48 --balance 1 "
+        "--landmarks datasets_meta/landmarks_with_objects.json --min-reliability 0.5 --seed 0); "
+        f"{PY}predictor_v2_fits --other-data --reference checkpoints/predictor_v1.json "
+        "--card parts1-9_reliable=P9.json --card parts1-10_reliable=checkpoints/predictor_v2.json "
+        "--out benchmarks/results/predictor_v2_with_objects.json",
+        "benchmarks/results/predictor_v2_with_objects.json",
+        render_predictor_v2_fits,
+        lambda d: f"{sum(f['fit_seconds'] for f in d['fits'].values()):,.0f} s of fits",
+        notes="Each row is one `dass pretrain` run of the shipped recipe, read from its card: `parts1-9_reliable` is "
+        "the checkpoint shipped before (the seed-0 fit of `predictor_v2_all_families`), `parts1-10_reliable` the one "
+        "shipped since (`pretrain_v2`). v1's meta-test is the same 22 groups for both; meta-validation is another "
+        "task set once part 10's tasks are among the tasks (they are split like every other task's), so the two "
+        "fits' meta-validation figures do not compare. The parts-1-10 fit shared the two cores with a "
+        "leave-one-family-out fold throughout.",
+    ),
+    Benchmark(
         "noise_ceiling_budget",
         "Does a longer training budget or averaging more seeds per label make the labels rankable?",
         f"{PY}noise_ceiling_budget",

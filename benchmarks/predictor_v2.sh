@@ -8,13 +8,13 @@
 # rest scoring its meta-test; skipped when checkpoints/predictor_v2.pt is there), as it does not depend on the
 # evaluation's outcome: its recipe was chosen on meta-validation (benchmarks/results/predictor_v2_fits.json, fitted
 # on parts 1-4). Then the evaluation, resumable: it writes each fold's result to
-# benchmarks/results/leave_one_family_out_v2lm_aerial.json as soon as it is scored and skips the folds already
+# benchmarks/results/leave_one_family_out_v2lm_objects.json as soon as it is scored and skips the folds already
 # there (commit the file after each fold; folds run by other processes, each with its own --families and --out,
 # are merged into it with `python -m benchmarks.leave_one_family_out ... --merge FILE ...`).
 #
 # The recipe: eight members of 48 channels, 20 epochs, rank weight 4, eight label seeds, task noise 0.2, no source
 # balancing (`--balance 1`), the tasks' landmarks (distill/landmarks.py; the table
-# datasets_meta/landmarks_with_aerial.json holds every task's of v1 and parts 1-9, and a task it lacks is measured
+# datasets_meta/landmarks_with_objects.json holds every task's of v1 and parts 1-10, and a task it lacks is measured
 # into it, two short trainings), and without the (task, teacher) groups whose seed-0 and seed-1 accuracies agree
 # below a Spearman of 0.5 (`--min-reliability 0.5`). Of the six recipes tried on parts 1-4 it ranks
 # meta-validation best (0.870); refitted on v1 and parts 1-9 it ranks v1's meta-test at 0.873 and 0.878 zero-shot
@@ -24,7 +24,7 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DASS=${DASS:-.venv/bin/dass}
 PARTS="part1_16px part2_32px part3_12px part4_vit part4_vit_32px part5_particles part6_particles_32px
-  part7_particles_vit part8_spectra part9_aerial"
+  part7_particles_vit part8_spectra part9_aerial part10_objects"
 data=(datasets_meta/meta_v1.csv.gz)
 for part in $PARTS; do
   f=datasets_meta/meta_v2/$part.csv.gz
@@ -37,9 +37,9 @@ done
 if [ ! -f checkpoints/predictor_v2.pt ]; then
   "$DASS" pretrain --data "${data[@]}" --out checkpoints/predictor_v2.pt --epochs 20 --rank-weight 4 \
     --label-seeds 8 --task-noise 0.2 --models 8 --hidden 48 --balance 1 \
-    --landmarks datasets_meta/landmarks_with_aerial.json --min-reliability 0.5 --seed 0
+    --landmarks datasets_meta/landmarks_with_objects.json --min-reliability 0.5 --seed 0
 fi
 "$PY" -m benchmarks.leave_one_family_out --data "${data[@]}" \
-  --families aerial textures glyphs spectra particles shapes fractals mnist digits --max-groups 24 \
-  --set balance=1 task_noise=0.2 --also-adapt --min-reliability 0.5 --landmarks datasets_meta/landmarks_with_aerial.json \
-  --out benchmarks/results/leave_one_family_out_v2lm_aerial.json
+  --families objects textures mnist particles shapes aerial spectra glyphs fractals digits --max-groups 24 \
+  --set balance=1 task_noise=0.2 --also-adapt --min-reliability 0.5 --landmarks datasets_meta/landmarks_with_objects.json \
+  --out benchmarks/results/leave_one_family_out_v2lm_objects.json
