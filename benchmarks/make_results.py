@@ -439,7 +439,7 @@ BENCHMARKS = [
         "and what does a tenth kind of data do to the other families held out?",
         f"DASS_CACHE=... {PY}leave_one_family_out --data datasets_meta/meta_v1.csv.gz "
         "datasets_meta/meta_v2/part[1-9]_*.csv.gz datasets_meta/meta_v2/part10_objects.csv.gz --families objects "
-        "textures mnist particles shapes --max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
+        "textures mnist particles shapes aerial spectra glyphs fractals digits --max-groups 24 --set balance=1 task_noise=0.2 --also-adapt "
         "--landmarks datasets_meta/landmarks_with_objects.json --min-reliability 0.5 "
         "--out benchmarks/results/leave_one_family_out_v2lm_objects.json (a process per fold, then --merge)",
         "benchmarks/results/leave_one_family_out_v2lm_objects.json",
