@@ -149,13 +149,13 @@ class DirectedGINEConv(torch.nn.Module):
         return f"{self.__class__.__name__}(nn={self.nn}, num_edge_types={self.num_edge_types})"
 
 
-def sequential_in_place(seq: torch.nn.Module, x: Tensor) -> Tensor:
-    """``seq(x)`` without autograd for a stack of ``Linear`` and ``ReLU`` layers on ``(N, F)`` inputs, each bias
-    and ReLU applied in place (``Linear`` adds its bias through ``addmm``, which copies it into the output
-    first); any other module runs as it is. Only tensors made here are written to: ``x`` itself never is.
-    Bit-identical to ``seq(x)``."""
+def sequential_in_place(seq: torch.nn.Module | list[torch.nn.Module], x: Tensor) -> Tensor:
+    """``seq(x)`` without autograd for a stack of ``Linear`` and ``ReLU`` layers (a module, or a list of them) on
+    ``(N, F)`` inputs, each bias and ReLU applied in place (``Linear`` adds its bias through ``addmm``, which copies
+    it into the output first); any other module runs as it is. Only tensors made here are written to: ``x``
+    itself never is. Bit-identical to ``seq(x)``."""
     owned = False  # whether x was allocated here (and may be overwritten)
-    for layer in seq if isinstance(seq, torch.nn.Sequential) else [seq]:
+    for layer in seq if isinstance(seq, (torch.nn.Sequential, list)) else [seq]:
         if isinstance(layer, torch.nn.Linear) and x.dim() == 2:
             out = torch.mm(x, layer.weight.t())
             x, owned = (out if layer.bias is None else out.add_(layer.bias)), True

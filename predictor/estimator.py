@@ -43,7 +43,7 @@ from predictor.graph import encode_batch, select_graphs
 from predictor.guard import GUARD_FOLDS, GUARD_MARGIN, concordance, student_folds, task_scale
 from predictor.layout import checkpoint_layout
 from predictor.losses import pairwise_rank_loss, regression_loss
-from predictor.model import AccuracyNet, NetConfig, adjacency_of
+from predictor.model import AccuracyNet, NetConfig, adjacency_of, stem_inputs
 from predictor.novelty import NOTICE_DISTANCE, TaskRange
 from predictor.residual import ResidualGP
 
@@ -943,8 +943,10 @@ class AccuracyPredictor(BaseEstimator):
             stop = min(start + PREDICT_CHUNK, len(genomes))
             graph = encode_batch(genomes[start:stop], self.layout_)  # in the members' own layout
             adj = adjacency_of(graph, len(self.layout_.edge_kinds))  # shared by all members
+            inputs = None if stems is None else stem_inputs(graph.x, adj)  # shared too
             for k, model in enumerate(self.models_):
-                g = model.embed_graphs(graph.x, adj, graph.batch, stop - start)  # (G, R)
+                stem = None if stems is None else (inputs, stems[k])
+                g = model.embed_graphs(graph.x, adj, graph.batch, stop - start, stem)  # (G, R)
                 logits = model.head_logits(g, task_emb[k][task_index[start:stop]], log2_budget[start:stop])
                 out[k, start:stop] = torch.sigmoid(logits)
                 if emb is not None:
@@ -954,6 +956,8 @@ class AccuracyPredictor(BaseEstimator):
         with _single_threaded_torch():
             with torch.inference_mode():
                 task_emb = [m.embed_tasks(tasks.classes, tasks.class_batch, tasks.glob) for m in self.models_]
+                stems = [m.folded_stem() for m in self.models_]  # each member's first layer as one product
+                stems = None if any(s is None for s in stems) else stems
             _parallel_map(predict_chunk, starts, self._workers(len(starts)))
         members = out.double().numpy()
         mean, std = members.mean(0), members.std(0)

@@ -19,7 +19,7 @@ from predictor.estimator import FORMAT_VERSION, AccuracyPredictor, _ranks_in_gro
 from predictor.graph import EDGE_KINDS, FEATURE_NAMES, NUM_EDGE_TYPES, encode_batch, genome_to_graph
 from predictor.guard import concordance, student_folds, task_scale
 from predictor.losses import pairwise_rank_loss, regression_loss
-from predictor.model import AccuracyNet, NetConfig, TaskEncoder, adjacency_of
+from predictor.model import AccuracyNet, NetConfig, TaskEncoder, adjacency_of, stem_inputs
 from predictor.residual import ResidualGP
 
 
@@ -194,6 +194,39 @@ def test_the_prediction_path_of_the_network_is_bit_identical(hidden, readouts):
     assert trained.requires_grad and not predicted.requires_grad
     assert torch.equal(predicted, trained.detach())
     assert torch.equal(graph.x, x)  # the batch every ensemble member reads is not written to
+
+
+@pytest.mark.parametrize(("hidden", "readouts"), [(16, False), (48, True)])
+def test_the_folded_first_layer_predicts_what_the_layers_do(hidden, readouts):
+    torch.manual_seed(0)
+    net = AccuracyNet(NetConfig(hidden=hidden, layers=3, recipe_readout=readouts, sum_readout=readouts)).eval()
+    with torch.no_grad():  # weights of a trained size, not the near-zero ones of an initialisation
+        for p in net.parameters():
+            p.normal_(0, 0.3)
+    for i, space in enumerate(SPACES.names()):  # a batch of one space uses only some of the columns
+        graph = encode_batch([get_space(space).sample(np.random.default_rng([i, j])) for j in range(8)])
+        adj = adjacency_of(graph)
+        with torch.inference_mode():
+            inputs = stem_inputs(graph.x, adj)
+            layers = net.embed_graphs(graph.x, adj, graph.batch, graph.num_graphs)
+            folded = net.embed_graphs(graph.x, adj, graph.batch, graph.num_graphs, (inputs, net.folded_stem()))
+        full = 2 * graph.x.shape[1] + NUM_EDGE_TYPES
+        assert 0 < len(inputs.cols) < full and inputs.u.shape == (graph.x.shape[0], len(inputs.cols)), space
+        assert layers.abs().max() > 1 and not torch.equal(folded, layers)  # another sum order, the same sums
+        torch.testing.assert_close(folded, layers, rtol=1e-5, atol=1e-5 * float(layers.abs().max()))
+
+
+def test_the_first_layer_is_not_folded_where_it_is_not_linear_in_the_inputs():
+    net = AccuracyNet(NetConfig(hidden=8)).eval()
+    assert net.folded_stem() is not None
+    net.convs[0].eps.fill_(0.5)  # (1 + eps) x: not the fold's sum
+    assert net.folded_stem() is None
+    graph = encode_batch([get_space("default").sample(np.random.default_rng(0))])
+    adj = adjacency_of(graph)
+    with pytest.raises(ValueError, match="folded stem is for prediction"):
+        net.embed_graphs(
+            graph.x, adj, graph.batch, 1, (stem_inputs(graph.x, adj), AccuracyNet(NetConfig(hidden=8)).folded_stem())
+        )
 
 
 def test_sequential_in_place_never_writes_its_input():
