@@ -174,20 +174,25 @@ BENCHMARKS = [
     Benchmark(
         "predictor_throughput",
         "How many genomes per second does the predictor score, graph building included?",
-        f"{PY}predictor_throughput",
+        f"{PY}predictor_throughput --unfolded",
         "benchmarks/results/predictor_throughput.json",
         notes="A throw-away predictor of the shipped shape (the weights do not change the cost) on fresh genomes "
-        "of every search space; this machine's timings vary from run to run.",
+        "of every search space; this machine's timings vary from run to run. `unfolded_per_s`: the same predictor "
+        "with the first layer unfolded, timed alternately with the folded calls on the same genomes.",
+        run_time="about 315 s (2026-12-07, from its start to the result file's write; nothing else running)",
     ),
     Benchmark(
         "predictor_throughput_checkpoints",
         "How many genomes per second do the real checkpoints score, v1 beside v2 on the same genomes?",
-        f"{PY}predictor_throughput --sizes 10000 --jobs 2 --repeats 3 --checkpoint checkpoints/predictor_v1.pt "
-        "checkpoints/predictor_v2.pt --out benchmarks/results/predictor_throughput_checkpoints.json",
+        f"{PY}predictor_throughput --sizes 10000 --jobs 2 --repeats 5 --unfolded "
+        "--checkpoint checkpoints/predictor_v1.pt checkpoints/predictor_v2.pt "
+        "--out benchmarks/results/predictor_throughput_checkpoints.json",
         "benchmarks/results/predictor_throughput_checkpoints.json",
-        run_time="125 s (2026-12-07, timed with `time`, the leave-one-family-out run paused)",
+        run_time="about 210 s (2026-12-07, from its start to the result file's write; nothing else running)",
         notes="v1 refuses the spaces with transformer students (it was meta-trained without them), so its rows "
-        "stop at the CNN spaces.",
+        "stop at the CNN spaces. `unfolded_per_s`: the same checkpoint with the first layer unfolded (as before "
+        "`AccuracyNet.folded_stem`), timed alternately with the folded calls on the same genomes; "
+        "`speedup_median_pair`: the median over those call pairs of unfolded over folded time.",
     ),
     Benchmark(
         "meta_dataset_stats",
