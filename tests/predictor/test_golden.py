@@ -52,3 +52,28 @@ def test_the_v2_checkpoint_names_all_of_its_data_and_ranks_transformer_students(
     vit = attach_landmarks(vit, LandmarkTable(table))
     mean, std = predictor.predict_records(vit)
     assert np.all((mean > 0) & (mean < 1)) and np.all(std > 0) and np.ptp(mean) > 0.05
+
+
+def test_the_v2_checkpoint_predicts_every_space_through_the_folded_first_layer_as_through_the_layers(monkeypatch):
+    # predict runs each member's input projection and first layer as one product (AccuracyNet.folded_stem); on
+    # the shipped checkpoint and genomes of every space it gives the layers' predictions to float32 rounding
+    import predictor.estimator as estimator_module
+    from distill.genome import SPACES, get_space
+    from predictor.model import AccuracyNet
+
+    predictor = AccuracyPredictor.load(ROOT / "checkpoints" / "predictor_v2.pt")
+    rng = np.random.default_rng(0)
+    genomes = [get_space(space).sample(rng) for space in SPACES.names() for _ in range(40)]
+    task = {"classes": rng.random((10, 8)).tolist(), "global": rng.random(13).tolist(), "landmarks": [0.5] * 3}
+    built = []
+    stem_inputs = estimator_module.stem_inputs
+    monkeypatch.setattr(estimator_module, "stem_inputs", lambda *a: built.append(1) or stem_inputs(*a))
+    folded = predictor.predict(genomes, task, 10)
+    assert built  # the folded path ran
+    with monkeypatch.context() as m:
+        m.setattr(AccuracyNet, "folded_stem", lambda self: None)
+        layers = predictor.predict(genomes, task, 10)
+    assert len(built) == 1 + (len(genomes) - 1) // estimator_module.PREDICT_CHUNK  # and only the first time
+    np.testing.assert_allclose(folded[0], layers[0], rtol=0, atol=1e-6)
+    np.testing.assert_allclose(folded[1], layers[1], rtol=0, atol=1e-6)
+    assert np.ptp(folded[0]) > 0.05
