@@ -248,7 +248,7 @@ class AccuracyNet(nn.Module):
 
         One product of :class:`StemInputs` (built once for all members) instead of four dense and two sparse
         products per member: with the 64-85 columns a batch of one search space uses, 13-18 % less dense
-        arithmetic per prediction; the median call 1.01-1.17x as fast over the spaces, batch sizes and thread
+        arithmetic per prediction; the median call 1.02-1.17x as fast over the spaces, batch sizes and thread
         counts of ``benchmarks/predictor_throughput.py --unfolded``'s two runs. Equal to the layers it replaces
         up to rounding (the sums are grouped differently). ``None`` when the first layer has a nonzero or learned
         ``eps``, or its MLP does not start with a ``Linear`` and a ``ReLU``: :meth:`embed_graphs` then runs the
