@@ -4,13 +4,25 @@ A predictor keeps the range of every global task feature over its meta-training 
 ``dass predict`` / ``dass search`` give a notice when a task lies more than ``NOTICE_DISTANCE`` standard deviations
 outside it. This benchmark checks that the notice means something, on the leave-one-family-out folds: for each
 fold of a result file of ``benchmarks/leave_one_family_out.py`` it computes the range of the fold's training
-records exactly as the fold's ``fit`` did (every other family, minus the calibration tasks and any excluded
-teacher family), the distance of each scored (task, teacher) group of the held-out family, and sets it beside that
-group's zero-shot Spearman (and after fine-tuning on 10 records) from the result file. No predictor is fitted.
+records exactly as the fold's ``fit`` did (the mean-labelled records of every other family, minus the calibration
+tasks, any excluded teacher family and the groups left out as unreliable), the distance of each scored (task,
+teacher) group of the held-out family, and sets it beside that group's zero-shot Spearman (and after fine-tuning
+on 10 records) from the result file. No predictor is fitted.
 
     .venv/bin/python -m benchmarks.predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2_landmarks.json \\
         --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-4]_*.csv.gz \\
         --landmarks datasets_meta/landmarks.json
+
+With ``--folds DIR`` (the folder of the fold predictors the leave-one-family-out run saved, ``without-FAMILY.pt``)
+it also asks whether the distance tells when the zero-shot uncertainty is too narrow: each group's students are
+predicted again by their fold's predictor, their spread calibrated as the result file's cross-fitted calibration
+does (the ``(scale, floor)`` fitted on the other folds' held-out errors), and the share of measured accuracies
+inside +-1 sigma is set beside the group's distance.
+
+    .venv/bin/python -m benchmarks.predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2lm_objects.json \\
+        --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]_*.csv.gz \\
+        datasets_meta/meta_v2/part10_objects.csv.gz --landmarks datasets_meta/landmarks_with_objects.json \\
+        --folds $DASS_CACHE/lofo_folds/8c4ca9b7368a --out benchmarks/results/predictor_novelty_objects.json
 """
 
 # ruff: noqa: E402 (the imports follow the sys.path line that lets `python benchmarks/NAME.py` run)
@@ -29,9 +41,10 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from benchmarks.common import file_sha256, provenance, result_path, write_json
-from benchmarks.leave_one_family_out import family_of
-from predictor.data import load_records, split_of
-from predictor.estimator import global_vector, task_range
+from benchmarks.leave_one_family_out import fold_runs, held_out_runs
+from predictor.data import load_records, mean_labels
+from predictor.estimator import AccuracyPredictor, global_vector, task_range
+from predictor.evaluate import evaluate
 from predictor.novelty import NOTICE_DISTANCE
 from predictor.pretrain import with_landmarks
 
@@ -46,21 +59,26 @@ def fold_distances(
     landmarks: bool,
     groups: list[str],
     splits: tuple[tuple[str, str], ...] = (),
+    min_reliability: float | None = None,
+    label_seeds: int = 2,
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Each group's distance outside the range of the fold's training tasks, and the features outside it."""
-    train = [
-        e
-        for e in examples
-        if family_of(e, splits) != family
-        and e["tags"].get("teacher_family") not in exclude_teachers
-        and split_of(e) != "val"
-    ]
-    rng = task_range(train, landmarks)
+    train, _, _ = fold_runs(family, examples, exclude_teachers, splits, min_reliability)
+    rng = task_range(mean_labels(train, label_seeds), landmarks)  # the records the fold's fit was given
     first = {}
     for e in examples:
         first.setdefault(e["group"], e)
     vectors = {g: global_vector(first[g]["task_features"], landmarks) for g in groups}
     return {g: rng.distance(v) for g, v in vectors.items()}, {g: rng.describe(v) for g, v in vectors.items()}
+
+
+def _rank_correlation(a: np.ndarray, b: np.ndarray) -> dict[str, float | None]:
+    """Spearman's rho and its p-value; ``None`` for both where either side is constant (a fold whose groups all
+    lie inside the range), where it is undefined."""
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return {"rho": None, "p": None}
+    rho = spearmanr(a, b)
+    return {"rho": float(rho.statistic), "p": float(rho.pvalue)}
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -80,8 +98,43 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             }
             for side, mask in (("beyond", beyond), ("within", ~beyond))
         }
-    rho = spearmanr(d, zs)
-    out["spearman_distance_vs_zero_shot"] = {"rho": float(rho.statistic), "p": float(rho.pvalue)}
+    out["spearman_distance_vs_zero_shot"] = _rank_correlation(d, zs)
+    return out
+
+
+def group_coverage(
+    model: AccuracyPredictor, runs: list[dict[str, Any]], label_seeds: int, scale: float, floor: float
+) -> dict[str, dict[str, float]]:
+    """Per group of ``runs``: the share of measured accuracies inside the zero-shot +-1 sigma, the spread
+    calibrated by ``(scale, floor)`` in place of the model's own calibration, and the median |error| / sigma."""
+    report = evaluate(model, runs, adapt_records=0, baselines=False, label_seeds=label_seeds)
+    own_scale, own_floor = model.calibration_
+    by_group: dict[str, list[tuple[float, float]]] = {}
+    for p in report["predictions"]:
+        spread = np.sqrt(max(p["std"] ** 2 - own_floor**2, 0.0)) / own_scale
+        sigma = float(np.sqrt((scale * spread) ** 2 + floor**2))
+        by_group.setdefault(p["group"], []).append((abs(p["measured"] - p["predicted"]), sigma))
+    out = {}
+    for group, pairs in by_group.items():
+        err, sigma = np.array(pairs).T
+        out[group] = {"within_1sigma": float(np.mean(err <= sigma)), "err_over_sigma": float(np.median(err / sigma))}
+    return out
+
+
+def coverage_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean +-1 sigma coverage of the groups beyond and within each threshold; its rank correlation with the
+    distance."""
+    rows = [r for r in rows if "within_1sigma" in r]
+    d = np.array([r["distance"] for r in rows])
+    cov = np.array([r["within_1sigma"] for r in rows])
+    out: dict[str, Any] = {"groups": len(rows), "within_1sigma": float(cov.mean()), "thresholds": {}}
+    for t in THRESHOLDS:
+        beyond = d > t
+        out["thresholds"][f"{t:g}"] = {
+            side: {"groups": int(mask.sum()), "within_1sigma": float(cov[mask].mean()) if mask.any() else None}
+            for side, mask in (("beyond", beyond), ("within", ~beyond))
+        }
+    out["spearman_distance_vs_coverage"] = _rank_correlation(d, cov)
     return out
 
 
@@ -90,6 +143,12 @@ def main() -> None:
     ap.add_argument("--lofo", required=True, type=Path, help="a leave_one_family_out result file")
     ap.add_argument("--data", nargs="+", required=True, help="the meta-dataset exports the result file names")
     ap.add_argument("--landmarks", help="the landmark table the result file names (when its folds read landmarks)")
+    ap.add_argument(
+        "--folds",
+        type=Path,
+        help="the fold predictors of the result file (without-FAMILY.pt): also set each group's zero-shot +-1 sigma "
+        "coverage (cross-fitted calibration) beside its distance",
+    )
     ap.add_argument("--out", default=str(result_path("predictor_novelty")))
     args = ap.parse_args()
 
@@ -111,18 +170,37 @@ def main() -> None:
     for family, fold in lofo["folds"].items():
         groups = sorted(fold["per_group"])
         splits = tuple(tuple(split) for split in settings.get("splits", ()))
-        dist, outside = fold_distances(family, examples, set(settings["exclude_teachers"]), landmarks, groups, splits)
+        dist, outside = fold_distances(
+            family,
+            examples,
+            set(settings["exclude_teachers"]),
+            landmarks,
+            groups,
+            splits,
+            settings.get("min_reliability"),  # the groups the fold left out of training as unreliable
+            settings["label_seeds"],
+        )
         fold_rows = [
             {"family": family, "group": g, "distance": dist[g], "outside": outside[g], **fold["per_group"][g]}
             for g in groups
         ]
+        if args.folds is not None:
+            model = AccuracyPredictor.load(args.folds / f"without-{family}.pt")
+            runs, _ = held_out_runs(family, examples, settings["max_groups"], splits)
+            calibration = lofo["cross_fitted_calibration"]["folds"][family]
+            per_group = group_coverage(model, runs, settings["label_seeds"], calibration["scale"], calibration["floor"])
+            for row in fold_rows:
+                row.update(per_group.get(row["group"], {}))
         rows += fold_rows
         folds[family] = {**summary(fold_rows), "max_distance": max(dist.values())}
+        if args.folds is not None:
+            folds[family]["coverage"] = coverage_summary(fold_rows)
         print(f"{family}: {len(groups)} groups, distance 0 to {max(dist.values()):.2f}", flush=True)
     result = {
         "lofo": {"file": args.lofo.name, "sha256": file_sha256(args.lofo)},
         "notice_distance": NOTICE_DISTANCE,
         "all": summary(rows),
+        **({"coverage": coverage_summary(rows)} if args.folds is not None else {}),
         "folds": folds,
         "groups": rows,
         "measured": provenance(),
@@ -134,6 +212,14 @@ def main() -> None:
         f"within: {a['within']['groups']}, {a['within']['zero_shot']:.3f}; rank correlation of the distance with "
         f"the zero-shot Spearman {result['all']['spearman_distance_vs_zero_shot']['rho']:.3f}"
     )
+    if args.folds is not None:
+        c = result["coverage"]
+        t = c["thresholds"][f"{NOTICE_DISTANCE:g}"]
+        print(
+            f"zero-shot +-1 sigma coverage beyond {NOTICE_DISTANCE:g} sd: {t['beyond']['within_1sigma']:.2f} "
+            f"({t['beyond']['groups']} groups), within: {t['within']['within_1sigma']:.2f}; rank correlation of the "
+            f"distance with the coverage {c['spearman_distance_vs_coverage']['rho']:.3f}"
+        )
 
 
 def render(data: dict) -> str:
@@ -180,6 +266,40 @@ def render(data: dict) -> str:
         f"\n\nOver all {a['groups']} groups of `{data['lofo']['file']}`, the rank correlation of the distance with "
         f"the zero-shot Spearman is {rho['rho']:.3f} (p = {rho['p']:.2g})."
     )
+    if "coverage" in data:
+        c = data["coverage"]
+        rows = [
+            [
+                f"{t}",
+                s["beyond"]["groups"],
+                "–" if s["beyond"]["within_1sigma"] is None else f"{s['beyond']['within_1sigma']:.2f}",
+                s["within"]["groups"],
+                "–" if s["within"]["within_1sigma"] is None else f"{s['within']['within_1sigma']:.2f}",
+            ]
+            for t, s in c["thresholds"].items()
+        ]
+        out += "\n\nZero-shot +-1 sigma coverage (cross-fitted calibration) of the groups beyond and within:\n\n"
+        out += table(
+            ["sd outside", "groups beyond", "coverage", "groups within", "coverage"], rows, [False] + [True] * 4
+        )
+        per_fold = [
+            [
+                fam,
+                f["coverage"]["groups"],
+                f"{f['max_distance']:.2f}",
+                f"{f['coverage']['within_1sigma']:.2f}",
+            ]
+            for fam, f in data["folds"].items()
+            if "coverage" in f
+        ]
+        out += "\n\n" + table(
+            ["held out", "groups", "largest distance", "coverage"], per_fold, [False, True, True, True]
+        )
+        rho = c["spearman_distance_vs_coverage"]
+        out += (
+            f"\n\nOver all {c['groups']} groups, the rank correlation of the distance with the coverage is "
+            f"{rho['rho']:.3f} (p = {rho['p']:.2g})."
+        )
     return out
 
 
