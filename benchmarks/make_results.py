@@ -195,6 +195,17 @@ BENCHMARKS = [
         "`speedup_median_pair`: the median over those call pairs of unfolded over folded time.",
     ),
     Benchmark(
+        "predictor_throughput_checkpoints_rerun",
+        "The same command as `predictor_throughput_checkpoints` again, 40 minutes later: how far apart are two runs?",
+        f"{PY}predictor_throughput --sizes 10000 --jobs 2 --repeats 5 --unfolded "
+        "--checkpoint checkpoints/predictor_v1.pt checkpoints/predictor_v2.pt "
+        "--out benchmarks/results/predictor_throughput_checkpoints_rerun.json",
+        "benchmarks/results/predictor_throughput_checkpoints_rerun.json",
+        run_time="232 s (2026-12-07, timed with `date`; nothing else running)",
+        notes="Compare each row with `predictor_throughput_checkpoints`: the genomes are the same and the "
+        "predictor's code too (its commits differ in docstrings only), only the machine's state differs.",
+    ),
+    Benchmark(
         "meta_dataset_stats",
         "What does the meta-dataset hold, and how well can its labels be ranked at all (the noise ceiling)?",
         f"{PY}meta_dataset_stats datasets_meta/meta_v1.csv.gz --min-students 30",
