@@ -558,14 +558,15 @@ BENCHMARKS = [
     Benchmark(
         "predictor_novelty_objects",
         "Does a task's distance outside the training tasks tell when the zero-shot uncertainty is too narrow (the "
-        "ten folds with part 10 in training, their predictors' +-1 sigma with the cross-fitted calibration)?",
+        "ten folds with part 10 in training, their predictors' +-1 sigma with the cross-fitted calibration), or its "
+        "distance in the task embedding?",
         f"{PY}predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2lm_objects.json "
         "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]_*.csv.gz "
         "datasets_meta/meta_v2/part10_objects.csv.gz --landmarks datasets_meta/landmarks_with_objects.json "
         "--folds $DASS_CACHE/lofo_folds/8c4ca9b7368a --out benchmarks/results/predictor_novelty_objects.json",
         "benchmarks/results/predictor_novelty_objects.json",
         render_predictor_novelty,
-        "39 s (2026-12-07, timed with `date`; the fold predictors already fitted)",
+        "48 s (2026-12-07, timed with `date`; the fold predictors already fitted)",
         notes="`--folds` is the folder of fold predictors the leave-one-family-out run saved under `$DASS_CACHE` "
         "(not in the repository; `benchmarks/leave_one_family_out.py` with the result file's settings fits them "
         "again). Coverage is the mean over a family's groups, so it differs in the last digit from the "

@@ -17,7 +17,9 @@ With ``--folds DIR`` (the folder of the fold predictors the leave-one-family-out
 it also asks whether the distance tells when the zero-shot uncertainty is too narrow: each group's students are
 predicted again by their fold's predictor, their spread calibrated as the result file's cross-fitted calibration
 does (the ``(scale, floor)`` fitted on the other folds' held-out errors), and the share of measured accuracies
-inside +-1 sigma is set beside the group's distance.
+inside +-1 sigma is set beside the group's distance, and beside a second distance, measured as the network sees
+tasks: the mean distance of the group's task embedding (``AccuracyPredictor.task_embeddings``) to its 5 nearest
+training tasks', over the median distance between two training tasks.
 
     .venv/bin/python -m benchmarks.predictor_novelty --lofo benchmarks/results/leave_one_family_out_v2lm_objects.json \\
         --data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]_*.csv.gz \\
@@ -121,6 +123,27 @@ def group_coverage(
     return out
 
 
+EMBEDDING_NEIGHBOURS = 5  # training tasks the embedding distance averages over
+
+
+def embedding_distances(
+    model: AccuracyPredictor, train_runs: list[dict[str, Any]], held_out: dict[str, dict[str, Any]]
+) -> dict[str, float]:
+    """Each held-out group's mean distance, in the fold predictor's task embedding, to its
+    ``EMBEDDING_NEIGHBOURS`` nearest training (task, teacher) pairs, over the median distance between two of
+    those pairs. ``held_out``: a group's task features by group."""
+    first: dict[str, dict[str, Any]] = {}
+    for e in train_runs:
+        first.setdefault(e["group"], e["task_features"])
+    train = model.task_embeddings(list(first.values()))
+    unit = float(np.median(np.linalg.norm(train[:, None] - train[None], axis=2)))
+    out = {}
+    for group, emb in zip(held_out, model.task_embeddings(list(held_out.values()))):
+        nearest = np.sort(np.linalg.norm(train - emb, axis=1))[:EMBEDDING_NEIGHBOURS]
+        out[group] = float(nearest.mean() / unit)
+    return out
+
+
 def coverage_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean +-1 sigma coverage of the groups beyond and within each threshold; its rank correlation with the
     distance."""
@@ -135,6 +158,10 @@ def coverage_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             for side, mask in (("beyond", beyond), ("within", ~beyond))
         }
     out["spearman_distance_vs_coverage"] = _rank_correlation(d, cov)
+    e = np.array([r.get("embedding_distance", np.nan) for r in rows])
+    if len(e) and not np.isnan(e).any():
+        out["median_embedding_distance"] = float(np.median(e))
+        out["spearman_embedding_distance_vs_coverage"] = _rank_correlation(e, cov)
     return out
 
 
@@ -189,8 +216,15 @@ def main() -> None:
             runs, _ = held_out_runs(family, examples, settings["max_groups"], splits)
             calibration = lofo["cross_fitted_calibration"]["folds"][family]
             per_group = group_coverage(model, runs, settings["label_seeds"], calibration["scale"], calibration["floor"])
+            train_runs, _, _ = fold_runs(
+                family, examples, set(settings["exclude_teachers"]), splits, settings.get("min_reliability")
+            )
+            task_of = {e["group"]: e["task_features"] for e in runs}
+            embedded = embedding_distances(model, train_runs, {g: task_of[g] for g in per_group})
             for row in fold_rows:
                 row.update(per_group.get(row["group"], {}))
+                if row["group"] in embedded:
+                    row["embedding_distance"] = embedded[row["group"]]
         rows += fold_rows
         folds[family] = {**summary(fold_rows), "max_distance": max(dist.values())}
         if args.folds is not None:
@@ -218,7 +252,8 @@ def main() -> None:
         print(
             f"zero-shot +-1 sigma coverage beyond {NOTICE_DISTANCE:g} sd: {t['beyond']['within_1sigma']:.2f} "
             f"({t['beyond']['groups']} groups), within: {t['within']['within_1sigma']:.2f}; rank correlation of the "
-            f"distance with the coverage {c['spearman_distance_vs_coverage']['rho']:.3f}"
+            f"distance with the coverage {c['spearman_distance_vs_coverage']['rho']:.3f}, of the embedding distance "
+            f"{c['spearman_embedding_distance_vs_coverage']['rho']:.3f}"
         )
 
 
@@ -287,19 +322,28 @@ def render(data: dict) -> str:
                 fam,
                 f["coverage"]["groups"],
                 f"{f['max_distance']:.2f}",
+                f"{f['coverage'].get('median_embedding_distance', float('nan')):.3f}",
                 f"{f['coverage']['within_1sigma']:.2f}",
             ]
             for fam, f in data["folds"].items()
             if "coverage" in f
         ]
         out += "\n\n" + table(
-            ["held out", "groups", "largest distance", "coverage"], per_fold, [False, True, True, True]
+            ["held out", "groups", "largest distance", "median embedding distance", "coverage"],
+            per_fold,
+            [False, True, True, True, True],
         )
         rho = c["spearman_distance_vs_coverage"]
         out += (
             f"\n\nOver all {c['groups']} groups, the rank correlation of the distance with the coverage is "
             f"{rho['rho']:.3f} (p = {rho['p']:.2g})."
         )
+        if "spearman_embedding_distance_vs_coverage" in c:
+            rho = c["spearman_embedding_distance_vs_coverage"]
+            out += (
+                f" Of the embedding distance (to the {EMBEDDING_NEIGHBOURS} nearest training tasks, in the fold "
+                f"predictor's task embedding): {rho['rho']:.3f} (p = {rho['p']:.2g})."
+            )
     return out
 
 

@@ -576,6 +576,18 @@ class AccuracyPredictor(BaseEstimator):
             return None
         return self.task_range_.distance(global_vector(task_features, self.landmarks))
 
+    def task_embeddings(self, task_features: Sequence[dict]) -> np.ndarray:
+        """``(T, hidden)``: the members' mean embedding of each task (what FiLM conditions the students on), for
+        comparing tasks as the network sees them rather than by their raw features."""
+        self._check_fitted("task_embeddings")
+        keys = [_check_task_features(f, f"task {i}", self.landmarks) for i, f in enumerate(task_features)]
+        if not keys:
+            return np.zeros((0, self.config_.hidden))
+        tasks = _tasks_tensor(keys)
+        with _single_threaded_torch(), torch.inference_mode():
+            emb = [m.embed_tasks(tasks.classes, tasks.class_batch, tasks.glob) for m in self.models_]
+        return torch.stack(emb).mean(0).double().numpy()
+
     def task_note(self, task_features: dict) -> str | None:
         """A one-line notice when the task lies further than ``NOTICE_DISTANCE`` outside the meta-training tasks
         (:meth:`task_distance`): the zero-shot prediction is then an extrapolation, the least trustworthy the

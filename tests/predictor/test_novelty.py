@@ -116,3 +116,12 @@ def test_the_shipped_checkpoints_know_their_training_range():
         assert list(est.task_range_.names)[: len(GLOBAL_FEATURES)] == list(GLOBAL_FEATURES)
         low, high = np.array(est.task_range_.low), np.array(est.task_range_.high)
         assert (low <= high).all() and est.task_range_.tasks > 100
+
+
+def test_task_embeddings_are_the_members_mean_and_tell_tasks_apart(two_tasks):
+    tasks, _, est = two_tasks
+    emb = est.task_embeddings([tasks[0], tasks[1], tasks[0]])
+    assert emb.shape == (3, est.hidden) and np.allclose(emb[0], emb[2], atol=1e-6) and not np.allclose(emb[0], emb[1])
+    assert est.task_embeddings([]).shape == (0, est.hidden)
+    with pytest.raises(ValueError, match="task 1"):
+        est.task_embeddings([tasks[0], {"classes": [[0.0] * 8]}])
