@@ -174,7 +174,7 @@ def main() -> None:
         "--folds",
         type=Path,
         help="the fold predictors of the result file (without-FAMILY.pt): also set each group's zero-shot +-1 sigma "
-        "coverage (cross-fitted calibration) beside its distance",
+        "coverage (cross-fitted calibration) beside its distance, and its distance in the task embedding",
     )
     ap.add_argument("--out", default=str(result_path("predictor_novelty")))
     args = ap.parse_args()
@@ -219,7 +219,9 @@ def main() -> None:
             train_runs, _, _ = fold_runs(
                 family, examples, set(settings["exclude_teachers"]), splits, settings.get("min_reliability")
             )
-            task_of = {e["group"]: e["task_features"] for e in runs}
+            task_of: dict[str, dict[str, Any]] = {}
+            for e in runs:  # each group's task as its first run records it (as for the distance above)
+                task_of.setdefault(e["group"], e["task_features"])
             embedded = embedding_distances(model, train_runs, {g: task_of[g] for g in per_group})
             for row in fold_rows:
                 row.update(per_group.get(row["group"], {}))
