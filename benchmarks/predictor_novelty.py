@@ -55,18 +55,15 @@ ZERO_SHOT, ADAPTED = "ours (zero-shot)", "ours (adapted 10)"
 
 
 def fold_distances(
-    family: str,
+    train_runs: list[dict[str, Any]],
     examples: list[dict[str, Any]],
-    exclude_teachers: set[str],
     landmarks: bool,
     groups: list[str],
-    splits: tuple[tuple[str, str], ...] = (),
-    min_reliability: float | None = None,
     label_seeds: int = 2,
 ) -> tuple[dict[str, float], dict[str, str]]:
-    """Each group's distance outside the range of the fold's training tasks, and the features outside it."""
-    train, _, _ = fold_runs(family, examples, exclude_teachers, splits, min_reliability)
-    rng = task_range(mean_labels(train, label_seeds), landmarks)  # the records the fold's fit was given
+    """Each group's distance outside the range of the fold's training tasks (``train_runs``, the fold's
+    :func:`~benchmarks.leave_one_family_out.fold_runs`), and the features outside it."""
+    rng = task_range(mean_labels(train_runs, label_seeds), landmarks)  # the records the fold's fit was given
     first = {}
     for e in examples:
         first.setdefault(e["group"], e)
@@ -197,16 +194,10 @@ def main() -> None:
     for family, fold in lofo["folds"].items():
         groups = sorted(fold["per_group"])
         splits = tuple(tuple(split) for split in settings.get("splits", ()))
-        dist, outside = fold_distances(
-            family,
-            examples,
-            set(settings["exclude_teachers"]),
-            landmarks,
-            groups,
-            splits,
-            settings.get("min_reliability"),  # the groups the fold left out of training as unreliable
-            settings["label_seeds"],
+        train_runs, _, _ = fold_runs(  # without the groups the fold left out of training as unreliable
+            family, examples, set(settings["exclude_teachers"]), splits, settings.get("min_reliability")
         )
+        dist, outside = fold_distances(train_runs, examples, landmarks, groups, settings["label_seeds"])
         fold_rows = [
             {"family": family, "group": g, "distance": dist[g], "outside": outside[g], **fold["per_group"][g]}
             for g in groups
@@ -216,9 +207,6 @@ def main() -> None:
             runs, _ = held_out_runs(family, examples, settings["max_groups"], splits)
             calibration = lofo["cross_fitted_calibration"]["folds"][family]
             per_group = group_coverage(model, runs, settings["label_seeds"], calibration["scale"], calibration["floor"])
-            train_runs, _, _ = fold_runs(
-                family, examples, set(settings["exclude_teachers"]), splits, settings.get("min_reliability")
-            )
             task_of: dict[str, dict[str, Any]] = {}
             for e in runs:  # each group's task as its first run records it (as for the distance above)
                 task_of.setdefault(e["group"], e["task_features"])
@@ -257,6 +245,11 @@ def main() -> None:
             f"distance with the coverage {c['spearman_distance_vs_coverage']['rho']:.3f}, of the embedding distance "
             f"{c['spearman_embedding_distance_vs_coverage']['rho']:.3f}"
         )
+
+
+def _correlation_text(rho: dict[str, float | None]) -> str:
+    """``0.123 (p = 0.045)``, or ``undefined`` where every group lies at one distance."""
+    return "undefined" if rho["rho"] is None else f"{rho['rho']:.3f} (p = {rho['p']:.2g})"
 
 
 def render(data: dict) -> str:
@@ -298,10 +291,9 @@ def render(data: dict) -> str:
         per_fold,
         [False] + [True] * 5,
     )
-    rho = a["spearman_distance_vs_zero_shot"]
     out += (
         f"\n\nOver all {a['groups']} groups of `{data['lofo']['file']}`, the rank correlation of the distance with "
-        f"the zero-shot Spearman is {rho['rho']:.3f} (p = {rho['p']:.2g})."
+        f"the zero-shot Spearman is {_correlation_text(a['spearman_distance_vs_zero_shot'])}."
     )
     if "coverage" in data:
         c = data["coverage"]
@@ -335,16 +327,14 @@ def render(data: dict) -> str:
             per_fold,
             [False, True, True, True, True],
         )
-        rho = c["spearman_distance_vs_coverage"]
         out += (
             f"\n\nOver all {c['groups']} groups, the rank correlation of the distance with the coverage is "
-            f"{rho['rho']:.3f} (p = {rho['p']:.2g})."
+            f"{_correlation_text(c['spearman_distance_vs_coverage'])}."
         )
         if "spearman_embedding_distance_vs_coverage" in c:
-            rho = c["spearman_embedding_distance_vs_coverage"]
             out += (
                 f" Of the embedding distance (to the {EMBEDDING_NEIGHBOURS} nearest training tasks, in the fold "
-                f"predictor's task embedding): {rho['rho']:.3f} (p = {rho['p']:.2g})."
+                f"predictor's task embedding): {_correlation_text(c['spearman_embedding_distance_vs_coverage'])}."
             )
     return out
 
