@@ -732,7 +732,7 @@ BENCHMARKS = [
         "datasets_meta/meta_v2/part10_objects.csv.gz --out P10.pt --epochs 20 --rank-weight 4 --label-seeds 8 "
         "--task-noise 0.2 --models 8 --hidden 48 --balance 1 --landmarks datasets_meta/landmarks_with_objects.json "
         "--min-reliability 0.5 --seed 0, and --seed 1 (P10s1.pt); "
-        f"{PY}predictor_v2_fits --other-data --reference checkpoints/predictor_v1.json "
+        f"{PY}predictor_v2_fits --other-data --val-on-first --reference checkpoints/predictor_v1.json "
         "--card shipped=checkpoints/predictor_v2.json --card parts1-10_reliable=P10.json "
         "--card parts1-10_reliable_seed1=P10s1.json --out benchmarks/results/predictor_v2_with_objects.json",
         "benchmarks/results/predictor_v2_with_objects.json",
@@ -741,10 +741,15 @@ BENCHMARKS = [
         notes="Each row is one `dass pretrain` run of the shipped recipe, read from its card; `shipped` is the "
         "checkpoint that ships (`pretrain_v2`: v1 and parts 1-9, seed 0). v1's meta-test is the same 22 groups for "
         "every fit; meta-validation is another task set once part 10's tasks are among the tasks, so the parts-1-10 "
-        "fits' meta-validation figures do not compare with the shipped fit's. The seed-0 fit shared the two cores "
+        "fits' own meta-validation figures do not compare with the shipped fit's, and `--val-on-first` scores every "
+        "fit's checkpoint on the shipped fit's meta-validation tasks as well (its card's 24 tasks, 44 groups, "
+        "eight label seeds: the column after the cards' own). The seed-0 fit shared the two cores "
         "with leave-one-family-out folds throughout, the seed-1 fit ran alone, so their times are not comparable "
-        "with `shipped`'s. The seed-0 fit, the recipe's, is below v1 on v1's meta-test, so it does not ship: the "
-        "parts-1-9 fit stays `checkpoints/predictor_v2.pt`.",
+        "with `shipped`'s. The seed-0 fit, the recipe's, is below v1 on v1's meta-test. The rule for a parts-1-10 "
+        "fit, set before the common meta-validation figures were measured (both fits' meta-test figures were "
+        "known by then): the fit with the higher meta-validation on its own tasks (seed 1) replaces the shipped "
+        "one if it ranks the shipped fit's meta-validation tasks at least as well and keeps v1's meta-test at or "
+        "above 0.866. It ranks them at 0.850 against 0.853, so the parts-1-9 fit stays `checkpoints/predictor_v2.pt`.",
     ),
     Benchmark(
         "noise_ceiling_budget",

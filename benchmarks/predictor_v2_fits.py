@@ -8,7 +8,10 @@ MNIST variants, the VGG teacher family) zero-shot and adapted to 10 records, wit
 apart. A card fitted on other data than the first card is refused, except v1's own (``--reference``), shown for the
 meta-test only (its meta-validation tasks are v1's, not the same set), and except with ``--other-data``, which asks
 what more data does to the same recipe: each card then names the files it has beyond the first card's (and those
-it lacks), and its meta-validation figure is of another task set when its data differs (marked so). Run:
+it lacks), and its meta-validation figure is of another task set when its data differs (marked so). With
+``--val-on-first`` every card's checkpoint (the ``.pt`` beside the card) is also scored zero-shot on the first card's
+meta-validation tasks (the task specs its card lists, labelled with its label seeds, its landmark table): one task
+set for every fit, so that fits of other data can be chosen between on meta-validation. Run:
 
     .venv/bin/python -m benchmarks.predictor_v2_fits --reference checkpoints/predictor_v1.json \\
         --card shipped=checkpoints/predictor_v2.json --card NAME=CARD.json ...
@@ -26,9 +29,12 @@ from typing import Any
 if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` from the repository root
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from benchmarks.common import ROOT, provenance, result_path, write_json
+from benchmarks.common import ROOT, file_sha256, provenance, result_path, write_json
 from benchmarks.render import f3, table
+from predictor.data import load_records
 from predictor.estimator import AccuracyPredictor
+from predictor.evaluate import evaluate
+from predictor.pretrain import with_landmarks
 
 ZERO, ADAPTED = "ours (zero-shot)", "ours (adapted 10)"
 
@@ -55,6 +61,28 @@ def summary(card: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def first_card_validation(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The records of ``card``'s meta-validation tasks, read from the files it names (each checked against its
+    SHA-256), with the landmarks of its table when it read landmarks."""
+    files = card["data"].get("files", [card["data"]])
+    for f in files:
+        if file_sha256(ROOT / f["file"]) != f["sha256"]:
+            raise SystemExit(f"--val-on-first: {f['file']} is not the file the first card was fitted on (by hash)")
+    val = set(card["split_tasks"]["val"])
+    records = [e for f in files for e in load_records(ROOT / f["file"]) if e["task_spec"] in val]
+    if "landmarks" in card:
+        records = with_landmarks(records, ROOT / card["landmarks"]["file"])
+    return records
+
+
+def validation_spearman(checkpoint: Path, records: list[dict[str, Any]], label_seeds: int) -> float:
+    """``checkpoint``'s zero-shot Spearman on ``records``, as ``dass pretrain`` scores meta-validation."""
+    report = evaluate(
+        AccuracyPredictor.load(checkpoint), records, adapt_records=0, baselines=False, label_seeds=label_seeds
+    )
+    return report["mean"][ZERO]["spearman"]
+
+
 def render(data: dict) -> str:
     """The RESULTS.md section: one row per fit, v1's own checkpoint last."""
     rows = []
@@ -74,15 +102,17 @@ def render(data: dict) -> str:
             left = fit["left_out_groups"]
             settings += [f"min_reliability={fit['min_reliability']:g} ({left} group{'s' * (left != 1)} left out)"]
         val = f3(fit.get("val_zero_shot")) + (" (another set)" if other_data(fit) else "") if ours else ""
+        common = [f3(fit.get("val_on_first"))] if "val_on_first" in data else []
         by_source = fit["test_by_source"]
         rows.append(
             [f"`{name}`" if ours else name, ", ".join(settings) or ("(first card)" if ours else "v1's data"),
-             val, f"**{f3(fit['test_zero_shot'])}**", f3(fit["test_adapted"]),
+             val, *common, f"**{f3(fit['test_zero_shot'])}**", f3(fit["test_adapted"]),
              f3(by_source.get("digits")), f3(by_source.get("mnist")), f"{fit['fit_seconds']:.0f}"]
         )  # fmt: skip
-    header = ["fit", "settings", "meta-val zero-shot", "v1's meta-test zero-shot", "adapted 10", "digits groups",
-              "MNIST groups", "fit (s)"]  # fmt: skip
-    return table(header, rows, [False, False] + [True] * 6)
+    first_tasks = ["meta-val, the first card's tasks"] if "val_on_first" in data else []
+    header = ["fit", "settings", "meta-val zero-shot", *first_tasks, "v1's meta-test zero-shot", "adapted 10",
+              "digits groups", "MNIST groups", "fit (s)"]  # fmt: skip
+    return table(header, rows, [False, False] + [True] * (len(header) - 2))
 
 
 def main() -> None:
@@ -94,15 +124,21 @@ def main() -> None:
         action="store_true",
         help="compare cards fitted on other data than the first card's (e.g. more parts of v2, same recipe)",
     )
+    ap.add_argument(
+        "--val-on-first",
+        action="store_true",
+        help="also score every card's checkpoint (the .pt beside it) on the first card's meta-validation tasks",
+    )
     ap.add_argument("--out", default=str(result_path("predictor_v2_fits")))
     args = ap.parse_args()
 
-    fits = {}
+    fits, cards = {}, {}
     for item in args.card:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise SystemExit(f"--card {item!r}: expected NAME=CARD")
-        fits[name] = summary(json.loads(Path(path).read_text()))
+        cards[name] = Path(path)
+        fits[name] = summary(json.loads(cards[name].read_text()))
     first = next(iter(fits.values()))
     for name, fit in fits.items():
         if fit["data"] != first["data"] and not args.other_data:
@@ -115,13 +151,26 @@ def main() -> None:
             fit["less_data"] = sorted(f for f in first["data"] if f not in fit["data"])
         fit["overrides"] = {k: v for k, v in fit["hyper_parameters"].items() if first["hyper_parameters"][k] != v}
     reference = summary(json.loads(Path(args.reference).read_text()))
+    out: dict[str, Any] = {"fits": fits, "reference": reference}
+    if args.val_on_first:
+        first_card = json.loads(next(iter(cards.values())).read_text())
+        records = first_card_validation(first_card)
+        out["val_on_first"] = {
+            "tasks": len(first_card["split_tasks"]["val"]),
+            "label_seeds": first_card["label_seeds"],
+        }
+        for name, fit in fits.items():
+            fit["val_on_first"] = validation_spearman(
+                cards[name].with_suffix(".pt"), records, first_card["label_seeds"]
+            )
     for name, fit in fits.items():
+        common = f", on the first card's meta-validation tasks {fit['val_on_first']:.3f}" if args.val_on_first else ""
         print(
-            f"{name}: meta-val {fit.get('val_zero_shot', float('nan')):.3f}, v1's meta-test "
+            f"{name}: meta-val {fit.get('val_zero_shot', float('nan')):.3f}{common}, v1's meta-test "
             f"{fit['test_zero_shot']:.3f} zero-shot, {fit['test_adapted']:.3f} adapted "
             f"(v1: {reference['test_zero_shot']:.3f}, {reference['test_adapted']:.3f})"
         )
-    write_json(Path(args.out), {"fits": fits, "reference": reference, "measured": provenance()})
+    write_json(Path(args.out), {**out, "measured": provenance()})
 
 
 if __name__ == "__main__":

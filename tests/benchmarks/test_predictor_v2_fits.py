@@ -93,3 +93,48 @@ def test_a_fit_that_left_out_unreliable_groups_says_so(tmp_path, monkeypatch):
     rendered = fits.render(data)
     assert rendered.index("| `z` | (first card) |") < rendered.index("| `r` | min_reliability=0.5")
     assert "| `r` | min_reliability=0.5 (2 groups left out) | 0.850 | **0.870** |" in rendered
+
+
+def test_with_val_on_first_every_checkpoint_is_scored_on_the_first_cards_validation_tasks(tmp_path, monkeypatch):
+    first = tmp_path / "z.json"
+    _card(first, 0.89)
+    card = json.loads(first.read_text())
+    card.update(label_seeds=8, split_tasks={"val": ["t1", "t2"], "train": ["t3"]})
+    first.write_text(json.dumps(card))
+    more = _card(tmp_path / "m.json", 0.86, data="b.csv.gz")
+    asked = []
+    monkeypatch.setattr(fits, "first_card_validation", lambda c: [{"task_spec": t} for t in c["split_tasks"]["val"]])
+
+    def spearman(checkpoint, records, label_seeds):
+        asked.append((checkpoint.name, [r["task_spec"] for r in records], label_seeds))
+        return {"z.pt": 0.853, "m.pt": 0.849}[checkpoint.name]
+
+    monkeypatch.setattr(fits, "validation_spearman", spearman)
+    out = tmp_path / "o.json"
+    argv = ["x", "--card", f"z={first}", "--card", f"m={more}", "--other-data", "--val-on-first", "--reference"]
+    monkeypatch.setattr(sys, "argv", argv + [str(first), "--out", str(out)])
+    fits.main()
+    assert asked == [("z.pt", ["t1", "t2"], 8), ("m.pt", ["t1", "t2"], 8)]  # the first card's tasks and seeds
+    data = json.loads(out.read_text())
+    assert data["val_on_first"] == {"tasks": 2, "label_seeds": 8}
+    assert data["fits"]["m"]["val_on_first"] == 0.849
+    rendered = fits.render(data)
+    assert "| meta-val, the first card's tasks |" in rendered
+    assert "| `m` | +b.csv.gz, −a.csv.gz | 0.840 (another set) | 0.849 | **0.860** |" in rendered
+    assert "| `z` | (first card) | 0.870 | 0.853 | **0.890** |" in rendered
+
+
+def test_the_first_cards_validation_records_are_its_val_tasks_of_the_files_it_names(tmp_path, monkeypatch):
+    (tmp_path / "datasets_meta").mkdir()
+    export = tmp_path / "datasets_meta" / "a.csv.gz"
+    export.write_bytes(b"records")
+    card = {
+        "data": {"files": [{"file": "datasets_meta/a.csv.gz", "sha256": fits.file_sha256(export)}]},
+        "split_tasks": {"val": ["t1"], "train": ["t2"]},
+    }
+    monkeypatch.setattr(fits, "ROOT", tmp_path)
+    monkeypatch.setattr(fits, "load_records", lambda p: [{"task_spec": "t1", "k": 0}, {"task_spec": "t2", "k": 1}])
+    assert fits.first_card_validation(card) == [{"task_spec": "t1", "k": 0}]
+    export.write_bytes(b"other records")
+    with pytest.raises(SystemExit, match="datasets_meta/a.csv.gz is not the file the first card was fitted on"):
+        fits.first_card_validation(card)
