@@ -16,6 +16,10 @@
 #
 #   DASS_CACHE=... DASS_DATA=../shared/data benchmarks/heldout_searches_v2.sh
 #
+# FAMILIES="textures" (with WITH_RANDOM=1: there is no earlier random search on it) runs the same steps on the
+# `textures` family, the one the leave-one-family-out folds rank worst zero-shot, on a task of the same pattern as
+# the other two (classes 0-9, 16 px, RGB as shapes, 1,000 training images); its fold joins the same result file.
+#
 # RECIPE=landmarks runs the same steps with the shipped v2's recipe (task noise 0.2, no source balancing, the tasks'
 # landmarks from datasets_meta/landmarks.json; benchmarks/predictor_v2.sh) into results named *_v2lm_* (folds under
 # $DASS_CACHE/lofo_folds_v2lm_novgg); the default, RECIPE=previous, is the recipe of the v2 shipped before it.
@@ -39,12 +43,24 @@ done
 declare -A SPEC=(
   [glyphs]="glyphs:classes=0-9:size=16:color=gray:n_train=1000:n_test=2000"
   [shapes]="shapes:classes=0-9:size=16:color=rgb:n_train=1000:n_test=2000"
+  [textures]="textures:classes=0-9:size=16:color=rgb:n_train=1000:n_test=2000"
 )
+read -r -a FAMS <<< "${FAMILIES:-glyphs shapes}"
+for family in "${FAMS[@]}"; do
+  if [ -z "${SPEC[$family]:-}" ]; then
+    echo "heldout_searches_v2.sh: FAMILIES: $family is not one of ${!SPEC[*]}" >&2
+    exit 2
+  fi
+  if [ "$family" = textures ] && [ "${WITH_RANDOM:-0}" != 1 ]; then
+    echo "heldout_searches_v2.sh: textures has no earlier random search to read: give WITH_RANDOM=1" >&2
+    exit 2
+  fi
+done
 
-"$PY" -m benchmarks.leave_one_family_out --data "${data[@]}" --families glyphs shapes --exclude-teachers vgg \
+"$PY" -m benchmarks.leave_one_family_out --data "${data[@]}" --families "${FAMS[@]}" --exclude-teachers vgg \
   --max-groups 24 "${recipe[@]}" --fold-dir "$FOLDS" --out $R/leave_one_family_out_${V}_novgg.json
 
-for family in glyphs shapes; do
+for family in "${FAMS[@]}"; do
   folds=("$FOLDS"/*/without-$family.pt)
   if [ ${#folds[@]} -ne 1 ]; then
     echo "heldout_searches_v2.sh: expected one fold without $family under $FOLDS, found ${#folds[@]}" >&2
