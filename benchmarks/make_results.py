@@ -108,6 +108,59 @@ class Benchmark:
     notes: str = ""
 
 
+def held_out_v2lm(family: str) -> tuple[Benchmark, ...]:
+    """The three results of ``RECIPE=landmarks WITH_RANDOM=1 benchmarks/heldout_searches_v2.sh`` on ``family``."""
+    if family in HELD_OUT_SEARCHES:
+        random_runs = (
+            "Random search's runs are the script's own (`WITH_RANDOM=1`), run again on this machine with the "
+            f"settings and seeds of `search_efficiency_heldout_{family}`."
+        )
+    else:
+        random_runs = (
+            f"Random search's runs are the script's own (`WITH_RANDOM=1`; `FAMILIES={family}`), with the settings "
+            "and seeds of the other held-out searches."
+        )
+    command = (
+        HELD_OUT_V2LM
+        if family in HELD_OUT_SEARCHES
+        else HELD_OUT_V2LM.replace("WITH_RANDOM=1", f"WITH_RANDOM=1 FAMILIES={family}")
+    )
+    return (
+        Benchmark(
+            f"search_efficiency_heldout_v2lm_{family}",
+            f"With the shipped v2's recipe (landmarks included; a fold that saw neither `{family}` nor any VGG "
+            f"teacher), does `ours` on `{family}` reach random search's 200-training accuracy within 20 trainings?",
+            command,
+            f"benchmarks/results/search_efficiency_heldout_v2lm_{family}.json",
+            partial(render_search_efficiency, plot=f"results/search_efficiency_heldout_v2lm_{family}.png"),
+            lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
+            notes=f"{random_runs} `ours` pays one training of its 20 for the task's landmarks (2 reference students "
+            "x 3 epochs at a 6-epoch budget).",
+        ),
+        Benchmark(
+            f"search_reseed_heldout_v2lm_{family}",
+            f"Are the picks of `ours` with the shipped v2's recipe on `{family}` as good as random search's, "
+            "retrained with fresh seeds?",
+            command,
+            f"benchmarks/results/search_reseed_heldout_v2lm_{family}.json",
+            render_reseed,
+            notes="Both strategies' picks retrained here, from the script's own runs.",
+        ),
+        Benchmark(
+            f"predictor_search_students_heldout_v2lm_{family}",
+            f"Does a fold of the shipped v2's recipe (landmarks included) that never saw `{family}` (nor any VGG "
+            "teacher) rank its random-search students, and does adapting it on a search's rung records lift that "
+            "ranking by 0.1 or to 0.9x the labels' noise ceiling?",
+            command,
+            f"benchmarks/results/predictor_search_students_heldout_v2lm_{family}.json",
+            render_search_students,
+            notes="The random-search students and the rung records are those of the script's own runs "
+            f"(`search_efficiency_heldout_v2lm_{family}`); the noise ceiling comes from 100 of those students "
+            "trained again with a fresh seed (cached in the file).",
+        ),
+    )
+
+
 BENCHMARKS = [
     Benchmark(
         "refit_identical",
@@ -1062,39 +1115,7 @@ BENCHMARKS = [
                 f"(`search_efficiency_heldout_v2_{family}` with `WITH_RANDOM=1`); the noise ceiling comes from 100 "
                 "of those students trained again with a fresh seed (cached in the file).",
             ),
-            Benchmark(
-                f"search_efficiency_heldout_v2lm_{family}",
-                f"With the shipped v2's recipe (landmarks included; a fold that saw neither `{family}` nor any VGG "
-                f"teacher), does `ours` on `{family}` reach random search's 200-training accuracy within 20 trainings?",
-                HELD_OUT_V2LM,
-                f"benchmarks/results/search_efficiency_heldout_v2lm_{family}.json",
-                partial(render_search_efficiency, plot=f"results/search_efficiency_heldout_v2lm_{family}.png"),
-                lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
-                notes="Random search's runs are the script's own (`WITH_RANDOM=1`), run again on this machine with the "
-                f"settings and seeds of `search_efficiency_heldout_{family}`. `ours` pays one training of its 20 for "
-                "the task's landmarks (2 reference students x 3 epochs at a 6-epoch budget).",
-            ),
-            Benchmark(
-                f"search_reseed_heldout_v2lm_{family}",
-                f"Are the picks of `ours` with the shipped v2's recipe on `{family}` as good as random search's, "
-                "retrained with fresh seeds?",
-                HELD_OUT_V2LM,
-                f"benchmarks/results/search_reseed_heldout_v2lm_{family}.json",
-                render_reseed,
-                notes="Both strategies' picks retrained here, from the script's own runs.",
-            ),
-            Benchmark(
-                f"predictor_search_students_heldout_v2lm_{family}",
-                f"Does a fold of the shipped v2's recipe (landmarks included) that never saw `{family}` (nor any VGG "
-                "teacher) rank its random-search students, and does adapting it on a search's rung records lift that "
-                "ranking by 0.1 or to 0.9x the labels' noise ceiling?",
-                HELD_OUT_V2LM,
-                f"benchmarks/results/predictor_search_students_heldout_v2lm_{family}.json",
-                render_search_students,
-                notes="The random-search students and the rung records are those of the script's own runs "
-                f"(`search_efficiency_heldout_v2lm_{family}`); the noise ceiling comes from 100 of those students "
-                "trained again with a fresh seed (cached in the file).",
-            ),
+            *held_out_v2lm(family),
             Benchmark(
                 f"search_tuning_heldout_{family}",
                 f"Would `ours` find better students on the held-out `{family}` if it spent its trainings otherwise "
@@ -1109,6 +1130,7 @@ BENCHMARKS = [
             ),
         )
     ),
+    *held_out_v2lm("textures"),
     Benchmark(
         "search_tuning",
         "How should `ours` spend its trainings: successive-halving rungs or full-budget verification?",
