@@ -54,6 +54,20 @@ THRESHOLDS = (0.0, NOTICE_DISTANCE, 0.5, 1.0)  # standard deviations outside the
 ZERO_SHOT, ADAPTED = "ours (zero-shot)", "ours (adapted 10)"
 
 
+def lofo_examples(lofo: Path, data: list[str], landmarks: str | None) -> list[dict[str, Any]]:
+    """The records a leave-one-family-out result file (``lofo``) was scored on, read from ``data`` (checked by hash
+    against the file's settings), with the landmarks of the table ``landmarks`` when its folds read them."""
+    settings = json.loads(lofo.read_text())["settings"]
+    given = {Path(p).name: file_sha256(p) for p in data}
+    if given != settings["data"]:
+        raise SystemExit(f"--data: not the files {lofo} was scored on: {sorted(settings['data'])} (by hash)")
+    reads = bool(settings["hyper_parameters"].get("landmarks"))
+    if reads and (not landmarks or {Path(landmarks).name: file_sha256(landmarks)} != settings.get("landmarks")):
+        raise SystemExit(f"--landmarks: {lofo} was scored with the table {settings.get('landmarks')} (by hash)")
+    examples = [e for p in data for e in load_records(p)]
+    return with_landmarks(examples, landmarks) if reads else examples
+
+
 def fold_distances(
     train_runs: list[dict[str, Any]],
     examples: list[dict[str, Any]],
@@ -178,17 +192,8 @@ def main() -> None:
 
     lofo = json.loads(args.lofo.read_text())
     settings = lofo["settings"]
-    given = {Path(p).name: file_sha256(p) for p in args.data}
-    if given != settings["data"]:
-        raise SystemExit(f"--data: not the files {args.lofo} was scored on: {sorted(settings['data'])} (by hash)")
+    examples = lofo_examples(args.lofo, args.data, args.landmarks)
     landmarks = bool(settings["hyper_parameters"].get("landmarks"))
-    if landmarks and (
-        not args.landmarks or {Path(args.landmarks).name: file_sha256(args.landmarks)} != settings.get("landmarks")
-    ):
-        raise SystemExit(f"--landmarks: {args.lofo} was scored with the table {settings.get('landmarks')} (by hash)")
-    examples = [e for p in args.data for e in load_records(p)]
-    if landmarks:
-        examples = with_landmarks(examples, args.landmarks)
 
     rows, folds = [], {}
     for family, fold in lofo["folds"].items():
