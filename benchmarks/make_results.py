@@ -31,6 +31,7 @@ from benchmarks.fault_injection import render as render_fault_injection
 from benchmarks.landmark_screen import render as render_landmark_screen
 from benchmarks.predictor_adapt_families import render as render_adapt_families
 from benchmarks.predictor_novelty import render as render_predictor_novelty
+from benchmarks.predictor_sigma_forms import render as render_predictor_sigma_forms
 from benchmarks.predictor_v2_fits import render as render_predictor_v2_fits
 from benchmarks.readme_examples import render as render_readme_examples
 from benchmarks.render import (
@@ -624,6 +625,22 @@ BENCHMARKS = [
         "(not in the repository; `benchmarks/leave_one_family_out.py` with the result file's settings fits them "
         "again). Coverage is the mean over a family's groups, so it differs in the last digit from the "
         "per-student coverage of `leave_one_family_out_v2lm_objects`.",
+    ),
+    Benchmark(
+        "predictor_sigma_forms",
+        "Would a zero-shot uncertainty whose floor follows the predicted accuracy (or the gap to the teacher) cover "
+        "every held-out family, where the spread and a constant floor do not?",
+        f"{PY}predictor_sigma_forms --lofo benchmarks/results/leave_one_family_out_v2lm_objects.json "
+        "--data datasets_meta/meta_v1.csv.gz datasets_meta/meta_v2/part[1-9]_*.csv.gz "
+        "datasets_meta/meta_v2/part10_objects.csv.gz --landmarks datasets_meta/landmarks_with_objects.json "
+        "--folds $DASS_CACHE/lofo_folds/8c4ca9b7368a",
+        "benchmarks/results/predictor_sigma_forms.json",
+        render_predictor_sigma_forms,
+        "46 s (2026-12-07, timed with `time`; the fold predictors already fitted)",
+        notes="Each cell: the share of the held-out family's students (zero-shot, two-seed labels) inside +-1 sigma, "
+        "the form's (scale, floor) fitted on the other nine families' students. `constant, floors to 0.02` is the "
+        "predictor's own form and floors, the cross-fitted calibration of `leave_one_family_out_v2lm_objects`; "
+        "the other columns let the floor reach 0.3. The issue asks for 60-75 % on every held-out family.",
     ),
     Benchmark(
         "leave_one_family_out_v2_probe",

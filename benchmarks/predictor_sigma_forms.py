@@ -186,7 +186,7 @@ def render(data: dict) -> str:
     """RESULTS.md's table: one row per held-out family, one column per form, and the summary rows."""
     from benchmarks.render import table
 
-    forms = list(data["forms"])
+    forms = sorted(data["forms"], key=lambda n: list(FORMS).index(n) if n in FORMS else len(FORMS))  # FORMS' order
     low, high = data["target"]
     rows = [
         [family, str(n), *(f"{data['forms'][name]['families'][family]['within_1sigma']:.2f}" for name in forms)]
