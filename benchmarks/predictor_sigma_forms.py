@@ -14,7 +14,7 @@ student's predicted accuracy instead of being constant: ``floor * g`` with ``g``
 - ``teacher gap``: the teacher's accuracy minus ``p``, clipped to [0.05, 1] (a student far below its teacher has
   more room to be mispredicted).
 
-Each form is fitted as ``fit_calibration`` fits the constant one (for each floor, the scale that covers 68 % of
+Each form is fitted by ``fit_calibration``, as the constant one is (for each floor, the scale that covers 68 % of
 the other families' errors; the pair of best Gaussian likelihood), over floors up to 0.3 in steps of 10 %
 (``FLOORS``; the predictor's own stop at 0.02, where a floor cannot carry errors of 0.05-0.1), and scored, per
 held-out family, by the share of its students inside +-1 sigma. No predictor is fitted: each fold's predictor
@@ -46,7 +46,7 @@ from benchmarks.common import file_sha256, provenance, result_path, write_json
 from benchmarks.leave_one_family_out import held_out_runs
 from benchmarks.predictor_novelty import lofo_examples
 from distill.probe import GLOBAL_FEATURES
-from predictor.estimator import CALIBRATION_FLOORS, AccuracyPredictor
+from predictor.estimator import CALIBRATION_FLOORS, AccuracyPredictor, fit_calibration
 from predictor.evaluate import evaluate
 
 COVERAGE = 0.68
@@ -68,32 +68,6 @@ FORMS: dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], tuple[flo
 }
 
 
-def fit_form(
-    err: np.ndarray, spread: np.ndarray, g: np.ndarray, floors: tuple[float, ...] = FLOORS, coverage: float = COVERAGE
-) -> tuple[float, float]:
-    """``(scale, floor)`` with ``sqrt((scale * spread)^2 + (floor * g)^2)`` covering ``coverage`` of ``err``: for
-    each of ``floors`` the smallest scale that covers it, and of those the pair of best Gaussian likelihood; with
-    ``g`` all ones and the predictor's floors, ``fit_calibration``."""
-    best = None
-    for floor in floors:
-        base = floor * g
-        if np.mean(err <= base) >= coverage:
-            continue
-        with np.errstate(divide="ignore", invalid="ignore"):
-            needed = np.sqrt(np.maximum(err**2 - base**2, 0.0)) / spread
-        needed = np.where(err <= base, 0.0, np.where(spread > 0, needed, np.inf))
-        scale = float(np.quantile(needed, coverage, method="higher"))
-        if not np.isfinite(scale):
-            continue
-        std = np.sqrt((scale * spread) ** 2 + base**2)
-        nll = float(np.mean(0.5 * (err / std) ** 2 + np.log(std)))
-        if best is None or nll < best[0]:
-            best = (nll, scale, floor)
-    if best is None:
-        raise ValueError("no scale and floor cover the errors (are the spreads all zero?)")
-    return round(best[1], 6), best[2]
-
-
 def sigma(spread: np.ndarray, g: np.ndarray, scale: float, floor: float) -> np.ndarray:
     return np.sqrt((scale * spread) ** 2 + (floor * g) ** 2)
 
@@ -109,11 +83,12 @@ def cross_fitted(families: dict[str, dict[str, np.ndarray]]) -> dict[str, Any]:
         per_family, inside_all = {}, 0
         for family, d in families.items():
             others = [f for f in families if f != family]
-            scale, floor = fit_form(
+            scale, floor = fit_calibration(
                 np.concatenate([families[f]["err"] for f in others]),
                 np.concatenate([families[f]["spread"] for f in others]),
-                np.concatenate([g[f] for f in others]),
+                COVERAGE,
                 floors,
+                np.concatenate([g[f] for f in others]),
             )
             inside = d["err"] <= sigma(d["spread"], g[family], scale, floor)
             per_family[family] = {"scale": scale, "floor": floor, "within_1sigma": float(inside.mean())}

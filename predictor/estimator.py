@@ -271,9 +271,12 @@ def _examples(records: Sequence[dict], curve_weight: float, landmarks: bool = Fa
     )
 
 
-def _scale_for_coverage(err: np.ndarray, spread: np.ndarray, floor: float, coverage: float) -> float | None:
-    """The smallest ``scale`` with ``err <= sqrt((scale * spread)^2 + floor^2)`` for ``coverage`` of the records;
-    ``None`` when the floor alone covers more than that (no scale of the spread can be fitted)."""
+def _scale_for_coverage(
+    err: np.ndarray, spread: np.ndarray, floor: float | np.ndarray, coverage: float
+) -> float | None:
+    """The smallest ``scale`` with ``err <= sqrt((scale * spread)^2 + floor^2)`` for ``coverage`` of the records
+    (``floor``: one number, or one per record); ``None`` when the floor alone covers more than that (no scale of the
+    spread can be fitted)."""
     if np.mean(err <= floor) >= coverage:
         return None
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -293,24 +296,32 @@ def _shifted(p: np.ndarray, shift: float) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(_logit(p) + shift)))
 
 
-def fit_calibration(err: np.ndarray, spread: np.ndarray, coverage: float = 0.68) -> tuple[float, float]:
+def fit_calibration(
+    err: np.ndarray,
+    spread: np.ndarray,
+    coverage: float = 0.68,
+    floors: Sequence[float] = CALIBRATION_FLOORS,
+    shape: np.ndarray | None = None,
+) -> tuple[float, float]:
     """``(scale, floor)`` such that ``sqrt((scale * spread)^2 + floor^2)`` covers ``coverage`` of the absolute
-    errors ``err``: for each floor of :data:`CALIBRATION_FLOORS` the scale that covers them, and of those the pair
-    with the best Gaussian likelihood (see :meth:`AccuracyPredictor.calibrate`).
+    errors ``err``: for each of ``floors`` the scale that covers them, and of those the pair with the best Gaussian
+    likelihood (see :meth:`AccuracyPredictor.calibrate`). ``shape``: a floor of ``floor * shape`` per record
+    instead of one number (``benchmarks/predictor_sigma_forms.py`` asks whether such forms cover better).
 
     Raises:
         ValueError: no scale and floor cover the errors (the spreads are all zero).
     """
     err, spread = np.asarray(err, dtype=float), np.asarray(spread, dtype=float)
     best = None
-    for floor in CALIBRATION_FLOORS:
+    for level in floors:
+        floor = level if shape is None else level * np.asarray(shape, dtype=float)
         scale = _scale_for_coverage(err, spread, floor, coverage)
         if scale is None:
             continue
         std = np.sqrt((scale * spread) ** 2 + floor**2)
         nll = float(np.mean(0.5 * (err / std) ** 2 + np.log(std)))
         if best is None or nll < best[0]:
-            best = (nll, scale, floor)
+            best = (nll, scale, level)
     if best is None:
         raise ValueError("calibrate: no scale and floor cover the records (are the spreads all zero?)")
     return round(best[1], 6), best[2]

@@ -3,15 +3,16 @@
 import numpy as np
 
 import benchmarks.predictor_sigma_forms as forms
-from predictor.estimator import CALIBRATION_FLOORS, fit_calibration
+from predictor.estimator import fit_calibration
 
 
-def test_the_constant_form_is_the_predictors_own_calibration():
+def test_a_floor_of_one_shape_everywhere_is_the_predictors_own_calibration():
     rng = np.random.default_rng(0)
     spread = rng.uniform(0.01, 0.05, 400)
     err = np.abs(rng.normal(0, 2 * spread + 0.01))
-    ones = np.ones_like(err)
-    assert forms.fit_form(err, spread, ones, floors=CALIBRATION_FLOORS) == fit_calibration(err, spread)
+    assert fit_calibration(err, spread, shape=np.ones_like(err)) == fit_calibration(err, spread)
+    scale, floor = fit_calibration(err, spread, floors=forms.FLOORS, shape=np.full_like(err, 0.5))
+    assert floor in forms.FLOORS and np.mean(err <= np.sqrt((scale * spread) ** 2 + (0.5 * floor) ** 2)) >= 0.68
 
 
 def _family(rng, n, level, err_scale):
