@@ -73,7 +73,9 @@ for family in "${FAMS[@]}"; do
   fi
   "$PY" -m benchmarks.search_efficiency --task "${SPEC[$family]}" vgg-s "${strategies[@]}" \
     --checkpoint "${folds[0]}" --out "$RUNS/$family" --result $R/search_efficiency_heldout_${V}_$family.json
-  "$PY" -m benchmarks.search_reseed --runs "$RUNS/$family/full" --reference $R/search_reseed_heldout_$family.json \
+  reference=()  # random search's picks, when its runs are not the script's own
+  [ "${WITH_RANDOM:-0}" = 1 ] || reference=(--reference $R/search_reseed_heldout_$family.json)
+  "$PY" -m benchmarks.search_reseed --runs "$RUNS/$family/full" "${reference[@]}" \
     --out $R/search_reseed_heldout_${V}_$family.json
   if [ "${WITH_RANDOM:-0}" = 1 ]; then
     "$PY" -m benchmarks.predictor_search_students --runs "$RUNS/$family/full" --oracle-draws 3 --ceiling-students 100 \

@@ -272,6 +272,18 @@ def merge_folds(results: dict[str, Any], others: dict[str, dict[str, Any]]) -> l
     return copied
 
 
+def stamp(results: dict[str, Any], now: dict[str, Any], scored: str) -> None:
+    """Record that the fold ``scored`` was measured ``now`` (``provenance()``): the file's stamp becomes ``now``,
+    and the other folds that carry no stamp of their own keep the one the file had, the run they were scored in."""
+    before = results.get("measured")
+    if before is not None and before != now:
+        for family, fold in results["folds"].items():
+            if family != scored and "measured" not in fold:
+                fold["measured"] = before
+    results["folds"][scored].pop("measured", None)  # measured now, as the file's stamp says
+    results["measured"] = now
+
+
 def _unstamped(fold: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fold.items() if k != "measured"}
 
@@ -521,7 +533,7 @@ def main() -> None:
                     print(f"{family}: adapting by {method} again ...", flush=True)
                     fold["mean"].update(adapted_by(model, test_runs, [method], args.label_seeds))
                 results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])
-                results["measured"] = provenance()
+                stamp(results, provenance(), family)
                 write_json(out, results)
             continue
         print(f"{family}: meta-training without it ...", flush=True)
@@ -540,7 +552,7 @@ def main() -> None:
         )
         results["folds"][family] = fold
         results["cross_fitted_calibration"] = cross_fitted_calibration(results["folds"])
-        results["measured"] = provenance()
+        stamp(results, provenance(), family)
         results.pop("provenance", None)  # the name an earlier version wrote it under
         write_json(out, results)
         m = fold["mean"]

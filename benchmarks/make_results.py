@@ -679,7 +679,8 @@ BENCHMARKS = [
         render_leave_one_family_out,
         lofo_fit_time,
         notes="The folds of `leave_one_family_out_v2_novgg` (glyphs and shapes, no VGG teacher in training) with the "
-        "recipe of `checkpoints/predictor_v2.pt`: task noise 0.2, no source balancing, the tasks' landmarks.",
+        "recipe of `checkpoints/predictor_v2.pt`: task noise 0.2, no source balancing, the tasks' landmarks; and "
+        "textures' (`FAMILIES=textures`), scored a day later into the same file (each fold's stamp says when).",
     ),
     Benchmark(
         "leave_one_family_out_novgg",

@@ -224,3 +224,19 @@ def test_merging_into_an_out_of_other_settings_is_a_one_line_error_and_keeps_its
     assert exit_.value.code == 2
     assert f"--merge: {out} holds folds of other data or settings than this command" in capsys.readouterr().err
     assert out.read_text() == stored
+
+
+def test_a_fold_scored_into_a_file_leaves_the_earlier_folds_their_own_measurement():
+    from benchmarks.leave_one_family_out import stamp
+
+    results = {"folds": {"glyphs": {}, "shapes": {"measured": {"commit": "s"}}}, "measured": {"commit": "old"}}
+    results["folds"]["textures"] = {}
+    stamp(results, {"commit": "new"}, "textures")
+    assert results["measured"] == {"commit": "new"} and "measured" not in results["folds"]["textures"]
+    assert results["folds"]["glyphs"]["measured"] == {"commit": "old"}  # scored in the earlier run
+    assert results["folds"]["shapes"]["measured"] == {"commit": "s"}  # copied in with its own stamp
+    stamp(results, {"commit": "new"}, "glyphs")  # rescored in the same run
+    assert results["folds"]["glyphs"] == {} and results["folds"]["shapes"]["measured"] == {"commit": "s"}
+    first = {"folds": {"digits": {}}}
+    stamp(first, {"commit": "a"}, "digits")  # a new file: nothing earlier to keep
+    assert first == {"folds": {"digits": {}}, "measured": {"commit": "a"}}
