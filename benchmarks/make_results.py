@@ -47,6 +47,7 @@ from benchmarks.render import (
     render_leave_one_family_out,
     render_lofo_beside,
     render_meta_stats,
+    render_oracle,
     render_predictor_transformers,
     render_pretrain,
     render_reseed,
@@ -1149,6 +1150,23 @@ BENCHMARKS = [
         )
     ),
     *held_out_v2lm("textures"),
+    *(
+        Benchmark(
+            f"predictor_search_students_heldout_v2lm_textures_oracle{n}",
+            f"Would {n} random students' full-budget trainings (as many as a search could spend of its 20) lift "
+            "the textures fold's ranking of its random-search students, where a search's rung records do not?",
+            f"DASS_DATA=../shared/data {PY}predictor_search_students --runs runs/heldout_v2lm/textures/full "
+            f"--oracle-draws 3 --oracle-records {n} --checkpoint FOLD/without-textures.pt --out "
+            f"benchmarks/results/predictor_search_students_heldout_v2lm_textures_oracle{n}.json",
+            f"benchmarks/results/predictor_search_students_heldout_v2lm_textures_oracle{n}.json",
+            render_oracle,
+            notes="Trains nothing: the random-search students of `search_efficiency_heldout_v2lm_textures` (one-seed "
+            "labels), `FOLD` the textures fold of `leave_one_family_out_v2lm_novgg`. Each draw fine-tunes the fold on "
+            f"{n} random students' records and ranks the other students; the zero-shot and rung-record rows, and 48 "
+            "records a draw, are in `predictor_search_students_heldout_v2lm_textures`.",
+        )
+        for n in (5, 10, 20)
+    ),
     Benchmark(
         "search_tuning",
         "How should `ours` spend its trainings: successive-halving rungs or full-budget verification?",

@@ -256,19 +256,6 @@ def render_search_students(data: dict) -> str:
             chosen = f", chose {a['chosen']}" if a.get("chosen") else ""
             name = f"{how} on {a['run']}'s low-rung records ({a['records']}{chosen})"
             rows.append([task, name, f3(a["spearman"]), f3(a["spearman_large"]), tops])
-    oracle = []
-    for t in data["tasks"]:
-        for o in t.get("oracle", []):
-            oracle.append(
-                [
-                    short_task(t["task"]),
-                    str(o["draw"]),
-                    str(o["records"]),
-                    f3(o["zero_shot"]),
-                    f3(o["finetune"]),
-                    f3(o["guarded"]),
-                ]
-            )
     best = "; ".join(
         f"{short_task(t['task'])}: {t['students']} students, best test {f3(t['best_test'])}, best by validation "
         f"{f3(t['best_by_val_test'])}"
@@ -293,13 +280,9 @@ def render_search_students(data: dict) -> str:
             [
                 "What as many records could do at best: the predictor adapted to random students' full-budget "
                 "trainings (unbiased, at the ranked budget), Spearman on the other students.",
-                table(
-                    ["task", "draw", "records", "zero-shot", "fine-tuned", "guarded"],
-                    oracle,
-                    [False, True, True, True, True, True],
-                ),
+                render_oracle(data),
             ]
-            if oracle
+            if any(t.get("oracle") for t in data["tasks"])
             else []
         )
         + [
@@ -318,6 +301,24 @@ def render_search_students(data: dict) -> str:
             if "ceiling" in t
         ]
     )
+
+
+def render_oracle(data: dict) -> str:
+    """The table of ``predictor_search_students --oracle-draws``: per draw of random students' full-budget
+    trainings, the Spearman on the other students zero-shot and after adapting on the draw."""
+    rows = [
+        [
+            short_task(t["task"]),
+            str(o["draw"]),
+            str(o["records"]),
+            f3(o["zero_shot"]),
+            f3(o["finetune"]),
+            f3(o["guarded"]),
+        ]
+        for t in data["tasks"]
+        for o in t.get("oracle", [])
+    ]
+    return table(["task", "draw", "records", "zero-shot", "fine-tuned", "guarded"], rows, [False] + [True] * 5)
 
 
 def from_reference(entries: list[dict], lead: str) -> list[str]:
