@@ -67,6 +67,10 @@ TOP_K = (5, 10, 20, 50)
 CEILING_SEED = 100  # the fresh seed of the ceiling's second trainings (a random search trains with its run's seed)
 
 
+class BadSetting(ValueError):
+    """A command-line setting the runs cannot take (a one-line usage error)."""
+
+
 def read_jobs(db: Path) -> list[dict[str, Any]]:
     """The finished, successful records of a run's record store (opened read-only)."""
     store = SQLiteStore(db, writer=False)
@@ -101,18 +105,31 @@ def oracle(
     test: np.ndarray,
     n_records: int,
     draws: int,
+    budget: int | None = None,
+    data_dir: str | None = None,
+    cache: dict[str, dict[str, Any]] | None = None,
+    save: Callable[[], None] = lambda: None,
 ) -> list[dict[str, Any]]:
     """Adapt to ``n_records`` random students' full-budget records, ``draws`` times; Spearman on the others,
-    beside the ``zero_shot`` prediction's on the same students (``test``: their measured accuracies)."""
+    beside the ``zero_shot`` prediction's on the same students (``test``: their measured accuracies). With
+    ``budget`` (below ``full``), the drawn students are trained again at that budget (same seed; ``cache`` holds
+    those trainings by job key, ``save`` is called after each) and the predictor adapts to those records instead:
+    what unbiased records of a rung's budget would teach it."""
     rng = np.random.default_rng(0)
     out = []
+    worker = WorkerCache()
     for draw in range(draws):
         order = rng.permutation(len(rows))
         seen, rest = order[:n_records], order[n_records:]
         row: dict[str, Any] = {"draw": draw, "records": n_records, "zero_shot": rho(zero_shot[rest], test[rest])}
+        records = [rows[i] for i in seen]
+        if budget is not None and budget != full:
+            records = [at_budget(r, budget, data_dir, {} if cache is None else cache, save, worker) for r in records]
+            records = [r for r in records if r is not None]
+            row["budget"], row["records"] = budget, len(records)
         for method in ("finetune", "guarded"):
             predictor.adapt(
-                [adapt_example(rows[i], features.get("landmarks")) for i in seen],
+                [adapt_example(r, features.get("landmarks")) for r in records],
                 steps=SearchConfig.adapt_steps,
                 method=method,
                 calibrate=False,
@@ -122,6 +139,28 @@ def oracle(
         out.append(row)
     predictor.reset_adaptation()
     return out
+
+
+def at_budget(
+    row: dict[str, Any],
+    budget: int,
+    data_dir: str | None,
+    cache: dict[str, dict[str, Any]],
+    save: Callable[[], None],
+    worker: WorkerCache,
+) -> dict[str, Any] | None:
+    """``row`` (a full-budget record) as the record of the same student trained at ``budget`` epochs with the
+    same seed (trained here unless ``cache`` has it); ``None`` when that training failed."""
+    job, _, _ = job_of(row["run_dir"], row["genome_hash"])
+    key = f"{job.task_id}/{job.teacher_id}/{row['genome_hash']}/{budget}/{job.seed}"
+    if key not in cache:
+        result = run_job(dataclasses.replace(job, budget=budget), data_dir=data_dir, cache=worker)
+        cache[key] = {"status": result.status, "val_acc": result.val_acc, "test_acc": result.test_acc}
+        save()
+    done = cache[key]
+    if done["status"] != "ok" or done.get("val_acc") is None:
+        return None
+    return {**row, "budget": budget, "val_acc": done["val_acc"], "test_acc": done["test_acc"], "curve": []}
 
 
 def ceiling(
@@ -167,6 +206,7 @@ def one_task(
     oracle_draws: int = 0,
     oracle_records: int = 48,
     ceiling_students: int = 0,
+    oracle_budget: int | None = None,
     cache: dict[str, dict[str, Any]] | None = None,
     save: Callable[[], None] = lambda: None,
 ) -> dict[str, Any] | None:
@@ -176,6 +216,10 @@ def one_task(
     config = SearchConfig.load(random_runs[0].parent)
     config.data_dir = data_dir
     full = config.full_budget
+    if oracle_budget is not None and not 1 <= oracle_budget < full:
+        raise BadSetting(
+            f"--oracle-budget {oracle_budget}: expected 1 to {full - 1} epochs (the full budget is {full})"
+        )
     rows = [{**r, "run_dir": db.parent} for db in random_runs for r in read_jobs(db) if r["budget"] == full]
     unique: dict[str, dict[str, Any]] = {}
     for r in rows:  # a genome two seeds drew counts once (its first record)
@@ -227,7 +271,10 @@ def one_task(
             )
     predictor.reset_adaptation()
     if oracle_draws:
-        out["oracle"] = oracle(predictor, rows, genomes, features, full, mean, test, oracle_records, oracle_draws)
+        out["oracle"] = oracle(
+            predictor, rows, genomes, features, full, mean, test, oracle_records, oracle_draws,
+            oracle_budget, data_dir, cache, save,
+        )  # fmt: skip
     if ceiling_students:
         out["ceiling"] = ceiling(rows, ceiling_students, data_dir, {} if cache is None else cache, save)
     return out
@@ -246,6 +293,12 @@ def main() -> None:
         help="also adapt to random students' full-budget records this many times (default 0: not done)",
     )
     parser.add_argument("--oracle-records", type=int, default=48, help="records per oracle draw (default 48)")
+    parser.add_argument(
+        "--oracle-budget",
+        type=int,
+        help="train the oracle draws' students again at this budget (epochs, below the full budget) and adapt to "
+        "those records: what unbiased records of a rung's budget teach (default: their full-budget records)",
+    )
     parser.add_argument(
         "--ceiling-students",
         type=non_negative_int,
@@ -270,16 +323,20 @@ def main() -> None:
         write_json(progress, {"ceiling_trainings": trainings})
 
     for task_dir in sorted(p for p in Path(args.runs).iterdir() if p.is_dir()):
-        result = one_task(
-            task_dir,
-            args.checkpoint,
-            str(DATA_DIR),
-            args.oracle_draws,
-            args.oracle_records,
-            args.ceiling_students,
-            trainings,
-            save,
-        )
+        try:
+            result = one_task(
+                task_dir,
+                args.checkpoint,
+                str(DATA_DIR),
+                args.oracle_draws,
+                args.oracle_records,
+                args.ceiling_students,
+                trainings,
+                save,
+                args.oracle_budget,
+            )
+        except BadSetting as e:  # a setting this task's runs cannot take
+            parser.error(str(e))
         if result is None:
             continue
         results.append(result)
@@ -298,8 +355,9 @@ def main() -> None:
             tops = "  ".join(f"{s['top'][str(k)]['best_by_val_test']:.4f}" for k in TOP_K)
             print(f"{name:<28} {s['spearman']:>9.3f} {s['spearman_large']:>7.3f}  {tops}")
         for o in result.get("oracle", []):
+            trained = f"{o['budget']}-epoch" if "budget" in o else "full"
             print(
-                f"{o['records']} random students' full trainings (draw {o['draw']}): on the others, zero-shot "
+                f"{o['records']} random students' {trained} trainings (draw {o['draw']}): on the others, zero-shot "
                 f"{o['zero_shot']:.3f}, fine-tuned {o['finetune']:.3f}, guarded {o['guarded']:.3f}"
             )
         if "ceiling" in result:

@@ -304,13 +304,14 @@ def render_search_students(data: dict) -> str:
 
 
 def render_oracle(data: dict) -> str:
-    """The table of ``predictor_search_students --oracle-draws``: per draw of random students' full-budget
-    trainings, the Spearman on the other students zero-shot and after adapting on the draw."""
+    """The table of ``predictor_search_students --oracle-draws``: per draw of random students' trainings (full, or
+    at ``--oracle-budget``), the Spearman on the other students zero-shot and after adapting on the draw."""
     rows = [
         [
             short_task(t["task"]),
             str(o["draw"]),
             str(o["records"]),
+            f"{o['budget']} epochs" if "budget" in o else "full",
             f3(o["zero_shot"]),
             f3(o["finetune"]),
             f3(o["guarded"]),
@@ -318,7 +319,8 @@ def render_oracle(data: dict) -> str:
         for t in data["tasks"]
         for o in t.get("oracle", [])
     ]
-    return table(["task", "draw", "records", "zero-shot", "fine-tuned", "guarded"], rows, [False] + [True] * 5)
+    header = ["task", "draw", "records", "trained", "zero-shot", "fine-tuned", "guarded"]
+    return table(header, rows, [False, True, True, False, True, True, True])
 
 
 def from_reference(entries: list[dict], lead: str) -> list[str]:

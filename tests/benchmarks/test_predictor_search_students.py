@@ -50,3 +50,48 @@ def test_the_ceiling_refuses_a_student_trained_with_its_seed_already(monkeypatch
     monkeypatch.setattr(pss, "job_of", lambda run_dir, h: (_Job(genome=h, seed=pss.CEILING_SEED), 100, None))
     with pytest.raises(SystemExit, match="seed 100"):
         pss.ceiling(_rows(4), 2, "data", {}, lambda: None)
+
+
+def test_a_student_at_another_budget_is_trained_once_with_its_own_seed_and_cached(monkeypatch):
+    trained = []
+
+    def run_job(job, data_dir=None, cache=None):
+        trained.append(job)
+        return Result(status="ok", val_acc=0.3, test_acc=0.25)
+
+    monkeypatch.setattr(pss, "job_of", lambda run_dir, h: (_Job(genome=h, seed=2), 100, None))
+    monkeypatch.setattr(pss, "run_job", run_job)
+    row = {"run_dir": "run", "genome_hash": "g1", "budget": 6, "val_acc": 0.6, "test_acc": 0.55, "curve": [0.4, 0.6]}
+    cache, saves = {}, []
+    worker = pss.WorkerCache()
+    low = pss.at_budget(row, 1, "data", cache, lambda: saves.append(1), worker)
+    assert low == {**row, "budget": 1, "val_acc": 0.3, "test_acc": 0.25, "curve": []}
+    assert [(job.budget, job.seed) for job in trained] == [(1, 2)] and saves == [1]
+    assert pss.at_budget(row, 1, "data", cache, lambda: saves.append(1), worker) == low and len(trained) == 1
+    monkeypatch.setattr(pss, "run_job", lambda job, data_dir=None, cache=None: Result(status="diverged"))
+    assert pss.at_budget(row, 3, "data", cache, lambda: None, worker) is None  # a failed training: no record
+
+
+def test_the_oracle_at_a_lower_budget_adapts_to_those_records(monkeypatch):
+    class Predictor:
+        adapted: list = []
+
+        def adapt(self, records, **kwargs):
+            self.adapted.append([(r["budget"], r["target"]) for r in records])
+
+        def predict(self, genomes, features, budget):
+            return np.arange(len(genomes), dtype=float), None
+
+        def reset_adaptation(self):
+            pass
+
+    rows = [{**r, "budget": 6, "val_acc": 0.5} for r in _rows(12)]
+    monkeypatch.setattr(pss, "adapt_example", lambda r, landmarks: {"budget": r["budget"], "target": r["val_acc"]})
+    monkeypatch.setattr(pss, "at_budget", lambda r, budget, *a: {**r, "budget": budget, "val_acc": 0.1})
+    test = np.array([r["test_acc"] for r in rows])
+    predictor = Predictor()
+    out = pss.oracle(predictor, rows, [None] * 12, {}, 6, test, test, 4, 2, budget=1)
+    assert [o["budget"] for o in out] == [1, 1] and [o["records"] for o in out] == [4, 4]
+    assert all(pairs == [(1, 0.1)] * 4 for pairs in predictor.adapted)  # finetune and guarded, each draw
+    full = pss.oracle(predictor, rows, [None] * 12, {}, 6, test, test, 4, 2)
+    assert "budget" not in full[0] and predictor.adapted[-1] == [(6, 0.5)] * 4
