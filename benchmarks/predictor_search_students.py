@@ -328,12 +328,12 @@ def main() -> None:
                 task_dir,
                 args.checkpoint,
                 str(DATA_DIR),
-                args.oracle_draws,
-                args.oracle_records,
-                args.ceiling_students,
-                trainings,
-                save,
-                args.oracle_budget,
+                oracle_draws=args.oracle_draws,
+                oracle_records=args.oracle_records,
+                ceiling_students=args.ceiling_students,
+                oracle_budget=args.oracle_budget,
+                cache=trainings,
+                save=save,
             )
         except BadSetting as e:  # a setting this task's runs cannot take
             parser.error(str(e))

@@ -95,3 +95,18 @@ def test_the_oracle_at_a_lower_budget_adapts_to_those_records(monkeypatch):
     assert all(pairs == [(1, 0.1)] * 4 for pairs in predictor.adapted)  # finetune and guarded, each draw
     full = pss.oracle(predictor, rows, [None] * 12, {}, 6, test, test, 4, 2)
     assert "budget" not in full[0] and predictor.adapted[-1] == [(6, 0.5)] * 4
+
+
+def test_the_command_line_reaches_one_task(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "runs" / "task").mkdir(parents=True)
+    seen = {}
+    monkeypatch.setattr(pss, "one_task", lambda *args, **kwargs: seen.update(args=args, kwargs=kwargs))
+    argv = ["x", "--runs", str(tmp_path / "runs"), "--oracle-draws", "3", "--oracle-records", "10"]
+    monkeypatch.setattr(sys, "argv", argv + ["--oracle-budget", "1", "--ceiling-students", "5", "--out", "o.json"])
+    with pytest.raises(SystemExit, match="no random-search runs"):
+        pss.main()
+    kwargs = seen["kwargs"]
+    assert (kwargs["oracle_draws"], kwargs["oracle_records"], kwargs["oracle_budget"]) == (3, 10, 1)
+    assert kwargs["ceiling_students"] == 5 and isinstance(kwargs["cache"], dict) and callable(kwargs["save"])
