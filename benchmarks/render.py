@@ -311,7 +311,7 @@ def render_oracle(data: dict) -> str:
             short_task(t["task"]),
             str(o["draw"]),
             str(o["records"]),
-            f"{o['budget']} epochs" if "budget" in o else "full",
+            f"{o['budget']} epoch{'s' * (o['budget'] != 1)}" if "budget" in o else "full",
             f3(o["zero_shot"]),
             f3(o["finetune"]),
             f3(o["guarded"]),
