@@ -204,13 +204,18 @@ def top_precision_ceiling(
     }
 
 
+def raw_spread(model: AccuracyPredictor, std: np.ndarray) -> np.ndarray:
+    """The ensemble's spread behind the standard deviations ``std`` the ``model`` reported: its calibration
+    ``sqrt((scale * spread)^2 + floor^2)`` undone."""
+    scale, floor = model.calibration_
+    return np.sqrt(np.maximum(np.asarray(std, dtype=float) ** 2 - floor**2, 0.0)) / scale
+
+
 def held_out_errors(model: AccuracyPredictor, test_runs: list[dict[str, Any]], label_seeds: int) -> dict[str, list]:
     """The zero-shot absolute errors on the held-out family and the ensemble's raw spread (before calibration) of
     each scored student: what a calibration across families is fitted on (:func:`cross_fitted_calibration`)."""
     report = evaluate(model, test_runs, adapt_records=0, baselines=False, label_seeds=label_seeds)
-    scale, floor = model.calibration_
-    std = np.array([p["std"] for p in report["predictions"]])
-    spread = np.sqrt(np.maximum(std**2 - floor**2, 0.0)) / scale
+    spread = raw_spread(model, np.array([p["std"] for p in report["predictions"]]))
     err = np.abs(np.array([p["measured"] - p["predicted"] for p in report["predictions"]]))
     return {"err": [round(float(v), 6) for v in err], "spread": [round(float(v), 6) for v in spread]}
 

@@ -43,7 +43,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from benchmarks.common import file_sha256, provenance, result_path, write_json
-from benchmarks.leave_one_family_out import fold_runs, held_out_runs
+from benchmarks.leave_one_family_out import fold_runs, held_out_runs, raw_spread
 from predictor.data import load_records, mean_labels
 from predictor.estimator import AccuracyPredictor, global_vector, task_range
 from predictor.evaluate import evaluate
@@ -121,10 +121,9 @@ def group_coverage(
     """Per group of ``runs``: the share of measured accuracies inside the zero-shot +-1 sigma, the spread
     calibrated by ``(scale, floor)`` in place of the model's own calibration, and the median |error| / sigma."""
     report = evaluate(model, runs, adapt_records=0, baselines=False, label_seeds=label_seeds)
-    own_scale, own_floor = model.calibration_
+    spreads = raw_spread(model, np.array([p["std"] for p in report["predictions"]]))
     by_group: dict[str, list[tuple[float, float]]] = {}
-    for p in report["predictions"]:
-        spread = np.sqrt(max(p["std"] ** 2 - own_floor**2, 0.0)) / own_scale
+    for p, spread in zip(report["predictions"], spreads):
         sigma = float(np.sqrt((scale * spread) ** 2 + floor**2))
         by_group.setdefault(p["group"], []).append((abs(p["measured"] - p["predicted"]), sigma))
     out = {}

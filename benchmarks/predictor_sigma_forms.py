@@ -43,7 +43,7 @@ if not __package__:  # run as `python benchmarks/NAME.py`: import `benchmarks` f
 import numpy as np
 
 from benchmarks.common import file_sha256, provenance, result_path, write_json
-from benchmarks.leave_one_family_out import held_out_runs
+from benchmarks.leave_one_family_out import held_out_runs, raw_spread
 from benchmarks.predictor_novelty import lofo_examples
 from distill.probe import GLOBAL_FEATURES
 from predictor.estimator import CALIBRATION_FLOORS, AccuracyPredictor, fit_calibration
@@ -106,15 +106,13 @@ def fold_students(model: AccuracyPredictor, runs: list[dict[str, Any]], label_se
     """The zero-shot absolute error, raw ensemble spread (the model's calibration undone), predicted accuracy and
     teacher accuracy of every scored student of ``runs``."""
     report = evaluate(model, runs, adapt_records=0, baselines=False, label_seeds=label_seeds)
-    scale, floor = model.calibration_
     teacher = {}
     for e in runs:
         teacher.setdefault(e["group"], float(e["task_features"]["global"][TEACHER]))
     preds = report["predictions"]
-    std = np.array([p["std"] for p in preds])
     return {
         "err": np.abs(np.array([p["measured"] - p["predicted"] for p in preds])),
-        "spread": np.sqrt(np.maximum(std**2 - floor**2, 0.0)) / scale,
+        "spread": raw_spread(model, np.array([p["std"] for p in preds])),
         "predicted": np.array([p["predicted"] for p in preds]),
         "teacher": np.array([teacher[p["group"]] for p in preds]),
     }

@@ -137,8 +137,8 @@ def main() -> None:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise SystemExit(f"--card {item!r}: expected NAME=CARD")
-        cards[name] = Path(path)
-        fits[name] = summary(json.loads(cards[name].read_text()))
+        cards[name] = (Path(path), json.loads(Path(path).read_text()))
+        fits[name] = summary(cards[name][1])
     first = next(iter(fits.values()))
     for name, fit in fits.items():
         if fit["data"] != first["data"] and not args.other_data:
@@ -153,7 +153,7 @@ def main() -> None:
     reference = summary(json.loads(Path(args.reference).read_text()))
     out: dict[str, Any] = {"fits": fits, "reference": reference}
     if args.val_on_first:
-        first_card = json.loads(next(iter(cards.values())).read_text())
+        first_card = next(iter(cards.values()))[1]
         records = first_card_validation(first_card)
         out["val_on_first"] = {
             "tasks": len(first_card["split_tasks"]["val"]),
@@ -161,7 +161,7 @@ def main() -> None:
         }
         for name, fit in fits.items():
             fit["val_on_first"] = validation_spearman(
-                cards[name].with_suffix(".pt"), records, first_card["label_seeds"]
+                cards[name][0].with_suffix(".pt"), records, first_card["label_seeds"]
             )
     for name, fit in fits.items():
         common = f", on the first card's meta-validation tasks {fit['val_on_first']:.3f}" if args.val_on_first else ""
