@@ -204,6 +204,12 @@ def main() -> None:
     parser.add_argument(
         "--population", type=int, help="NSGA-II population of every strategy (default: each strategy's own)"
     )
+    parser.add_argument(
+        "--scouts",
+        type=int,
+        default=0,
+        help="random students ours trains at the first rung's budget before its first generation (default 0)",
+    )
     add_checkpoint_argument(parser)
     parser.add_argument(
         "--task",
@@ -271,6 +277,7 @@ def main() -> None:
                     rungs=rungs,
                     rung_size=rung_size,
                     rung_every=max(1, generations // 4),
+                    scouts=args.scouts if STRATEGIES.get(strategy).factory.trains_scouts else 0,
                     max_trainings=args.random_trainings if strategy == "random" else args.max_trainings,
                     workers=args.workers,
                     seed=seed,

@@ -43,7 +43,7 @@ def one_run(config: SearchConfig) -> dict:
         if config.strategy in RUNG_STRATEGIES:
             keys += ["rungs", "rung_size", "eta", "verify", "accuracy_share"]
         if STRATEGIES.get(config.strategy).needs_predictor:  # only the predictor-guided search adapts
-            keys += ["checkpoint", "adapt_steps", "adapt_method"]
+            keys += ["checkpoint", "adapt_steps", "adapt_method", "scouts"]
         changed = [k for k in keys if getattr(stored, k) != getattr(config, k)]
         if changed:
             raise SystemExit(

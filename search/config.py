@@ -111,6 +111,17 @@ class SearchConfig:
         metavar="S",
         help="share of the candidates picked by accuracy alone, the rest spread along the front ({default})",
     )
+    # Random students trained at the first rung's budget before the first generation, and the predictor adapted to
+    # them: the rungs train the predictor's own picks, which teach it little where it ranks a task badly (on the
+    # held-out textures family 48 rung records lifted its ranking by 0.01-0.03, 48 random one-epoch records by
+    # 0.08-0.16; benchmarks/RESULTS.md, "Refinement"). They cost scouts x rungs[0] / full budget trainings.
+    scouts: int = setting(
+        0,
+        type=non_negative_int,
+        metavar="N",
+        help="--strategy ours: train N random students at the first rung's budget before the first generation and "
+        "adapt the predictor to them ({default}: none)",
+    )
     # Fine-tuning steps of the predictor on this task's records after a bracket: a few, so that a handful of
     # records corrects the predictor without overwriting what meta-training taught it.
     adapt_steps: int = setting(20, cli=False, help="fine-tuning steps of the predictor after a bracket")
@@ -197,6 +208,8 @@ class SearchConfig:
             raise ValueError(f"--max-trainings must be positive; got {self.max_trainings}")
         if self.adapt_method not in ADAPT_METHODS:
             raise ValueError(f"--adapt-method must be one of {', '.join(ADAPT_METHODS)}; got {self.adapt_method!r}")
+        if isinstance(self.scouts, bool) or not isinstance(self.scouts, int) or self.scouts < 0:
+            raise ValueError(f"--scouts must be an integer >= 0; got {self.scouts!r}")
         if self.adapt_steps < 0 or self.exploration < 0:
             raise ValueError("adapt_steps and exploration must be >= 0")
         if not 0 <= self.accuracy_share <= 1:

@@ -251,9 +251,10 @@ class SearchRun:
         self.population_view = view
 
     # ------------------------------------------------------------------ predictor
-    def predict(self, genomes: list[Genome]) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted accuracy at the full budget, ``(mean, std)``; one call for all genomes."""
-        return self.predictor.predict(genomes, self.features, self.config.full_budget)
+    def predict(self, genomes: list[Genome], budget: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted accuracy at ``budget`` epochs (default: the full budget), ``(mean, std)``; one call for all
+        genomes."""
+        return self.predictor.predict(genomes, self.features, self.config.full_budget if budget is None else budget)
 
     def note_predictions(self, genomes: list[Genome], mean: np.ndarray, std: np.ndarray) -> None:
         """Remember what was predicted for a genome when it was first chosen to be trained (before any of

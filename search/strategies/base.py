@@ -62,12 +62,20 @@ class SearchStrategy(ABC):
     # Whether the strategy reads --supernet (a directory of trained supernets); the others refuse it.
     reads_supernet = False
 
+    # Whether the strategy trains --scouts (random students that adapt the predictor first); the others refuse it.
+    trains_scouts = False
+
     @classmethod
     def check_config(cls, config: SearchConfig) -> None:
         """Refuse settings this strategy cannot run with, before the task, the teacher and any training (a
-        one-line ``ValueError``). By default: a ``--supernet`` the strategy would not read."""
+        one-line ``ValueError``). By default: a ``--supernet`` the strategy would not read, ``--scouts`` it would not
+        train."""
         if config.supernet is not None and not cls.reads_supernet:
             raise ValueError(f"--supernet is read by --strategy ours only; got --strategy {config.strategy}")
+        if config.scouts and not cls.trains_scouts:
+            raise ValueError(
+                f"--scouts {config.scouts} is read by --strategy ours only; got --strategy {config.strategy}"
+            )
 
     def training_cap(self) -> float | None:
         """The full-budget-equivalent trainings this strategy may spend: the run's ``--max-trainings``

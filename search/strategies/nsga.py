@@ -140,7 +140,7 @@ class EvolutionStrategy(SearchStrategy):
         return {
             "generation": self.generation,
             "rng": self.algorithm.random_state.bit_generator.state,
-            "arrays": population_arrays(self.algorithm),
+            "arrays": None if self.algorithm.pop is None else population_arrays(self.algorithm),  # before generation 1
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

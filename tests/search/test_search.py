@@ -433,3 +433,64 @@ def test_cost_model_prices_a_block_without_a_parameter_count(monkeypatch):
     )
     costs = CostModel((1, 8, 8), 10)
     assert costs([genome], "params")[0] == count_params(build_student(genome, (1, 8, 8), 10))
+
+
+# ------------------------------------------------------------------------------------------ scouts
+def test_scouts_train_first_at_the_first_rung_adapt_the_predictor_and_resume_exactly(
+    checkpoint, tmp_path, capsys, monkeypatch
+):
+    """``--scouts 4``: four random students under the budget, trained at 1 epoch before the first generation and
+    the predictor adapted to them; the report says how the predictor ranked them; a run interrupted among the
+    scouts resumes to the uninterrupted run's trainings and front."""
+    import search.rungs
+
+    args = ["search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY, "--no-best", "--scouts", "4"]
+    first = tmp_path / "uninterrupted"
+    assert main([*args, "--out", str(first)]) == 0, capsys.readouterr().err
+    state = json.loads((first / "state.json").read_text())
+    scouts = state["ledger"][:4]
+    assert [key[3] for key in scouts] == [1, 1, 1, 1] and len({key[2] for key in scouts}) == 4  # budget, hash
+    with SQLiteStore(first / "records.db", writer=False) as store:
+        genomes = {r["genome_hash"]: Genome.from_json(r["genome"]) for r in store.records()}
+    costs = CostModel((1, 8, 8), 5)
+    assert all(costs([genomes[key[2]]], "params")[0] <= 20000 for key in scouts)
+    assert state["scouted"] and state["adapted_on"] > 4
+    report = (first / "report.md").read_text()
+    assert "scouts: 4 random students trained at 1 epoch(s), 4 without failure; the meta-trained predictor" in report
+
+    results = []
+
+    def interrupting_collect(store, executor, **kw):
+        def on_result(job, outcome):
+            kw["on_result"](job, outcome)
+            results.append(job.key)
+            if len(results) == 2:
+                raise KeyboardInterrupt
+
+        return collect(store, executor, **{**kw, "on_result": on_result})
+
+    second = tmp_path / "interrupted"
+    monkeypatch.setattr(search.rungs, "collect", interrupting_collect)
+    assert main([*args, "--out", str(second)]) == 130
+    monkeypatch.setattr(search.rungs, "collect", collect)
+    assert not (second / "state.json").exists()  # stopped among the scouts: nothing of the search was saved yet
+    assert main(["search", "--resume", str(second)]) == 0
+    b = json.loads((second / "state.json").read_text())
+    assert b["ledger"] == state["ledger"] and b["rng"] == state["rng"] and b["predictions"] == state["predictions"]
+    front = [(r["genome_hash"], r["val_acc"]) for r in json.loads((first / "front.json").read_text())["front"]]
+    assert [(r["genome_hash"], r["val_acc"]) for r in json.loads((second / "front.json").read_text())["front"]] == front
+    assert "scouts: 4 random students" in (second / "report.md").read_text()
+
+
+def test_scouts_are_refused_where_they_cannot_be_paid_for_or_are_not_read(checkpoint, tmp_path, capsys):
+    base = ["search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY, "--scouts", "4"]
+    err = _one_line_error(capsys, main([*base, "--max-trainings", "5.5", "--out", str(tmp_path / "a")]))
+    assert "cannot pay for 4 scouts x 1 epochs and one bracket of rungs (4 x 1 + 2 x 2 epochs)" in err
+    assert "give at least 6 " in err
+    err = _one_line_error(capsys, main([*base, "--strategy", "random", "--out", str(tmp_path / "b")]))
+    assert "--scouts 4 is read by --strategy ours only; got --strategy random" in err
+    with pytest.raises(SystemExit) as exit_:  # argparse's own error: a usage line, then the error
+        main([*base[:-1], "-1", "--out", str(tmp_path / "c")])
+    assert exit_.value.code == 2
+    assert "argument --scouts: must be an integer >= 0; got '-1'" in capsys.readouterr().err.splitlines()[-1]
+    assert not any(tmp_path.iterdir())
