@@ -13,6 +13,8 @@ predictor never saw, so they answer two questions the meta-test split does not:
 - and whether adapting it to a search's own low-budget trainings (the records ``ours`` adapted to in its
   runs, rungs below the full budget only) improves that ranking: by fine-tuning, and by the guarded choice of
   ``predictor/guard.py`` (which correction it chose is recorded);
+  ``--ours-runs`` reads those runs from another run folder of the same tasks (e.g. ``ours`` run again with
+  ``--scouts``, whose records are its scouts' and its rungs');
 - and what the same number of records could do at best (``--oracle-draws``): the predictor adapted to as many
   random-search students, drawn at random with their full-budget trainings, and scored on the other students
   against its zero-shot ranking of those same students. Unlike a search's rung records, these are unbiased
@@ -209,7 +211,10 @@ def one_task(
     oracle_budget: int | None = None,
     cache: dict[str, dict[str, Any]] | None = None,
     save: Callable[[], None] = lambda: None,
+    ours_dir: Path | None = None,
 ) -> dict[str, Any] | None:
+    """The rankings of ``task_dir``'s random-search students; the rung records are those of the ``ours`` runs in
+    ``ours_dir`` (default: ``task_dir / "ours"``). ``None`` when the task has no random-search run."""
     random_runs = sorted((task_dir / "random").glob("seed*/records.db"))
     if not random_runs:
         return None
@@ -247,7 +252,7 @@ def one_task(
         "zero_shot": score(mean, test, val, params),
         "adapted": [],
     }
-    for db in sorted((task_dir / "ours").glob("seed*/records.db")):
+    for db in sorted((task_dir / "ours" if ours_dir is None else ours_dir).glob("seed*/records.db")):
         records = [r for r in read_jobs(db) if r["budget"] < full]
         if not records:
             continue
@@ -305,6 +310,11 @@ def main() -> None:
         default=0,
         help="train this many of a task's students again with a fresh seed for its noise ceiling (default 0: not done)",
     )
+    parser.add_argument(
+        "--ours-runs",
+        help="the run folder (search_efficiency.py's --out/full) whose `ours` runs of the same tasks give the rung "
+        "records (default: --runs)",
+    )
     parser.add_argument("--out", default=str(result_path("predictor_search_students")))
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -334,6 +344,7 @@ def main() -> None:
                 oracle_budget=args.oracle_budget,
                 cache=trainings,
                 save=save,
+                ours_dir=None if args.ours_runs is None else Path(args.ours_runs) / task_dir.name / "ours",
             )
         except BadSetting as e:  # a setting this task's runs cannot take
             parser.error(str(e))
@@ -373,6 +384,7 @@ def main() -> None:
         {
             "checkpoint": args.checkpoint,
             "runs": args.runs,
+            **({"ours_runs": args.ours_runs} if args.ours_runs else {}),
             "large": LARGE,
             "tasks": results,
             **({"ceiling_trainings": trainings} if trainings else {}),

@@ -19,6 +19,8 @@ interrupted benchmark goes on where it stopped). Run:
     .venv/bin/python -m benchmarks.search_efficiency --quick    # a smoke test in a few minutes
     .venv/bin/python -m benchmarks.search_efficiency --task SPEC TEACHER --checkpoint FOLD.pt --result FILE
         # other tasks, e.g. a family a leave-one-family-out fold's predictor never saw
+    .venv/bin/python -m benchmarks.search_efficiency --strategies ours --scouts 24 --reference FILE ...
+        # ours that first trains 24 random students at the first rung's budget (``dass search --scouts``)
 
 The table, the curves and the NSGA-II timing go to ``benchmarks/results/search_efficiency.json`` and its plot
 ``search_efficiency.png`` (``--result``); a ``--quick`` or ``--only-seed`` run writes them into its run folder

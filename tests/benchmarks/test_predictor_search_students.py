@@ -110,3 +110,8 @@ def test_the_command_line_reaches_one_task(tmp_path, monkeypatch):
     kwargs = seen["kwargs"]
     assert (kwargs["oracle_draws"], kwargs["oracle_records"], kwargs["oracle_budget"]) == (3, 10, 1)
     assert kwargs["ceiling_students"] == 5 and isinstance(kwargs["cache"], dict) and callable(kwargs["save"])
+    assert kwargs["ours_dir"] is None  # the rung records of the ours runs beside the random ones
+    monkeypatch.setattr(sys, "argv", argv + ["--ours-runs", str(tmp_path / "other")])
+    with pytest.raises(SystemExit, match="no random-search runs"):
+        pss.main()
+    assert seen["kwargs"]["ours_dir"] == tmp_path / "other" / "task" / "ours"  # the same task's, in the other folder
