@@ -2,7 +2,8 @@
 
 A successive-halving bracket every few generations trains the most promising students for real (an
 optimistic upper confidence bound of the prediction, spread along the front), and the predictor is
-adapted to every record of the task before the search goes on.
+adapted to every record of the task before the search goes on. A bracket the training budget cannot pay in full is
+not started (its low rungs would not reach a verified student): what is left goes to the final verification.
 
 With ``--scouts N``, the search starts with N random students under the budget, trained at the first rung's
 budget, and the predictor adapted to them before the first generation: the rungs train the predictor's own picks,
@@ -16,6 +17,7 @@ whether their inherited-weight accuracy ranks the candidates it covers better th
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -23,6 +25,7 @@ from scipy.stats import spearmanr
 
 from distill.genome import Genome
 from distill.supernet.store import SupernetDir
+from search.budget import TOLERANCE, bracket_cost
 from search.config import SearchConfig
 from search.context import SearchRun
 from search.problem import StudentProblem, sample_feasible
@@ -30,6 +33,8 @@ from search.rungs import select_candidates
 from search.strategies.base import register
 from search.strategies.nsga import EvolutionStrategy
 from search.supernet_fidelity import FidelityDecision, SupernetFidelity, decide
+
+log = logging.getLogger(__name__)
 
 __all__ = ["PredictorGuided", "draw_scouts"]
 
@@ -138,6 +143,11 @@ class PredictorGuided(EvolutionStrategy):
         eligible = self.problem.feasible(genomes) & np.array([g.hash not in trained for g in genomes])
         idx = select_candidates(F, std, eligible, c.rung_size, c.exploration, c.accuracy_share)
         candidates = [genomes[i] for i in idx]
+        room = run.budget.room()
+        need, _ = bracket_cost(len(candidates), c.rungs, c.eta)
+        if room is not None and need > room + TOLERANCE:  # it could not reach the full budget: keep the trainings
+            log.info("a bracket of %d costs %.2f trainings, %.2f are left: not started", len(idx), need, room)
+            return
         run.note_predictions(candidates, -F[idx, 0], std[idx])
         if candidates:
             levels = run.bracket(candidates)

@@ -494,3 +494,17 @@ def test_scouts_are_refused_where_they_cannot_be_paid_for_or_are_not_read(checkp
     assert exit_.value.code == 2
     assert "argument --scouts: must be an integer >= 0; got '-1'" in capsys.readouterr().err.splitlines()[-1]
     assert not any(tmp_path.iterdir())
+
+
+def test_a_bracket_the_budget_cannot_pay_in_full_is_not_started(checkpoint, tmp_path, capsys):
+    """TINY's brackets cost 4 trainings each (4 x 1 + 2 x 2 epochs, full budget 2): with 6, the second bracket would
+    train its first rung and stop short of a verified student; it is not started, and the 2 trainings left verify
+    the final candidates at the full budget instead."""
+    out = tmp_path / "r"
+    args = ["search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY, "--no-best"]
+    assert main([*args, "--max-trainings", "6", "--out", str(out)]) == 0, capsys.readouterr().err
+    with SQLiteStore(out / "records.db", writer=False) as store:
+        budgets = sorted(r["budget"] for r in store.records())
+    # one bracket (2 of 4 promoted to the full budget), then the final candidates not trained yet, at the full budget
+    assert budgets.count(1) == 4 and budgets.count(2) > 2
+    assert json.loads((out / "front.json").read_text())["trainings"] <= 6
