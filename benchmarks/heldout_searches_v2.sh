@@ -23,6 +23,11 @@
 # RECIPE=landmarks runs the same steps with the shipped v2's recipe (task noise 0.2, no source balancing, the tasks'
 # landmarks from datasets_meta/landmarks.json; benchmarks/predictor_v2.sh) into results named *_v2lm_* (folds under
 # $DASS_CACHE/lofo_folds_v2lm_novgg); the default, RECIPE=previous, is the recipe of the v2 shipped before it.
+#
+# SCOUTS=N runs `ours` again with `--scouts N` (N random students trained at 1 epoch before its first generation)
+# into runs/heldout_$V_scoutsN and results named *_scoutsN, against the random-search runs of the results without it
+# (`--reference`); where those random runs are on this machine (runs/heldout_$V/FAMILY), the fold's ranking of their
+# students is scored again with the scouting runs' records (`predictor_search_students --ours-runs`).
 set -euo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -34,7 +39,10 @@ case "${RECIPE:-previous}" in
   *) echo "heldout_searches_v2.sh: RECIPE=$RECIPE: expected previous or landmarks" >&2; exit 2 ;;
 esac
 FOLDS=$CACHE/lofo_folds_${V}_novgg
-RUNS=${RUNS:-runs/heldout_$V}
+SCOUTS=${SCOUTS:-0}
+tag=""
+[ "$SCOUTS" = 0 ] || tag=_scouts$SCOUTS
+RUNS=${RUNS:-runs/heldout_$V$tag}
 R=benchmarks/results
 data=(datasets_meta/meta_v1.csv.gz)
 for part in part1_16px part2_32px part3_12px part4_vit part4_vit_32px; do
@@ -51,7 +59,7 @@ for family in "${FAMS[@]}"; do
     echo "heldout_searches_v2.sh: FAMILIES: $family is not one of ${!SPEC[*]}" >&2
     exit 2
   fi
-  if [ "$family" = textures ] && [ "${WITH_RANDOM:-0}" != 1 ]; then
+  if [ "$family" = textures ] && [ "${WITH_RANDOM:-0}" != 1 ] && [ "$SCOUTS" = 0 ]; then
     echo "heldout_searches_v2.sh: textures has no earlier random search to read: give WITH_RANDOM=1" >&2
     exit 2
   fi
@@ -66,18 +74,29 @@ for family in "${FAMS[@]}"; do
     echo "heldout_searches_v2.sh: expected one fold without $family under $FOLDS, found ${#folds[@]}" >&2
     exit 2
   fi
-  if [ "${WITH_RANDOM:-0}" = 1 ]; then
+  if [ "$SCOUTS" != 0 ]; then  # random search's runs and picks: those of the results without scouts
+    strategies=(--strategies ours --scouts "$SCOUTS" --reference $R/search_efficiency_heldout_${V}_$family.json)
+    reference=(--reference $R/search_reseed_heldout_${V}_$family.json)
+  elif [ "${WITH_RANDOM:-0}" = 1 ]; then
     strategies=(--strategies ours random)
-  else
+    reference=()
+  else  # random search's picks, when its runs are not the script's own
     strategies=(--strategies ours --reference $R/search_efficiency_heldout_$family.json)
+    reference=(--reference $R/search_reseed_heldout_$family.json)
   fi
   "$PY" -m benchmarks.search_efficiency --task "${SPEC[$family]}" vgg-s "${strategies[@]}" \
-    --checkpoint "${folds[0]}" --out "$RUNS/$family" --result $R/search_efficiency_heldout_${V}_$family.json
-  reference=()  # random search's picks, when its runs are not the script's own
-  [ "${WITH_RANDOM:-0}" = 1 ] || reference=(--reference $R/search_reseed_heldout_$family.json)
+    --checkpoint "${folds[0]}" --out "$RUNS/$family" --result $R/search_efficiency_heldout_${V}_$family$tag.json
   "$PY" -m benchmarks.search_reseed --runs "$RUNS/$family/full" "${reference[@]}" \
-    --out $R/search_reseed_heldout_${V}_$family.json
-  if [ "${WITH_RANDOM:-0}" = 1 ]; then
+    --out $R/search_reseed_heldout_${V}_$family$tag.json
+  if [ "$SCOUTS" != 0 ]; then
+    random_runs=runs/heldout_$V/$family/full
+    if compgen -G "$random_runs/*/random/seed*/records.db" > /dev/null; then
+      "$PY" -m benchmarks.predictor_search_students --runs "$random_runs" --ours-runs "$RUNS/$family/full" \
+        --ceiling-students 100 --checkpoint "${folds[0]}" --out $R/predictor_search_students_heldout_${V}_$family$tag.json
+    else
+      echo "heldout_searches_v2.sh: $family: no random-search runs under $random_runs: its ranking is not scored again"
+    fi
+  elif [ "${WITH_RANDOM:-0}" = 1 ]; then
     "$PY" -m benchmarks.predictor_search_students --runs "$RUNS/$family/full" --oracle-draws 3 --ceiling-students 100 \
       --checkpoint "${folds[0]}" --out $R/predictor_search_students_heldout_${V}_$family.json
   fi
