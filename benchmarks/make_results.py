@@ -163,6 +163,56 @@ def held_out_v2lm(family: str) -> tuple[Benchmark, ...]:
     )
 
 
+def held_out_scouts(family: str, scouts: int = 24) -> tuple[Benchmark, ...]:
+    """The results of ``SCOUTS=24 RECIPE=landmarks benchmarks/heldout_searches_v2.sh`` on ``family``: ``ours --scouts``
+    against the random-search runs and picks of :func:`held_out_v2lm`'s results (and, where those random runs were
+    on the machine, the fold's ranking of their students adapted on the scouting runs' records)."""
+    command = f"DASS_CACHE=... DASS_DATA=../shared/data SCOUTS={scouts} FAMILIES={family} RECIPE=landmarks " + (
+        "benchmarks/heldout_searches_v2.sh"
+    )
+    tag = f"heldout_v2lm_{family}_scouts{scouts}"
+    benchmarks = [
+        Benchmark(
+            f"search_efficiency_{tag}",
+            f"Does `ours --scouts {scouts}` (random students trained 1 epoch before the first generation, the fold "
+            f"adapted to them) on `{family}` reach random search's 200-training accuracy within 20 trainings on every "
+            "seed?",
+            command,
+            f"benchmarks/results/search_efficiency_{tag}.json",
+            partial(render_search_efficiency, plot=f"results/search_efficiency_{tag}.png"),
+            lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
+            notes=f"`ours` with `--scouts {scouts}` ({scouts} x 1 epoch = {scouts // 6} of its 20 trainings, beside "
+            f"one for the landmarks); random search's runs are those of `search_efficiency_heldout_v2lm_{family}` "
+            "(`--reference`), `ours` without scouts is in that result.",
+        ),
+        Benchmark(
+            f"search_reseed_{tag}",
+            f"Are the picks of `ours --scouts {scouts}` on `{family}` as good as random search's, retrained with fresh "
+            "seeds?",
+            command,
+            f"benchmarks/results/search_reseed_{tag}.json",
+            render_reseed,
+            notes=f"Random search's picks are those of `search_reseed_heldout_v2lm_{family}` (`--reference`).",
+        ),
+    ]
+    if family == "textures":  # the family whose random-search runs are on this machine
+        benchmarks.append(
+            Benchmark(
+                f"predictor_search_students_{tag}",
+                f"Does adapting the fold that never saw `{family}` on the records of `ours --scouts {scouts}` (its "
+                "scouts' and its rungs') lift its ranking of the random-search students by 0.1, where the rung records "
+                "alone did not?",
+                command,
+                f"benchmarks/results/predictor_search_students_{tag}.json",
+                render_search_students,
+                notes=f"The random-search students and their noise ceiling are those of `predictor_search_students_"
+                f"heldout_v2lm_{family}` (the same runs; the ceiling's trainings read from their folder); the records "
+                f"are the scouting runs' ({scouts} scouts at 1 epoch, then the rungs' at 1 and 3).",
+            )
+        )
+    return tuple(benchmarks)
+
+
 BENCHMARKS = [
     Benchmark(
         "refit_identical",
@@ -1052,6 +1102,29 @@ BENCHMARKS = [
         "the other strategies' picks are `search_reseed`'s (`--reference`).",
     ),
     Benchmark(
+        "search_efficiency_v2_scouts24",
+        "On the same two tasks, what does `ours --scouts 24` (24 random students trained 1 epoch before the first "
+        "generation, the predictor adapted to them) cost or gain against `ours` without scouts?",
+        f"DASS_DATA=../shared/data {PY}search_efficiency --strategies ours --scouts 24 --reference "
+        "benchmarks/results/search_efficiency_v2.json --checkpoint checkpoints/predictor_v2.pt "
+        "--out runs/search_efficiency_v2_scouts24 --result benchmarks/results/search_efficiency_v2_scouts24.json",
+        "benchmarks/results/search_efficiency_v2_scouts24.json",
+        partial(render_search_efficiency, plot="results/search_efficiency_v2_scouts24.png"),
+        lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
+        notes="`ours` with `--scouts 24` (4 of its 20 trainings) on `checkpoints/predictor_v2.pt`; the other "
+        "strategies' runs are `search_efficiency_v2`'s reference runs; `ours` without scouts is "
+        "`search_efficiency_v2`.",
+    ),
+    Benchmark(
+        "search_reseed_v2_scouts24",
+        "Are the picks of `ours --scouts 24` on the two tasks as good as random search's, retrained with fresh seeds?",
+        f"{PY}search_reseed --runs runs/search_efficiency_v2_scouts24/full --reference "
+        "benchmarks/results/search_reseed_v2.json --out benchmarks/results/search_reseed_v2_scouts24.json",
+        "benchmarks/results/search_reseed_v2_scouts24.json",
+        render_reseed,
+        notes="The other strategies' picks (and `ours` without scouts) are `search_reseed_v2`'s (`--reference`).",
+    ),
+    Benchmark(
         "predictor_search_students",
         "How well does the predictor rank the students a search meets (the random-search students)?",
         f"DASS_DATA=../shared/data {PY}predictor_search_students --runs runs/search_efficiency/full",
@@ -1185,6 +1258,23 @@ BENCHMARKS = [
         )
         for b in (1, 3)
     ),
+    *(
+        Benchmark(
+            f"predictor_search_students_heldout_v2lm_textures_oracle_b1_n{n}",
+            f"Would {n} random students trained 1 epoch (the cost of {n // 6} full trainings, what `ours --scouts {n}` "
+            "spends) teach the textures fold what 48 of them do?",
+            f"DASS_DATA=../shared/data {PY}predictor_search_students --runs runs/heldout_v2lm/textures/full "
+            f"--oracle-draws 3 --oracle-records {n} --oracle-budget 1 --checkpoint FOLD/without-textures.pt --out "
+            f"benchmarks/results/predictor_search_students_heldout_v2lm_textures_oracle_b1_n{n}.json",
+            f"benchmarks/results/predictor_search_students_heldout_v2lm_textures_oracle_b1_n{n}.json",
+            render_oracle,
+            notes=f"Each draw's {n} students are the first {n} of `predictor_search_students_heldout_v2lm_textures_"
+            "oracle_b1`'s 48 (the same permutation), so their one-epoch trainings were read from that file's cache "
+            "(copied to `--out` before the run); the fold fine-tuned on those records ranks the other students.",
+        )
+        for n in (12, 24)
+    ),
+    *held_out_scouts("textures"),
     Benchmark(
         "search_tuning",
         "How should `ours` spend its trainings: successive-halving rungs or full-budget verification?",
