@@ -101,6 +101,22 @@ def test_infeasible_budget_names_the_budget_and_the_smallest_cost(digits_task):
 
 
 # ------------------------------------------------------------------------------------------ end to end
+def _interrupting_collect(after: int):
+    """The collector, with a Ctrl-C after the ``after``-th finished training (counted over every call)."""
+    results = []
+
+    def interrupting_collect(store, executor, **kw):
+        def on_result(job, outcome):
+            kw["on_result"](job, outcome)
+            results.append(job.key)
+            if len(results) == after:
+                raise KeyboardInterrupt
+
+        return collect(store, executor, **{**kw, "on_result": on_result})
+
+    return interrupting_collect
+
+
 def test_search_writes_a_verified_front_and_resumes_exactly(checkpoint, tmp_path, capsys, monkeypatch):
     first = tmp_path / "uninterrupted"
     code = main(["search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY, "--out", str(first)])
@@ -145,19 +161,8 @@ def test_search_writes_a_verified_front_and_resumes_exactly(checkpoint, tmp_path
     # the same search, interrupted (Ctrl-C) during the second bracket, then resumed
     import search.rungs
 
-    results = []
-
-    def interrupting_collect(store, executor, **kw):
-        def on_result(job, outcome):
-            kw["on_result"](job, outcome)
-            results.append(job.key)
-            if len(results) == 8:
-                raise KeyboardInterrupt
-
-        return collect(store, executor, **{**kw, "on_result": on_result})
-
     second = tmp_path / "interrupted"
-    monkeypatch.setattr(search.rungs, "collect", interrupting_collect)
+    monkeypatch.setattr(search.rungs, "collect", _interrupting_collect(after=8))
     code = main(["search", "--task", TASK, *TEACHER, "--checkpoint", checkpoint, *TINY, "--out", str(second)])
     assert code == 130 and f"--resume {second}" in capsys.readouterr().err
     monkeypatch.setattr(search.rungs, "collect", collect)
@@ -458,19 +463,8 @@ def test_scouts_train_first_at_the_first_rung_adapt_the_predictor_and_resume_exa
     report = (first / "report.md").read_text()
     assert "scouts: 4 random students trained at 1 epoch(s), 4 without failure; the meta-trained predictor" in report
 
-    results = []
-
-    def interrupting_collect(store, executor, **kw):
-        def on_result(job, outcome):
-            kw["on_result"](job, outcome)
-            results.append(job.key)
-            if len(results) == 2:
-                raise KeyboardInterrupt
-
-        return collect(store, executor, **{**kw, "on_result": on_result})
-
     second = tmp_path / "interrupted"
-    monkeypatch.setattr(search.rungs, "collect", interrupting_collect)
+    monkeypatch.setattr(search.rungs, "collect", _interrupting_collect(after=2))
     assert main([*args, "--out", str(second)]) == 130
     monkeypatch.setattr(search.rungs, "collect", collect)
     assert not (second / "state.json").exists()  # stopped among the scouts: nothing of the search was saved yet
