@@ -355,9 +355,15 @@ def render_search_efficiency(data: dict, plot: str = "results/search_efficiency.
         for m in sorted(data["trainings_to_match_random"], key=lambda m: (m["task"], order.index(m["strategy"])))
     ]
     o = data["nsga2_overhead"]
+    seeds = {strategy: len(histories) for (_, strategy), histories in curves.items()}  # per task: the same
+    if len(set(seeds.values())) <= 1:
+        seeds_text = f"{args['seeds']} seeds per strategy"
+    else:  # a reference run with other seeds than this one's
+        ordered = sorted(seeds.items(), key=lambda kv: order.index(kv[0]))
+        seeds_text = "seeds: " + ", ".join(f"{strategy} {n}" for strategy, n in ordered)
     return "\n\n".join(
         [
-            f"{args['seeds']} seeds per strategy; at most {args['max_params']:,.0f} parameters; random search gets "
+            f"{seeds_text}; at most {args['max_params']:,.0f} parameters; random search gets "
             f"{args['random_trainings']:g} trainings, every other strategy {args['max_trainings']:g}; checkpoint "
             f"`{Path(args['checkpoint']).name}`. Cell: test accuracy of the best student so far (chosen by "
             "validation accuracy, full-budget trainings only), mean ± std over seeds.",

@@ -295,7 +295,8 @@ def main() -> None:
 
     if args.reference:
         reference = json.loads(Path(args.reference).read_text())
-        for k in ("max_trainings", "random_trainings", "max_params", "rungs", "rung_size", "seeds", "population"):
+        # the seeds may differ: each strategy is summarised over its own runs
+        for k in ("max_trainings", "random_trainings", "max_params", "rungs", "rung_size", "population"):
             theirs, ours = reference["args"][k], getattr(args, k)
             if (list(theirs) if isinstance(theirs, list) else theirs) != (
                 list(ours) if isinstance(ours, tuple) else ours
@@ -320,7 +321,7 @@ def main() -> None:
     head = f"{'task':<40} {'strategy':<8}" + "".join(f"{'@' + format(p, 'g') + ' trainings':>20}" for p in points)
     print(
         "\nbest test accuracy (student chosen by validation accuracy) under "
-        f"{args.max_params:,.0f} parameters, mean ± std over {args.seeds} seed(s)"
+        f"{args.max_params:,.0f} parameters, mean ± std over each strategy's seeds ({args.seeds} of this run's)"
     )
     print(head)
     print("-" * len(head))
