@@ -27,7 +27,9 @@
 # SCOUTS=N runs `ours` again with `--scouts N` (N random students trained at 1 epoch before its first generation)
 # into runs/heldout_$V_scoutsN and results named *_scoutsN, against the random-search runs of the results without it
 # (`--reference`); where those random runs are on this machine (runs/heldout_$V/FAMILY), the fold's ranking of their
-# students is scored again with the scouting runs' records (`predictor_search_students --ours-runs`).
+# students is scored again with the scouting runs' records (`predictor_search_students --ours-runs`). SCOUTS=0 runs
+# `ours` without scouts the same way (*_scouts0): the baseline of the same machine and fold checkpoint. SEEDS=K gives
+# `ours` K seeds there (default 3; random search keeps the reference's 3).
 set -euo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -39,9 +41,9 @@ case "${RECIPE:-previous}" in
   *) echo "heldout_searches_v2.sh: RECIPE=$RECIPE: expected previous or landmarks" >&2; exit 2 ;;
 esac
 FOLDS=$CACHE/lofo_folds_${V}_novgg
-SCOUTS=${SCOUTS:-0}
+SCOUTS=${SCOUTS:-}
 tag=""
-[ "$SCOUTS" = 0 ] || tag=_scouts$SCOUTS
+[ -z "$SCOUTS" ] || tag=_scouts$SCOUTS
 RUNS=${RUNS:-runs/heldout_$V$tag}
 R=benchmarks/results
 data=(datasets_meta/meta_v1.csv.gz)
@@ -59,7 +61,7 @@ for family in "${FAMS[@]}"; do
     echo "heldout_searches_v2.sh: FAMILIES: $family is not one of ${!SPEC[*]}" >&2
     exit 2
   fi
-  if [ "$family" = textures ] && [ "${WITH_RANDOM:-0}" != 1 ] && [ "$SCOUTS" = 0 ]; then
+  if [ "$family" = textures ] && [ "${WITH_RANDOM:-0}" != 1 ] && [ -z "$SCOUTS" ]; then
     echo "heldout_searches_v2.sh: textures has no earlier random search to read: give WITH_RANDOM=1" >&2
     exit 2
   fi
@@ -74,8 +76,9 @@ for family in "${FAMS[@]}"; do
     echo "heldout_searches_v2.sh: expected one fold without $family under $FOLDS, found ${#folds[@]}" >&2
     exit 2
   fi
-  if [ "$SCOUTS" != 0 ]; then  # random search's runs and picks: those of the results without scouts
-    strategies=(--strategies ours --scouts "$SCOUTS" --reference $R/search_efficiency_heldout_${V}_$family.json)
+  if [ -n "$SCOUTS" ]; then  # random search's runs and picks: those of the results without scouts
+    strategies=(--strategies ours --scouts "$SCOUTS" --seeds "${SEEDS:-3}"
+      --reference $R/search_efficiency_heldout_${V}_$family.json)
     reference=(--reference $R/search_reseed_heldout_${V}_$family.json)
   elif [ "${WITH_RANDOM:-0}" = 1 ]; then
     strategies=(--strategies ours random)
@@ -88,7 +91,7 @@ for family in "${FAMS[@]}"; do
     --checkpoint "${folds[0]}" --out "$RUNS/$family" --result $R/search_efficiency_heldout_${V}_$family$tag.json
   "$PY" -m benchmarks.search_reseed --runs "$RUNS/$family/full" "${reference[@]}" \
     --out $R/search_reseed_heldout_${V}_$family$tag.json
-  if [ "$SCOUTS" != 0 ]; then
+  if [ -n "$SCOUTS" ]; then
     random_runs=runs/heldout_$V/$family/full
     if compgen -G "$random_runs/*/random/seed*/records.db" > /dev/null; then
       "$PY" -m benchmarks.predictor_search_students --runs "$random_runs" --ours-runs "$RUNS/$family/full" \
