@@ -112,9 +112,11 @@ class SearchConfig:
         help="share of the candidates picked by accuracy alone, the rest spread along the front ({default})",
     )
     # Random students trained at the first rung's budget before the first generation, and the predictor adapted to
-    # them: the rungs train the predictor's own picks, which teach it little where it ranks a task badly (on the
-    # held-out textures family 48 rung records lifted its ranking by 0.01-0.03, 48 random one-epoch records by
-    # 0.08-0.16; benchmarks/RESULTS.md, "Refinement"). They cost scouts x rungs[0] / full budget trainings.
+    # them: the rungs train the predictor's own picks, which teach it little where it ranks a task badly. They cost
+    # scouts x rungs[0] / full budget trainings. None by default: with 24 (4 of 20 trainings) a held-out family's
+    # ranking rose by 0.08-0.13 (predictor_search_students_heldout_v2lm_textures_scouts24, 0.01-0.04 without), but the
+    # best student after 20 trainings was no better on three held-out families over six seeds and a point worse on
+    # digits (benchmarks/RESULTS.md: search_efficiency_heldout_v2lm_*_scouts{0,24}, search_efficiency_v2_scouts24).
     scouts: int = setting(
         0,
         type=non_negative_int,
