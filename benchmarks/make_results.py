@@ -182,9 +182,9 @@ def held_out_scouts(family: str, scouts: int) -> tuple[Benchmark, ...]:
     )
     if family in HELD_OUT_SEARCHES:  # its fold's checkpoint was gone from the machine: fitted again
         spent += (
-            f". The fold's checkpoint was fitted again (same data and settings); `ours`'s runs with it differ from "
-            f"those of `search_efficiency_heldout_v2lm_{family}` from the first bracket's adaptation on (seed 0 of "
-            "glyphs without scouts ends at 0.8405 here, 0.8805 there), so the comparison is with `_scouts0`"
+            f". The fold's checkpoint was fitted again (same data and settings); `ours`'s runs with it, without "
+            f"scouts, differ from those of `search_efficiency_heldout_v2lm_{family}` on the same seeds (from the first "
+            "bracket's full-budget student on), so the comparison is with `_scouts0`"
         )
     else:
         spent += (
