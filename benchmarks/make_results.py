@@ -110,6 +110,19 @@ class Benchmark:
     notes: str = ""
 
 
+def search_efficiency_benchmark(name: str, question: str, command: str, notes: str) -> Benchmark:
+    """The ``search_efficiency.py`` result ``name``: its file, its plot beside it, its NSGA-II timing."""
+    return Benchmark(
+        name,
+        question,
+        command,
+        f"benchmarks/results/{name}.json",
+        partial(render_search_efficiency, plot=f"results/{name}.png"),
+        lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
+        notes=notes,
+    )
+
+
 def held_out_v2lm(family: str) -> tuple[Benchmark, ...]:
     """The three results of ``RECIPE=landmarks WITH_RANDOM=1 benchmarks/heldout_searches_v2.sh`` on ``family``."""
     if family in HELD_OUT_SEARCHES:
@@ -128,14 +141,11 @@ def held_out_v2lm(family: str) -> tuple[Benchmark, ...]:
         else HELD_OUT_V2LM.replace("WITH_RANDOM=1", f"WITH_RANDOM=1 FAMILIES={family}")
     )
     return (
-        Benchmark(
+        search_efficiency_benchmark(
             f"search_efficiency_heldout_v2lm_{family}",
             f"With the shipped v2's recipe (landmarks included; a fold that saw neither `{family}` nor any VGG "
             f"teacher), does `ours` on `{family}` reach random search's 200-training accuracy within 20 trainings?",
             command,
-            f"benchmarks/results/search_efficiency_heldout_v2lm_{family}.json",
-            partial(render_search_efficiency, plot=f"results/search_efficiency_heldout_v2lm_{family}.png"),
-            lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
             notes=f"{random_runs} `ours` pays one training of its 20 for the task's landmarks (2 reference students "
             "x 3 epochs at a 6-epoch budget).",
         ),
@@ -192,14 +202,11 @@ def held_out_scouts(family: str, scouts: int) -> tuple[Benchmark, ...]:
             "seeds 0-2 without scouts reproduce here exactly"
         )
     benchmarks = [
-        Benchmark(
+        search_efficiency_benchmark(
             f"search_efficiency_{tag}",
             f"Does {what} on the held-out `{family}` reach random search's 200-training accuracy within 20 trainings "
             "on every seed?",
             command,
-            f"benchmarks/results/search_efficiency_{tag}.json",
-            partial(render_search_efficiency, plot=f"results/search_efficiency_{tag}.png"),
-            lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
             notes=f"{spent}; random search's three runs are those of `search_efficiency_heldout_v2lm_{family}` "
             "(`--reference`).",
         ),
@@ -1121,16 +1128,13 @@ BENCHMARKS = [
         notes="The picks of `search_efficiency_v2`'s `ours` runs retrained at the full budget with fresh seeds; "
         "the other strategies' picks are `search_reseed`'s (`--reference`).",
     ),
-    Benchmark(
+    search_efficiency_benchmark(
         "search_efficiency_v2_scouts24",
         "On the same two tasks, what does `ours --scouts 24` (24 random students trained 1 epoch before the first "
         "generation, the predictor adapted to them) cost or gain against `ours` without scouts?",
         f"DASS_DATA=../shared/data {PY}search_efficiency --strategies ours --scouts 24 --reference "
         "benchmarks/results/search_efficiency_v2.json --checkpoint checkpoints/predictor_v2.pt "
         "--out runs/search_efficiency_v2_scouts24 --result benchmarks/results/search_efficiency_v2_scouts24.json",
-        "benchmarks/results/search_efficiency_v2_scouts24.json",
-        partial(render_search_efficiency, plot="results/search_efficiency_v2_scouts24.png"),
-        lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
         notes="`ours` with `--scouts 24` (4 of its 20 trainings) on `checkpoints/predictor_v2.pt`; the other "
         "strategies' runs are `search_efficiency_v2`'s reference runs; `ours` without scouts is "
         "`search_efficiency_v2`.",
@@ -1158,16 +1162,13 @@ BENCHMARKS = [
         entry
         for family, spec in HELD_OUT_SEARCHES.items()
         for entry in (
-            Benchmark(
+            search_efficiency_benchmark(
                 f"search_efficiency_heldout_{family}",
                 f"Does `ours` find good students on `{family}`, a task family its predictor never saw, distilled from "
                 "an unseen teacher family, as fast as random search?",
                 f'DASS_DATA=../shared/data {PY}search_efficiency --task "{spec}" vgg-s --strategies ours random '
                 f"--checkpoint FOLD/without-{family}.pt --out runs/heldout --result "
                 f"benchmarks/results/search_efficiency_heldout_{family}.json",
-                f"benchmarks/results/search_efficiency_heldout_{family}.json",
-                partial(render_search_efficiency, plot=f"results/search_efficiency_heldout_{family}.png"),
-                lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
                 notes=f"`FOLD/without-{family}.pt` is the fold of `leave_one_family_out_novgg`: meta-trained "
                 f"without `{family}` and without VGG teachers.",
             ),
@@ -1194,14 +1195,11 @@ BENCHMARKS = [
                 notes="Trains nothing: reads the runs of `search_efficiency_heldout_"
                 f"{family}`. The family's label noise ceiling is in `leave_one_family_out_novgg`.",
             ),
-            Benchmark(
+            search_efficiency_benchmark(
                 f"search_efficiency_heldout_v2_{family}",
                 f"With predictor v2's data and recipe (a fold that saw neither `{family}` nor any VGG teacher), does "
                 f"`ours` on `{family}` reach random search's 200-training accuracy within 20 trainings?",
                 "DASS_CACHE=... DASS_DATA=../shared/data benchmarks/heldout_searches_v2.sh",
-                f"benchmarks/results/search_efficiency_heldout_v2_{family}.json",
-                partial(render_search_efficiency, plot=f"results/search_efficiency_heldout_v2_{family}.png"),
-                lambda d: f"NSGA-II timing {d['nsga2_overhead']['total_s']:.1f} s",
                 notes=f"Random search's runs are the script's own with `WITH_RANDOM=1`, else those of "
                 f"`search_efficiency_heldout_{family}` (`--reference`: it never calls the predictor; said below).",
             ),
